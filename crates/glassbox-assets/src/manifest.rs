@@ -1,0 +1,176 @@
+//! The model and dataset manifests, embedded at build time so every crate and xtask agree.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+const MODELS_TOML: &str = include_str!("../../../models/models.toml");
+const DATASETS_TOML: &str = include_str!("../datasets.toml");
+
+/// Where a model file comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The Hugging Face hub, into its cache.
+    Hub,
+    /// A file handed to the project (for example `../shared/weights`).
+    Local,
+}
+
+/// Which tensor names a weights file uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Naming {
+    Timm,
+    Torchvision,
+}
+
+/// How an RGB image in 0..255 becomes the network's input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preprocessing {
+    /// x/255, minus the ImageNet mean (0.485, 0.456, 0.406), divided by its std (0.229, 0.224, 0.225).
+    Torchvision,
+    /// x in 0..255 minus the mean (123.68, 116.779, 103.939); no std scaling.
+    Caffe,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    pub description: String,
+    pub source: Source,
+    /// Hub repository (`owner/name`), for `source = "hub"`.
+    pub repo: Option<String>,
+    pub revision: Option<String>,
+    pub file: String,
+    pub size: Option<u64>,
+    pub sha256: Option<String>,
+    /// Total number of tensor elements in the file.
+    pub parameters: Option<u64>,
+    pub naming: Naming,
+    pub preprocessing: Preprocessing,
+    pub input_size: u32,
+    pub classifier: bool,
+}
+
+impl ModelEntry {
+    pub fn revision(&self) -> &str {
+        self.revision.as_deref().unwrap_or("main")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetFile {
+    pub name: String,
+    pub size: u64,
+    pub md5: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetEntry {
+    pub description: String,
+    pub dir: String,
+    pub mirrors: Vec<String>,
+    pub files: Vec<DatasetFile>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ModelsFile {
+    models: BTreeMap<String, ModelEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DatasetsFile {
+    datasets: BTreeMap<String, DatasetEntry>,
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(name: &str, text: &str) -> Result<T> {
+    toml::from_str(text).map_err(|e| Error::Manifest {
+        name: name.into(),
+        problem: e.to_string(),
+    })
+}
+
+/// Every model of `models/models.toml`, by name.
+pub fn models() -> &'static BTreeMap<String, ModelEntry> {
+    static MODELS: OnceLock<BTreeMap<String, ModelEntry>> = OnceLock::new();
+    // The file is compiled in and checked by this crate's tests, so a parse failure is a build defect.
+    MODELS.get_or_init(|| {
+        parse::<ModelsFile>("models/models.toml", MODELS_TOML)
+            .expect("models/models.toml is valid (tested)")
+            .models
+    })
+}
+
+/// Every dataset `cargo xtask fetch-data` knows, by name.
+pub fn datasets() -> &'static BTreeMap<String, DatasetEntry> {
+    static DATASETS: OnceLock<BTreeMap<String, DatasetEntry>> = OnceLock::new();
+    DATASETS.get_or_init(|| {
+        parse::<DatasetsFile>("datasets.toml", DATASETS_TOML)
+            .expect("datasets.toml is valid (tested)")
+            .datasets
+    })
+}
+
+/// One model by name, or an error that lists the known names.
+pub fn model(name: &str) -> Result<&'static ModelEntry> {
+    lookup("models/models.toml", models(), name)
+}
+
+/// One dataset by name, or an error that lists the known names.
+pub fn dataset(name: &str) -> Result<&'static DatasetEntry> {
+    lookup("datasets.toml", datasets(), name)
+}
+
+fn lookup<'a, T>(manifest: &str, entries: &'a BTreeMap<String, T>, name: &str) -> Result<&'a T> {
+    entries.get(name).ok_or_else(|| Error::Manifest {
+        name: manifest.into(),
+        problem: format!(
+            "no entry {name:?}; known: {}",
+            entries.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_manifests_parse_and_are_consistent() {
+        let models: ModelsFile = parse("models", MODELS_TOML).unwrap();
+        for (name, m) in &models.models {
+            if m.source == Source::Hub {
+                assert!(m.repo.is_some(), "{name}: hub model without repo");
+            }
+            if let Some(sha) = &m.sha256 {
+                assert_eq!(sha.len(), 64, "{name}: sha256 must be 64 hex digits");
+            }
+        }
+        let vgg = model("vgg16").unwrap();
+        assert_eq!(vgg.repo.as_deref(), Some("timm/vgg16.tv_in1k"));
+        assert_eq!(vgg.preprocessing, Preprocessing::Torchvision);
+        let hed = model("vgg16-features-hed").unwrap();
+        assert_eq!(hed.preprocessing, Preprocessing::Caffe);
+        assert!(!hed.classifier);
+
+        let datasets: DatasetsFile = parse("datasets", DATASETS_TOML).unwrap();
+        let mnist = &datasets.datasets["mnist"];
+        assert_eq!(mnist.files.len(), 4);
+        for f in datasets.datasets.values().flat_map(|d| &d.files) {
+            assert_eq!(f.md5.len(), 32, "{}: md5 must be 32 hex digits", f.name);
+        }
+    }
+
+    #[test]
+    fn unknown_names_list_the_known_ones() {
+        let err = model("resnet").unwrap_err().to_string();
+        assert!(err.contains("vgg16") && err.contains("resnet"), "{err}");
+    }
+}

@@ -1,0 +1,66 @@
+//! The command line: common flags and the subcommands that work today.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use glassbox_core::data::DataLocator;
+use glassbox_core::device::DeviceSpec;
+use glassbox_core::seed::{Seed, DEFAULT_SEED};
+
+#[derive(Debug, Parser)]
+#[command(name = "glassbox", version, about = "Deep learning you can see into: the course's lessons and figures from real data")]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand takes.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Where figures (PNG) and metrics.json go.
+    #[arg(long, global = true, default_value = "out", value_name = "DIR")]
+    pub out: PathBuf,
+    /// The one seed that drives every random choice.
+    #[arg(long, global = true, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, global = true, default_value = "cpu", value_parser = parse_device)]
+    pub device: DeviceSpec,
+    /// Data directory (overrides GLASSBOX_DATA, then data/ in the repository, then the embedded subset).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Common {
+    pub fn locator(&self) -> DataLocator {
+        DataLocator::new(self.data_dir.clone())
+    }
+
+    #[allow(dead_code)] // used by the lessons' subcommands
+    pub fn seed(&self) -> Seed {
+        Seed(self.seed)
+    }
+}
+
+fn parse_device(s: &str) -> Result<DeviceSpec, String> {
+    s.parse().map_err(|e: glassbox_core::Error| e.to_string())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Data and weights: what is found, where, and whether it checks out.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Which data and weights are found, where, with counts and checksums.
+    Info {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}

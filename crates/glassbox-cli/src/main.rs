@@ -1,0 +1,20 @@
+//! `glassbox`: the course's lessons and figures from real data.
+
+mod cli;
+mod data_cmd;
+
+use clap::Parser;
+
+fn main() {
+    let args = cli::Cli::parse();
+    if let Err(err) = run(args) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: cli::Cli) -> anyhow::Result<()> {
+    match &args.command {
+        cli::Command::Data(cmd) => data_cmd::run(&args.common, cmd),
+    }
+}

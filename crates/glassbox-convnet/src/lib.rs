@@ -1,0 +1,4 @@
+//! The MNIST CNN, VGG16 from safetensors, seeing inside networks, and fooling them.
+//!
+//! Status: this crate is a placeholder in the workspace; nothing is implemented yet. See README.md for what
+//! it will hold and which issue builds it.

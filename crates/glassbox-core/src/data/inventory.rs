@@ -1,0 +1,282 @@
+//! What data and weights this machine has, where, and whether they check out (`glassbox data info`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::locate::{weights_dirs, DataLocator};
+use super::mnist::{Mnist, MnistSplit};
+use super::text::{CharVocab, Corpus};
+use crate::assets::checksum::{file_digest, Algorithm};
+use crate::assets::{hub, manifest};
+use crate::Result;
+
+#[derive(Debug, Serialize)]
+pub struct Inventory {
+    /// Data directories in search order and whether each exists.
+    pub directories: Vec<DirectoryStatus>,
+    pub mnist: Option<MnistStatus>,
+    pub mnist_error: Option<String>,
+    pub corpora: Vec<FileStatus>,
+    pub images: Vec<ImageDirStatus>,
+    pub models: Vec<ModelStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DirectoryStatus {
+    pub source: String,
+    pub path: PathBuf,
+    pub exists: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MnistStatus {
+    pub source: String,
+    pub train: SplitStatus,
+    pub test: SplitStatus,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SplitStatus {
+    pub count: usize,
+    pub label_counts: [usize; 10],
+    pub files: Vec<FileStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FileStatus {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub md5: String,
+    /// Whether the md5 is the one the manifest knows (a re-compressed copy can differ and still be right:
+    /// its content was checked by parsing).
+    pub matches_manifest: Option<bool>,
+    /// Details, e.g. characters and vocabulary size of a corpus.
+    pub note: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImageDirStatus {
+    pub path: PathBuf,
+    pub images: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ModelStatus {
+    pub name: String,
+    pub description: String,
+    pub path: Option<PathBuf>,
+    pub bytes: Option<u64>,
+    pub sha256: Option<String>,
+    pub verified: Option<bool>,
+    pub hint: Option<String>,
+}
+
+impl Inventory {
+    /// Looks at every place data can be; reads and checks what it finds. Problems with individual files are
+    /// reported inside the inventory rather than aborting it.
+    pub fn collect(locator: &DataLocator) -> Result<Inventory> {
+        let directories = locator
+            .directories()
+            .into_iter()
+            .map(|s| DirectoryStatus {
+                path: s.dir().map(Path::to_path_buf).unwrap_or_default(),
+                exists: s.dir().is_some_and(Path::is_dir),
+                source: s.to_string(),
+            })
+            .collect();
+        let (mnist, mnist_error) = match Mnist::load(locator) {
+            Ok(m) => (Some(mnist_status(&m)?), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        Ok(Inventory {
+            directories,
+            mnist,
+            mnist_error,
+            corpora: corpora(locator)?,
+            images: image_dirs(locator),
+            models: models(locator)?,
+        })
+    }
+}
+
+fn mnist_status(m: &Mnist) -> Result<MnistStatus> {
+    let known = manifest::dataset("mnist")?;
+    let split = |s: &MnistSplit| -> Result<SplitStatus> {
+        Ok(SplitStatus {
+            count: s.count,
+            label_counts: s.label_counts(),
+            files: s
+                .files
+                .iter()
+                .map(|p| file_status(p, known, format!("{}x{} digits", s.rows, s.cols)))
+                .collect::<Result<_>>()?,
+        })
+    };
+    Ok(MnistStatus {
+        source: m.source.to_string(),
+        train: split(&m.train)?,
+        test: split(&m.test)?,
+    })
+}
+
+fn file_status(path: &Path, known: &manifest::DatasetEntry, note: String) -> Result<FileStatus> {
+    let bytes = std::fs::metadata(path).map_err(|e| crate::Error::io(path, e))?.len();
+    let md5 = file_digest(path, Algorithm::Md5)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let matches_manifest = known
+        .files
+        .iter()
+        .find(|f| Some(&f.name) == name.as_ref())
+        .map(|f| f.md5 == md5);
+    Ok(FileStatus { path: path.to_path_buf(), bytes, md5, matches_manifest, note })
+}
+
+fn corpora(locator: &DataLocator) -> Result<Vec<FileStatus>> {
+    let known = manifest::dataset("holmes")?;
+    let mut out = Vec::new();
+    for f in &known.files {
+        if let Some((_, path)) = locator.find_file(&format!("{}/{}", known.dir, f.name)) {
+            let note = match Corpus::load(&path) {
+                Ok(c) => format!(
+                    "{} characters after normalization, {} distinct",
+                    c.chars(),
+                    CharVocab::from_text(&c.text).len()
+                ),
+                Err(e) => format!("unusable: {e}"),
+            };
+            out.push(file_status(&path, known, note)?);
+        }
+    }
+    Ok(out)
+}
+
+fn image_dirs(locator: &DataLocator) -> Vec<ImageDirStatus> {
+    ["images/photos", "images/paintings"]
+        .iter()
+        .filter_map(|sub| locator.find(sub, Path::is_dir))
+        .map(|(_, path)| {
+            let images = std::fs::read_dir(&path)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok())
+                        .filter(|e| {
+                            let p = e.path();
+                            let ext = p.extension().map(|x| x.to_string_lossy().to_ascii_lowercase());
+                            matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg"))
+                        })
+                        .count()
+                })
+                .unwrap_or(0);
+            ImageDirStatus { path, images }
+        })
+        .collect()
+}
+
+fn models(locator: &DataLocator) -> Result<Vec<ModelStatus>> {
+    let mut out = Vec::new();
+    for (name, entry) in manifest::models() {
+        let path = match entry.source {
+            manifest::Source::Hub => hub::cached_model_file(entry),
+            manifest::Source::Local => weights_dirs(locator)
+                .into_iter()
+                .map(|d| d.join(&entry.file))
+                .find(|p| p.is_file()),
+        };
+        let mut status = ModelStatus {
+            name: name.clone(),
+            description: entry.description.clone(),
+            path: path.clone(),
+            bytes: None,
+            sha256: None,
+            verified: None,
+            hint: None,
+        };
+        match path {
+            Some(p) => {
+                status.bytes = Some(std::fs::metadata(&p).map_err(|e| crate::Error::io(&p, e))?.len());
+                let sha = file_digest(&p, Algorithm::Sha256)?;
+                status.verified = entry.sha256.as_ref().map(|s| s.eq_ignore_ascii_case(&sha));
+                status.sha256 = Some(sha);
+            }
+            None => {
+                status.hint = Some(match entry.source {
+                    manifest::Source::Hub => format!(
+                        "not fetched; run `cargo xtask fetch-weights --model {name}` (cache: {})",
+                        hub::cache_dir().display()
+                    ),
+                    manifest::Source::Local => format!(
+                        "{} not found; set GLASSBOX_WEIGHTS to its directory (e.g. ../shared/weights)",
+                        entry.file
+                    ),
+                })
+            }
+        }
+        out.push(status);
+    }
+    Ok(out)
+}
+
+impl fmt::Display for Inventory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Data directories (searched in this order):")?;
+        for d in &self.directories {
+            writeln!(f, "  {} [{}]", d.source, if d.exists { "present" } else { "absent" })?;
+        }
+        writeln!(f, "  embedded subset [always present]")?;
+        writeln!(f, "\nMNIST:")?;
+        match (&self.mnist, &self.mnist_error) {
+            (Some(m), _) => {
+                writeln!(f, "  source: {}", m.source)?;
+                for (name, s) in [("train", &m.train), ("test", &m.test)] {
+                    writeln!(f, "  {name}: {} images, label counts {:?}", s.count, s.label_counts)?;
+                    for file in &s.files {
+                        write_file(f, file)?;
+                    }
+                }
+            }
+            (None, Some(e)) => writeln!(f, "  unusable: {e}")?,
+            (None, None) => writeln!(f, "  not found")?,
+        }
+        writeln!(f, "\nText corpora:")?;
+        if self.corpora.is_empty() {
+            writeln!(f, "  none found (text/holmes.txt; `cargo xtask fetch-data --dataset holmes`)")?;
+        }
+        for c in &self.corpora {
+            write_file(f, c)?;
+        }
+        writeln!(f, "\nImages:")?;
+        if self.images.is_empty() {
+            writeln!(f, "  none found (images/photos, images/paintings)")?;
+        }
+        for i in &self.images {
+            writeln!(f, "  {}: {} images", i.path.display(), i.images)?;
+        }
+        writeln!(f, "\nWeights:")?;
+        for m in &self.models {
+            match (&m.path, &m.hint) {
+                (Some(p), _) => {
+                    let check = match m.verified {
+                        Some(true) => "sha256 verified",
+                        Some(false) => "SHA256 MISMATCH",
+                        None => "no pinned sha256",
+                    };
+                    writeln!(f, "  {}: {} ({} bytes, {check})", m.name, p.display(), m.bytes.unwrap_or(0))?;
+                    writeln!(f, "      sha256 {}", m.sha256.as_deref().unwrap_or("?"))?;
+                }
+                (None, Some(h)) => writeln!(f, "  {}: {h}", m.name)?,
+                (None, None) => writeln!(f, "  {}: not found", m.name)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_file(f: &mut fmt::Formatter<'_>, s: &FileStatus) -> fmt::Result {
+    let check = match s.matches_manifest {
+        Some(true) => ", md5 matches the published file",
+        Some(false) => ", md5 differs from the published file (content checked by parsing)",
+        None => "",
+    };
+    writeln!(f, "    {} ({} bytes, md5 {}{check}) {}", s.path.display(), s.bytes, s.md5, s.note)
+}

@@ -1,0 +1,141 @@
+//! Text corpora for the character- and word-level lessons.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// A corpus after the course's normalization.
+#[derive(Clone, Debug)]
+pub struct Corpus {
+    pub text: String,
+    pub path: PathBuf,
+}
+
+impl Corpus {
+    /// Reads a UTF-8 file and normalizes it as the course does. Invalid UTF-8 and empty corpora are errors
+    /// that name the file (and the byte offset of the first bad byte).
+    pub fn load(path: &Path) -> Result<Corpus> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let raw = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            Error::format(path, format!("not valid UTF-8: bad byte 0x{:02x} at offset {at}", e.as_bytes()[at]))
+        })?;
+        let text = normalize(&raw);
+        if text.trim().is_empty() {
+            return Err(Error::format(path, "corpus is empty (no text after normalization)"));
+        }
+        Ok(Corpus {
+            text,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Number of characters (not bytes).
+    pub fn chars(&self) -> usize {
+        self.text.chars().count()
+    }
+}
+
+/// The course's normalization: newlines become spaces, then double spaces are collapsed in one left-to-right
+/// pass (Python's `text.replace('\n', ' ').replace('  ', ' ')`). One pass, not until none remain: that is
+/// what gives the course's 1,637,265 characters for holmes.txt. Carriage returns go with the newlines.
+pub fn normalize(raw: &str) -> String {
+    raw.replace("\r\n", " ").replace(['\n', '\r'], " ").replace("  ", " ")
+}
+
+/// The sorted set of distinct characters and the index of each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CharVocab {
+    chars: Vec<char>,
+}
+
+impl CharVocab {
+    pub fn from_text(text: &str) -> Self {
+        let set: BTreeSet<char> = text.chars().collect();
+        CharVocab {
+            chars: set.into_iter().collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.chars.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chars.is_empty()
+    }
+
+    pub fn chars(&self) -> &[char] {
+        &self.chars
+    }
+
+    /// The index of `c`, if it is in the vocabulary.
+    pub fn index(&self, c: char) -> Option<u32> {
+        self.chars.binary_search(&c).ok().map(|i| i as u32)
+    }
+
+    pub fn char(&self, index: u32) -> Option<char> {
+        self.chars.get(index as usize).copied()
+    }
+
+    /// The whole text as indices; characters outside the vocabulary are an error naming the first one.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        text.chars()
+            .enumerate()
+            .map(|(i, c)| {
+                self.index(c).ok_or_else(|| {
+                    Error::invalid("text", format!("{c:?} at character {i}"), "characters of the vocabulary")
+                })
+            })
+            .collect()
+    }
+
+    pub fn decode(&self, indices: &[u32]) -> String {
+        indices.iter().filter_map(|&i| self.char(i)).collect()
+    }
+}
+
+/// Start offsets of the training windows: `maxlen` characters followed by the next one, every `step`
+/// characters (Keras' lstm_text_generation: `range(0, len(text) - maxlen, step)`).
+pub fn window_starts(len: usize, maxlen: usize, step: usize) -> impl Iterator<Item = usize> {
+    (0..len.saturating_sub(maxlen)).step_by(step.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalization_is_one_pass_like_the_course() {
+        assert_eq!(normalize("a\nb"), "a b");
+        assert_eq!(normalize("a \nb"), "a b");
+        // Four spaces become two in one pass, as Python's str.replace does.
+        assert_eq!(normalize("a    b"), "a  b");
+        assert_eq!(normalize("a\r\nb"), "a b");
+    }
+
+    #[test]
+    fn vocab_round_trips_and_windows_count_like_keras() {
+        let v = CharVocab::from_text("hello world");
+        assert_eq!(v.len(), 8);
+        assert_eq!(v.index(' '), Some(0));
+        let enc = v.encode("low").unwrap();
+        assert_eq!(v.decode(&enc), "low");
+        assert!(v.encode("z").unwrap_err().to_string().contains("'z'"));
+        assert_eq!(window_starts(10, 4, 3).collect::<Vec<_>>(), vec![0, 3]);
+    }
+
+    #[test]
+    fn bad_utf8_and_empty_corpora_are_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("latin1.txt");
+        std::fs::write(&bad, b"caf\xe9 au lait").unwrap();
+        let err = Corpus::load(&bad).unwrap_err().to_string();
+        assert!(err.contains("latin1.txt") && err.contains("offset 3"), "{err}");
+        let empty = dir.path().join("empty.txt");
+        std::fs::write(&empty, "\n\n  \n").unwrap();
+        let err = Corpus::load(&empty).unwrap_err().to_string();
+        assert!(err.contains("empty.txt") && err.contains("empty"), "{err}");
+    }
+}

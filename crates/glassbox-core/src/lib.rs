@@ -1,0 +1,26 @@
+//! glassbox-core: what every glassbox lesson shares.
+//!
+//! - [`error`]: one error type; every file problem names the file.
+//! - [`device`]: `cpu` / `cuda[:N]` parsing with a clear error on CPU-only builds.
+//! - [`seed`]: one seed drives every random choice (shuffles, initial weights, dropout masks).
+//! - [`data`]: where data lives (flag, `GLASSBOX_DATA`, `data/`, the embedded subset), MNIST IDX files,
+//!   seeded batching, text corpora.
+//! - [`imaging`]: images to and from candle tensors, ImageNet normalizations, grids, side-by-side figures,
+//!   heat maps.
+//! - [`plot`]: loss/accuracy curves and scatter plots as PNG.
+//! - [`train`]: epochs and mini-batches with a progress bar, per-epoch metrics JSON, a stop on NaN/Inf.
+//! - [`checkpoint`]: safetensors checkpoints with metadata, written atomically, checked on load.
+//! - [`optim`]: SGD (momentum, Nesterov), Adam, RMSprop, Adadelta, matching PyTorch's update rules.
+
+pub mod checkpoint;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod imaging;
+pub mod optim;
+pub mod plot;
+pub mod seed;
+pub mod train;
+
+pub use error::{Error, Result};
+pub use glassbox_assets as assets;

@@ -1,0 +1,379 @@
+//! Adam, with the optional AMSGrad variant and L2 weight decay, as PyTorch's `torch.optim.Adam`
+//! computes it (the single-tensor algorithm, `foreach=False`, not capturable).
+//!
+//! For each parameter p with gradient g, at that parameter's step t = 1, 2, … (PyTorch docs, `Adam`
+//! algorithm; γ = lr, λ = weight_decay, β₁, β₂ = betas, ε = eps; m, v, v̂max start at 0):
+//!
+//! ```text
+//! g ← g + λ·p                               if λ ≠ 0 (L2, coupled: this is not AdamW)
+//! m ← β₁·m + (1 − β₁)·g                     exp_avg     (PyTorch: m.lerp_(g, 1 − β₁))
+//! v ← β₂·v + (1 − β₂)·g²                    exp_avg_sq
+//! v̂max ← max(v̂max, v)                       max_exp_avg_sq, amsgrad only; then used for v below
+//! denom ← √v / √(1 − β₂ᵗ) + ε
+//! p ← p − γ / (1 − β₁ᵗ) · m / denom
+//! ```
+//!
+//! The bias corrections are host scalars in f64, as in PyTorch. For decoupled weight decay use
+//! [`super::AdamW`] (candle-nn's, re-exported).
+
+use candle_core::backprop::GradStore;
+use candle_core::{Tensor, Var};
+use candle_nn::Optimizer;
+
+use super::{count_tensor, first_device, require, slot, to_candle, OptimizerState, StateReader};
+use crate::Result;
+
+/// Settings of [`Adam`]; `Default` is PyTorch's: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight
+/// decay, no AMSGrad.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamsAdam {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// L2 penalty, added to the gradient: g ← g + weight_decay·p.
+    pub weight_decay: f64,
+    /// Normalize by the largest second moment seen so far (AMSGrad).
+    pub amsgrad: bool,
+}
+
+impl Default for ParamsAdam {
+    fn default() -> Self {
+        Self {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            amsgrad: false,
+        }
+    }
+}
+
+impl ParamsAdam {
+    /// Rejects what `torch.optim.Adam` rejects (and NaN), with [`crate::Error::InvalidOption`].
+    /// [`Adam::new`] calls it too, but has to return the error wrapped in a candle error.
+    pub fn validate(&self) -> Result<()> {
+        require(self.lr >= 0.0, "Adam lr", self.lr, "a learning rate >= 0")?;
+        require(self.eps >= 0.0, "Adam eps", self.eps, "an epsilon >= 0")?;
+        require(
+            (0.0..1.0).contains(&self.beta1),
+            "Adam beta1",
+            self.beta1,
+            "0 <= beta1 < 1",
+        )?;
+        require(
+            (0.0..1.0).contains(&self.beta2),
+            "Adam beta2",
+            self.beta2,
+            "0 <= beta2 < 1",
+        )?;
+        require(
+            self.weight_decay >= 0.0,
+            "Adam weight_decay",
+            self.weight_decay,
+            "a weight decay >= 0",
+        )
+    }
+}
+
+/// One var and its state.
+#[derive(Debug)]
+struct AdamVar {
+    var: Var,
+    /// Steps this var had a gradient: the t of the bias corrections.
+    step: usize,
+    exp_avg: Tensor,
+    exp_avg_sq: Tensor,
+    /// `Some` exactly when amsgrad is on.
+    max_exp_avg_sq: Option<Tensor>,
+}
+
+/// Adam as `torch.optim.Adam`; see the module documentation for the update.
+#[derive(Debug)]
+pub struct Adam {
+    vars: Vec<AdamVar>,
+    params: ParamsAdam,
+    /// Calls to `step`.
+    steps: usize,
+}
+
+impl Adam {
+    pub fn params(&self) -> &ParamsAdam {
+        &self.params
+    }
+}
+
+impl Optimizer for Adam {
+    type Config = ParamsAdam;
+
+    fn new(vars: Vec<Var>, params: ParamsAdam) -> candle_core::Result<Self> {
+        params.validate().map_err(to_candle)?;
+        let vars = vars
+            .into_iter()
+            .filter(|var| var.dtype().is_float())
+            .map(|var| {
+                let zeros = var.as_tensor().zeros_like()?;
+                Ok(AdamVar {
+                    var,
+                    step: 0,
+                    exp_avg: zeros.clone(),
+                    exp_avg_sq: zeros.clone(),
+                    max_exp_avg_sq: params.amsgrad.then_some(zeros),
+                })
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(Self {
+            vars,
+            params,
+            steps: 0,
+        })
+    }
+
+    fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
+        let ParamsAdam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            ..
+        } = self.params;
+        self.steps += 1;
+        for state in &mut self.vars {
+            let Some(grad) = grads.get(state.var.as_tensor()) else {
+                continue;
+            };
+            state.step += 1;
+            // Detached: the new values must not keep a graph back to earlier steps.
+            let param = state.var.as_tensor().detach();
+            let mut g = grad.detach();
+            // g ← g + λ·p
+            if weight_decay != 0.0 {
+                g = (g + (&param * weight_decay)?)?;
+            }
+            // m ← β₁·m + (1 − β₁)·g
+            state.exp_avg = ((&state.exp_avg * beta1)? + (&g * (1.0 - beta1))?)?;
+            // v ← β₂·v + (1 − β₂)·g²
+            state.exp_avg_sq = ((&state.exp_avg_sq * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
+            // v̂max ← max(v̂max, v), which then stands in for v
+            let second_moment = match &mut state.max_exp_avg_sq {
+                Some(max) => {
+                    *max = max.maximum(&state.exp_avg_sq)?;
+                    &*max
+                }
+                None => &state.exp_avg_sq,
+            };
+            // Bias corrections for this var's step t, on the host in f64.
+            let t = state.step as i32;
+            let bias_correction1 = 1.0 - beta1.powi(t);
+            let bias_correction2_sqrt = (1.0 - beta2.powi(t)).sqrt();
+            let step_size = lr / bias_correction1;
+            // denom ← √v / √(1 − β₂ᵗ) + ε
+            let denom = ((second_moment.sqrt()? / bias_correction2_sqrt)? + eps)?;
+            // p ← p − γ / (1 − β₁ᵗ) · m / denom
+            let update = (state.exp_avg.div(&denom)? * step_size)?;
+            state.var.set(&(param - update)?)?;
+        }
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.params.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.params.lr = lr;
+    }
+}
+
+impl OptimizerState for Adam {
+    fn kind(&self) -> &'static str {
+        "adam"
+    }
+
+    /// `"step"`, then per var `"step.<i>"`, `"exp_avg.<i>"`, `"exp_avg_sq.<i>"` and, with amsgrad,
+    /// `"max_exp_avg_sq.<i>"`.
+    fn state_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut out = vec![(
+            "step".to_string(),
+            count_tensor(self.steps, &first_device(self.vars.iter().map(|s| &s.var)))?,
+        )];
+        for (i, state) in self.vars.iter().enumerate() {
+            out.push((
+                slot("step", i),
+                count_tensor(state.step, state.var.device())?,
+            ));
+            out.push((slot("exp_avg", i), state.exp_avg.clone()));
+            out.push((slot("exp_avg_sq", i), state.exp_avg_sq.clone()));
+            if let Some(max) = &state.max_exp_avg_sq {
+                out.push((slot("max_exp_avg_sq", i), max.clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    fn load_state_tensors(
+        &mut self,
+        saved: &std::collections::HashMap<String, Tensor>,
+    ) -> Result<()> {
+        let mut reader = StateReader::new(saved);
+        let steps = reader.count("step");
+        let per_var: Vec<_> = self
+            .vars
+            .iter()
+            .enumerate()
+            .map(|(i, state)| {
+                let like = state.var.as_tensor();
+                let step = reader.count(&slot("step", i));
+                let exp_avg = reader.tensor(&slot("exp_avg", i), like);
+                let exp_avg_sq = reader.tensor(&slot("exp_avg_sq", i), like);
+                let max = reader.optional_tensor(
+                    state.max_exp_avg_sq.is_some(),
+                    &slot("max_exp_avg_sq", i),
+                    like,
+                );
+                Some((step?, exp_avg?, exp_avg_sq?, max?))
+            })
+            .collect();
+        let restored = steps.zip(per_var.into_iter().collect::<Option<Vec<_>>>());
+        let (steps, per_var) = reader.finish(self.kind(), restored)?;
+        self.steps = steps;
+        for (state, (step, exp_avg, exp_avg_sq, max)) in self.vars.iter_mut().zip(per_var) {
+            state.step = step;
+            state.exp_avg = exp_avg;
+            state.exp_avg_sq = exp_avg_sq;
+            state.max_exp_avg_sq = max;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::test_util::{assert_close, grads, scalar_var, value};
+
+    fn adam(var: &Var, params: ParamsAdam) -> Adam {
+        Adam::new(vec![var.clone()], params).unwrap()
+    }
+
+    #[test]
+    fn first_step_moves_by_lr_whatever_the_gradient_scale() {
+        // t = 1: m = 0.1·g, v = 0.001·g², so m/(1 − 0.9) = g and √v/√0.001 = |g|: a step of lr·g/(|g| + ε).
+        for g in [3.0, -0.02] {
+            let w = scalar_var(1.0);
+            let mut opt = adam(
+                &w,
+                ParamsAdam {
+                    lr: 0.1,
+                    ..Default::default()
+                },
+            );
+            opt.step(&grads(&w, g)).unwrap();
+            assert_close(value(&w), 1.0 - 0.1 * g / (g.abs() + 1e-8));
+        }
+    }
+
+    #[test]
+    fn second_step_by_hand() {
+        let w = scalar_var(1.0);
+        let mut opt = adam(
+            &w,
+            ParamsAdam {
+                lr: 0.1,
+                ..Default::default()
+            },
+        );
+        opt.step(&grads(&w, 1.0)).unwrap(); // w = 1 − 0.1/(1 + 1e-8)
+        opt.step(&grads(&w, 0.5)).unwrap();
+        // m = 0.9·0.1 + 0.1·0.5 = 0.14;   v = 0.999·0.001 + 0.001·0.25 = 0.001249
+        // step size = 0.1/(1 − 0.81) = 0.1/0.19;   denom = √0.001249/√(1 − 0.998001) + 1e-8
+        let denom = 0.001249f64.sqrt() / 0.001999f64.sqrt() + 1e-8;
+        assert_close(
+            value(&w),
+            1.0 - 0.1 / (1.0 + 1e-8) - 0.1 / 0.19 * 0.14 / denom,
+        );
+    }
+
+    #[test]
+    fn amsgrad_keeps_the_largest_second_moment() {
+        let w = scalar_var(1.0);
+        let mut opt = adam(
+            &w,
+            ParamsAdam {
+                lr: 0.1,
+                amsgrad: true,
+                ..Default::default()
+            },
+        );
+        opt.step(&grads(&w, 1.0)).unwrap(); // v = v̂max = 0.001
+        let after_first = value(&w);
+        opt.step(&grads(&w, 0.0)).unwrap();
+        // m = 0.09;   v = 0.000999 < v̂max = 0.001, so the max is used
+        let denom = 0.001f64.sqrt() / 0.001999f64.sqrt() + 1e-8;
+        assert_close(value(&w), after_first - 0.1 / 0.19 * 0.09 / denom);
+        let state: std::collections::HashMap<_, _> =
+            opt.state_tensors().unwrap().into_iter().collect();
+        assert_close(
+            state["max_exp_avg_sq.0"].to_vec1::<f64>().unwrap()[0],
+            0.001,
+        );
+        assert_close(state["exp_avg_sq.0"].to_vec1::<f64>().unwrap()[0], 0.000999);
+    }
+
+    #[test]
+    fn weight_decay_is_l2_on_the_gradient() {
+        // g = 0 + 0.5·2 = 1: the first step is lr·1/(1 + ε) towards zero.
+        let w = scalar_var(2.0);
+        let mut opt = adam(
+            &w,
+            ParamsAdam {
+                lr: 0.1,
+                weight_decay: 0.5,
+                ..Default::default()
+            },
+        );
+        opt.step(&grads(&w, 0.0)).unwrap();
+        assert_close(value(&w), 2.0 - 0.1 / (1.0 + 1e-8));
+    }
+
+    #[test]
+    fn bias_correction_counts_only_steps_with_a_gradient() {
+        // A var first trained at the optimizer's third step still gets a first-step update, as in PyTorch.
+        let late = scalar_var(1.0);
+        let other = scalar_var(0.0);
+        let mut opt = Adam::new(
+            vec![other.clone(), late.clone()],
+            ParamsAdam {
+                lr: 0.1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        opt.step(&grads(&other, 1.0)).unwrap();
+        opt.step(&grads(&other, 1.0)).unwrap();
+        opt.step(&grads(&late, 4.0)).unwrap();
+        assert_close(value(&late), 1.0 - 0.1 * 4.0 / (4.0 + 1e-8));
+    }
+
+    #[test]
+    fn rejects_betas_outside_zero_one() {
+        for params in [
+            ParamsAdam {
+                beta1: 1.0,
+                ..Default::default()
+            },
+            ParamsAdam {
+                beta2: -0.1,
+                ..Default::default()
+            },
+        ] {
+            assert!(matches!(
+                params.validate(),
+                Err(crate::Error::InvalidOption { .. })
+            ));
+            assert!(Adam::new(vec![], params).is_err());
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Optimizers that candle-nn lacks, step for step as PyTorch computes them.
+//!
+//! | here | PyTorch | state slots |
+//! |------|---------|-------------|
+//! | [`Sgd`] / [`ParamsSgd`] | `torch.optim.SGD` | `momentum_buffer` (when momentum ≠ 0) |
+//! | [`Adam`] / [`ParamsAdam`] | `torch.optim.Adam` | `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq` (amsgrad) |
+//! | [`RmsProp`] / [`ParamsRmsProp`] | `torch.optim.RMSprop` | `square_avg`, `momentum_buffer` (momentum > 0), `grad_avg` (centered) |
+//! | [`Adadelta`] / [`ParamsAdadelta`] | `torch.optim.Adadelta` | `square_avg`, `acc_delta` |
+//! | [`AdamW`] / [`ParamsAdamW`] | `torch.optim.AdamW` | re-exported from candle-nn; its state is private, so no [`OptimizerState`] |
+//!
+//! Each follows PyTorch's single-tensor algorithm (`foreach=False`), and each `Params*` struct's
+//! `Default` is PyTorch's default. All of them implement [`candle_nn::Optimizer`] (re-exported here as
+//! [`Optimizer`]): `new(vars, params)`, `step(&grads)` or `backward_step(&loss)`, `learning_rate`,
+//! `set_learning_rate`. As in candle-nn, vars that are not floating point are dropped at construction,
+//! and vars without a gradient in the `GradStore` are left untouched by a step (their state too, as
+//! in PyTorch, where a parameter whose `.grad` is `None` is skipped).
+//!
+//! The arithmetic happens in each var's own dtype, on its device, with candle tensor ops; only
+//! per-step scalars (bias corrections) are computed on the host, in f64.
+//!
+//! `tests/optim_pytorch.rs` checks all of them (and AdamW) against PyTorch over 5 steps.
+//!
+//! ## Optimizer state for checkpoints
+//!
+//! [`OptimizerState`] lists an optimizer's state as named tensors and restores it. The names are
+//! `"<slot>.<index>"`, where `<index>` is the var's position among the (floating-point) vars given
+//! to `new`, plus:
+//! - `"step"`: how many times `step` was called, a scalar f32 tensor;
+//! - `"step.<index>"`: how many of those steps var `<index>` had a gradient, a scalar f32 tensor.
+//!   This is PyTorch's per-parameter `state["step"]`: Adam's bias correction uses it, and it tells
+//!   SGD and RMSprop-with-momentum which step is a var's first. f32 counts are exact up to 2^24 steps.
+//!
+//! Every name is always present (state starts as zeros, as in PyTorch), so loading can insist on all
+//! of them and report every missing, mis-shaped or unexpected name at once.
+
+mod adadelta;
+mod adam;
+mod rmsprop;
+mod sgd;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use candle_core::{DType, Device, Tensor};
+
+pub use adadelta::{Adadelta, ParamsAdadelta};
+pub use adam::{Adam, ParamsAdam};
+pub use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+pub use rmsprop::{ParamsRmsProp, RmsProp};
+pub use sgd::{ParamsSgd, Sgd};
+
+use crate::{Error, Result};
+
+/// An optimizer whose state can be saved into a checkpoint and restored from it.
+///
+/// Implemented by [`Sgd`], [`Adam`], [`RmsProp`] and [`Adadelta`]. Not by candle-nn's [`AdamW`]: its
+/// moments and step count are private fields, so they cannot be read out or put back; resuming
+/// AdamW training restarts its moments from zero.
+pub trait OptimizerState {
+    /// Short name stored in checkpoint metadata, e.g. "adam".
+    fn kind(&self) -> &'static str;
+    /// Every state tensor, named "<slot>.<index>" (e.g. "exp_avg.3"), plus "step" as a scalar f32 tensor where the algorithm has a step count.
+    fn state_tensors(&self) -> crate::Result<Vec<(String, candle_core::Tensor)>>;
+    /// Restores state saved by state_tensors; reports every missing or mis-shaped name at once (Error::Tensors { path: PathBuf::new() or a given path, problems }).
+    fn load_state_tensors(
+        &mut self,
+        tensors: &std::collections::HashMap<String, candle_core::Tensor>,
+    ) -> crate::Result<()>;
+}
+
+/// The name of a per-var state tensor: `"<slot>.<index>"`.
+fn slot(slot: &str, index: usize) -> String {
+    format!("{slot}.{index}")
+}
+
+/// A step count as a scalar f32 tensor, the form [`OptimizerState`] saves it in.
+fn count_tensor(count: usize, device: &Device) -> Result<Tensor> {
+    Ok(Tensor::new(count as f32, device)?)
+}
+
+/// The device of an optimizer's first var, where its global `"step"` tensor lives.
+fn first_device<'a>(mut vars: impl Iterator<Item = &'a candle_core::Var>) -> Device {
+    vars.next()
+        .map(|v| v.device().clone())
+        .unwrap_or(Device::Cpu)
+}
+
+/// Fails with [`Error::InvalidOption`] unless `ok`. Used by the `validate` methods of the `Params*`
+/// structs, which reject what PyTorch's constructors reject (and NaN, which PyTorch lets through).
+fn require(ok: bool, option: &str, value: impl ToString, expected: &str) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(option, value, expected))
+    }
+}
+
+/// [`candle_nn::Optimizer::new`] must return a candle error; this wraps ours, keeping its message.
+fn to_candle(err: Error) -> candle_core::Error {
+    candle_core::Error::wrap(err)
+}
+
+/// Reads a saved state map for [`OptimizerState::load_state_tensors`], collecting every problem
+/// instead of stopping at the first, so a wrong checkpoint is explained in one error.
+struct StateReader<'a> {
+    saved: &'a HashMap<String, Tensor>,
+    /// The names read so far; whatever else is in `saved` is unexpected.
+    expected: HashSet<String>,
+    problems: Vec<String>,
+}
+
+impl<'a> StateReader<'a> {
+    fn new(saved: &'a HashMap<String, Tensor>) -> Self {
+        Self {
+            saved,
+            expected: HashSet::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// The saved tensor `name`, converted to the dtype and device of `like`, whose shape it must have.
+    /// `None` (and a recorded problem) when it is missing, mis-shaped or cannot be converted.
+    fn tensor(&mut self, name: &str, like: &Tensor) -> Option<Tensor> {
+        let saved = self.get(name)?;
+        if saved.dims() != like.dims() {
+            self.problems.push(format!(
+                "{name}: shape {:?}, expected {:?}",
+                saved.dims(),
+                like.dims()
+            ));
+            return None;
+        }
+        match saved
+            .to_dtype(like.dtype())
+            .and_then(|t| t.to_device(like.device()))
+        {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.problems.push(format!("{name}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// For a slot only some settings use: `Some(None)` when this optimizer does not use it (`used`
+    /// false), `Some(Some(tensor))` when read, `None` when it is used but could not be read.
+    fn optional_tensor(&mut self, used: bool, name: &str, like: &Tensor) -> Option<Option<Tensor>> {
+        match used {
+            true => self.tensor(name, like).map(Some),
+            false => Some(None),
+        }
+    }
+
+    /// A step count saved by [`count_tensor`]: one element holding a non-negative whole number.
+    fn count(&mut self, name: &str) -> Option<usize> {
+        let saved = self.get(name)?;
+        if saved.elem_count() != 1 {
+            self.problems.push(format!(
+                "{name}: shape {:?}, expected a scalar step count",
+                saved.dims()
+            ));
+            return None;
+        }
+        let value = saved
+            .flatten_all()
+            .and_then(|t| t.to_dtype(DType::F64))
+            .and_then(|t| t.get(0))
+            .and_then(|t| t.to_scalar::<f64>());
+        match value {
+            Ok(v) if v >= 0.0 && v.fract() == 0.0 && v <= u32::MAX as f64 => Some(v as usize),
+            Ok(v) => {
+                self.problems
+                    .push(format!("{name}: {v} is not a step count"));
+                None
+            }
+            Err(e) => {
+                self.problems.push(format!("{name}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn get(&mut self, name: &str) -> Option<&'a Tensor> {
+        self.expected.insert(name.to_string());
+        let saved = self.saved.get(name);
+        if saved.is_none() {
+            self.problems.push(format!("missing {name}"));
+        }
+        saved
+    }
+
+    /// `restored` if every read succeeded and nothing unexpected was saved; otherwise
+    /// [`Error::Tensors`] listing every problem (unexpected names sorted, after the others).
+    fn finish<T>(mut self, kind: &str, restored: Option<T>) -> Result<T> {
+        let mut unexpected: Vec<_> = self
+            .saved
+            .keys()
+            .filter(|name| !self.expected.contains(*name))
+            .collect();
+        unexpected.sort();
+        for name in unexpected {
+            self.problems.push(format!(
+                "unexpected {name} (not part of this {kind} optimizer's state)"
+            ));
+        }
+        match restored {
+            Some(restored) if self.problems.is_empty() => Ok(restored),
+            _ => Err(Error::Tensors {
+                path: PathBuf::new(),
+                problems: self.problems,
+            }),
+        }
+    }
+}
+
+/// Scalar helpers shared by the unit tests of the optimizers.
+#[cfg(test)]
+mod test_util {
+    use candle_core::{backprop::GradStore, Device, Tensor, Var};
+
+    /// A one-element f64 var.
+    pub fn scalar_var(value: f64) -> Var {
+        Var::new(&[value], &Device::Cpu).unwrap()
+    }
+
+    /// The gradients of `sum(var * g)`, i.e. exactly `g` for `var`.
+    pub fn grads(var: &Var, g: f64) -> GradStore {
+        let g = Tensor::new(&[g], &Device::Cpu).unwrap();
+        var.as_tensor()
+            .mul(&g)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap()
+    }
+
+    pub fn value(var: &Var) -> f64 {
+        var.as_tensor().to_vec1::<f64>().unwrap()[0]
+    }
+
+    pub fn assert_close(actual: f64, expected: f64) {
+        assert!(
+            (actual - expected).abs() <= 1e-12 * expected.abs().max(1.0),
+            "{actual} != {expected}"
+        );
+    }
+}

@@ -1,0 +1,459 @@
+//! Loss and accuracy curves, and 2-D scatter plots, as PNG files.
+//!
+//! Charts are drawn with plotters into an in-memory RGB buffer (with the embedded DejaVu Sans, so they look
+//! the same on every machine), encoded with the image crate and written atomically. Every drawing problem is
+//! an [`Error::Plot`] naming the output file.
+
+use std::path::Path;
+
+use image::RgbImage;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::imaging::{font, save_rgb_png};
+use crate::{Error, Result};
+
+/// The size of every chart, in pixels.
+pub const PLOT_WIDTH: u32 = 900;
+pub const PLOT_HEIGHT: u32 = 600;
+
+/// Width of the legend column of [`scatter`].
+const LEGEND_WIDTH: u32 = 170;
+
+/// matplotlib's `tab10`: ten colours that stay distinct, for curves and for the ten MNIST digits.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// The colour of series or class `i` (the palette repeats after ten).
+pub fn palette_color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// One named curve.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Series {
+    pub name: String,
+    /// `(x, y)` points in drawing order, for example `(epoch, loss)`.
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Series {
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Series {
+            name: name.into(),
+            points,
+        }
+    }
+
+    /// Points `(1, v0), (2, v1), ...`: one value per epoch, epochs counted from 1.
+    pub fn per_epoch(name: impl Into<String>, values: &[f64]) -> Self {
+        let points = values.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v)).collect();
+        Series::new(name, points)
+    }
+}
+
+/// A line chart: one or more curves with a legend.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LineChart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// Series with no points are left out (and out of the legend); at least one must have points.
+    pub series: Vec<Series>,
+    /// The y axis range; `None` fits the data with a 5% margin (for accuracies, `Some((0.0, 1.0))`).
+    pub y_range: Option<(f64, f64)>,
+}
+
+/// A scatter plot of labelled 2-D points, one colour per class, for latent spaces and embeddings.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Scatter {
+    pub title: String,
+    /// `(x, y, class)`.
+    pub points: Vec<(f64, f64, usize)>,
+    /// The legend's name of each class; a class without a name is shown by its number.
+    pub class_names: Vec<String>,
+}
+
+/// Draws `chart` as a `PLOT_WIDTH` x `PLOT_HEIGHT` PNG at `path` (atomically; the directory is created).
+/// Curves with up to 40 points also get a marker at each point, so a single point is visible.
+///
+/// Errors: [`Error::Plot`] if no series has points, a point is NaN or infinite, or `y_range` is not an
+/// increasing pair of finite numbers.
+pub fn line_chart(path: impl AsRef<Path>, chart: &LineChart) -> Result<()> {
+    let path = path.as_ref();
+    let image = render(path, |root| draw_line_chart(root, chart))?;
+    save_rgb_png(path, &image)
+}
+
+/// Draws `plot` as a `PLOT_WIDTH` x `PLOT_HEIGHT` PNG at `path`, with the legend in a column on the right.
+///
+/// Errors: [`Error::Plot`] if there are no points or a coordinate is NaN or infinite.
+pub fn scatter(path: impl AsRef<Path>, plot: &Scatter) -> Result<()> {
+    let path = path.as_ref();
+    let image = render(path, |root| draw_scatter(root, plot))?;
+    save_rgb_png(path, &image)
+}
+
+type Root<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+
+/// Runs `draw` on a white in-memory canvas; its string errors become [`Error::Plot`] naming `path`.
+fn render(path: &Path, draw: impl FnOnce(&Root) -> std::result::Result<(), String>) -> Result<RgbImage> {
+    let problem = |problem: String| Error::Plot {
+        path: path.to_path_buf(),
+        problem,
+    };
+    font::ensure().map_err(problem)?;
+    let mut buffer = vec![255u8; (PLOT_WIDTH * PLOT_HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (PLOT_WIDTH, PLOT_HEIGHT)).into_drawing_area();
+        draw(&root).map_err(problem)?;
+        root.present().map_err(|e| problem(e.to_string()))?;
+    }
+    Ok(RgbImage::from_raw(PLOT_WIDTH, PLOT_HEIGHT, buffer).expect("sized"))
+}
+
+fn draw_error<E: std::fmt::Display>(e: E) -> String {
+    format!("drawing failed: {e}")
+}
+
+/// `lo..hi` of the finite values with `margin` (a fraction of the span) on each side; a single value gets
+/// a span around it.
+fn padded_range(values: impl Iterator<Item = f64>, margin: f64) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if hi > lo {
+        let m = (hi - lo) * margin;
+        (lo - m, hi + m)
+    } else {
+        let m = if lo.abs() > 1e-12 { lo.abs() * 0.1 } else { 1.0 };
+        (lo - m, lo + m)
+    }
+}
+
+/// A tick label with as many decimals as the axis span needs.
+fn tick_formatter(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
+    let span = (hi - lo).abs();
+    // Ticks step by about a tenth of the span (1, 2 or 5 times a power of ten).
+    let decimals = if span > 0.0 {
+        (1.0 - span.log10().floor()).clamp(0.0, 8.0) as usize
+    } else {
+        2
+    };
+    move |v: &f64| {
+        let s = format!("{v:.decimals$}");
+        // No "-0" or "-0.00".
+        if s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+            s.trim_start_matches('-').to_string()
+        } else {
+            s
+        }
+    }
+}
+
+fn check_finite(what: &str, points: impl Iterator<Item = (f64, f64)>) -> std::result::Result<(), String> {
+    for (i, (x, y)) in points.enumerate() {
+        if !x.is_finite() || !y.is_finite() {
+            return Err(format!("{what} has a non-finite point ({x}, {y}) at index {i}"));
+        }
+    }
+    Ok(())
+}
+
+fn draw_line_chart(root: &Root, chart: &LineChart) -> std::result::Result<(), String> {
+    let series: Vec<(usize, &Series)> = chart
+        .series
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.points.is_empty())
+        .collect();
+    if series.is_empty() {
+        return Err(format!("line chart {:?} has no data points", chart.title));
+    }
+    for (_, s) in &series {
+        check_finite(&format!("series {:?}", s.name), s.points.iter().copied())?;
+    }
+    let all = || series.iter().flat_map(|(_, s)| s.points.iter().copied());
+    let (x_lo, x_hi) = padded_range(all().map(|p| p.0), 0.02);
+    let (y_lo, y_hi) = match chart.y_range {
+        Some((lo, hi)) if lo.is_finite() && hi.is_finite() && lo < hi => (lo, hi),
+        Some((lo, hi)) => return Err(format!("y range ({lo}, {hi}) is not an increasing pair of finite numbers")),
+        None => padded_range(all().map(|p| p.1), 0.05),
+    };
+
+    root.fill(&WHITE).map_err(draw_error)?;
+    let mut cc = ChartBuilder::on(root)
+        .caption(&chart.title, (font::FAMILY, 26))
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
+        .map_err(draw_error)?;
+    let x_fmt = tick_formatter(x_lo, x_hi);
+    let y_fmt = tick_formatter(y_lo, y_hi);
+    cc.configure_mesh()
+        .x_desc(&chart.x_label)
+        .y_desc(&chart.y_label)
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .label_style((font::FAMILY, 16))
+        .axis_desc_style((font::FAMILY, 18))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(210, 210, 210))
+        .draw()
+        .map_err(draw_error)?;
+
+    for &(i, s) in &series {
+        let color = palette_color(i);
+        let anno = cc
+            .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(3)))
+            .map_err(draw_error)?;
+        anno.label(s.name.as_str()).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+        });
+        if s.points.len() <= 40 {
+            cc.draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+                .map_err(draw_error)?;
+        }
+    }
+
+    // The legend goes where the curves end low (loss) or high (accuracy), away from them.
+    let ends_high = {
+        let ends: Vec<f64> = series.iter().map(|(_, s)| s.points[s.points.len() - 1].1).collect();
+        let mean = ends.iter().sum::<f64>() / ends.len() as f64;
+        (mean - y_lo) / (y_hi - y_lo) > 0.5
+    };
+    cc.configure_series_labels()
+        .position(if ends_high {
+            SeriesLabelPosition::LowerRight
+        } else {
+            SeriesLabelPosition::UpperRight
+        })
+        .margin(15)
+        .label_font((font::FAMILY, 17))
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(160, 160, 160))
+        .draw()
+        .map_err(draw_error)?;
+    Ok(())
+}
+
+fn draw_scatter(root: &Root, plot: &Scatter) -> std::result::Result<(), String> {
+    if plot.points.is_empty() {
+        return Err(format!("scatter plot {:?} has no points", plot.title));
+    }
+    check_finite("scatter plot", plot.points.iter().map(|&(x, y, _)| (x, y)))?;
+    let (x_lo, x_hi) = padded_range(plot.points.iter().map(|p| p.0), 0.05);
+    let (y_lo, y_hi) = padded_range(plot.points.iter().map(|p| p.1), 0.05);
+    let classes = plot.points.iter().map(|p| p.2).max().unwrap_or(0) + 1;
+
+    root.fill(&WHITE).map_err(draw_error)?;
+    let (plot_area, legend_area) = root.split_horizontally(PLOT_WIDTH - LEGEND_WIDTH);
+    let mut cc = ChartBuilder::on(&plot_area)
+        .caption(&plot.title, (font::FAMILY, 26))
+        .margin(20)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
+        .map_err(draw_error)?;
+    let x_fmt = tick_formatter(x_lo, x_hi);
+    let y_fmt = tick_formatter(y_lo, y_hi);
+    cc.configure_mesh()
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .label_style((font::FAMILY, 16))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(210, 210, 210))
+        .draw()
+        .map_err(draw_error)?;
+
+    // Smaller, more transparent dots when there are many.
+    let (radius, alpha) = match plot.points.len() {
+        0..=2_000 => (4, 0.8),
+        2_001..=20_000 => (3, 0.6),
+        _ => (2, 0.5),
+    };
+    let mut present = vec![false; classes];
+    for (class, seen) in present.iter_mut().enumerate() {
+        let color = palette_color(class);
+        let points: Vec<(f64, f64)> = plot
+            .points
+            .iter()
+            .filter(|p| p.2 == class)
+            .map(|p| (p.0, p.1))
+            .collect();
+        *seen = !points.is_empty();
+        cc.draw_series(points.into_iter().map(|p| Circle::new(p, radius, color.mix(alpha).filled())))
+            .map_err(draw_error)?;
+    }
+
+    // The legend: one row per class that has points, in the right-hand column.
+    let label = TextStyle::from((font::FAMILY, 17).into_font())
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    let mut y = 80;
+    for (class, _) in present.iter().enumerate().filter(|(_, &p)| p) {
+        let name = plot
+            .class_names
+            .get(class)
+            .cloned()
+            .unwrap_or_else(|| class.to_string());
+        legend_area
+            .draw(&Circle::new((18, y), 7, palette_color(class).filled()))
+            .map_err(draw_error)?;
+        legend_area
+            .draw(&Text::new(name, (34, y), label.clone()))
+            .map_err(draw_error)?;
+        y += 28;
+        if y > PLOT_HEIGHT as i32 - 20 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes a written chart and checks its size and that it is not blank.
+    fn check_png(path: &Path) {
+        let image = image::open(path).unwrap().to_rgb8();
+        assert_eq!(image.dimensions(), (PLOT_WIDTH, PLOT_HEIGHT));
+        let first = image.get_pixel(0, 0);
+        let different = image.pixels().filter(|p| *p != first).count();
+        assert!(different > 1000, "{} is nearly one colour", path.display());
+        let colourful = image.pixels().filter(|p| p.0.iter().max().unwrap() - p.0.iter().min().unwrap() > 60).count();
+        assert!(colourful > 100, "{} has no coloured marks", path.display());
+    }
+
+    fn curves() -> LineChart {
+        let loss: Vec<f64> = (0..12).map(|e| 2.3 * (-0.25 * e as f64).exp() + 0.1).collect();
+        let val: Vec<f64> = (0..12).map(|e| 2.3 * (-0.2 * e as f64).exp() + 0.2).collect();
+        LineChart {
+            title: "MNIST MLP: loss".into(),
+            x_label: "epoch".into(),
+            y_label: "cross-entropy".into(),
+            series: vec![Series::per_epoch("train", &loss), Series::per_epoch("validation", &val)],
+            y_range: None,
+        }
+    }
+
+    #[test]
+    fn line_chart_writes_a_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plots/loss.png");
+        line_chart(&path, &curves()).unwrap();
+        check_png(&path);
+        // Accuracies in a fixed range, legend low.
+        let acc = LineChart {
+            title: "accuracy".into(),
+            x_label: "epoch".into(),
+            y_label: "accuracy".into(),
+            series: vec![Series::per_epoch("train", &[0.8, 0.9, 0.95, 0.97]), Series::new("empty", vec![])],
+            y_range: Some((0.0, 1.0)),
+        };
+        let path = dir.path().join("acc.png");
+        line_chart(&path, &acc).unwrap();
+        check_png(&path);
+    }
+
+    #[test]
+    fn line_chart_with_one_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("one.png");
+        let chart = LineChart {
+            series: vec![Series::per_epoch("loss", &[0.5])],
+            ..curves()
+        };
+        line_chart(&path, &chart).unwrap();
+        check_png(&path);
+    }
+
+    #[test]
+    fn line_chart_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.png");
+        for chart in [
+            LineChart::default(),
+            LineChart {
+                series: vec![Series::new("empty", vec![])],
+                ..curves()
+            },
+            LineChart {
+                series: vec![Series::new("nan", vec![(1.0, 0.5), (2.0, f64::NAN)])],
+                ..curves()
+            },
+            LineChart {
+                y_range: Some((1.0, 0.0)),
+                ..curves()
+            },
+        ] {
+            let err = line_chart(&path, &chart).unwrap_err();
+            assert!(matches!(err, Error::Plot { .. }), "{err:?}");
+            assert!(err.to_string().contains("bad.png"), "{err}");
+        }
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn scatter_writes_a_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latent.png");
+        // Ten clusters on a circle.
+        let points = (0..1000)
+            .map(|i| {
+                let class = i % 10;
+                let angle = class as f64 / 10.0 * std::f64::consts::TAU;
+                let jitter = ((i * 7919) % 100) as f64 / 100.0 - 0.5;
+                (3.0 * angle.cos() + jitter, 3.0 * angle.sin() - jitter * 0.5, class)
+            })
+            .collect();
+        let plot = Scatter {
+            title: "latent space".into(),
+            points,
+            class_names: (0..10).map(|d| format!("digit {d}")).collect(),
+        };
+        scatter(&path, &plot).unwrap();
+        check_png(&path);
+        // One point, classes without names.
+        let one = Scatter {
+            title: "one".into(),
+            points: vec![(0.0, 0.0, 3)],
+            class_names: vec![],
+        };
+        scatter(dir.path().join("one.png"), &one).unwrap();
+        let err = scatter(dir.path().join("none.png"), &Scatter::default()).unwrap_err();
+        assert!(err.to_string().contains("none.png"), "{err}");
+        let nan = Scatter {
+            points: vec![(f64::INFINITY, 0.0, 0)],
+            ..Scatter::default()
+        };
+        assert!(matches!(scatter(dir.path().join("nan.png"), &nan), Err(Error::Plot { .. })));
+    }
+
+    #[test]
+    fn ticks_and_ranges() {
+        assert_eq!(padded_range([1.0].into_iter(), 0.05), (0.9, 1.1));
+        assert_eq!(padded_range([0.0].into_iter(), 0.05), (-1.0, 1.0));
+        assert_eq!(padded_range([0.0, 10.0].into_iter(), 0.1), (-1.0, 11.0));
+        let f = tick_formatter(0.0, 1.0);
+        assert_eq!(f(&0.5), "0.5");
+        assert_eq!(f(&-0.0001), "0.0");
+        let f = tick_formatter(0.1, 0.15);
+        assert_eq!(f(&0.125), "0.125");
+        let f = tick_formatter(0.0, 100.0);
+        assert_eq!(f(&40.0), "40");
+        let f = tick_formatter(1.0, 3.0);
+        assert_eq!(f(&1.5), "1.5");
+    }
+}

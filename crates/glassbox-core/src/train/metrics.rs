@@ -1,0 +1,103 @@
+//! Per-epoch metrics in one JSON file, rewritten atomically after every epoch so a killed run keeps every
+//! finished epoch and a resumed run continues the same file.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+
+use crate::assets::atomic::write_bytes_atomic;
+use crate::{Error, Result};
+
+/// `{"run": {...}, "epochs": [{...}, ...], "summary": {...}}`.
+#[derive(Debug)]
+pub struct MetricsLog {
+    path: PathBuf,
+    doc: Map<String, Value>,
+}
+
+impl MetricsLog {
+    /// Starts a new file, replacing any earlier one; `run` describes the run (lesson, seed, settings).
+    pub fn create(path: impl Into<PathBuf>, run: Value) -> Result<Self> {
+        let mut doc = Map::new();
+        doc.insert("run".into(), run);
+        doc.insert("epochs".into(), Value::Array(vec![]));
+        let log = MetricsLog { path: path.into(), doc };
+        log.write()?;
+        Ok(log)
+    }
+
+    /// Continues an existing file after `completed_epochs` epochs (later entries, from work that was not
+    /// checkpointed, are dropped); starts a new one if there is none.
+    pub fn resume(path: impl Into<PathBuf>, run: Value, completed_epochs: usize) -> Result<Self> {
+        let path = path.into();
+        if !path.exists() {
+            return Self::create(path, run);
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let mut doc: Map<String, Value> = serde_json::from_str(&text)
+            .map_err(|e| Error::format(&path, format!("not a metrics JSON object: {e}")))?;
+        let epochs = doc
+            .entry("epochs")
+            .or_insert_with(|| Value::Array(vec![]))
+            .as_array_mut()
+            .ok_or_else(|| Error::format(&path, "\"epochs\" is not an array"))?;
+        epochs.truncate(completed_epochs);
+        doc.insert("run".into(), run);
+        let log = MetricsLog { path, doc };
+        log.write()?;
+        Ok(log)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one epoch's metrics and rewrites the file.
+    pub fn push_epoch(&mut self, epoch: Value) -> Result<()> {
+        self.epochs_mut().push(epoch);
+        self.write()
+    }
+
+    /// Sets a top-level entry (e.g. "summary", "test") and rewrites the file.
+    pub fn set(&mut self, key: &str, value: Value) -> Result<()> {
+        self.doc.insert(key.into(), value);
+        self.write()
+    }
+
+    pub fn epochs(&self) -> &[Value] {
+        self.doc["epochs"].as_array().map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    fn epochs_mut(&mut self) -> &mut Vec<Value> {
+        self.doc
+            .entry("epochs")
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .expect("epochs is an array (checked on load)")
+    }
+
+    fn write(&self) -> Result<()> {
+        let text = serde_json::to_vec_pretty(&self.doc).expect("JSON values serialize");
+        write_bytes_atomic(&self.path, &text)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_and_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.json");
+        let mut log = MetricsLog::create(&path, json!({"lesson": "t"})).unwrap();
+        for e in 1..=3 {
+            log.push_epoch(json!({"epoch": e, "loss": 1.0 / e as f64})).unwrap();
+        }
+        let log = MetricsLog::resume(&path, json!({"lesson": "t"}), 2).unwrap();
+        assert_eq!(log.epochs().len(), 2);
+        let on_disk: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(on_disk["epochs"][1]["epoch"], 2);
+    }
+}

@@ -1,0 +1,4 @@
+//! Environments and tabular Q-learning: Flippers and tic-tac-toe.
+//!
+//! Status: this crate is a placeholder in the workspace; nothing is implemented yet. See README.md for what
+//! it will hold and which issue builds it.

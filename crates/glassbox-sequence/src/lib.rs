@@ -1,0 +1,4 @@
+//! Character- and word-level LSTM text models.
+//!
+//! Status: this crate is a placeholder in the workspace; nothing is implemented yet. See README.md for what
+//! it will hold and which issue builds it.

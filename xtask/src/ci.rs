@@ -1,0 +1,123 @@
+//! `cargo xtask ci`, what `.ci/run` calls: format check, release build, then the test command, in that order,
+//! stopping at the first failure. Each command is printed before it runs and timed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::process;
+
+/// THE test command; `.ci/run` and people run the same thing.
+pub const TEST_ARGS: [&str; 3] = ["test", "--workspace", "--release"];
+
+/// Environment for the tests: the read-only data and weights beside the checkout, unless already chosen.
+/// Returns `(variable, directory)` pairs to set for the child.
+pub fn shared_env(
+    root: &Path,
+    get: impl Fn(&str) -> Option<String>,
+) -> Vec<(&'static str, PathBuf)> {
+    let mut out = Vec::new();
+    for (var, sub) in [("GLASSBOX_DATA", "data"), ("GLASSBOX_WEIGHTS", "weights")] {
+        if get(var).is_some() {
+            continue;
+        }
+        let dir = root.join("..").join("shared").join(sub);
+        // canonicalize both checks existence and gives the absolute path the crates expect.
+        if let Ok(abs) = dir.canonicalize() {
+            if abs.is_dir() {
+                out.push((var, abs));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `cargo fmt` works, trying once to install rustfmt with rustup when it does not.
+fn rustfmt_available(root: &Path) -> bool {
+    let works = || {
+        process::cargo()
+            .args(["fmt", "--version"])
+            .current_dir(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if works() {
+        return true;
+    }
+    let mut add = Command::new("rustup");
+    add.args(["component", "add", "rustfmt"]);
+    match process::run(add, root) {
+        Ok(_) => works(),
+        Err(e) => {
+            eprintln!("warning: {e:#}");
+            false
+        }
+    }
+}
+
+pub fn run(root: &Path) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let mut times: Vec<(String, Duration)> = Vec::new();
+
+    if rustfmt_available(root) {
+        let mut fmt = process::cargo();
+        fmt.args(["fmt", "--all", "--", "--check"]);
+        let shown = process::display(&fmt);
+        times.push((shown, step(fmt, root)?));
+    } else {
+        println!(
+            "warning: rustfmt is not installed and could not be added; skipping the format check"
+        );
+    }
+
+    let mut build = process::cargo();
+    build.args(["build", "--release"]);
+    let shown = process::display(&build);
+    times.push((shown, step(build, root)?));
+
+    let mut test = process::cargo();
+    test.args(TEST_ARGS);
+    for (var, dir) in shared_env(root, |v| std::env::var(v).ok()) {
+        println!("{var}={}", dir.display());
+        test.env(var, dir);
+    }
+    let shown = process::display(&test);
+    times.push((shown, step(test, root)?));
+
+    println!("ci passed in {}:", process::seconds(start.elapsed()));
+    for (cmd, took) in &times {
+        println!("  {:>8}  {cmd}", process::seconds(*took));
+    }
+    Ok(())
+}
+
+fn step(cmd: Command, root: &Path) -> anyhow::Result<Duration> {
+    let took = process::run(cmd, root)?;
+    println!("({})", process::seconds(took));
+    Ok(took)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_dirs_are_used_only_when_present_and_unset() {
+        let top = tempfile::tempdir().unwrap();
+        let root = top.path().join("main");
+        std::fs::create_dir_all(&root).unwrap();
+        assert!(shared_env(&root, |_| None).is_empty());
+        std::fs::create_dir_all(top.path().join("shared/data")).unwrap();
+        std::fs::create_dir_all(top.path().join("shared/weights")).unwrap();
+        let env = shared_env(&root, |_| None);
+        assert_eq!(env.len(), 2);
+        assert!(env.iter().all(|(_, d)| d.is_absolute() && d.is_dir()));
+        let env = shared_env(&root, |v| {
+            (v == "GLASSBOX_DATA").then(|| "/elsewhere".into())
+        });
+        assert_eq!(env.len(), 1);
+        assert_eq!(env[0].0, "GLASSBOX_WEIGHTS");
+    }
+}

@@ -1,0 +1,134 @@
+//! `cargo xtask`: the project's chores, in Rust so they run wherever cargo does.
+//!
+//! - `fetch-data`: the datasets of `crates/glassbox-assets/datasets.toml`, verified, into `data/`.
+//! - `fetch-weights`: the models of `models/models.toml` into the Hugging Face cache, verified.
+//! - `build`: the product, for the CPU or CUDA.
+//! - `ci`: what `.ci/run` runs: format check, release build, the tests.
+
+mod build;
+mod ci;
+mod download;
+mod fetch_data;
+mod fetch_weights;
+mod process;
+#[cfg(test)]
+mod test_server;
+mod weights_check;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "glassbox's project chores", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Download the datasets (checked by size and md5) into data/; files already there and valid are kept.
+    ///
+    /// Offline? Copy the files in by hand, or point GLASSBOX_DATA at a directory holding them.
+    FetchData {
+        /// Destination directory [default: data/ at the repository root].
+        #[arg(long, value_name = "DIR")]
+        dest: Option<PathBuf>,
+        /// A dataset of datasets.toml (mnist, holmes), or all.
+        #[arg(long, default_value = "all")]
+        dataset: String,
+        /// Download only from this base URL instead of the manifest's mirrors.
+        #[arg(long, value_name = "URL")]
+        mirror: Option<String>,
+    },
+    /// Download a hub model into the Hugging Face cache and verify it (size, sha256, parameter count),
+    /// or find and verify a local one.
+    ///
+    /// Honours HF_HOME, HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE=1 (cache only); local models are
+    /// looked for in $GLASSBOX_WEIGHTS and ../shared/weights.
+    FetchWeights {
+        /// A model of models/models.toml (vgg16, vgg16-features-hed).
+        #[arg(long, default_value = "vgg16")]
+        model: String,
+        /// Only check this file against the manifest's entry for --model (no network, nothing deleted).
+        #[arg(long, value_name = "PATH")]
+        verify: Option<PathBuf>,
+    },
+    /// Build the workspace (cargo build), for the CPU or with CUDA kernels.
+    Build {
+        #[command(flatten)]
+        backend: Backend,
+        /// Release profile (`--release false` for a debug build).
+        #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
+              default_missing_value = "true", value_name = "BOOL")]
+        release: bool,
+    },
+    /// Run CI: cargo fmt --check, cargo build --release, cargo test --workspace --release.
+    Ci,
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct Backend {
+    /// Build with CUDA (needs nvcc).
+    #[arg(long)]
+    cuda: bool,
+    /// Build for the CPU only.
+    #[arg(long)]
+    cpu: bool,
+}
+
+/// The workspace root: xtask lives one level below it.
+pub fn repo_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or(manifest_dir)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = repo_root();
+    let result = match cli.command {
+        Command::FetchData {
+            dest,
+            dataset,
+            mirror,
+        } => {
+            let dest = dest.unwrap_or_else(|| root.join("data"));
+            fetch_data::run(&dest, &dataset, mirror.as_deref())
+        }
+        Command::FetchWeights { model, verify } => {
+            fetch_weights::run(&model, verify.as_deref(), &root)
+        }
+        Command::Build { backend, release } => build::run(backend.cuda, release, &root),
+        Command::Ci => ci::run(&root),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["xtask", "build", "--cpu"]).unwrap();
+        assert!(matches!(cli.command, Command::Build { release: true, .. }));
+        let cli = Cli::try_parse_from(["xtask", "build", "--cuda", "--release", "false"]).unwrap();
+        assert!(matches!(cli.command, Command::Build { release: false, .. }));
+        assert!(Cli::try_parse_from(["xtask", "build"]).is_err());
+        assert!(Cli::try_parse_from(["xtask", "build", "--cpu", "--cuda"]).is_err());
+    }
+}
