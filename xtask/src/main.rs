@@ -10,6 +10,7 @@ mod ci;
 mod download;
 mod fetch_data;
 mod fetch_weights;
+mod hub_head;
 mod process;
 #[cfg(test)]
 mod test_server;
@@ -21,7 +22,12 @@ use std::process::ExitCode;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "glassbox's project chores", version)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "glassbox's project chores",
+    version
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -110,10 +116,27 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:?}");
+            eprintln!("error: {}", chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, like `{:#}` but without repeating a cause that an outer message
+/// already quotes (glassbox_assets::Error shows its io::Error *and* returns it as the source), and never with
+/// a backtrace, even when RUST_BACKTRACE is set.
+fn chain(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 #[cfg(test)]
@@ -130,5 +153,12 @@ mod tests {
         assert!(matches!(cli.command, Command::Build { release: false, .. }));
         assert!(Cli::try_parse_from(["xtask", "build"]).is_err());
         assert!(Cli::try_parse_from(["xtask", "build", "--cpu", "--cuda"]).is_err());
+    }
+
+    #[test]
+    fn error_chains_do_not_repeat_themselves() {
+        let io = std::io::Error::other("disk on fire");
+        let err = anyhow::Error::new(glassbox_assets::Error::io("/x", io)).context("checking /x");
+        assert_eq!(chain(&err), "checking /x: /x: disk on fire");
     }
 }

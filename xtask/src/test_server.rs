@@ -102,6 +102,14 @@ impl TestServer {
     }
 }
 
+/// Whether a proxy variable is set. ureq 2 (inside hf-hub too) then sends even 127.0.0.1 through the proxy,
+/// ignoring NO_PROXY, so tests of hf-hub against this server cannot run.
+pub fn proxy_in_env() -> bool {
+    ["ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY"].iter().any(|v| {
+        std::env::var_os(v).is_some() || std::env::var_os(v.to_ascii_lowercase()).is_some()
+    })
+}
+
 /// A port nothing listens on: bound, then released.
 pub fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -16,12 +16,9 @@ use std::path::PathBuf;
 /// What can go wrong with the project's external files. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The cause is part of the message (not a `#[source]`) so chains printed with `{:#}` do not repeat it.
+    #[error("{}: {cause}", path.display())]
+    Io { path: PathBuf, cause: std::io::Error },
     #[error("manifest {name}: {problem}")]
     Manifest { name: String, problem: String },
     #[error("{}: {what} mismatch: expected {expected}, found {found}", path.display())]
@@ -37,7 +34,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

@@ -69,6 +69,9 @@ pub struct DatasetFile {
     pub name: String,
     pub size: u64,
     pub md5: String,
+    /// For gzip files: size and md5 of the uncompressed content, which re-compressed copies share.
+    pub content_size: Option<u64>,
+    pub content_md5: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -6,12 +6,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The file system refused: missing file, permissions, a full disk.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The cause is part of the message (not a `#[source]`) so chains printed with `{:#}` do not repeat it.
+    #[error("{}: {cause}", path.display())]
+    Io { path: PathBuf, cause: std::io::Error },
 
     /// A file was read but its content is not what it must be (wrong magic, truncated, not gzip, not UTF-8,
     /// empty, a header that disagrees with the data).
@@ -19,12 +16,8 @@ pub enum Error {
     Format { path: PathBuf, problem: String },
 
     /// An image that could not be decoded or encoded.
-    #[error("{}: {source}", path.display())]
-    Image {
-        path: PathBuf,
-        #[source]
-        source: image::ImageError,
-    },
+    #[error("{}: {cause}", path.display())]
+    Image { path: PathBuf, cause: image::ImageError },
 
     /// An input image above the size limit (a guard against decompression bombs and accidental huge inputs).
     #[error("{}: image is {width}x{height} ({} pixels), above the limit of {limit} pixels; resize it first", path.display(), *width as u64 * *height as u64)]
@@ -80,7 +73,7 @@ impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.as_ref().to_path_buf(),
-            source,
+            cause: source,
         }
     }
 

@@ -456,4 +456,42 @@ mod tests {
         let f = tick_formatter(1.0, 3.0);
         assert_eq!(f(&1.5), "1.5");
     }
+
+    /// With `GLASSBOX_FIGS` set to a directory, writes example charts there to look at.
+    #[test]
+    fn example_charts() {
+        let Some(dir) = std::env::var_os("GLASSBOX_FIGS").map(std::path::PathBuf::from) else { return };
+        line_chart(dir.join("loss.png"), &curves()).unwrap();
+        let acc = LineChart {
+            title: "MNIST MLP: accuracy".into(),
+            x_label: "epoch".into(),
+            y_label: "accuracy".into(),
+            series: vec![
+                Series::per_epoch("train", &[0.86, 0.93, 0.955, 0.967, 0.975, 0.981, 0.985]),
+                Series::per_epoch("validation", &[0.9, 0.94, 0.953, 0.96, 0.964, 0.966, 0.967]),
+            ],
+            y_range: Some((0.8, 1.0)),
+        };
+        line_chart(dir.join("accuracy.png"), &acc).unwrap();
+        let one = LineChart {
+            series: vec![Series::per_epoch("loss", &[0.5])],
+            ..curves()
+        };
+        line_chart(dir.join("one_point.png"), &one).unwrap();
+        let points = (0..5000)
+            .map(|i| {
+                let class = i % 10;
+                let angle = class as f64 / 10.0 * std::f64::consts::TAU;
+                let a = ((i * 7919) % 1000) as f64 / 1000.0 - 0.5;
+                let b = ((i * 104729) % 997) as f64 / 997.0 - 0.5;
+                (3.0 * angle.cos() + 1.5 * a, 3.0 * angle.sin() + 1.2 * b, class)
+            })
+            .collect();
+        let plot = Scatter {
+            title: "VAE latent space (test set)".into(),
+            points,
+            class_names: (0..10).map(|d| format!("digit {d}")).collect(),
+        };
+        scatter(dir.join("scatter.png"), &plot).unwrap();
+    }
 }

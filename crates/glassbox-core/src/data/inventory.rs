@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::locate::{weights_dirs, DataLocator};
-use super::mnist::{Mnist, MnistSplit};
+use super::mnist::{self, Mnist, MnistSplit};
 use super::text::{CharVocab, Corpus};
-use crate::assets::checksum::{file_digest, Algorithm};
+use std::io::Read;
+
+use crate::assets::checksum::{bytes_digest, file_digest, Algorithm};
 use crate::assets::{hub, manifest};
 use crate::Result;
 
@@ -49,9 +51,8 @@ pub struct FileStatus {
     pub path: PathBuf,
     pub bytes: u64,
     pub md5: String,
-    /// Whether the md5 is the one the manifest knows (a re-compressed copy can differ and still be right:
-    /// its content was checked by parsing).
-    pub matches_manifest: Option<bool>,
+    /// How the file compares with the manifest's published checksums, when the manifest knows it.
+    pub check: Option<String>,
     /// Details, e.g. characters and vocabulary size of a corpus.
     pub note: String,
 }
@@ -103,34 +104,76 @@ impl Inventory {
 
 fn mnist_status(m: &Mnist) -> Result<MnistStatus> {
     let known = manifest::dataset("mnist")?;
-    let split = |s: &MnistSplit| -> Result<SplitStatus> {
+    let split = |s: &MnistSplit, embedded: [(PathBuf, &[u8]); 2]| -> Result<SplitStatus> {
+        let files = if s.files.is_empty() {
+            embedded
+                .iter()
+                .map(|(p, b)| bytes_status(p, b, known, String::new()))
+                .collect()
+        } else {
+            s.files
+                .iter()
+                .map(|p| file_status(p, known, String::new()))
+                .collect::<Result<_>>()?
+        };
         Ok(SplitStatus {
             count: s.count,
             label_counts: s.label_counts(),
-            files: s
-                .files
-                .iter()
-                .map(|p| file_status(p, known, format!("{}x{} digits", s.rows, s.cols)))
-                .collect::<Result<_>>()?,
+            files,
         })
     };
+    let [train_images, train_labels, test_images, test_labels] = mnist::embedded_files();
     Ok(MnistStatus {
         source: m.source.to_string(),
-        train: split(&m.train)?,
-        test: split(&m.test)?,
+        train: split(&m.train, [train_images, train_labels])?,
+        test: split(&m.test, [test_images, test_labels])?,
     })
 }
 
 fn file_status(path: &Path, known: &manifest::DatasetEntry, note: String) -> Result<FileStatus> {
-    let bytes = std::fs::metadata(path).map_err(|e| crate::Error::io(path, e))?.len();
-    let md5 = file_digest(path, Algorithm::Md5)?;
+    let bytes = std::fs::read(path).map_err(|e| crate::Error::io(path, e))?;
+    Ok(bytes_status(path, &bytes, known, note))
+}
+
+/// Size, md5, and how the file compares with the manifest: the published file itself, or (for gzip copies
+/// compressed elsewhere) the published content.
+fn bytes_status(path: &Path, bytes: &[u8], known: &manifest::DatasetEntry, note: String) -> FileStatus {
+    let md5 = bytes_digest(bytes, Algorithm::Md5);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let matches_manifest = known
-        .files
-        .iter()
-        .find(|f| Some(&f.name) == name.as_ref())
-        .map(|f| f.md5 == md5);
-    Ok(FileStatus { path: path.to_path_buf(), bytes, md5, matches_manifest, note })
+    let entry = known.files.iter().find(|f| {
+        Some(&f.name) == name.as_ref() || Some(f.name.trim_end_matches(".gz")) == name.as_deref()
+    });
+    let check = entry.map(|f| {
+        if f.md5 == md5 {
+            return "md5 matches the published file".to_string();
+        }
+        let Some(content_md5) = &f.content_md5 else {
+            return "MD5 DIFFERS from the published file".to_string();
+        };
+        let content = if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut out = Vec::new();
+            match flate2::read::GzDecoder::new(bytes).read_to_end(&mut out) {
+                Ok(_) => out,
+                Err(e) => return format!("CORRUPT gzip: {e}"),
+            }
+        } else {
+            bytes.to_vec()
+        };
+        if &bytes_digest(&content, Algorithm::Md5) == content_md5 {
+            "uncompressed content matches the published md5".to_string()
+        } else if path.starts_with("<embedded>") {
+            "a real subset: a prefix of the published content".to_string()
+        } else {
+            "CONTENT DIFFERS from the published file".to_string()
+        }
+    });
+    FileStatus {
+        path: path.to_path_buf(),
+        bytes: bytes.len() as u64,
+        md5,
+        check,
+        note,
+    }
 }
 
 fn corpora(locator: &DataLocator) -> Result<Vec<FileStatus>> {
@@ -273,10 +316,7 @@ impl fmt::Display for Inventory {
 }
 
 fn write_file(f: &mut fmt::Formatter<'_>, s: &FileStatus) -> fmt::Result {
-    let check = match s.matches_manifest {
-        Some(true) => ", md5 matches the published file",
-        Some(false) => ", md5 differs from the published file (content checked by parsing)",
-        None => "",
-    };
-    writeln!(f, "    {} ({} bytes, md5 {}{check}) {}", s.path.display(), s.bytes, s.md5, s.note)
+    let check = s.check.as_deref().map(|c| format!("; {c}")).unwrap_or_default();
+    let note = if s.note.is_empty() { String::new() } else { format!("\n      {}", s.note) };
+    writeln!(f, "    {} ({} bytes, md5 {}{check}){note}", s.path.display(), s.bytes, s.md5)
 }

@@ -129,7 +129,8 @@ pub fn repo_data_dir() -> PathBuf {
 
 /// The repository root, as known when this crate was built.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// The environment variable that points at a weights directory (for example `../shared/weights`).

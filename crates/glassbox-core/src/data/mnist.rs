@@ -87,6 +87,16 @@ impl Mnist {
     }
 }
 
+/// The embedded files as (display path, gzip bytes): train images, train labels, test images, test labels.
+pub fn embedded_files() -> [(PathBuf, &'static [u8]); 4] {
+    [
+        (embedded_path(TRAIN_FILES.0), embedded::TRAIN_IMAGES),
+        (embedded_path(TRAIN_FILES.1), embedded::TRAIN_LABELS),
+        (embedded_path(TEST_FILES.0), embedded::TEST_IMAGES),
+        (embedded_path(TEST_FILES.1), embedded::TEST_LABELS),
+    ]
+}
+
 fn embedded_path(name: &str) -> PathBuf {
     PathBuf::from(format!("<embedded>/{SUBDIR}/{name}.gz"))
 }

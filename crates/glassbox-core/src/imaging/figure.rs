@@ -332,4 +332,72 @@ mod tests {
         assert_eq!(img.dimensions(), (2 * 48 + 3 * 2, 32 + 2 * 2));
         assert!(tile_maps(&Tensor::zeros((2, 2), DType::F32, &Device::Cpu).unwrap()).is_err());
     }
+
+    /// With `GLASSBOX_FIGS` set to a directory, writes one example of each figure there to look at (with
+    /// `GLASSBOX_DATA` set too, the captioned row uses real photos).
+    #[test]
+    fn example_figures() {
+        let Some(dir) = std::env::var_os("GLASSBOX_FIGS").map(PathBuf::from) else { return };
+        use crate::imaging::{load_image, save_rgb_png, tensor_to_rgb, LoadOptions, Resize};
+        let photos: Vec<RgbImage> = match std::env::var_os("GLASSBOX_DATA") {
+            Some(data) => ["chelsea.png", "coffee.png", "rocket.jpg"]
+                .iter()
+                .map(|name| {
+                    let path = PathBuf::from(&data).join("images/photos").join(name);
+                    let options = LoadOptions::default().with_resize(Resize::center_crop(224));
+                    tensor_to_rgb(&load_image(path, &options).unwrap()).unwrap()
+                })
+                .collect(),
+            None => (0..3u8).map(|i| solid(224, 224, 60 + 60 * i)).collect(),
+        };
+        let row = side_by_side(&photos, &["tabby cat 0.87", "espresso 0.93\n(second line)", "space shuttle"]).unwrap();
+        save_rgb_png(dir.join("side_by_side.png"), &row).unwrap();
+        let small: Vec<RgbImage> = photos.iter().map(|p| imageops::thumbnail(p, 56, 56)).collect();
+        let many: Vec<RgbImage> = small.iter().cycle().take(10).cloned().collect();
+        save_rgb_png(dir.join("grid.png"), &grid(&many, 5, 4, Rgb([255, 255, 255]))).unwrap();
+        // 16 synthetic 12 x 12 "feature maps": oriented gratings.
+        let maps: Vec<f32> = (0..16)
+            .flat_map(|k| {
+                let angle = k as f32 * std::f32::consts::PI / 16.0;
+                (0..144).map(move |i| {
+                    let (x, y) = ((i % 12) as f32, (i / 12) as f32);
+                    ((x * angle.cos() + y * angle.sin()) * 0.9).sin() * (k + 1) as f32
+                })
+            })
+            .collect();
+        let maps = Tensor::from_vec(maps, (16, 12, 12), &Device::Cpu).unwrap();
+        save_rgb_png(dir.join("tile_maps.png"), &tile_maps(&maps).unwrap()).unwrap();
+        save_rgb_png(
+            dir.join("tile_maps_viridis.png"),
+            &tile_maps_with(&maps, 8, Colormap::Viridis, 64).unwrap(),
+        )
+        .unwrap();
+        // A 28 x 28 signed map (a Gaussian bump minus a shifted one).
+        let signed: Vec<f32> = (0..28 * 28)
+            .map(|i| {
+                let (x, y) = ((i % 28) as f32, (i / 28) as f32);
+                let g = |cx: f32, cy: f32| (-((x - cx).powi(2) + (y - cy).powi(2)) / 30.0).exp();
+                g(9.0, 10.0) - 0.6 * g(19.0, 17.0)
+            })
+            .collect();
+        let signed = Tensor::from_vec(signed, (28, 28), &Device::Cpu).unwrap();
+        let maps: Vec<RgbImage> = [
+            (Colormap::Viridis, Scale::MinMax),
+            (Colormap::Inferno, Scale::MinMax),
+            (Colormap::BlueWhiteRed, Scale::Symmetric),
+            (Colormap::Gray, Scale::Fixed(-1.0, 1.0)),
+        ]
+        .iter()
+        .map(|&(c, s)| upscale(&heatmap(&signed, c, s).unwrap(), 6))
+        .collect();
+        let row = side_by_side(&maps, &["viridis", "inferno", "blue-white-red\nsymmetric", "gray fixed(-1, 1)"]).unwrap();
+        save_rgb_png(dir.join("heatmaps.png"), &row).unwrap();
+        // Colour bars.
+        let ramp = Tensor::arange(0f32, 256.0, &Device::Cpu).unwrap().reshape((1, 256)).unwrap();
+        let bars: Vec<RgbImage> = [Colormap::Viridis, Colormap::Inferno, Colormap::BlueWhiteRed, Colormap::Gray]
+            .iter()
+            .map(|&c| imageops::resize(&heatmap(&ramp, c, Scale::MinMax).unwrap(), 256, 24, imageops::FilterType::Nearest))
+            .collect();
+        save_rgb_png(dir.join("colormaps.png"), &grid(&bars, 1, 6, Rgb([255, 255, 255]))).unwrap();
+    }
 }

@@ -166,7 +166,7 @@ fn decode(path: &Path, max_pixels: u64) -> Result<DynamicImage> {
     if width == 0 || height == 0 {
         return Err(Error::format(
             path,
-            format!("the image is {width}x{height}: it has no pixels"),
+            format!("invalid image dimensions {width}x{height}: the image has no pixels"),
         ));
     }
     if u64::from(width) * u64::from(height) > max_pixels {
@@ -189,7 +189,7 @@ fn decode(path: &Path, max_pixels: u64) -> Result<DynamicImage> {
 fn image_error(path: &Path, source: image::ImageError) -> Error {
     Error::Image {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     }
 }
 
@@ -569,14 +569,15 @@ mod tests {
         std::fs::write(&zero, png_header(1, 0)).unwrap();
         let err = load_image(&zero, &LoadOptions::default()).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("zero.png"), "{msg}");
+        assert!(msg.contains("zero.png") && msg.contains("dimensions"), "{msg}");
         assert!(
             matches!(err, Error::Format { .. } | Error::Image { .. }),
             "{err:?}"
         );
     }
 
-    /// The PNG signature, an IHDR chunk (8-bit RGB) and an IEND chunk, with correct CRCs.
+    /// The PNG signature, an IHDR chunk (8-bit RGB), an empty IDAT chunk and an IEND chunk, with correct CRCs:
+    /// a header that claims a size but holds no pixels.
     fn png_header(width: u32, height: u32) -> Vec<u8> {
         fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
             out.extend((data.len() as u32).to_be_bytes());
@@ -593,6 +594,7 @@ mod tests {
         ihdr.extend(height.to_be_bytes());
         ihdr.extend([8, 2, 0, 0, 0]);
         chunk(&mut out, b"IHDR", &ihdr);
+        chunk(&mut out, b"IDAT", &[]);
         chunk(&mut out, b"IEND", &[]);
         out
     }
