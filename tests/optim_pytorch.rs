@@ -265,8 +265,8 @@ fn worst_error(case: &Case, rust: &[Vec<f64>]) -> Worst {
                 _ => y,
             };
             let error = (x - y).abs() / y.abs().max(FLOOR);
-            // `!(<=)` so that a NaN is the worst of all.
-            if !(error <= worst.error) {
+            // A NaN is the worst of all, and stays so.
+            if error.is_nan() || error > worst.error {
                 worst = Worst {
                     error,
                     step: step + 1,
@@ -303,19 +303,20 @@ fn optimizers_match_pytorch_over_5_steps() {
             DType::F64 => F64_TOLERANCE,
             _ => F32_TOLERANCE,
         };
+        let at = if error == 0.0 {
+            "bit-exact".to_string()
+        } else {
+            format!(
+                "({}, {:>2}): {:>14.7e} vs {:>14.7e}",
+                worst.step, worst.element, worst.torch, worst.rust
+            )
+        };
         println!(
-            "{:<26} {:>5} {:>11.3e} {:>9.0e}   ({}, {:>2}): {:>14.7e} vs {:>14.7e}",
-            case.name,
-            case.dtype,
-            error,
-            tolerance,
-            worst.step,
-            worst.element,
-            worst.torch,
-            worst.rust
+            "{:<26} {:>5} {:>11.3e} {:>9.0e}   {at}",
+            case.name, case.dtype, error, tolerance
         );
-        // Also catches NaN, which every comparison fails.
-        if !(error <= tolerance) {
+        // A NaN fails too.
+        if error.is_nan() || error > tolerance {
             failures.push(format!(
                 "{} ({}): {error:e} > {tolerance:e}",
                 case.name, case.dtype

@@ -94,6 +94,16 @@ pub fn varmap_tensors(varmap: &VarMap) -> Vec<(String, Tensor)> {
     out
 }
 
+/// The variables of a `VarMap` in name order. Build optimizers from this, not from `VarMap::all_vars`
+/// (hash order, different in every process): optimizer state is saved by position, so the order must be
+/// the same when a run resumes.
+pub fn sorted_vars(varmap: &VarMap) -> Vec<candle_core::Var> {
+    let data = varmap.data().lock().expect("varmap poisoned");
+    let mut named: Vec<_> = data.iter().collect();
+    named.sort_by(|a, b| a.0.cmp(b.0));
+    named.into_iter().map(|(_, v)| v.clone()).collect()
+}
+
 /// Writes a checkpoint atomically: a crash at any point leaves the previous file at `path` intact.
 pub fn save(path: &Path, meta: &CheckpointMeta, model: &[(String, Tensor)], optimizer: &[(String, Tensor)]) -> Result<()> {
     let bytes = encode(meta, model, optimizer)?;

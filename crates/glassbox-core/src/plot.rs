@@ -58,7 +58,11 @@ impl Series {
 
     /// Points `(1, v0), (2, v1), ...`: one value per epoch, epochs counted from 1.
     pub fn per_epoch(name: impl Into<String>, values: &[f64]) -> Self {
-        let points = values.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v)).collect();
+        let points = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| ((i + 1) as f64, v))
+            .collect();
         Series::new(name, points)
     }
 }
@@ -108,7 +112,10 @@ pub fn scatter(path: impl AsRef<Path>, plot: &Scatter) -> Result<()> {
 type Root<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 /// Runs `draw` on a white in-memory canvas; its string errors become [`Error::Plot`] naming `path`.
-fn render(path: &Path, draw: impl FnOnce(&Root) -> std::result::Result<(), String>) -> Result<RgbImage> {
+fn render(
+    path: &Path,
+    draw: impl FnOnce(&Root) -> std::result::Result<(), String>,
+) -> Result<RgbImage> {
     let problem = |problem: String| Error::Plot {
         path: path.to_path_buf(),
         problem,
@@ -116,7 +123,8 @@ fn render(path: &Path, draw: impl FnOnce(&Root) -> std::result::Result<(), Strin
     font::ensure().map_err(problem)?;
     let mut buffer = vec![255u8; (PLOT_WIDTH * PLOT_HEIGHT * 3) as usize];
     {
-        let root = BitMapBackend::with_buffer(&mut buffer, (PLOT_WIDTH, PLOT_HEIGHT)).into_drawing_area();
+        let root =
+            BitMapBackend::with_buffer(&mut buffer, (PLOT_WIDTH, PLOT_HEIGHT)).into_drawing_area();
         draw(&root).map_err(problem)?;
         root.present().map_err(|e| problem(e.to_string()))?;
     }
@@ -130,18 +138,24 @@ fn draw_error<E: std::fmt::Display>(e: E) -> String {
 /// `lo..hi` of the finite values with `margin` (a fraction of the span) on each side; a single value gets
 /// a span around it.
 fn padded_range(values: impl Iterator<Item = f64>, margin: f64) -> (f64, f64) {
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
     if hi > lo {
         let m = (hi - lo) * margin;
         (lo - m, hi + m)
     } else {
-        let m = if lo.abs() > 1e-12 { lo.abs() * 0.1 } else { 1.0 };
+        let m = if lo.abs() > 1e-12 {
+            lo.abs() * 0.1
+        } else {
+            1.0
+        };
         (lo - m, lo + m)
     }
 }
 
-/// A tick label with as many decimals as the axis span needs.
-fn tick_formatter(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
+/// A tick label with as many decimals as the axis span needs; with `integers`, whole numbers have none.
+fn tick_formatter(lo: f64, hi: f64, integers: bool) -> impl Fn(&f64) -> String {
     let span = (hi - lo).abs();
     // Ticks step by about a tenth of the span (1, 2 or 5 times a power of ten).
     let decimals = if span > 0.0 {
@@ -150,9 +164,17 @@ fn tick_formatter(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
         2
     };
     move |v: &f64| {
+        let decimals = if integers && (v - v.round()).abs() < 1e-9 {
+            0
+        } else {
+            decimals
+        };
         let s = format!("{v:.decimals$}");
         // No "-0" or "-0.00".
-        if s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+        if s.trim_start_matches('-')
+            .chars()
+            .all(|c| c == '0' || c == '.')
+        {
             s.trim_start_matches('-').to_string()
         } else {
             s
@@ -160,10 +182,15 @@ fn tick_formatter(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
     }
 }
 
-fn check_finite(what: &str, points: impl Iterator<Item = (f64, f64)>) -> std::result::Result<(), String> {
+fn check_finite(
+    what: &str,
+    points: impl Iterator<Item = (f64, f64)>,
+) -> std::result::Result<(), String> {
     for (i, (x, y)) in points.enumerate() {
         if !x.is_finite() || !y.is_finite() {
-            return Err(format!("{what} has a non-finite point ({x}, {y}) at index {i}"));
+            return Err(format!(
+                "{what} has a non-finite point ({x}, {y}) at index {i}"
+            ));
         }
     }
     Ok(())
@@ -183,10 +210,28 @@ fn draw_line_chart(root: &Root, chart: &LineChart) -> std::result::Result<(), St
         check_finite(&format!("series {:?}", s.name), s.points.iter().copied())?;
     }
     let all = || series.iter().flat_map(|(_, s)| s.points.iter().copied());
-    let (x_lo, x_hi) = padded_range(all().map(|p| p.0), 0.02);
+    // Whole-number x (epochs): whole-number ticks, and a single epoch gets its neighbours as the range.
+    let integer_x = all().all(|(x, _)| x.fract() == 0.0);
+    let (x_min, x_max) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (x, _)| {
+        (lo.min(x), hi.max(x))
+    });
+    let (x_lo, x_hi) = if integer_x && x_min == x_max {
+        (x_min - 1.0, x_max + 1.0)
+    } else {
+        padded_range(all().map(|p| p.0), 0.02)
+    };
+    let x_labels = if integer_x {
+        ((x_hi - x_lo).round() as usize + 1).clamp(2, 12)
+    } else {
+        10
+    };
     let (y_lo, y_hi) = match chart.y_range {
         Some((lo, hi)) if lo.is_finite() && hi.is_finite() && lo < hi => (lo, hi),
-        Some((lo, hi)) => return Err(format!("y range ({lo}, {hi}) is not an increasing pair of finite numbers")),
+        Some((lo, hi)) => {
+            return Err(format!(
+                "y range ({lo}, {hi}) is not an increasing pair of finite numbers"
+            ))
+        }
         None => padded_range(all().map(|p| p.1), 0.05),
     };
 
@@ -198,9 +243,10 @@ fn draw_line_chart(root: &Root, chart: &LineChart) -> std::result::Result<(), St
         .y_label_area_size(80)
         .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
         .map_err(draw_error)?;
-    let x_fmt = tick_formatter(x_lo, x_hi);
-    let y_fmt = tick_formatter(y_lo, y_hi);
+    let x_fmt = tick_formatter(x_lo, x_hi, integer_x);
+    let y_fmt = tick_formatter(y_lo, y_hi, false);
     cc.configure_mesh()
+        .x_labels(x_labels)
         .x_desc(&chart.x_label)
         .y_desc(&chart.y_label)
         .x_label_formatter(&x_fmt)
@@ -215,7 +261,10 @@ fn draw_line_chart(root: &Root, chart: &LineChart) -> std::result::Result<(), St
     for &(i, s) in &series {
         let color = palette_color(i);
         let anno = cc
-            .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(3)))
+            .draw_series(LineSeries::new(
+                s.points.iter().copied(),
+                color.stroke_width(3),
+            ))
             .map_err(draw_error)?;
         anno.label(s.name.as_str()).legend(move |(x, y)| {
             PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
@@ -228,7 +277,10 @@ fn draw_line_chart(root: &Root, chart: &LineChart) -> std::result::Result<(), St
 
     // The legend goes where the curves end low (loss) or high (accuracy), away from them.
     let ends_high = {
-        let ends: Vec<f64> = series.iter().map(|(_, s)| s.points[s.points.len() - 1].1).collect();
+        let ends: Vec<f64> = series
+            .iter()
+            .map(|(_, s)| s.points[s.points.len() - 1].1)
+            .collect();
         let mean = ends.iter().sum::<f64>() / ends.len() as f64;
         (mean - y_lo) / (y_hi - y_lo) > 0.5
     };
@@ -265,8 +317,8 @@ fn draw_scatter(root: &Root, plot: &Scatter) -> std::result::Result<(), String> 
         .y_label_area_size(70)
         .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
         .map_err(draw_error)?;
-    let x_fmt = tick_formatter(x_lo, x_hi);
-    let y_fmt = tick_formatter(y_lo, y_hi);
+    let x_fmt = tick_formatter(x_lo, x_hi, false);
+    let y_fmt = tick_formatter(y_lo, y_hi, false);
     cc.configure_mesh()
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
@@ -292,8 +344,12 @@ fn draw_scatter(root: &Root, plot: &Scatter) -> std::result::Result<(), String> 
             .map(|p| (p.0, p.1))
             .collect();
         *seen = !points.is_empty();
-        cc.draw_series(points.into_iter().map(|p| Circle::new(p, radius, color.mix(alpha).filled())))
-            .map_err(draw_error)?;
+        cc.draw_series(
+            points
+                .into_iter()
+                .map(|p| Circle::new(p, radius, color.mix(alpha).filled())),
+        )
+        .map_err(draw_error)?;
     }
 
     // The legend: one row per class that has points, in the right-hand column.
@@ -332,18 +388,28 @@ mod tests {
         let first = image.get_pixel(0, 0);
         let different = image.pixels().filter(|p| *p != first).count();
         assert!(different > 1000, "{} is nearly one colour", path.display());
-        let colourful = image.pixels().filter(|p| p.0.iter().max().unwrap() - p.0.iter().min().unwrap() > 60).count();
+        let colourful = image
+            .pixels()
+            .filter(|p| p.0.iter().max().unwrap() - p.0.iter().min().unwrap() > 60)
+            .count();
         assert!(colourful > 100, "{} has no coloured marks", path.display());
     }
 
     fn curves() -> LineChart {
-        let loss: Vec<f64> = (0..12).map(|e| 2.3 * (-0.25 * e as f64).exp() + 0.1).collect();
-        let val: Vec<f64> = (0..12).map(|e| 2.3 * (-0.2 * e as f64).exp() + 0.2).collect();
+        let loss: Vec<f64> = (0..12)
+            .map(|e| 2.3 * (-0.25 * e as f64).exp() + 0.1)
+            .collect();
+        let val: Vec<f64> = (0..12)
+            .map(|e| 2.3 * (-0.2 * e as f64).exp() + 0.2)
+            .collect();
         LineChart {
             title: "MNIST MLP: loss".into(),
             x_label: "epoch".into(),
             y_label: "cross-entropy".into(),
-            series: vec![Series::per_epoch("train", &loss), Series::per_epoch("validation", &val)],
+            series: vec![
+                Series::per_epoch("train", &loss),
+                Series::per_epoch("validation", &val),
+            ],
             y_range: None,
         }
     }
@@ -359,7 +425,10 @@ mod tests {
             title: "accuracy".into(),
             x_label: "epoch".into(),
             y_label: "accuracy".into(),
-            series: vec![Series::per_epoch("train", &[0.8, 0.9, 0.95, 0.97]), Series::new("empty", vec![])],
+            series: vec![
+                Series::per_epoch("train", &[0.8, 0.9, 0.95, 0.97]),
+                Series::new("empty", vec![]),
+            ],
             y_range: Some((0.0, 1.0)),
         };
         let path = dir.path().join("acc.png");
@@ -415,7 +484,11 @@ mod tests {
                 let class = i % 10;
                 let angle = class as f64 / 10.0 * std::f64::consts::TAU;
                 let jitter = ((i * 7919) % 100) as f64 / 100.0 - 0.5;
-                (3.0 * angle.cos() + jitter, 3.0 * angle.sin() - jitter * 0.5, class)
+                (
+                    3.0 * angle.cos() + jitter,
+                    3.0 * angle.sin() - jitter * 0.5,
+                    class,
+                )
             })
             .collect();
         let plot = Scatter {
@@ -438,7 +511,10 @@ mod tests {
             points: vec![(f64::INFINITY, 0.0, 0)],
             ..Scatter::default()
         };
-        assert!(matches!(scatter(dir.path().join("nan.png"), &nan), Err(Error::Plot { .. })));
+        assert!(matches!(
+            scatter(dir.path().join("nan.png"), &nan),
+            Err(Error::Plot { .. })
+        ));
     }
 
     #[test]
@@ -446,21 +522,27 @@ mod tests {
         assert_eq!(padded_range([1.0].into_iter(), 0.05), (0.9, 1.1));
         assert_eq!(padded_range([0.0].into_iter(), 0.05), (-1.0, 1.0));
         assert_eq!(padded_range([0.0, 10.0].into_iter(), 0.1), (-1.0, 11.0));
-        let f = tick_formatter(0.0, 1.0);
+        let f = tick_formatter(0.0, 1.0, false);
         assert_eq!(f(&0.5), "0.5");
         assert_eq!(f(&-0.0001), "0.0");
-        let f = tick_formatter(0.1, 0.15);
+        let f = tick_formatter(0.1, 0.15, false);
         assert_eq!(f(&0.125), "0.125");
-        let f = tick_formatter(0.0, 100.0);
+        let f = tick_formatter(0.0, 100.0, false);
         assert_eq!(f(&40.0), "40");
-        let f = tick_formatter(1.0, 3.0);
+        let f = tick_formatter(1.0, 3.0, false);
         assert_eq!(f(&1.5), "1.5");
+        assert_eq!(f(&2.0), "2.0");
+        let f = tick_formatter(1.0, 3.0, true);
+        assert_eq!(f(&1.5), "1.5");
+        assert_eq!(f(&2.0), "2");
     }
 
     /// With `GLASSBOX_FIGS` set to a directory, writes example charts there to look at.
     #[test]
     fn example_charts() {
-        let Some(dir) = std::env::var_os("GLASSBOX_FIGS").map(std::path::PathBuf::from) else { return };
+        let Some(dir) = std::env::var_os("GLASSBOX_FIGS").map(std::path::PathBuf::from) else {
+            return;
+        };
         line_chart(dir.join("loss.png"), &curves()).unwrap();
         let acc = LineChart {
             title: "MNIST MLP: accuracy".into(),
@@ -478,13 +560,26 @@ mod tests {
             ..curves()
         };
         line_chart(dir.join("one_point.png"), &one).unwrap();
+        let long: Vec<f64> = (0..60)
+            .map(|e| 1.0 / (1.0 + 0.2 * e as f64) + 0.02 * ((e * 7) % 5) as f64)
+            .collect();
+        let many = LineChart {
+            title: "char-RNN: loss per epoch".into(),
+            series: vec![Series::per_epoch("train", &long)],
+            ..curves()
+        };
+        line_chart(dir.join("many_epochs.png"), &many).unwrap();
         let points = (0..5000)
             .map(|i| {
                 let class = i % 10;
                 let angle = class as f64 / 10.0 * std::f64::consts::TAU;
                 let a = ((i * 7919) % 1000) as f64 / 1000.0 - 0.5;
                 let b = ((i * 104729) % 997) as f64 / 997.0 - 0.5;
-                (3.0 * angle.cos() + 1.5 * a, 3.0 * angle.sin() + 1.2 * b, class)
+                (
+                    3.0 * angle.cos() + 1.5 * a,
+                    3.0 * angle.sin() + 1.2 * b,
+                    class,
+                )
             })
             .collect();
         let plot = Scatter {

@@ -76,7 +76,11 @@ fn sampled256(points: &[[u8; 3]; 33], t: f32) -> Rgb<u8> {
     let entry = t * 255.0;
     let i = ((entry / 8.0).floor() as usize).min(31);
     let (lo, hi) = (8 * i, if i == 31 { 255 } else { 8 * i + 8 });
-    mix(points[i], points[i + 1], (entry - lo as f32) / (hi - lo) as f32)
+    mix(
+        points[i],
+        points[i + 1],
+        (entry - lo as f32) / (hi - lo) as f32,
+    )
 }
 
 impl Colormap {
@@ -188,7 +192,10 @@ mod tests {
     fn scales() {
         let v = [-2.0, 0.0, 1.0, f32::NAN];
         let f = Scale::MinMax.mapper(&v).unwrap();
-        assert_eq!([f(-2.0), f(0.0), f(1.0), f(f32::NAN)], [0.0, 2.0 / 3.0, 1.0, 0.0]);
+        assert_eq!(
+            [f(-2.0), f(0.0), f(1.0), f(f32::NAN)],
+            [0.0, 2.0 / 3.0, 1.0, 0.0]
+        );
         let f = Scale::Symmetric.mapper(&v).unwrap();
         assert_eq!([f(-2.0), f(0.0), f(1.0)], [0.0, 0.5, 0.75]);
         let f = Scale::Fixed(0.0, 4.0).mapper(&v).unwrap();

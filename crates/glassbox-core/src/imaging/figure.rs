@@ -32,7 +32,11 @@ pub fn grid(images: &[RgbImage], cols: usize, pad: u32, background: Rgb<u8>) -> 
         return RgbImage::from_pixel(side, side, background);
     }
     let n = images.len();
-    let cols = if cols == 0 { square_cols(n) } else { cols.min(n) };
+    let cols = if cols == 0 {
+        square_cols(n)
+    } else {
+        cols.min(n)
+    };
     let rows = n.div_ceil(cols);
     let cell_w = images.iter().map(|i| i.width()).max().unwrap_or(0);
     let cell_h = images.iter().map(|i| i.height()).max().unwrap_or(0);
@@ -58,7 +62,11 @@ fn square_cols(n: usize) -> usize {
 /// `captions` may be shorter than `images` (the rest have none) but not longer.
 pub fn side_by_side(images: &[RgbImage], captions: &[&str]) -> Result<RgbImage> {
     if images.is_empty() {
-        return Err(Error::invalid("side_by_side images", 0, "at least one image"));
+        return Err(Error::invalid(
+            "side_by_side images",
+            0,
+            "at least one image",
+        ));
     }
     if captions.len() > images.len() {
         return Err(Error::invalid(
@@ -94,7 +102,12 @@ pub fn side_by_side(images: &[RgbImage], captions: &[&str]) -> Result<RgbImage> 
     let mut texts = Vec::new();
     let mut x = PANEL_PAD;
     for ((image, w), lines) in images.iter().zip(&widths).zip(&lines) {
-        imageops::replace(&mut out, image, i64::from(x + (w - image.width()) / 2), i64::from(PANEL_PAD));
+        imageops::replace(
+            &mut out,
+            image,
+            i64::from(x + (w - image.width()) / 2),
+            i64::from(PANEL_PAD),
+        );
         let centre = (x + w / 2) as i32;
         for (j, line) in lines.iter().enumerate() {
             let y = PANEL_PAD + image_h + CAPTION_GAP + j as u32 * CAPTION_LINE;
@@ -172,7 +185,11 @@ fn map_values(tensor: &Tensor, what: &str) -> Result<(usize, usize, Vec<f32>)> {
         }
     };
     if h == 0 || w == 0 {
-        return Err(Error::invalid(what, format!("{:?}", tensor.dims()), "at least 1x1"));
+        return Err(Error::invalid(
+            what,
+            format!("{:?}", tensor.dims()),
+            "at least 1x1",
+        ));
     }
     Ok((h, w, cpu_values(tensor)?))
 }
@@ -185,7 +202,13 @@ fn cpu_values(tensor: &Tensor) -> Result<Vec<f32>> {
         .to_vec1::<f32>()?)
 }
 
-fn colorize(values: &[f32], w: usize, h: usize, colormap: Colormap, scale: Scale) -> Result<RgbImage> {
+fn colorize(
+    values: &[f32],
+    w: usize,
+    h: usize,
+    colormap: Colormap,
+    scale: Scale,
+) -> Result<RgbImage> {
     let t = scale.mapper(values)?;
     let data = values
         .iter()
@@ -210,7 +233,12 @@ pub fn tile_maps(maps: &Tensor) -> Result<RgbImage> {
 /// [`tile_maps`] with `cols` columns (0: about square), a colour map, and tiles enlarged (nearest, by an
 /// integer factor) until the longer side is at least `min_tile` pixels. Tiles are separated by 2 pixels of
 /// mid gray.
-pub fn tile_maps_with(maps: &Tensor, cols: usize, colormap: Colormap, min_tile: u32) -> Result<RgbImage> {
+pub fn tile_maps_with(
+    maps: &Tensor,
+    cols: usize,
+    colormap: Colormap,
+    min_tile: u32,
+) -> Result<RgbImage> {
     let (k, h, w) = match *maps.dims() {
         [k, h, w] | [1, k, h, w] => (k, h, w),
         _ => {
@@ -233,7 +261,12 @@ pub fn tile_maps_with(maps: &Tensor, cols: usize, colormap: Colormap, min_tile: 
     let factor = min_tile.div_ceil(longer).max(1);
     let tiles = values
         .chunks_exact(h * w)
-        .map(|map| Ok(upscale(&colorize(map, w, h, colormap, Scale::MinMax)?, factor)))
+        .map(|map| {
+            Ok(upscale(
+                &colorize(map, w, h, colormap, Scale::MinMax)?,
+                factor,
+            ))
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(grid(&tiles, cols, 2, Rgb([128, 128, 128])))
 }
@@ -285,14 +318,21 @@ mod tests {
     fn side_by_side_draws_captions() {
         let images = [solid(60, 40, 200), solid(30, 50, 100)];
         let plain = side_by_side(&images, &[]).unwrap();
-        let captioned = side_by_side(&images, &["left", "a much longer caption\nsecond line"]).unwrap();
+        let captioned =
+            side_by_side(&images, &["left", "a much longer caption\nsecond line"]).unwrap();
         assert_eq!(plain.height(), 2 * PANEL_PAD + 50);
-        assert_eq!(captioned.height(), 2 * PANEL_PAD + 50 + CAPTION_GAP + 2 * CAPTION_LINE);
+        assert_eq!(
+            captioned.height(),
+            2 * PANEL_PAD + 50 + CAPTION_GAP + 2 * CAPTION_LINE
+        );
         // The second column widens to its caption.
         assert!(captioned.width() > plain.width());
         // Dark text pixels below the images.
-        let caption_band = (PANEL_PAD + 50..captioned.height()).flat_map(|y| (0..captioned.width()).map(move |x| (x, y)));
-        let dark = caption_band.filter(|&(x, y)| captioned.get_pixel(x, y).0[0] < 100).count();
+        let caption_band = (PANEL_PAD + 50..captioned.height())
+            .flat_map(|y| (0..captioned.width()).map(move |x| (x, y)));
+        let dark = caption_band
+            .filter(|&(x, y)| captioned.get_pixel(x, y).0[0] < 100)
+            .count();
         assert!(dark > 50, "{dark} dark pixels");
         assert!(side_by_side(&[], &[]).is_err());
         assert!(side_by_side(&images[..1], &["a", "b"]).is_err());
@@ -312,7 +352,12 @@ mod tests {
         let img = heatmap(&t, Colormap::Gray, Scale::Fixed(0.0, 2.0)).unwrap();
         assert_eq!(img.get_pixel(1, 1), &Rgb([128, 128, 128]));
         assert!(heatmap(&t, Colormap::Gray, Scale::Fixed(2.0, 0.0)).is_err());
-        assert!(heatmap(&Tensor::zeros((2, 2, 2), DType::F32, &Device::Cpu).unwrap(), Colormap::Gray, Scale::MinMax).is_err());
+        assert!(heatmap(
+            &Tensor::zeros((2, 2, 2), DType::F32, &Device::Cpu).unwrap(),
+            Colormap::Gray,
+            Scale::MinMax
+        )
+        .is_err());
     }
 
     #[test]
@@ -337,7 +382,9 @@ mod tests {
     /// `GLASSBOX_DATA` set too, the captioned row uses real photos).
     #[test]
     fn example_figures() {
-        let Some(dir) = std::env::var_os("GLASSBOX_FIGS").map(PathBuf::from) else { return };
+        let Some(dir) = std::env::var_os("GLASSBOX_FIGS").map(PathBuf::from) else {
+            return;
+        };
         use crate::imaging::{load_image, save_rgb_png, tensor_to_rgb, LoadOptions, Resize};
         let photos: Vec<RgbImage> = match std::env::var_os("GLASSBOX_DATA") {
             Some(data) => ["chelsea.png", "coffee.png", "rocket.jpg"]
@@ -350,11 +397,26 @@ mod tests {
                 .collect(),
             None => (0..3u8).map(|i| solid(224, 224, 60 + 60 * i)).collect(),
         };
-        let row = side_by_side(&photos, &["tabby cat 0.87", "espresso 0.93\n(second line)", "space shuttle"]).unwrap();
+        let row = side_by_side(
+            &photos,
+            &[
+                "tabby cat 0.87",
+                "espresso 0.93\n(second line)",
+                "space shuttle",
+            ],
+        )
+        .unwrap();
         save_rgb_png(dir.join("side_by_side.png"), &row).unwrap();
-        let small: Vec<RgbImage> = photos.iter().map(|p| imageops::thumbnail(p, 56, 56)).collect();
+        let small: Vec<RgbImage> = photos
+            .iter()
+            .map(|p| imageops::thumbnail(p, 56, 56))
+            .collect();
         let many: Vec<RgbImage> = small.iter().cycle().take(10).cloned().collect();
-        save_rgb_png(dir.join("grid.png"), &grid(&many, 5, 4, Rgb([255, 255, 255]))).unwrap();
+        save_rgb_png(
+            dir.join("grid.png"),
+            &grid(&many, 5, 4, Rgb([255, 255, 255])),
+        )
+        .unwrap();
         // 16 synthetic 12 x 12 "feature maps": oriented gratings.
         let maps: Vec<f32> = (0..16)
             .flat_map(|k| {
@@ -390,14 +452,42 @@ mod tests {
         .iter()
         .map(|&(c, s)| upscale(&heatmap(&signed, c, s).unwrap(), 6))
         .collect();
-        let row = side_by_side(&maps, &["viridis", "inferno", "blue-white-red\nsymmetric", "gray fixed(-1, 1)"]).unwrap();
+        let row = side_by_side(
+            &maps,
+            &[
+                "viridis",
+                "inferno",
+                "blue-white-red\nsymmetric",
+                "gray fixed(-1, 1)",
+            ],
+        )
+        .unwrap();
         save_rgb_png(dir.join("heatmaps.png"), &row).unwrap();
         // Colour bars.
-        let ramp = Tensor::arange(0f32, 256.0, &Device::Cpu).unwrap().reshape((1, 256)).unwrap();
-        let bars: Vec<RgbImage> = [Colormap::Viridis, Colormap::Inferno, Colormap::BlueWhiteRed, Colormap::Gray]
-            .iter()
-            .map(|&c| imageops::resize(&heatmap(&ramp, c, Scale::MinMax).unwrap(), 256, 24, imageops::FilterType::Nearest))
-            .collect();
-        save_rgb_png(dir.join("colormaps.png"), &grid(&bars, 1, 6, Rgb([255, 255, 255]))).unwrap();
+        let ramp = Tensor::arange(0f32, 256.0, &Device::Cpu)
+            .unwrap()
+            .reshape((1, 256))
+            .unwrap();
+        let bars: Vec<RgbImage> = [
+            Colormap::Viridis,
+            Colormap::Inferno,
+            Colormap::BlueWhiteRed,
+            Colormap::Gray,
+        ]
+        .iter()
+        .map(|&c| {
+            imageops::resize(
+                &heatmap(&ramp, c, Scale::MinMax).unwrap(),
+                256,
+                24,
+                imageops::FilterType::Nearest,
+            )
+        })
+        .collect();
+        save_rgb_png(
+            dir.join("colormaps.png"),
+            &grid(&bars, 1, 6, Rgb([255, 255, 255])),
+        )
+        .unwrap();
     }
 }

@@ -158,7 +158,10 @@ fn decode(path: &Path, max_pixels: u64) -> Result<DynamicImage> {
         .map_err(|e| Error::io(path, e))?
         .len();
     if len == 0 {
-        return Err(Error::format(path, "the file is empty (0 bytes), not an image"));
+        return Err(Error::format(
+            path,
+            "the file is empty (0 bytes), not an image",
+        ));
     }
     let (width, height) = open(path)?
         .into_dimensions()
@@ -220,7 +223,8 @@ fn flatten(image: DynamicImage, color: Color) -> DynamicImage {
         }
         (Color::Rgb, false) => {
             let data = composite(image.to_rgba16().as_raw(), 65535.0, false, |v| v as u16);
-            let buffer: ImageBuffer<Rgb<u16>, _> = ImageBuffer::from_raw(width, height, data).expect("sized");
+            let buffer: ImageBuffer<Rgb<u16>, _> =
+                ImageBuffer::from_raw(width, height, data).expect("sized");
             DynamicImage::ImageRgb16(buffer)
         }
         (Color::Gray, true) => {
@@ -229,7 +233,8 @@ fn flatten(image: DynamicImage, color: Color) -> DynamicImage {
         }
         (Color::Gray, false) => {
             let data = composite(image.to_rgba16().as_raw(), 65535.0, true, |v| v as u16);
-            let buffer: ImageBuffer<Luma<u16>, _> = ImageBuffer::from_raw(width, height, data).expect("sized");
+            let buffer: ImageBuffer<Luma<u16>, _> =
+                ImageBuffer::from_raw(width, height, data).expect("sized");
             DynamicImage::ImageLuma16(buffer)
         }
     }
@@ -237,7 +242,12 @@ fn flatten(image: DynamicImage, color: Color) -> DynamicImage {
 
 /// RGBA samples (`0..=max`) over white, as RGB or ITU-R 601 luma, rounded; `cast` receives a value already
 /// rounded and within `0..=max`.
-fn composite<T: Copy + Into<f64>, U>(rgba: &[T], max: f64, gray: bool, cast: impl Fn(f64) -> U) -> Vec<U> {
+fn composite<T: Copy + Into<f64>, U>(
+    rgba: &[T],
+    max: f64,
+    gray: bool,
+    cast: impl Fn(f64) -> U,
+) -> Vec<U> {
     let channels = if gray { 1 } else { 3 };
     let mut out = Vec::with_capacity(rgba.len() / 4 * channels);
     for p in rgba.chunks_exact(4) {
@@ -255,7 +265,11 @@ fn composite<T: Copy + Into<f64>, U>(rgba: &[T], max: f64, gray: bool, cast: imp
 }
 
 /// The output size of a resize and the crop that follows it, `(x, y, size)`.
-fn plan_resize(resize: Resize, width: u32, height: u32) -> Result<((u32, u32), Option<(u32, u32, u32)>)> {
+fn plan_resize(
+    resize: Resize,
+    width: u32,
+    height: u32,
+) -> Result<((u32, u32), Option<(u32, u32, u32)>)> {
     let positive = |name: &str, v: u32| {
         if v == 0 {
             Err(Error::invalid(name, v, "at least 1 pixel"))
@@ -274,15 +288,26 @@ fn plan_resize(resize: Resize, width: u32, height: u32) -> Result<((u32, u32), O
         }
     };
     match resize {
-        Resize::Exact { width: w, height: h } => {
-            Ok(((positive("resize width", w)?, positive("resize height", h)?), None))
-        }
+        Resize::Exact {
+            width: w,
+            height: h,
+        } => Ok((
+            (positive("resize width", w)?, positive("resize height", h)?),
+            None,
+        )),
         Resize::ShorterSide(n) => Ok((shorter_to(positive("resize shorter side", n)?), None)),
         Resize::LongerSide(n) => {
             let n = positive("resize longer side", n)?;
             let (short, long) = (width.min(height) as f64, width.max(height) as f64);
             let new_short = ((n as f64 * short / long).round() as u32).max(1);
-            Ok((if width >= height { (n, new_short) } else { (new_short, n) }, None))
+            Ok((
+                if width >= height {
+                    (n, new_short)
+                } else {
+                    (new_short, n)
+                },
+                None,
+            ))
         }
         Resize::ShorterSideCrop { shorter, crop } => {
             let shorter = positive("resize shorter side", shorter)?;
@@ -295,7 +320,10 @@ fn plan_resize(resize: Resize, width: u32, height: u32) -> Result<((u32, u32), O
                 ));
             }
             let (w, h) = shorter_to(shorter);
-            Ok(((w, h), Some((center_offset(w, crop), center_offset(h, crop), crop))))
+            Ok((
+                (w, h),
+                Some((center_offset(w, crop), center_offset(h, crop), crop)),
+            ))
         }
     }
 }
@@ -445,16 +473,34 @@ pub fn save_png(path: impl AsRef<Path>, tensor: &Tensor) -> Result<()> {
 
 /// Saves an RGB image as a PNG, atomically.
 pub fn save_rgb_png(path: impl AsRef<Path>, image: &RgbImage) -> Result<()> {
-    write_png(path.as_ref(), image.as_raw(), image.width(), image.height(), ExtendedColorType::Rgb8)
+    write_png(
+        path.as_ref(),
+        image.as_raw(),
+        image.width(),
+        image.height(),
+        ExtendedColorType::Rgb8,
+    )
 }
 
 /// Saves a gray image as a PNG, atomically.
 pub fn save_gray_png(path: impl AsRef<Path>, image: &GrayImage) -> Result<()> {
-    write_png(path.as_ref(), image.as_raw(), image.width(), image.height(), ExtendedColorType::L8)
+    write_png(
+        path.as_ref(),
+        image.as_raw(),
+        image.width(),
+        image.height(),
+        ExtendedColorType::L8,
+    )
 }
 
 /// Encodes in memory (so an encoding error names the target, not a temporary file), then writes atomically.
-pub(crate) fn write_png(path: &Path, data: &[u8], width: u32, height: u32, color: ExtendedColorType) -> Result<()> {
+pub(crate) fn write_png(
+    path: &Path,
+    data: &[u8],
+    width: u32,
+    height: u32,
+    color: ExtendedColorType,
+) -> Result<()> {
     if width == 0 || height == 0 {
         return Err(Error::invalid(
             "image size",
@@ -507,7 +553,11 @@ mod tests {
 
     #[test]
     fn saving_clamps_and_rounds() {
-        let t = Tensor::new(&[[[-5.0f32, 0.4, 0.6, 254.5, 300.0, f32::NAN]]], &Device::Cpu).unwrap();
+        let t = Tensor::new(
+            &[[[-5.0f32, 0.4, 0.6, 254.5, 300.0, f32::NAN]]],
+            &Device::Cpu,
+        )
+        .unwrap();
         let img = tensor_to_gray(&t).unwrap();
         assert_eq!(img.as_raw(), &[0, 0, 1, 255, 255, 0]);
         let rgb = tensor_to_rgb(&t).unwrap();
@@ -519,7 +569,10 @@ mod tests {
         let img = RgbImage::from_fn(3, 2, |x, y| Rgb([x as u8, y as u8, 200]));
         let t = rgb_to_tensor(&img).unwrap();
         assert_eq!(t.dims(), &[3, 2, 3]);
-        assert_eq!(values(&t), [0., 1., 2., 0., 1., 2., 0., 0., 0., 1., 1., 1., 200., 200., 200., 200., 200., 200.]);
+        assert_eq!(
+            values(&t),
+            [0., 1., 2., 0., 1., 2., 0., 0., 0., 1., 1., 1., 200., 200., 200., 200., 200., 200.]
+        );
         assert_eq!(tensor_to_rgb(&t).unwrap(), img);
         let gray = GrayImage::from_fn(2, 2, |x, y| Luma([(x + 2 * y) as u8]));
         let t = gray_to_tensor(&gray).unwrap();
@@ -562,14 +615,20 @@ mod tests {
         std::fs::write(&empty, b"").unwrap();
         let err = load_image(&empty, &LoadOptions::default()).unwrap_err();
         assert!(matches!(err, Error::Format { .. }), "{err:?}");
-        assert!(err.to_string().contains("empty.png") && err.to_string().contains("empty"), "{err}");
+        assert!(
+            err.to_string().contains("empty.png") && err.to_string().contains("empty"),
+            "{err}"
+        );
 
         // A PNG whose header says 1 x 0 pixels (valid signature, valid CRC).
         let zero = dir.path().join("zero.png");
         std::fs::write(&zero, png_header(1, 0)).unwrap();
         let err = load_image(&zero, &LoadOptions::default()).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("zero.png") && msg.contains("dimensions"), "{msg}");
+        assert!(
+            msg.contains("zero.png") && msg.contains("dimensions"),
+            "{msg}"
+        );
         assert!(
             matches!(err, Error::Format { .. } | Error::Image { .. }),
             "{err:?}"
@@ -606,14 +665,40 @@ mod tests {
         save_rgb_png(&path, &RgbImage::new(20, 20)).unwrap();
         let options = LoadOptions::default().with_max_pixels(100);
         let err = load_image(&path, &options).unwrap_err();
-        assert!(matches!(err, Error::ImageTooLarge { width: 20, height: 20, limit: 100, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                Error::ImageTooLarge {
+                    width: 20,
+                    height: 20,
+                    limit: 100,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         let msg = err.to_string();
-        assert!(msg.contains("big.png") && msg.contains("20x20") && msg.contains("400") && msg.contains("100"), "{msg}");
+        assert!(
+            msg.contains("big.png")
+                && msg.contains("20x20")
+                && msg.contains("400")
+                && msg.contains("100"),
+            "{msg}"
+        );
         // The header alone is checked: a 1 x 200000 header with no pixel data is refused with the size too.
         let header_only = dir.path().join("header-only.png");
         std::fs::write(&header_only, png_header(1, 200_000)).unwrap();
         let err = load_image(&header_only, &options).unwrap_err();
-        assert!(matches!(err, Error::ImageTooLarge { height: 200_000, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                Error::ImageTooLarge {
+                    height: 200_000,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         // At the limit it loads.
         let ok = load_image(&path, &LoadOptions::default().with_max_pixels(400)).unwrap();
         assert_eq!(ok.dims(), &[3, 20, 20]);
@@ -635,7 +720,17 @@ mod tests {
         let half = |c: f64| ((c * 128.0 + 255.0 * 127.0) / 255.0).round() as f32;
         assert_eq!(
             values(&t),
-            [10., 255., half(100.), 20., 255., half(0.), 30., 255., half(200.)]
+            [
+                10.,
+                255.,
+                half(100.),
+                20.,
+                255.,
+                half(0.),
+                30.,
+                255.,
+                half(200.)
+            ]
         );
         let g = load_image(&path, &LoadOptions::gray()).unwrap();
         assert_eq!(g.dims(), &[1, 1, 3]);
@@ -661,8 +756,14 @@ mod tests {
     #[test]
     fn resize_plans_follow_torchvision() {
         // 451 x 300 (chelsea.png): shorter side 256 -> int(256 * 451 / 300) = 384 wide.
-        assert_eq!(plan_resize(Resize::ShorterSide(256), 451, 300).unwrap(), ((384, 256), None));
-        assert_eq!(plan_resize(Resize::ShorterSide(224), 300, 451).unwrap(), ((224, 336), None));
+        assert_eq!(
+            plan_resize(Resize::ShorterSide(256), 451, 300).unwrap(),
+            ((384, 256), None)
+        );
+        assert_eq!(
+            plan_resize(Resize::ShorterSide(224), 300, 451).unwrap(),
+            ((224, 336), None)
+        );
         // Crop offsets: (384 - 224) / 2 = 80, (256 - 224) / 2 = 16.
         assert_eq!(
             plan_resize(Resize::imagenet_eval(), 451, 300).unwrap(),
@@ -672,14 +773,44 @@ mod tests {
         assert_eq!(center_offset(5, 2), 2);
         assert_eq!(center_offset(7, 2), 2);
         assert_eq!(center_offset(9, 2), 4);
-        assert_eq!(plan_resize(Resize::LongerSide(512), 1000, 872).unwrap(), ((512, 446), None));
-        assert_eq!(plan_resize(Resize::LongerSide(100), 3, 400).unwrap(), ((1, 100), None));
         assert_eq!(
-            plan_resize(Resize::Exact { width: 7, height: 9 }, 1, 1).unwrap(),
+            plan_resize(Resize::LongerSide(512), 1000, 872).unwrap(),
+            ((512, 446), None)
+        );
+        assert_eq!(
+            plan_resize(Resize::LongerSide(100), 3, 400).unwrap(),
+            ((1, 100), None)
+        );
+        assert_eq!(
+            plan_resize(
+                Resize::Exact {
+                    width: 7,
+                    height: 9
+                },
+                1,
+                1
+            )
+            .unwrap(),
             ((7, 9), None)
         );
-        assert!(plan_resize(Resize::Exact { width: 0, height: 9 }, 1, 1).is_err());
-        let err = plan_resize(Resize::ShorterSideCrop { shorter: 200, crop: 224 }, 10, 10).unwrap_err();
+        assert!(plan_resize(
+            Resize::Exact {
+                width: 0,
+                height: 9
+            },
+            1,
+            1
+        )
+        .is_err());
+        let err = plan_resize(
+            Resize::ShorterSideCrop {
+                shorter: 200,
+                crop: 224,
+            },
+            10,
+            10,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("224"), "{err}");
     }
 
@@ -688,15 +819,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wide.png");
         // Left half black, right half white: the centre crop keeps both, the resize stays in range.
-        let img = RgbImage::from_fn(90, 40, |x, _| if x < 45 { Rgb([0, 0, 0]) } else { Rgb([255, 255, 255]) });
+        let img = RgbImage::from_fn(90, 40, |x, _| {
+            if x < 45 {
+                Rgb([0, 0, 0])
+            } else {
+                Rgb([255, 255, 255])
+            }
+        });
         save_rgb_png(&path, &img).unwrap();
-        let t = load_image(&path, &LoadOptions::default().with_resize(Resize::center_crop(20))).unwrap();
+        let t = load_image(
+            &path,
+            &LoadOptions::default().with_resize(Resize::center_crop(20)),
+        )
+        .unwrap();
         assert_eq!(t.dims(), &[3, 20, 20]);
         let v = values(&t);
-        assert!(v.iter().all(|&x| (0.0..=255.0).contains(&x) && x.fract() == 0.0));
+        assert!(v
+            .iter()
+            .all(|&x| (0.0..=255.0).contains(&x) && x.fract() == 0.0));
         assert_eq!(v[0], 0.0);
         assert_eq!(v[19], 255.0);
-        let t = load_image(&path, &LoadOptions::gray().with_resize(Resize::Exact { width: 9, height: 4 })).unwrap();
+        let t = load_image(
+            &path,
+            &LoadOptions::gray().with_resize(Resize::Exact {
+                width: 9,
+                height: 4,
+            }),
+        )
+        .unwrap();
         assert_eq!(t.dims(), &[1, 4, 9]);
     }
 
@@ -704,7 +854,11 @@ mod tests {
     fn photo(name: &str) -> Option<PathBuf> {
         let dir = std::env::var_os("GLASSBOX_DATA")?;
         let path = PathBuf::from(dir).join("images/photos").join(name);
-        assert!(path.exists(), "GLASSBOX_DATA is set but {} is missing", path.display());
+        assert!(
+            path.exists(),
+            "GLASSBOX_DATA is set but {} is missing",
+            path.display()
+        );
         Some(path)
     }
 
@@ -714,15 +868,25 @@ mod tests {
 
     #[test]
     fn real_rgb_png_chelsea() {
-        let Some(path) = photo("chelsea.png") else { return };
+        let Some(path) = photo("chelsea.png") else {
+            return;
+        };
         let t = load_image(&path, &LoadOptions::default()).unwrap();
         assert_eq!(t.dims(), &[3, 300, 451]);
         let m = mean(&t);
         assert!(m > 40.0 && m < 220.0, "mean {m}");
-        let c = load_image(&path, &LoadOptions::default().with_resize(Resize::center_crop(224))).unwrap();
+        let c = load_image(
+            &path,
+            &LoadOptions::default().with_resize(Resize::center_crop(224)),
+        )
+        .unwrap();
         assert_eq!(c.dims(), &[3, 224, 224]);
         assert!((mean(&c) - m).abs() < 40.0);
-        let e = load_image(&path, &LoadOptions::default().with_resize(Resize::imagenet_eval())).unwrap();
+        let e = load_image(
+            &path,
+            &LoadOptions::default().with_resize(Resize::imagenet_eval()),
+        )
+        .unwrap();
         assert_eq!(e.dims(), &[3, 224, 224]);
         let g = load_image(&path, &LoadOptions::gray()).unwrap();
         assert_eq!(g.dims(), &[1, 300, 451]);
@@ -730,7 +894,9 @@ mod tests {
 
     #[test]
     fn real_gray_png_camera() {
-        let Some(path) = photo("camera.png") else { return };
+        let Some(path) = photo("camera.png") else {
+            return;
+        };
         let t = load_image(&path, &LoadOptions::gray()).unwrap();
         assert_eq!(t.dims(), &[1, 512, 512]);
         let rgb = load_image(&path, &LoadOptions::rgb()).unwrap();
@@ -741,16 +907,24 @@ mod tests {
 
     #[test]
     fn real_jpeg_rocket() {
-        let Some(path) = photo("rocket.jpg") else { return };
+        let Some(path) = photo("rocket.jpg") else {
+            return;
+        };
         let t = load_image(&path, &LoadOptions::default()).unwrap();
         assert_eq!(t.dims(), &[3, 427, 640]);
-        let c = load_image(&path, &LoadOptions::default().with_resize(Resize::center_crop(224))).unwrap();
+        let c = load_image(
+            &path,
+            &LoadOptions::default().with_resize(Resize::center_crop(224)),
+        )
+        .unwrap();
         assert_eq!(c.dims(), &[3, 224, 224]);
     }
 
     #[test]
     fn real_gray_jpeg_tiger() {
-        let Some(path) = photo("tiger-bw-100.jpg") else { return };
+        let Some(path) = photo("tiger-bw-100.jpg") else {
+            return;
+        };
         let t = load_image(&path, &LoadOptions::gray()).unwrap();
         assert_eq!(t.dims(), &[1, 100, 100]);
         let m = mean(&t);
@@ -759,10 +933,16 @@ mod tests {
 
     #[test]
     fn real_large_jpeg_is_refused_under_a_low_limit() {
-        let Some(path) = photo("hubble_deep_field.jpg") else { return };
+        let Some(path) = photo("hubble_deep_field.jpg") else {
+            return;
+        };
         let err = load_image(&path, &LoadOptions::default().with_max_pixels(500_000)).unwrap_err();
         assert!(err.to_string().contains("1000x872"), "{err}");
-        let t = load_image(&path, &LoadOptions::default().with_resize(Resize::LongerSide(512))).unwrap();
+        let t = load_image(
+            &path,
+            &LoadOptions::default().with_resize(Resize::LongerSide(512)),
+        )
+        .unwrap();
         assert_eq!(t.dims(), &[3, 446, 512]);
     }
 }

@@ -19,7 +19,7 @@ pub mod normalize;
 pub use colormap::{Colormap, Scale};
 pub use figure::{grid, heatmap, side_by_side, tile_maps, tile_maps_with, upscale};
 pub use io::{
-    gray_to_tensor, load_image, rgb_to_tensor, save_gray_png, save_png, save_rgb_png, tensor_to_gray,
-    tensor_to_rgb, Color, LoadOptions, Resize, DEFAULT_MAX_PIXELS,
+    gray_to_tensor, load_image, rgb_to_tensor, save_gray_png, save_png, save_rgb_png,
+    tensor_to_gray, tensor_to_rgb, Color, LoadOptions, Resize, DEFAULT_MAX_PIXELS,
 };
 pub use normalize::Normalization;

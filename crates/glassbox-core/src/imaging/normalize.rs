@@ -115,7 +115,10 @@ mod tests {
         assert_eq!(a.len(), b.len());
         for (x, y) in a.iter().zip(b) {
             // f32 precision: about 1e-7 of the magnitude.
-            assert!((*x as f64 - y).abs() < 1e-6 * y.abs().max(1.0), "{a:?} vs {b:?}");
+            assert!(
+                (*x as f64 - y).abs() < 1e-6 * y.abs().max(1.0),
+                "{a:?} vs {b:?}"
+            );
         }
     }
 
@@ -165,8 +168,14 @@ mod tests {
 
     #[test]
     fn from_the_manifest() {
-        assert_eq!(Normalization::from(Preprocessing::Torchvision), Normalization::TORCHVISION);
-        assert_eq!(Normalization::of(Preprocessing::Caffe), Normalization::CAFFE);
+        assert_eq!(
+            Normalization::from(Preprocessing::Torchvision),
+            Normalization::TORCHVISION
+        );
+        assert_eq!(
+            Normalization::of(Preprocessing::Caffe),
+            Normalization::CAFFE
+        );
     }
 
     #[test]
@@ -190,7 +199,10 @@ mod tests {
     #[test]
     fn keeps_the_dtype_and_refuses_other_shapes() {
         let x = Tensor::zeros((3, 2, 2), DType::F64, &Device::Cpu).unwrap();
-        assert_eq!(Normalization::TORCHVISION.normalize(&x).unwrap().dtype(), DType::F64);
+        assert_eq!(
+            Normalization::TORCHVISION.normalize(&x).unwrap().dtype(),
+            DType::F64
+        );
         let gray = Tensor::zeros((1, 2, 2), DType::F32, &Device::Cpu).unwrap();
         let err = Normalization::TORCHVISION.normalize(&gray).unwrap_err();
         assert!(err.to_string().contains("[1, 2, 2]"), "{err}");

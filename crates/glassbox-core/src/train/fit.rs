@@ -23,6 +23,8 @@ pub struct FitConfig {
     /// Epochs already done (from a checkpoint): the loop starts at `start_epoch + 1`.
     pub start_epoch: usize,
     pub shuffle: bool,
+    /// What the items are, for the progress display ("images", "sequences").
+    pub unit: &'static str,
 }
 
 impl Default for FitConfig {
@@ -33,6 +35,7 @@ impl Default for FitConfig {
             seed: Seed::default(),
             start_epoch: 0,
             shuffle: true,
+            unit: "items",
         }
     }
 }
@@ -85,7 +88,7 @@ where
             Batches::sequential(n, config.batch_size)
         };
         let started = Instant::now();
-        let mut progress = Progress::new(format!("epoch {epoch}/{}", config.epochs), batches.len() as u64);
+        let mut progress = Progress::new(format!("epoch {epoch}/{}", config.epochs), batches.len() as u64, config.unit);
         let (mut loss_sum, mut seen, mut correct, mut counted) = (0.0, 0usize, 0usize, 0usize);
         for (index, indices) in batches.iter().enumerate() {
             let out = step(Batch { epoch, index, indices })?;
@@ -116,10 +119,11 @@ where
             eval,
         };
         progress.finish(&format!(
-            "loss {:.4}{} {:.0} items/s {:.1}s {}",
+            "loss {:.4}{} {:.0} {}/s {:.1}s {}",
             report.train_loss,
             report.train_accuracy.map(|a| format!(" acc {a:.4}")).unwrap_or_default(),
             report.items_per_second,
+            config.unit,
             report.seconds,
             if report.eval.is_null() { String::new() } else { report.eval.to_string() }
         ));

@@ -13,12 +13,14 @@ pub struct Progress {
     items: u64,
     started: Instant,
     label: String,
+    unit: &'static str,
     next_plain_report: u64,
 }
 
 impl Progress {
-    /// A progress display for `total` batches, labelled e.g. "epoch 3/12".
-    pub fn new(label: impl Into<String>, total: u64) -> Self {
+    /// A progress display for `total` batches, labelled e.g. "epoch 3/12"; `unit` names the items
+    /// ("images", "sequences") in the rate.
+    pub fn new(label: impl Into<String>, total: u64, unit: &'static str) -> Self {
         let label = label.into();
         let bar = std::io::stdout().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stdout());
@@ -37,6 +39,7 @@ impl Progress {
             items: 0,
             started: Instant::now(),
             label,
+            unit,
             next_plain_report: 0,
         }
     }
@@ -73,7 +76,7 @@ impl Progress {
 
     fn message(&self, loss: f64, accuracy: Option<f64>) -> String {
         let acc = accuracy.map(|a| format!(" acc {:.4}", a)).unwrap_or_default();
-        format!("loss {loss:.4}{acc} {:.0} items/s", self.rate())
+        format!("loss {loss:.4}{acc} {:.0} {}/s", self.rate(), self.unit)
     }
 
     /// Ends the display with a summary line.
