@@ -264,12 +264,11 @@ fn composite<T: Copy + Into<f64>, U>(
     out
 }
 
-/// The output size of a resize and the crop that follows it, `(x, y, size)`.
-fn plan_resize(
-    resize: Resize,
-    width: u32,
-    height: u32,
-) -> Result<((u32, u32), Option<(u32, u32, u32)>)> {
+/// The size after resizing, and the square crop `(x, y, size)` that follows, if any.
+type ResizePlan = ((u32, u32), Option<(u32, u32, u32)>);
+
+/// The output size of a resize and the crop that follows it.
+fn plan_resize(resize: Resize, width: u32, height: u32) -> Result<ResizePlan> {
     let positive = |name: &str, v: u32| {
         if v == 0 {
             Err(Error::invalid(name, v, "at least 1 pixel"))
@@ -357,14 +356,14 @@ fn dynamic_to_tensor(image: &DynamicImage) -> Result<Tensor> {
     let (w, h) = (image.width() as usize, image.height() as usize);
     let scale16 = 255.0 / 65535.0;
     let (channels, data) = match image {
-        DynamicImage::ImageRgb8(b) => (3, planar(b.as_raw(), 3, |v| f32::from(v))),
+        DynamicImage::ImageRgb8(b) => (3, planar(b.as_raw(), 3, f32::from)),
         DynamicImage::ImageLuma8(b) => (1, b.as_raw().iter().map(|&v| f32::from(v)).collect()),
         DynamicImage::ImageRgb16(b) => (3, planar(b.as_raw(), 3, |v| f32::from(v) * scale16)),
         DynamicImage::ImageLuma16(b) => (
             1,
             b.as_raw().iter().map(|&v| f32::from(v) * scale16).collect(),
         ),
-        other => (3, planar(other.to_rgb8().as_raw(), 3, |v| f32::from(v))),
+        other => (3, planar(other.to_rgb8().as_raw(), 3, f32::from)),
     };
     Ok(Tensor::from_vec(data, (channels, h, w), &Device::Cpu)?)
 }

@@ -25,7 +25,8 @@
 //!
 //! [`OptimizerState`] lists an optimizer's state as named tensors and restores it. The names are
 //! `"<slot>.<index>"`, where `<index>` is the var's position among the (floating-point) vars given
-//! to `new`, plus:
+//! to `new`. Positions must mean the same vars when a run resumes, so build optimizers from
+//! [`crate::checkpoint::sorted_vars`] (name order), never from `VarMap::all_vars` (hash order). Plus:
 //! - `"step"`: how many times `step` was called, a scalar f32 tensor;
 //! - `"step.<index>"`: how many of those steps var `<index>` had a gradient, a scalar f32 tensor.
 //!   This is PyTorch's per-parameter `state["step"]`: Adam's bias correction uses it, and it tells
