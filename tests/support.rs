@@ -8,7 +8,9 @@ pub fn full_data(test: &str) -> Option<PathBuf> {
     match std::env::var_os("GLASSBOX_DATA").filter(|v| !v.is_empty()) {
         Some(dir) => Some(PathBuf::from(dir)),
         None => {
-            eprintln!("skipping {test}: GLASSBOX_DATA is not set (e.g. GLASSBOX_DATA=../shared/data)");
+            eprintln!(
+                "skipping {test}: GLASSBOX_DATA is not set (e.g. GLASSBOX_DATA=../shared/data)"
+            );
             None
         }
     }
@@ -16,5 +18,7 @@ pub fn full_data(test: &str) -> Option<PathBuf> {
 
 /// A file of the workspace's `tests/fixtures/`.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }

@@ -38,7 +38,13 @@ fn accuracy(model: &Mlp, split: &MnistSplit) -> f64 {
     let x = split.images_tensor(&idx, &Device::Cpu).unwrap();
     let y = split.labels_tensor(&idx, &Device::Cpu).unwrap();
     let pred = model.forward(&x).unwrap().argmax(D::Minus1).unwrap();
-    let correct = pred.eq(&y).unwrap().to_dtype(DType::F32).unwrap().sum_all().unwrap();
+    let correct = pred
+        .eq(&y)
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap()
+        .sum_all()
+        .unwrap();
     correct.to_scalar::<f32>().unwrap() as f64 / split.count as f64
 }
 
@@ -48,14 +54,26 @@ fn train(dir: &Path, data: &Mnist, epochs: usize, stop_after: Option<usize>) -> 
     let ckpt_path = dir.join("checkpoint.safetensors");
     let varmap = VarMap::new();
     let model = Mlp::new(&varmap, seed);
-    let mut opt = Adam::new(checkpoint::sorted_vars(&varmap), ParamsAdam { lr: 2e-3, ..Default::default() }).unwrap();
+    let mut opt = Adam::new(
+        checkpoint::sorted_vars(&varmap),
+        ParamsAdam {
+            lr: 2e-3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let mut start_epoch = 0;
     if let Some(ck) = Checkpoint::load_if_exists(&ckpt_path, &Device::Cpu).unwrap() {
         ck.restore("mlp", &varmap).unwrap();
         opt.load_state_tensors(&ck.optimizer_state()).unwrap();
         start_epoch = ck.meta.epoch;
     }
-    let mut metrics = MetricsLog::resume(dir.join("metrics.json"), json!({"lesson": "mlp"}), start_epoch).unwrap();
+    let mut metrics = MetricsLog::resume(
+        dir.join("metrics.json"),
+        json!({"lesson": "mlp"}),
+        start_epoch,
+    )
+    .unwrap();
     let config = FitConfig {
         epochs: stop_after.unwrap_or(epochs),
         batch_size: 100,
@@ -75,13 +93,27 @@ fn train(dir: &Path, data: &Mnist, epochs: usize, stop_after: Option<usize>) -> 
             let logits = model.forward(&x)?;
             let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
             opt.borrow_mut().backward_step(&loss)?;
-            Ok(StepOutput { loss: loss.to_scalar::<f32>()? as f64, correct: None })
+            Ok(StepOutput {
+                loss: loss.to_scalar::<f32>()? as f64,
+                correct: None,
+            })
         },
         |_| Ok(json!({"test_accuracy": accuracy(&model, &data.test)})),
         |report| {
             metrics.push_epoch(serde_json::to_value(report).unwrap())?;
-            let meta = CheckpointMeta { model: "mlp".into(), epoch: report.epoch, optimizer: Some("adam".into()), seed: Some(11), ..Default::default() };
-            checkpoint::save(&ckpt_path, &meta, &checkpoint::varmap_tensors(&varmap), &opt.borrow().state_tensors()?)
+            let meta = CheckpointMeta {
+                model: "mlp".into(),
+                epoch: report.epoch,
+                optimizer: Some("adam".into()),
+                seed: Some(11),
+                ..Default::default()
+            };
+            checkpoint::save(
+                &ckpt_path,
+                &meta,
+                &checkpoint::varmap_tensors(&varmap),
+                &opt.borrow().state_tensors()?,
+            )
         },
     )
     .unwrap();
@@ -101,11 +133,23 @@ fn a_resumed_run_matches_an_uninterrupted_one() {
     let resumed = tempfile::tempdir().unwrap();
     train(resumed.path(), &data, 3, Some(1));
     let (w_resumed, _) = train(resumed.path(), &data, 3, None);
-    let max_diff = w_straight.iter().zip(&w_resumed).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let max_diff = w_straight
+        .iter()
+        .zip(&w_resumed)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
     assert!(max_diff <= 1e-6, "weights differ by {max_diff}");
     // A real model learns: 3 epochs on 2,000 digits is well above chance on the 1,000 test digits.
     assert!(acc > 0.8, "test accuracy {acc}");
-    let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(resumed.path().join("metrics.json")).unwrap()).unwrap();
-    let epochs: Vec<u64> = metrics["epochs"].as_array().unwrap().iter().map(|e| e["epoch"].as_u64().unwrap()).collect();
+    let metrics: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(resumed.path().join("metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let epochs: Vec<u64> = metrics["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["epoch"].as_u64().unwrap())
+        .collect();
     assert_eq!(epochs, vec![1, 2, 3]);
 }

@@ -105,7 +105,10 @@ mod tests {
             bytes_digest(b"abc", Algorithm::Sha256),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert_eq!(bytes_digest(b"abc", Algorithm::Md5), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(
+            bytes_digest(b"abc", Algorithm::Md5),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
     }
 
     #[test]
@@ -114,7 +117,12 @@ mod tests {
         let path = dir.path().join("f");
         std::fs::write(&path, b"abc").unwrap();
         verify_file(&path, Algorithm::Md5, "900150983CD24FB0D6963F7D28E17F72").unwrap();
-        let err = verify_file(&path, Algorithm::Md5, "00").unwrap_err().to_string();
-        assert!(err.contains("expected 00") && err.contains("900150983cd2"), "{err}");
+        let err = verify_file(&path, Algorithm::Md5, "00")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("expected 00") && err.contains("900150983cd2"),
+            "{err}"
+        );
     }
 }

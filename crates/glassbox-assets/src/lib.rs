@@ -18,7 +18,10 @@ use std::path::PathBuf;
 pub enum Error {
     // The cause is part of the message (not a `#[source]`) so chains printed with `{:#}` do not repeat it.
     #[error("{}: {cause}", path.display())]
-    Io { path: PathBuf, cause: std::io::Error },
+    Io {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
     #[error("manifest {name}: {problem}")]
     Manifest { name: String, problem: String },
     #[error("{}: {what} mismatch: expected {expected}, found {found}", path.display())]

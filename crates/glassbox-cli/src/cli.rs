@@ -8,7 +8,11 @@ use glassbox_core::device::DeviceSpec;
 use glassbox_core::seed::{Seed, DEFAULT_SEED};
 
 #[derive(Debug, Parser)]
-#[command(name = "glassbox", version, about = "Deep learning you can see into: the course's lessons and figures from real data")]
+#[command(
+    name = "glassbox",
+    version,
+    about = "Deep learning you can see into: the course's lessons and figures from real data"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,

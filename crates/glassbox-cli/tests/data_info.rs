@@ -5,7 +5,9 @@ use std::process::{Command, Output};
 
 fn glassbox(args: &[&str], data: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_glassbox"));
-    cmd.args(args).env_remove("GLASSBOX_DATA").env_remove("GLASSBOX_WEIGHTS");
+    cmd.args(args)
+        .env_remove("GLASSBOX_DATA")
+        .env_remove("GLASSBOX_WEIGHTS");
     if let Some(d) = data {
         cmd.env("GLASSBOX_DATA", d);
     }
@@ -13,7 +15,11 @@ fn glassbox(args: &[&str], data: Option<&str>) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
@@ -27,9 +33,15 @@ fn without_data_it_reports_the_embedded_subset() {
         assert!(s.contains("source: repository cache"), "{s}");
     } else {
         assert!(s.contains("source: embedded subset"), "{s}");
-        assert!(s.contains("train: 5000 images") && s.contains("test: 1000 images"), "{s}");
+        assert!(
+            s.contains("train: 5000 images") && s.contains("test: 1000 images"),
+            "{s}"
+        );
     }
-    assert!(s.contains("vgg16: not fetched") || s.contains("vgg16: /"), "{s}");
+    assert!(
+        s.contains("vgg16: not fetched") || s.contains("vgg16: /"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -43,9 +55,16 @@ fn with_glassbox_data_it_reports_the_full_set() {
     let s = text(&out);
     assert!(out.status.success(), "{s}");
     assert!(s.contains("source: GLASSBOX_DATA="), "{s}");
-    assert!(s.contains("train: 60000 images, label counts [5923, 6742"), "{s}");
+    assert!(
+        s.contains("train: 60000 images, label counts [5923, 6742"),
+        "{s}"
+    );
     assert!(s.contains("test: 10000 images"), "{s}");
-    assert!(s.contains("holmes.txt") && s.contains("1637265 characters after normalization, 89 distinct"), "{s}");
+    assert!(
+        s.contains("holmes.txt")
+            && s.contains("1637265 characters after normalization, 89 distinct"),
+        "{s}"
+    );
     let json = glassbox(&["data", "info", "--json"], Some(&dir));
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("valid JSON");
     assert_eq!(v["mnist"]["train"]["count"], 60000);

@@ -51,7 +51,12 @@ impl CheckpointMeta {
 
     fn from_map(path: &Path, mut m: HashMap<String, String>) -> Result<Self> {
         let mut take = |k: &str| m.remove(&format!("{META_PREFIX}{k}"));
-        let model = take("model").ok_or_else(|| Error::format(path, "no glassbox.model in the metadata: not a glassbox checkpoint"))?;
+        let model = take("model").ok_or_else(|| {
+            Error::format(
+                path,
+                "no glassbox.model in the metadata: not a glassbox checkpoint",
+            )
+        })?;
         let epoch = take("epoch")
             .and_then(|e| e.parse().ok())
             .ok_or_else(|| Error::format(path, "missing or bad glassbox.epoch in the metadata"))?;
@@ -105,13 +110,22 @@ pub fn sorted_vars(varmap: &VarMap) -> Vec<candle_core::Var> {
 }
 
 /// Writes a checkpoint atomically: a crash at any point leaves the previous file at `path` intact.
-pub fn save(path: &Path, meta: &CheckpointMeta, model: &[(String, Tensor)], optimizer: &[(String, Tensor)]) -> Result<()> {
+pub fn save(
+    path: &Path,
+    meta: &CheckpointMeta,
+    model: &[(String, Tensor)],
+    optimizer: &[(String, Tensor)],
+) -> Result<()> {
     let bytes = encode(meta, model, optimizer)?;
     write_bytes_atomic(path, &bytes)?;
     Ok(())
 }
 
-fn encode(meta: &CheckpointMeta, model: &[(String, Tensor)], optimizer: &[(String, Tensor)]) -> Result<Vec<u8>> {
+fn encode(
+    meta: &CheckpointMeta,
+    model: &[(String, Tensor)],
+    optimizer: &[(String, Tensor)],
+) -> Result<Vec<u8>> {
     let mut named: Vec<(String, Tensor)> = model.to_vec();
     named.extend(
         optimizer
@@ -123,8 +137,11 @@ fn encode(meta: &CheckpointMeta, model: &[(String, Tensor)], optimizer: &[(Strin
         .into_iter()
         .map(|(k, t)| Ok((k, t.to_device(&Device::Cpu)?.contiguous()?)))
         .collect::<Result<Vec<_>>>()?;
-    safetensors::serialize(named.iter().map(|(k, t)| (k.as_str(), t)), Some(meta.to_map()))
-        .map_err(|e| Error::Candle(candle_core::Error::wrap(e)))
+    safetensors::serialize(
+        named.iter().map(|(k, t)| (k.as_str(), t)),
+        Some(meta.to_map()),
+    )
+    .map_err(|e| Error::Candle(candle_core::Error::wrap(e)))
 }
 
 impl Checkpoint {
@@ -169,7 +186,10 @@ impl Checkpoint {
         if self.meta.model != model {
             return Err(Error::Tensors {
                 path: self.path.clone(),
-                problems: vec![format!("checkpoint is of model {:?}, expected {model:?}", self.meta.model)],
+                problems: vec![format!(
+                    "checkpoint is of model {:?}, expected {model:?}",
+                    self.meta.model
+                )],
             });
         }
         let vars = varmap.data().lock().expect("varmap poisoned");
@@ -197,26 +217,48 @@ impl Checkpoint {
 
 /// Checks found tensors against expectations and reports every missing, mis-shaped, wrong-dtype (and, when
 /// `strict`, unexpected) tensor in one error naming the file.
-pub fn check_tensors(path: &Path, found: &HashMap<String, Tensor>, expected: &[TensorSpec], strict: bool) -> Result<()> {
+pub fn check_tensors(
+    path: &Path,
+    found: &HashMap<String, Tensor>,
+    expected: &[TensorSpec],
+    strict: bool,
+) -> Result<()> {
     let mut problems = Vec::new();
     let mut expected_sorted: Vec<&TensorSpec> = expected.iter().collect();
     expected_sorted.sort_by(|a, b| a.name.cmp(&b.name));
     for spec in expected_sorted {
         match found.get(&spec.name) {
-            None => problems.push(format!("missing tensor {} (expected shape {:?})", spec.name, spec.shape)),
+            None => problems.push(format!(
+                "missing tensor {} (expected shape {:?})",
+                spec.name, spec.shape
+            )),
             Some(t) => {
                 if t.dims() != spec.shape.as_slice() {
-                    problems.push(format!("tensor {} has shape {:?}, expected {:?}", spec.name, t.dims(), spec.shape));
+                    problems.push(format!(
+                        "tensor {} has shape {:?}, expected {:?}",
+                        spec.name,
+                        t.dims(),
+                        spec.shape
+                    ));
                 }
                 if t.dtype() != spec.dtype {
-                    problems.push(format!("tensor {} has dtype {:?}, expected {:?}", spec.name, t.dtype(), spec.dtype));
+                    problems.push(format!(
+                        "tensor {} has dtype {:?}, expected {:?}",
+                        spec.name,
+                        t.dtype(),
+                        spec.dtype
+                    ));
                 }
             }
         }
     }
     if strict {
-        let known: std::collections::HashSet<&str> = expected.iter().map(|s| s.name.as_str()).collect();
-        let mut extra: Vec<&String> = found.keys().filter(|k| !known.contains(k.as_str())).collect();
+        let known: std::collections::HashSet<&str> =
+            expected.iter().map(|s| s.name.as_str()).collect();
+        let mut extra: Vec<&String> = found
+            .keys()
+            .filter(|k| !known.contains(k.as_str()))
+            .collect();
         extra.sort();
         problems.extend(extra.into_iter().map(|k| format!("unexpected tensor {k}")));
     }
@@ -244,11 +286,20 @@ mod tests {
     }
 
     fn values(vm: &VarMap) -> Vec<Vec<f32>> {
-        varmap_tensors(vm).iter().map(|(_, t)| t.flatten_all().unwrap().to_vec1().unwrap()).collect()
+        varmap_tensors(vm)
+            .iter()
+            .map(|(_, t)| t.flatten_all().unwrap().to_vec1().unwrap())
+            .collect()
     }
 
     fn meta(epoch: usize) -> CheckpointMeta {
-        CheckpointMeta { model: "tiny".into(), epoch, optimizer: Some("sgd".into()), seed: Some(1), ..Default::default() }
+        CheckpointMeta {
+            model: "tiny".into(),
+            epoch,
+            optimizer: Some("sgd".into()),
+            seed: Some(1),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -256,7 +307,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ckpt.safetensors");
         let vm = model(1);
-        let state = vec![("momentum.0".to_string(), Tensor::ones((2, 3), DType::F32, &Device::Cpu).unwrap())];
+        let state = vec![(
+            "momentum.0".to_string(),
+            Tensor::ones((2, 3), DType::F32, &Device::Cpu).unwrap(),
+        )];
         save(&path, &meta(3), &varmap_tensors(&vm), &state).unwrap();
         let ck = Checkpoint::load(&path, &Device::Cpu).unwrap();
         assert_eq!(ck.meta, meta(3));
@@ -301,11 +355,20 @@ mod tests {
         save(&path, &meta(1), &tensors, &[]).unwrap();
         let target = model(2);
         let before = values(&target);
-        let err = Checkpoint::load(&path, &Device::Cpu).unwrap().restore("tiny", &target).unwrap_err();
+        let err = Checkpoint::load(&path, &Device::Cpu)
+            .unwrap()
+            .restore("tiny", &target)
+            .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("bad.safetensors") && msg.contains("2 problem(s)"), "{msg}");
+        assert!(
+            msg.contains("bad.safetensors") && msg.contains("2 problem(s)"),
+            "{msg}"
+        );
         assert!(msg.contains("missing tensor fc1.bias"), "{msg}");
-        assert!(msg.contains("fc2.weight has shape [4, 3], expected [4, 2]"), "{msg}");
+        assert!(
+            msg.contains("fc2.weight has shape [4, 3], expected [4, 2]"),
+            "{msg}"
+        );
         // Nothing was half-restored.
         assert_eq!(before, values(&target));
     }
@@ -315,11 +378,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.safetensors");
         save(&path, &meta(1), &varmap_tensors(&model(1)), &[]).unwrap();
-        let err = Checkpoint::load(&path, &Device::Cpu).unwrap().restore("vgg16", &model(1)).unwrap_err();
+        let err = Checkpoint::load(&path, &Device::Cpu)
+            .unwrap()
+            .restore("vgg16", &model(1))
+            .unwrap_err();
         assert!(err.to_string().contains("expected \"vgg16\""), "{err}");
         let junk = dir.path().join("junk.safetensors");
         std::fs::write(&junk, b"hello").unwrap();
-        let err = Checkpoint::load(&junk, &Device::Cpu).unwrap_err().to_string();
-        assert!(err.contains("junk.safetensors") && err.contains("not a safetensors file"), "{err}");
+        let err = Checkpoint::load(&junk, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("junk.safetensors") && err.contains("not a safetensors file"),
+            "{err}"
+        );
     }
 }

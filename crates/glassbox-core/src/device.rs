@@ -50,9 +50,10 @@ impl DeviceSpec {
             DeviceSpec::Cpu => Ok(Device::Cpu),
             DeviceSpec::Cuda(_) if !CUDA_BUILT => Err(Error::Device {
                 requested: self.to_string(),
-                problem: "this glassbox was built without CUDA; rebuild with `cargo xtask build --cuda` \
+                problem:
+                    "this glassbox was built without CUDA; rebuild with `cargo xtask build --cuda` \
                           (or `cargo build --release --features cuda`), or use --device cpu"
-                    .into(),
+                        .into(),
             }),
             DeviceSpec::Cuda(index) => Device::new_cuda(index).map_err(|e| Error::Device {
                 requested: self.to_string(),
@@ -81,6 +82,9 @@ mod tests {
     #[test]
     fn cuda_on_a_cpu_build_says_how_to_fix_it() {
         let err = DeviceSpec::Cuda(0).open().unwrap_err().to_string();
-        assert!(err.contains("built without CUDA") && err.contains("--device cpu"), "{err}");
+        assert!(
+            err.contains("built without CUDA") && err.contains("--device cpu"),
+            "{err}"
+        );
     }
 }

@@ -8,7 +8,10 @@ pub enum Error {
     /// The file system refused: missing file, permissions, a full disk.
     // The cause is part of the message (not a `#[source]`) so chains printed with `{:#}` do not repeat it.
     #[error("{}: {cause}", path.display())]
-    Io { path: PathBuf, cause: std::io::Error },
+    Io {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
 
     /// A file was read but its content is not what it must be (wrong magic, truncated, not gzip, not UTF-8,
     /// empty, a header that disagrees with the data).
@@ -17,7 +20,10 @@ pub enum Error {
 
     /// An image that could not be decoded or encoded.
     #[error("{}: {cause}", path.display())]
-    Image { path: PathBuf, cause: image::ImageError },
+    Image {
+        path: PathBuf,
+        cause: image::ImageError,
+    },
 
     /// An input image above the size limit (a guard against decompression bombs and accidental huge inputs).
     #[error("{}: image is {width}x{height} ({} pixels), above the limit of {limit} pixels; resize it first", path.display(), *width as u64 * *height as u64)]
@@ -30,11 +36,18 @@ pub enum Error {
 
     /// A checkpoint or weights file whose tensors do not match what the model needs. Lists every problem.
     #[error("{}: {} problem(s): {}", path.display(), problems.len(), problems.join("; "))]
-    Tensors { path: PathBuf, problems: Vec<String> },
+    Tensors {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
 
     /// Training diverged.
     #[error("loss became {value} at epoch {epoch}, batch {batch}; training stopped (lower the learning rate or check the inputs)")]
-    NonFiniteLoss { epoch: usize, batch: usize, value: f64 },
+    NonFiniteLoss {
+        epoch: usize,
+        batch: usize,
+        value: f64,
+    },
 
     /// A command-line or config value outside what is allowed.
     #[error("invalid {option} {value:?}: expected {expected}")]
@@ -84,7 +97,11 @@ impl Error {
         }
     }
 
-    pub fn invalid(option: impl Into<String>, value: impl ToString, expected: impl Into<String>) -> Self {
+    pub fn invalid(
+        option: impl Into<String>,
+        value: impl ToString,
+        expected: impl Into<String>,
+    ) -> Self {
         Error::InvalidOption {
             option: option.into(),
             value: value.to_string(),

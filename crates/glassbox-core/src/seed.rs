@@ -51,7 +51,12 @@ pub struct SeededInit {
 
 impl SeededInit {
     /// A `VarBuilder` whose new variables are drawn from `seed`'s "init" stream and recorded in `varmap`.
-    pub fn var_builder(varmap: &VarMap, seed: Seed, dtype: DType, device: &Device) -> VarBuilder<'static> {
+    pub fn var_builder(
+        varmap: &VarMap,
+        seed: Seed,
+        dtype: DType,
+        device: &Device,
+    ) -> VarBuilder<'static> {
         let backend = SeededInit {
             varmap: varmap.clone(),
             rng: Mutex::new(seed.stream("init")),
@@ -72,7 +77,11 @@ impl SeededInit {
                 let d = Uniform::new(lo, up).map_err(candle_core::Error::wrap)?;
                 (0..n).map(|_| d.sample(&mut *rng) as f32).collect()
             }
-            Init::Kaiming { dist, fan, non_linearity } => {
+            Init::Kaiming {
+                dist,
+                fan,
+                non_linearity,
+            } => {
                 let fan = fan.for_shape(shape);
                 let gain = non_linearity.gain();
                 let std = gain / (fan as f64).sqrt();
@@ -113,10 +122,19 @@ impl SimpleBackend for SeededInit {
         dtype: DType,
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
-        if let Some(existing) = self.varmap.data().lock().expect("varmap poisoned").get(name) {
+        if let Some(existing) = self
+            .varmap
+            .data()
+            .lock()
+            .expect("varmap poisoned")
+            .get(name)
+        {
             let t = existing.as_tensor();
             if t.shape() != &s {
-                candle_core::bail!("variable {name}: shape {:?} already registered, asked for {s:?}", t.shape());
+                candle_core::bail!(
+                    "variable {name}: shape {:?} already registered, asked for {s:?}",
+                    t.shape()
+                );
             }
             return Ok(t.clone());
         }
@@ -132,15 +150,30 @@ impl SimpleBackend for SeededInit {
         Ok(out)
     }
 
-    fn get_unchecked(&self, name: &str, dtype: DType, _dev: &Device) -> candle_core::Result<Tensor> {
-        match self.varmap.data().lock().expect("varmap poisoned").get(name) {
+    fn get_unchecked(
+        &self,
+        name: &str,
+        dtype: DType,
+        _dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        match self
+            .varmap
+            .data()
+            .lock()
+            .expect("varmap poisoned")
+            .get(name)
+        {
             Some(v) => v.as_tensor().to_dtype(dtype),
             None => candle_core::bail!("variable {name} has not been created"),
         }
     }
 
     fn contains_tensor(&self, name: &str) -> bool {
-        self.varmap.data().lock().expect("varmap poisoned").contains_key(name)
+        self.varmap
+            .data()
+            .lock()
+            .expect("varmap poisoned")
+            .contains_key(name)
     }
 }
 

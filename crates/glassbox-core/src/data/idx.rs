@@ -35,7 +35,9 @@ pub fn parse_idx(path: &Path, raw: &[u8], expected_magic: u32) -> Result<Idx> {
 }
 
 fn decompress_if_gzip(path: &Path, raw: &[u8]) -> Result<Vec<u8>> {
-    let named_gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let named_gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     let is_gzip = raw.starts_with(&GZIP_MAGIC);
     if named_gz && !is_gzip {
         return Err(Error::format(
@@ -161,7 +163,11 @@ mod tests {
 
     #[test]
     fn parses_a_hand_made_file() {
-        let bytes = encode_idx(IMAGES_MAGIC, &[2, 2, 3], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        let bytes = encode_idx(
+            IMAGES_MAGIC,
+            &[2, 2, 3],
+            &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+        );
         let idx = parse_idx(&p("x-idx3-ubyte"), &bytes, IMAGES_MAGIC).unwrap();
         assert_eq!(idx.dims, vec![2, 2, 3]);
         assert_eq!(idx.data[11], 12);
@@ -173,14 +179,31 @@ mod tests {
         let cases: Vec<(&str, Vec<u8>, &str)> = vec![
             ("short-labels", good[..2].to_vec(), "too short"),
             ("trunc-labels", good[..10].to_vec(), "truncated"),
-            ("big-count", encode_idx(LABELS_MAGIC, &[4], &[1, 2, 3]), "promises 4 items"),
-            ("trailing", encode_idx(LABELS_MAGIC, &[2], &[1, 2, 3]), "trailing"),
-            ("magic", encode_idx(IMAGES_MAGIC, &[1, 1, 3], &[1, 2, 3]), "wrong magic number images (2051)"),
+            (
+                "big-count",
+                encode_idx(LABELS_MAGIC, &[4], &[1, 2, 3]),
+                "promises 4 items",
+            ),
+            (
+                "trailing",
+                encode_idx(LABELS_MAGIC, &[2], &[1, 2, 3]),
+                "trailing",
+            ),
+            (
+                "magic",
+                encode_idx(IMAGES_MAGIC, &[1, 1, 3], &[1, 2, 3]),
+                "wrong magic number images (2051)",
+            ),
             ("fake.gz", good.clone(), "named .gz but is not gzip"),
         ];
         for (name, bytes, needle) in cases {
-            let err = parse_idx(&p(name), &bytes, LABELS_MAGIC).unwrap_err().to_string();
-            assert!(err.starts_with(name) && err.contains(needle), "{name}: {err}");
+            let err = parse_idx(&p(name), &bytes, LABELS_MAGIC)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(name) && err.contains(needle),
+                "{name}: {err}"
+            );
         }
     }
 

@@ -137,7 +137,12 @@ fn file_status(path: &Path, known: &manifest::DatasetEntry, note: String) -> Res
 
 /// Size, md5, and how the file compares with the manifest: the published file itself, or (for gzip copies
 /// compressed elsewhere) the published content.
-fn bytes_status(path: &Path, bytes: &[u8], known: &manifest::DatasetEntry, note: String) -> FileStatus {
+fn bytes_status(
+    path: &Path,
+    bytes: &[u8],
+    known: &manifest::DatasetEntry,
+    note: String,
+) -> FileStatus {
     let md5 = bytes_digest(bytes, Algorithm::Md5);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
     let entry = known.files.iter().find(|f| {
@@ -205,7 +210,9 @@ fn image_dirs(locator: &DataLocator) -> Vec<ImageDirStatus> {
                     rd.filter_map(|e| e.ok())
                         .filter(|e| {
                             let p = e.path();
-                            let ext = p.extension().map(|x| x.to_string_lossy().to_ascii_lowercase());
+                            let ext = p
+                                .extension()
+                                .map(|x| x.to_string_lossy().to_ascii_lowercase());
                             matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg"))
                         })
                         .count()
@@ -237,23 +244,25 @@ fn models(locator: &DataLocator) -> Result<Vec<ModelStatus>> {
         };
         match path {
             Some(p) => {
-                status.bytes = Some(std::fs::metadata(&p).map_err(|e| crate::Error::io(&p, e))?.len());
+                status.bytes = Some(
+                    std::fs::metadata(&p)
+                        .map_err(|e| crate::Error::io(&p, e))?
+                        .len(),
+                );
                 let sha = file_digest(&p, Algorithm::Sha256)?;
                 status.verified = entry.sha256.as_ref().map(|s| s.eq_ignore_ascii_case(&sha));
                 status.sha256 = Some(sha);
             }
-            None => {
-                status.hint = Some(match entry.source {
-                    manifest::Source::Hub => format!(
-                        "not fetched; run `cargo xtask fetch-weights --model {name}` (cache: {})",
-                        hub::cache_dir().display()
-                    ),
-                    manifest::Source::Local => format!(
-                        "{} not found; set GLASSBOX_WEIGHTS to its directory (e.g. ../shared/weights)",
-                        entry.file
-                    ),
-                })
-            }
+            None => status.hint = Some(match entry.source {
+                manifest::Source::Hub => format!(
+                    "not fetched; run `cargo xtask fetch-weights --model {name}` (cache: {})",
+                    hub::cache_dir().display()
+                ),
+                manifest::Source::Local => format!(
+                    "{} not found; set GLASSBOX_WEIGHTS to its directory (e.g. ../shared/weights)",
+                    entry.file
+                ),
+            }),
         }
         out.push(status);
     }
@@ -264,7 +273,12 @@ impl fmt::Display for Inventory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Data directories (searched in this order):")?;
         for d in &self.directories {
-            writeln!(f, "  {} [{}]", d.source, if d.exists { "present" } else { "absent" })?;
+            writeln!(
+                f,
+                "  {} [{}]",
+                d.source,
+                if d.exists { "present" } else { "absent" }
+            )?;
         }
         writeln!(f, "  embedded subset [always present]")?;
         writeln!(f, "\nMNIST:")?;
@@ -272,7 +286,11 @@ impl fmt::Display for Inventory {
             (Some(m), _) => {
                 writeln!(f, "  source: {}", m.source)?;
                 for (name, s) in [("train", &m.train), ("test", &m.test)] {
-                    writeln!(f, "  {name}: {} images, label counts {:?}", s.count, s.label_counts)?;
+                    writeln!(
+                        f,
+                        "  {name}: {} images, label counts {:?}",
+                        s.count, s.label_counts
+                    )?;
                     for file in &s.files {
                         write_file(f, file)?;
                     }
@@ -283,7 +301,10 @@ impl fmt::Display for Inventory {
         }
         writeln!(f, "\nText corpora:")?;
         if self.corpora.is_empty() {
-            writeln!(f, "  none found (text/holmes.txt; `cargo xtask fetch-data --dataset holmes`)")?;
+            writeln!(
+                f,
+                "  none found (text/holmes.txt; `cargo xtask fetch-data --dataset holmes`)"
+            )?;
         }
         for c in &self.corpora {
             write_file(f, c)?;
@@ -304,7 +325,13 @@ impl fmt::Display for Inventory {
                         Some(false) => "SHA256 MISMATCH",
                         None => "no pinned sha256",
                     };
-                    writeln!(f, "  {}: {} ({} bytes, {check})", m.name, p.display(), m.bytes.unwrap_or(0))?;
+                    writeln!(
+                        f,
+                        "  {}: {} ({} bytes, {check})",
+                        m.name,
+                        p.display(),
+                        m.bytes.unwrap_or(0)
+                    )?;
                     writeln!(f, "      sha256 {}", m.sha256.as_deref().unwrap_or("?"))?;
                 }
                 (None, Some(h)) => writeln!(f, "  {}: {h}", m.name)?,
@@ -316,7 +343,21 @@ impl fmt::Display for Inventory {
 }
 
 fn write_file(f: &mut fmt::Formatter<'_>, s: &FileStatus) -> fmt::Result {
-    let check = s.check.as_deref().map(|c| format!("; {c}")).unwrap_or_default();
-    let note = if s.note.is_empty() { String::new() } else { format!("\n      {}", s.note) };
-    writeln!(f, "    {} ({} bytes, md5 {}{check}){note}", s.path.display(), s.bytes, s.md5)
+    let check = s
+        .check
+        .as_deref()
+        .map(|c| format!("; {c}"))
+        .unwrap_or_default();
+    let note = if s.note.is_empty() {
+        String::new()
+    } else {
+        format!("\n      {}", s.note)
+    };
+    writeln!(
+        f,
+        "    {} ({} bytes, md5 {}{check}){note}",
+        s.path.display(),
+        s.bytes,
+        s.md5
+    )
 }

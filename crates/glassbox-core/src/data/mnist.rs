@@ -16,8 +16,10 @@ pub const TRAIN_FILES: (&str, &str) = ("train-images-idx3-ubyte", "train-labels-
 pub const TEST_FILES: (&str, &str) = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte");
 
 mod embedded {
-    pub const TRAIN_IMAGES: &[u8] = include_bytes!("../../embedded/mnist/train-images-idx3-ubyte.gz");
-    pub const TRAIN_LABELS: &[u8] = include_bytes!("../../embedded/mnist/train-labels-idx1-ubyte.gz");
+    pub const TRAIN_IMAGES: &[u8] =
+        include_bytes!("../../embedded/mnist/train-images-idx3-ubyte.gz");
+    pub const TRAIN_LABELS: &[u8] =
+        include_bytes!("../../embedded/mnist/train-labels-idx1-ubyte.gz");
     pub const TEST_IMAGES: &[u8] = include_bytes!("../../embedded/mnist/t10k-images-idx3-ubyte.gz");
     pub const TEST_LABELS: &[u8] = include_bytes!("../../embedded/mnist/t10k-labels-idx1-ubyte.gz");
 }
@@ -126,24 +128,49 @@ fn read_split(dir: &Path, (images_stem, labels_stem): (&str, &str)) -> Result<Mn
     let labels_path = file_in(dir, labels_stem).ok_or_else(|| missing(labels_stem))?;
     let images = idx::read_idx(&images_path, IMAGES_MAGIC)?;
     let labels = idx::read_idx(&labels_path, LABELS_MAGIC)?;
-    MnistSplit::new(images, labels, vec![images_path.clone(), labels_path], &images_path)
+    MnistSplit::new(
+        images,
+        labels,
+        vec![images_path.clone(), labels_path],
+        &images_path,
+    )
 }
 
 impl MnistSplit {
-    fn new(images: idx::Idx, labels: idx::Idx, files: Vec<PathBuf>, images_path: &Path) -> Result<Self> {
+    fn new(
+        images: idx::Idx,
+        labels: idx::Idx,
+        files: Vec<PathBuf>,
+        images_path: &Path,
+    ) -> Result<Self> {
         let (count, rows, cols) = match images.dims[..] {
             [n, r, c] => (n, r, c),
-            ref other => return Err(Error::format(images_path, format!("expected 3 dimensions, found {other:?}"))),
+            ref other => {
+                return Err(Error::format(
+                    images_path,
+                    format!("expected 3 dimensions, found {other:?}"),
+                ))
+            }
         };
-        let labels_path = files.get(1).cloned().unwrap_or_else(|| images_path.to_path_buf());
+        let labels_path = files
+            .get(1)
+            .cloned()
+            .unwrap_or_else(|| images_path.to_path_buf());
         if labels.dims[0] != count {
             return Err(Error::format(
                 &labels_path,
-                format!("{} labels for {count} images in {}", labels.dims[0], images_path.display()),
+                format!(
+                    "{} labels for {count} images in {}",
+                    labels.dims[0],
+                    images_path.display()
+                ),
             ));
         }
         if let Some((i, &bad)) = labels.data.iter().enumerate().find(|(_, &l)| l > 9) {
-            return Err(Error::format(&labels_path, format!("label {bad} at index {i} is not a digit 0-9")));
+            return Err(Error::format(
+                &labels_path,
+                format!("label {bad} at index {i} is not a digit 0-9"),
+            ));
         }
         Ok(MnistSplit {
             images: images.data,
@@ -177,7 +204,11 @@ impl MnistSplit {
         for &i in indices {
             buf.extend(self.image(i).iter().map(|&p| f32::from(p) / 255.0));
         }
-        Ok(Tensor::from_vec(buf, (indices.len(), 1, self.rows, self.cols), device)?)
+        Ok(Tensor::from_vec(
+            buf,
+            (indices.len(), 1, self.rows, self.cols),
+            device,
+        )?)
     }
 
     /// The labels at `indices` as a u32 tensor of shape (N,).
@@ -209,8 +240,14 @@ mod tests {
         let m = Mnist::embedded().unwrap();
         assert_eq!((m.train.count, m.test.count), (5000, 1000));
         assert_eq!((m.train.rows, m.train.cols), (28, 28));
-        assert_eq!(m.train.label_counts(), [479, 563, 488, 493, 535, 434, 501, 550, 462, 495]);
-        assert_eq!(m.test.label_counts(), [85, 126, 116, 107, 110, 87, 87, 99, 89, 94]);
+        assert_eq!(
+            m.train.label_counts(),
+            [479, 563, 488, 493, 535, 434, 501, 550, 462, 495]
+        );
+        assert_eq!(
+            m.test.label_counts(),
+            [85, 126, 116, 107, 110, 87, 87, 99, 89, 94]
+        );
         // The first training digit of MNIST is a 5, the first test digit a 7.
         assert_eq!((m.train.labels[0], m.test.labels[0]), (5, 7));
         let t = m.train.images_tensor(&[0, 1], &Device::Cpu).unwrap();
@@ -222,7 +259,9 @@ mod tests {
     #[test]
     fn an_explicit_dir_without_mnist_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Mnist::load(&DataLocator::only(dir.path())).unwrap_err().to_string();
+        let err = Mnist::load(&DataLocator::only(dir.path()))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("MNIST") && err.contains("fetch-data"), "{err}");
     }
 
@@ -232,11 +271,25 @@ mod tests {
         let sub = dir.path().join(SUBDIR);
         std::fs::create_dir_all(&sub).unwrap();
         let w = |name: &str, bytes: Vec<u8>| std::fs::write(sub.join(name), bytes).unwrap();
-        w("train-images-idx3-ubyte", idx::encode_idx(IMAGES_MAGIC, &[2, 2, 2], &[0; 8]));
-        w("train-labels-idx1-ubyte", idx::encode_idx(LABELS_MAGIC, &[3], &[0, 1, 2]));
-        w("t10k-images-idx3-ubyte", idx::encode_idx(IMAGES_MAGIC, &[1, 2, 2], &[0; 4]));
-        w("t10k-labels-idx1-ubyte", idx::encode_idx(LABELS_MAGIC, &[1], &[12]));
-        let err = Mnist::load(&DataLocator::only(dir.path())).unwrap_err().to_string();
+        w(
+            "train-images-idx3-ubyte",
+            idx::encode_idx(IMAGES_MAGIC, &[2, 2, 2], &[0; 8]),
+        );
+        w(
+            "train-labels-idx1-ubyte",
+            idx::encode_idx(LABELS_MAGIC, &[3], &[0, 1, 2]),
+        );
+        w(
+            "t10k-images-idx3-ubyte",
+            idx::encode_idx(IMAGES_MAGIC, &[1, 2, 2], &[0; 4]),
+        );
+        w(
+            "t10k-labels-idx1-ubyte",
+            idx::encode_idx(LABELS_MAGIC, &[1], &[12]),
+        );
+        let err = Mnist::load(&DataLocator::only(dir.path()))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("3 labels for 2 images"), "{err}");
     }
 }

@@ -19,11 +19,20 @@ impl Corpus {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let raw = String::from_utf8(bytes).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
-            Error::format(path, format!("not valid UTF-8: bad byte 0x{:02x} at offset {at}", e.as_bytes()[at]))
+            Error::format(
+                path,
+                format!(
+                    "not valid UTF-8: bad byte 0x{:02x} at offset {at}",
+                    e.as_bytes()[at]
+                ),
+            )
         })?;
         let text = normalize(&raw);
         if text.trim().is_empty() {
-            return Err(Error::format(path, "corpus is empty (no text after normalization)"));
+            return Err(Error::format(
+                path,
+                "corpus is empty (no text after normalization)",
+            ));
         }
         Ok(Corpus {
             text,
@@ -41,7 +50,9 @@ impl Corpus {
 /// pass (Python's `text.replace('\n', ' ').replace('  ', ' ')`). One pass, not until none remain: that is
 /// what gives the course's 1,637,265 characters for holmes.txt. Carriage returns go with the newlines.
 pub fn normalize(raw: &str) -> String {
-    raw.replace("\r\n", " ").replace(['\n', '\r'], " ").replace("  ", " ")
+    raw.replace("\r\n", " ")
+        .replace(['\n', '\r'], " ")
+        .replace("  ", " ")
 }
 
 /// The sorted set of distinct characters and the index of each.
@@ -85,7 +96,11 @@ impl CharVocab {
             .enumerate()
             .map(|(i, c)| {
                 self.index(c).ok_or_else(|| {
-                    Error::invalid("text", format!("{c:?} at character {i}"), "characters of the vocabulary")
+                    Error::invalid(
+                        "text",
+                        format!("{c:?} at character {i}"),
+                        "characters of the vocabulary",
+                    )
                 })
             })
             .collect()
@@ -132,7 +147,10 @@ mod tests {
         let bad = dir.path().join("latin1.txt");
         std::fs::write(&bad, b"caf\xe9 au lait").unwrap();
         let err = Corpus::load(&bad).unwrap_err().to_string();
-        assert!(err.contains("latin1.txt") && err.contains("offset 3"), "{err}");
+        assert!(
+            err.contains("latin1.txt") && err.contains("offset 3"),
+            "{err}"
+        );
         let empty = dir.path().join("empty.txt");
         std::fs::write(&empty, "\n\n  \n").unwrap();
         let err = Corpus::load(&empty).unwrap_err().to_string();

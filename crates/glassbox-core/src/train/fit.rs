@@ -68,7 +68,13 @@ pub struct EpochReport {
 }
 
 /// Runs epochs `start_epoch + 1 ..= epochs` over `n` training items.
-pub fn fit<S, E, R>(config: &FitConfig, n: usize, mut step: S, mut evaluate: E, mut on_epoch: R) -> Result<Vec<EpochReport>>
+pub fn fit<S, E, R>(
+    config: &FitConfig,
+    n: usize,
+    mut step: S,
+    mut evaluate: E,
+    mut on_epoch: R,
+) -> Result<Vec<EpochReport>>
 where
     S: FnMut(Batch<'_>) -> Result<StepOutput>,
     E: FnMut(usize) -> Result<serde_json::Value>,
@@ -83,15 +89,27 @@ where
     let mut reports = Vec::new();
     for epoch in config.start_epoch + 1..=config.epochs {
         let batches = if config.shuffle {
-            Batches::shuffled(n, config.batch_size, &mut config.seed.stream(&format!("shuffle/epoch{epoch}")))
+            Batches::shuffled(
+                n,
+                config.batch_size,
+                &mut config.seed.stream(&format!("shuffle/epoch{epoch}")),
+            )
         } else {
             Batches::sequential(n, config.batch_size)
         };
         let started = Instant::now();
-        let mut progress = Progress::new(format!("epoch {epoch}/{}", config.epochs), batches.len() as u64, config.unit);
+        let mut progress = Progress::new(
+            format!("epoch {epoch}/{}", config.epochs),
+            batches.len() as u64,
+            config.unit,
+        );
         let (mut loss_sum, mut seen, mut correct, mut counted) = (0.0, 0usize, 0usize, 0usize);
         for (index, indices) in batches.iter().enumerate() {
-            let out = step(Batch { epoch, index, indices })?;
+            let out = step(Batch {
+                epoch,
+                index,
+                indices,
+            })?;
             if !out.loss.is_finite() {
                 return Err(Error::NonFiniteLoss {
                     epoch,
@@ -121,11 +139,18 @@ where
         progress.finish(&format!(
             "loss {:.4}{} {:.0} {}/s {:.1}s {}",
             report.train_loss,
-            report.train_accuracy.map(|a| format!(" acc {a:.4}")).unwrap_or_default(),
+            report
+                .train_accuracy
+                .map(|a| format!(" acc {a:.4}"))
+                .unwrap_or_default(),
             report.items_per_second,
             config.unit,
             report.seconds,
-            if report.eval.is_null() { String::new() } else { report.eval.to_string() }
+            if report.eval.is_null() {
+                String::new()
+            } else {
+                report.eval.to_string()
+            }
         ));
         on_epoch(&report)?;
         reports.push(report);
@@ -140,18 +165,46 @@ mod tests {
 
     #[test]
     fn visits_every_item_each_epoch_and_resumes_identically() {
-        let config = FitConfig { epochs: 3, batch_size: 4, seed: Seed(3), ..Default::default() };
+        let config = FitConfig {
+            epochs: 3,
+            batch_size: 4,
+            seed: Seed(3),
+            ..Default::default()
+        };
         let mut full = Vec::new();
-        fit(&config, 10, |b| {
-            full.push((b.epoch, b.indices.to_vec()));
-            Ok(StepOutput { loss: 0.5, correct: Some(b.indices.len()) })
-        }, |_| Ok(json!(null)), |_| Ok(())).unwrap();
+        fit(
+            &config,
+            10,
+            |b| {
+                full.push((b.epoch, b.indices.to_vec()));
+                Ok(StepOutput {
+                    loss: 0.5,
+                    correct: Some(b.indices.len()),
+                })
+            },
+            |_| Ok(json!(null)),
+            |_| Ok(()),
+        )
+        .unwrap();
         assert_eq!(full.len(), 9);
         let mut resumed = Vec::new();
-        let reports = fit(&FitConfig { start_epoch: 2, ..config }, 10, |b| {
-            resumed.push((b.epoch, b.indices.to_vec()));
-            Ok(StepOutput { loss: 0.5, correct: None })
-        }, |e| Ok(json!({"val": e})), |_| Ok(())).unwrap();
+        let reports = fit(
+            &FitConfig {
+                start_epoch: 2,
+                ..config
+            },
+            10,
+            |b| {
+                resumed.push((b.epoch, b.indices.to_vec()));
+                Ok(StepOutput {
+                    loss: 0.5,
+                    correct: None,
+                })
+            },
+            |e| Ok(json!({"val": e})),
+            |_| Ok(()),
+        )
+        .unwrap();
         assert_eq!(resumed, full[6..].to_vec());
         assert_eq!(reports.len(), 1);
         assert_eq!(reports[0].eval["val"], 3);
@@ -159,12 +212,39 @@ mod tests {
 
     #[test]
     fn stops_clearly_on_a_non_finite_loss() {
-        let config = FitConfig { epochs: 2, batch_size: 2, ..Default::default() };
-        let err = fit(&config, 6, |b| {
-            Ok(StepOutput { loss: if b.index == 1 { f64::NAN } else { 1.0 }, correct: None })
-        }, |_| Ok(json!(null)), |_| Ok(())).unwrap_err();
+        let config = FitConfig {
+            epochs: 2,
+            batch_size: 2,
+            ..Default::default()
+        };
+        let err = fit(
+            &config,
+            6,
+            |b| {
+                Ok(StepOutput {
+                    loss: if b.index == 1 { f64::NAN } else { 1.0 },
+                    correct: None,
+                })
+            },
+            |_| Ok(json!(null)),
+            |_| Ok(()),
+        )
+        .unwrap_err();
         let msg = err.to_string();
-        assert!(matches!(err, Error::NonFiniteLoss { epoch: 1, batch: 2, .. }), "{msg}");
-        assert!(msg.contains("NaN") && msg.contains("learning rate"), "{msg}");
+        assert!(
+            matches!(
+                err,
+                Error::NonFiniteLoss {
+                    epoch: 1,
+                    batch: 2,
+                    ..
+                }
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("NaN") && msg.contains("learning rate"),
+            "{msg}"
+        );
     }
 }

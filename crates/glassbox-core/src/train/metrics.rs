@@ -21,7 +21,10 @@ impl MetricsLog {
         let mut doc = Map::new();
         doc.insert("run".into(), run);
         doc.insert("epochs".into(), Value::Array(vec![]));
-        let log = MetricsLog { path: path.into(), doc };
+        let log = MetricsLog {
+            path: path.into(),
+            doc,
+        };
         log.write()?;
         Ok(log)
     }
@@ -65,7 +68,10 @@ impl MetricsLog {
     }
 
     pub fn epochs(&self) -> &[Value] {
-        self.doc["epochs"].as_array().map(Vec::as_slice).unwrap_or(&[])
+        self.doc["epochs"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     fn epochs_mut(&mut self) -> &mut Vec<Value> {
@@ -93,11 +99,13 @@ mod tests {
         let path = dir.path().join("metrics.json");
         let mut log = MetricsLog::create(&path, json!({"lesson": "t"})).unwrap();
         for e in 1..=3 {
-            log.push_epoch(json!({"epoch": e, "loss": 1.0 / e as f64})).unwrap();
+            log.push_epoch(json!({"epoch": e, "loss": 1.0 / e as f64}))
+                .unwrap();
         }
         let log = MetricsLog::resume(&path, json!({"lesson": "t"}), 2).unwrap();
         assert_eq!(log.epochs().len(), 2);
-        let on_disk: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let on_disk: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(on_disk["epochs"][1]["epoch"], 2);
     }
 }

@@ -57,7 +57,13 @@ impl Progress {
             None => {
                 // About ten lines an epoch in a log.
                 if self.done >= self.next_plain_report || self.done == self.total {
-                    println!("{} batch {}/{} {msg} ETA {:.0}s", self.label, self.done, self.total, self.eta());
+                    println!(
+                        "{} batch {}/{} {msg} ETA {:.0}s",
+                        self.label,
+                        self.done,
+                        self.total,
+                        self.eta()
+                    );
                     self.next_plain_report = self.done + (self.total / 10).max(1);
                 }
             }
@@ -75,7 +81,9 @@ impl Progress {
     }
 
     fn message(&self, loss: f64, accuracy: Option<f64>) -> String {
-        let acc = accuracy.map(|a| format!(" acc {:.4}", a)).unwrap_or_default();
+        let acc = accuracy
+            .map(|a| format!(" acc {:.4}", a))
+            .unwrap_or_default();
         format!("loss {loss:.4}{acc} {:.0} {}/s", self.rate(), self.unit)
     }
 
