@@ -253,16 +253,18 @@ fn models(locator: &DataLocator) -> Result<Vec<ModelStatus>> {
                 status.verified = entry.sha256.as_ref().map(|s| s.eq_ignore_ascii_case(&sha));
                 status.sha256 = Some(sha);
             }
-            None => status.hint = Some(match entry.source {
-                manifest::Source::Hub => format!(
-                    "not fetched; run `cargo xtask fetch-weights --model {name}` (cache: {})",
-                    hub::cache_dir().display()
-                ),
-                manifest::Source::Local => format!(
+            None => {
+                status.hint = Some(match entry.source {
+                    manifest::Source::Hub => format!(
+                        "not fetched; run `cargo xtask fetch-weights --model {name}` (cache: {})",
+                        hub::cache_dir().display()
+                    ),
+                    manifest::Source::Local => format!(
                     "{} not found; set GLASSBOX_WEIGHTS to its directory (e.g. ../shared/weights)",
                     entry.file
                 ),
-            }),
+                })
+            }
         }
         out.push(status);
     }
