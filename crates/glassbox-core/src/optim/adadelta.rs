@@ -18,7 +18,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use candle_nn::Optimizer;
 
-use super::{count_tensor, first_device, require, slot, to_candle, OptimizerState, StateReader};
+use super::{require, to_candle, VarState};
 use crate::Result;
 
 /// Settings of [`Adadelta`]; `Default` is PyTorch's: lr 1.0, rho 0.9, eps 1e-6, no weight decay.
@@ -162,55 +162,24 @@ impl Optimizer for Adadelta {
     }
 }
 
-impl OptimizerState for Adadelta {
-    fn kind(&self) -> &'static str {
-        "adadelta"
+// Checkpoint state: `"step"`, then per var `"step.<i>"`, `"square_avg.<i>"` and `"acc_delta.<i>"`.
+optimizer_state!(Adadelta, "adadelta");
+
+impl VarState for AdadeltaVar {
+    var_state_fields!();
+
+    fn slots(&self) -> Vec<(&'static str, &Tensor)> {
+        vec![
+            ("square_avg", &self.square_avg),
+            ("acc_delta", &self.acc_delta),
+        ]
     }
 
-    /// `"step"`, then per var `"step.<i>"`, `"square_avg.<i>"` and `"acc_delta.<i>"`.
-    fn state_tensors(&self) -> Result<Vec<(String, Tensor)>> {
-        let mut out = vec![(
-            "step".to_string(),
-            count_tensor(self.steps, &first_device(self.vars.iter().map(|s| &s.var)))?,
-        )];
-        for (i, state) in self.vars.iter().enumerate() {
-            out.push((
-                slot("step", i),
-                count_tensor(state.step, state.var.device())?,
-            ));
-            out.push((slot("square_avg", i), state.square_avg.clone()));
-            out.push((slot("acc_delta", i), state.acc_delta.clone()));
-        }
-        Ok(out)
-    }
-
-    fn load_state_tensors(
-        &mut self,
-        saved: &std::collections::HashMap<String, Tensor>,
-    ) -> Result<()> {
-        let mut reader = StateReader::new(saved);
-        let steps = reader.count("step");
-        let per_var: Vec<_> = self
-            .vars
-            .iter()
-            .enumerate()
-            .map(|(i, state)| {
-                let like = state.var.as_tensor();
-                let step = reader.count(&slot("step", i));
-                let square_avg = reader.tensor(&slot("square_avg", i), like);
-                let acc_delta = reader.tensor(&slot("acc_delta", i), like);
-                Some((step?, square_avg?, acc_delta?))
-            })
-            .collect();
-        let restored = steps.zip(per_var.into_iter().collect::<Option<Vec<_>>>());
-        let (steps, per_var) = reader.finish(self.kind(), restored)?;
-        self.steps = steps;
-        for (state, (step, square_avg, acc_delta)) in self.vars.iter_mut().zip(per_var) {
-            state.step = step;
-            state.square_avg = square_avg;
-            state.acc_delta = acc_delta;
-        }
-        Ok(())
+    fn slots_mut(&mut self) -> Vec<(&'static str, &mut Tensor)> {
+        vec![
+            ("square_avg", &mut self.square_avg),
+            ("acc_delta", &mut self.acc_delta),
+        ]
     }
 }
 

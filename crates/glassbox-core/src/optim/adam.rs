@@ -20,7 +20,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use candle_nn::Optimizer;
 
-use super::{count_tensor, first_device, require, slot, to_candle, OptimizerState, StateReader};
+use super::{require, to_candle, VarState};
 use crate::Result;
 
 /// Settings of [`Adam`]; `Default` is PyTorch's: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight
@@ -187,65 +187,30 @@ impl Optimizer for Adam {
     }
 }
 
-impl OptimizerState for Adam {
-    fn kind(&self) -> &'static str {
-        "adam"
+// Checkpoint state: `"step"`, then per var `"step.<i>"`, `"exp_avg.<i>"`, `"exp_avg_sq.<i>"` and, with amsgrad,
+// `"max_exp_avg_sq.<i>"`.
+optimizer_state!(Adam, "adam");
+
+impl VarState for AdamVar {
+    var_state_fields!();
+
+    fn slots(&self) -> Vec<(&'static str, &Tensor)> {
+        let mut out = vec![("exp_avg", &self.exp_avg), ("exp_avg_sq", &self.exp_avg_sq)];
+        out.extend(self.max_exp_avg_sq.iter().map(|t| ("max_exp_avg_sq", t)));
+        out
     }
 
-    /// `"step"`, then per var `"step.<i>"`, `"exp_avg.<i>"`, `"exp_avg_sq.<i>"` and, with amsgrad,
-    /// `"max_exp_avg_sq.<i>"`.
-    fn state_tensors(&self) -> Result<Vec<(String, Tensor)>> {
-        let mut out = vec![(
-            "step".to_string(),
-            count_tensor(self.steps, &first_device(self.vars.iter().map(|s| &s.var)))?,
-        )];
-        for (i, state) in self.vars.iter().enumerate() {
-            out.push((
-                slot("step", i),
-                count_tensor(state.step, state.var.device())?,
-            ));
-            out.push((slot("exp_avg", i), state.exp_avg.clone()));
-            out.push((slot("exp_avg_sq", i), state.exp_avg_sq.clone()));
-            if let Some(max) = &state.max_exp_avg_sq {
-                out.push((slot("max_exp_avg_sq", i), max.clone()));
-            }
-        }
-        Ok(out)
-    }
-
-    fn load_state_tensors(
-        &mut self,
-        saved: &std::collections::HashMap<String, Tensor>,
-    ) -> Result<()> {
-        let mut reader = StateReader::new(saved);
-        let steps = reader.count("step");
-        let per_var: Vec<_> = self
-            .vars
-            .iter()
-            .enumerate()
-            .map(|(i, state)| {
-                let like = state.var.as_tensor();
-                let step = reader.count(&slot("step", i));
-                let exp_avg = reader.tensor(&slot("exp_avg", i), like);
-                let exp_avg_sq = reader.tensor(&slot("exp_avg_sq", i), like);
-                let max = reader.optional_tensor(
-                    state.max_exp_avg_sq.is_some(),
-                    &slot("max_exp_avg_sq", i),
-                    like,
-                );
-                Some((step?, exp_avg?, exp_avg_sq?, max?))
-            })
-            .collect();
-        let restored = steps.zip(per_var.into_iter().collect::<Option<Vec<_>>>());
-        let (steps, per_var) = reader.finish(self.kind(), restored)?;
-        self.steps = steps;
-        for (state, (step, exp_avg, exp_avg_sq, max)) in self.vars.iter_mut().zip(per_var) {
-            state.step = step;
-            state.exp_avg = exp_avg;
-            state.exp_avg_sq = exp_avg_sq;
-            state.max_exp_avg_sq = max;
-        }
-        Ok(())
+    fn slots_mut(&mut self) -> Vec<(&'static str, &mut Tensor)> {
+        let mut out = vec![
+            ("exp_avg", &mut self.exp_avg),
+            ("exp_avg_sq", &mut self.exp_avg_sq),
+        ];
+        out.extend(
+            self.max_exp_avg_sq
+                .iter_mut()
+                .map(|t| ("max_exp_avg_sq", t)),
+        );
+        out
     }
 }
 
@@ -253,6 +218,7 @@ impl OptimizerState for Adam {
 mod tests {
     use super::*;
     use crate::optim::test_util::{assert_close, grads, scalar_var, value};
+    use crate::optim::OptimizerState;
 
     fn adam(var: &Var, params: ParamsAdam) -> Adam {
         Adam::new(vec![var.clone()], params).unwrap()

@@ -35,6 +35,45 @@
 //! Every name is always present (state starts as zeros, as in PyTorch), so loading can insist on all
 //! of them and report every missing, mis-shaped or unexpected name at once.
 
+/// `OptimizerState` for an optimizer with `steps: usize` and `vars: Vec<impl VarState>`: all four here.
+macro_rules! optimizer_state {
+    ($optimizer:ty, $kind:literal) => {
+        impl $crate::optim::OptimizerState for $optimizer {
+            fn kind(&self) -> &'static str {
+                $kind
+            }
+
+            fn state_tensors(&self) -> $crate::Result<Vec<(String, candle_core::Tensor)>> {
+                $crate::optim::save_state(self.steps, &self.vars)
+            }
+
+            fn load_state_tensors(
+                &mut self,
+                saved: &std::collections::HashMap<String, candle_core::Tensor>,
+            ) -> $crate::Result<()> {
+                $crate::optim::load_state($kind, saved, &mut self.steps, &mut self.vars)
+            }
+        }
+    };
+}
+
+/// The `VarState` accessors of a per-var state struct with fields `var` and `step`.
+macro_rules! var_state_fields {
+    () => {
+        fn var(&self) -> &candle_core::Var {
+            &self.var
+        }
+
+        fn step(&self) -> usize {
+            self.step
+        }
+
+        fn step_mut(&mut self) -> &mut usize {
+            &mut self.step
+        }
+    };
+}
+
 mod adadelta;
 mod adam;
 mod rmsprop;
@@ -147,15 +186,6 @@ impl<'a> StateReader<'a> {
         }
     }
 
-    /// For a slot only some settings use: `Some(None)` when this optimizer does not use it (`used`
-    /// false), `Some(Some(tensor))` when read, `None` when it is used but could not be read.
-    fn optional_tensor(&mut self, used: bool, name: &str, like: &Tensor) -> Option<Option<Tensor>> {
-        match used {
-            true => self.tensor(name, like).map(Some),
-            false => Some(None),
-        }
-    }
-
     /// A step count saved by [`count_tensor`]: one element holding a non-negative whole number.
     fn count(&mut self, name: &str) -> Option<usize> {
         let saved = self.get(name)?;
@@ -216,6 +246,73 @@ impl<'a> StateReader<'a> {
             }),
         }
     }
+}
+
+/// One var's state as every optimizer here keeps it: its own step count and its named slots (only the
+/// slots its settings use, in a fixed order). [`save_state`] and [`load_state`] do the rest.
+trait VarState {
+    fn var(&self) -> &candle_core::Var;
+    fn step(&self) -> usize;
+    fn step_mut(&mut self) -> &mut usize;
+    fn slots(&self) -> Vec<(&'static str, &Tensor)>;
+    fn slots_mut(&mut self) -> Vec<(&'static str, &mut Tensor)>;
+}
+
+// Checkpoint state: `"step"`, then per var `"step.<i>"` and each slot as `"<slot>.<i>"`.
+fn save_state<V: VarState>(steps: usize, vars: &[V]) -> Result<Vec<(String, Tensor)>> {
+    let mut out = vec![(
+        "step".to_string(),
+        count_tensor(steps, &first_device(vars.iter().map(V::var)))?,
+    )];
+    for (i, state) in vars.iter().enumerate() {
+        out.push((
+            slot("step", i),
+            count_tensor(state.step(), state.var().device())?,
+        ));
+        out.extend(
+            state
+                .slots()
+                .into_iter()
+                .map(|(name, t)| (slot(name, i), t.clone())),
+        );
+    }
+    Ok(out)
+}
+
+/// Restores what [`save_state`] wrote, all or nothing: every missing, mis-shaped or unexpected name is
+/// reported in one error and no state changes unless all of it reads.
+fn load_state<V: VarState>(
+    kind: &str,
+    saved: &HashMap<String, Tensor>,
+    steps: &mut usize,
+    vars: &mut [V],
+) -> Result<()> {
+    let mut reader = StateReader::new(saved);
+    let new_steps = reader.count("step");
+    let per_var: Vec<Option<(usize, Vec<Tensor>)>> = vars
+        .iter()
+        .enumerate()
+        .map(|(i, state)| {
+            let step = reader.count(&slot("step", i));
+            let like = state.var().as_tensor();
+            let tensors: Vec<Option<Tensor>> = state
+                .slots()
+                .iter()
+                .map(|(name, _)| reader.tensor(&slot(name, i), like))
+                .collect();
+            Some((step?, tensors.into_iter().collect::<Option<Vec<_>>>()?))
+        })
+        .collect();
+    let restored = new_steps.zip(per_var.into_iter().collect::<Option<Vec<_>>>());
+    let (new_steps, per_var) = reader.finish(kind, restored)?;
+    *steps = new_steps;
+    for (state, (step, tensors)) in vars.iter_mut().zip(per_var) {
+        *state.step_mut() = step;
+        for ((_, slot), t) in state.slots_mut().into_iter().zip(tensors) {
+            *slot = t;
+        }
+    }
+    Ok(())
 }
 
 /// Scalar helpers shared by the unit tests of the optimizers.

@@ -20,7 +20,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use candle_nn::Optimizer;
 
-use super::{count_tensor, first_device, require, slot, to_candle, OptimizerState, StateReader};
+use super::{require, to_candle, VarState};
 use crate::Result;
 
 /// Settings of [`RmsProp`]; `Default` is PyTorch's: lr 1e-2, alpha 0.99, eps 1e-8, no weight decay,
@@ -191,68 +191,29 @@ impl Optimizer for RmsProp {
     }
 }
 
-impl OptimizerState for RmsProp {
-    fn kind(&self) -> &'static str {
-        "rmsprop"
+// Checkpoint state: `"step"`, then per var `"step.<i>"`, `"square_avg.<i>"`, with momentum `"momentum_buffer.<i>"`
+// and when centered `"grad_avg.<i>"`.
+optimizer_state!(RmsProp, "rmsprop");
+
+impl VarState for RmsPropVar {
+    var_state_fields!();
+
+    fn slots(&self) -> Vec<(&'static str, &Tensor)> {
+        let mut out = vec![("square_avg", &self.square_avg)];
+        out.extend(self.momentum_buffer.iter().map(|t| ("momentum_buffer", t)));
+        out.extend(self.grad_avg.iter().map(|t| ("grad_avg", t)));
+        out
     }
 
-    /// `"step"`, then per var `"step.<i>"`, `"square_avg.<i>"`, with momentum `"momentum_buffer.<i>"`
-    /// and when centered `"grad_avg.<i>"`.
-    fn state_tensors(&self) -> Result<Vec<(String, Tensor)>> {
-        let mut out = vec![(
-            "step".to_string(),
-            count_tensor(self.steps, &first_device(self.vars.iter().map(|s| &s.var)))?,
-        )];
-        for (i, state) in self.vars.iter().enumerate() {
-            out.push((
-                slot("step", i),
-                count_tensor(state.step, state.var.device())?,
-            ));
-            out.push((slot("square_avg", i), state.square_avg.clone()));
-            if let Some(buf) = &state.momentum_buffer {
-                out.push((slot("momentum_buffer", i), buf.clone()));
-            }
-            if let Some(grad_avg) = &state.grad_avg {
-                out.push((slot("grad_avg", i), grad_avg.clone()));
-            }
-        }
-        Ok(out)
-    }
-
-    fn load_state_tensors(
-        &mut self,
-        saved: &std::collections::HashMap<String, Tensor>,
-    ) -> Result<()> {
-        let mut reader = StateReader::new(saved);
-        let steps = reader.count("step");
-        let per_var: Vec<_> = self
-            .vars
-            .iter()
-            .enumerate()
-            .map(|(i, state)| {
-                let like = state.var.as_tensor();
-                let step = reader.count(&slot("step", i));
-                let square_avg = reader.tensor(&slot("square_avg", i), like);
-                let buf = reader.optional_tensor(
-                    state.momentum_buffer.is_some(),
-                    &slot("momentum_buffer", i),
-                    like,
-                );
-                let grad_avg =
-                    reader.optional_tensor(state.grad_avg.is_some(), &slot("grad_avg", i), like);
-                Some((step?, square_avg?, buf?, grad_avg?))
-            })
-            .collect();
-        let restored = steps.zip(per_var.into_iter().collect::<Option<Vec<_>>>());
-        let (steps, per_var) = reader.finish(self.kind(), restored)?;
-        self.steps = steps;
-        for (state, (step, square_avg, buf, grad_avg)) in self.vars.iter_mut().zip(per_var) {
-            state.step = step;
-            state.square_avg = square_avg;
-            state.momentum_buffer = buf;
-            state.grad_avg = grad_avg;
-        }
-        Ok(())
+    fn slots_mut(&mut self) -> Vec<(&'static str, &mut Tensor)> {
+        let mut out = vec![("square_avg", &mut self.square_avg)];
+        out.extend(
+            self.momentum_buffer
+                .iter_mut()
+                .map(|t| ("momentum_buffer", t)),
+        );
+        out.extend(self.grad_avg.iter_mut().map(|t| ("grad_avg", t)));
+        out
     }
 }
 
@@ -260,6 +221,7 @@ impl OptimizerState for RmsProp {
 mod tests {
     use super::*;
     use crate::optim::test_util::{assert_close, grads, scalar_var, value};
+    use crate::optim::OptimizerState;
 
     fn rmsprop(var: &Var, params: ParamsRmsProp) -> RmsProp {
         RmsProp::new(vec![var.clone()], params).unwrap()

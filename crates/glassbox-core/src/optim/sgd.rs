@@ -18,7 +18,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use candle_nn::Optimizer;
 
-use super::{count_tensor, first_device, require, slot, to_candle, OptimizerState, StateReader};
+use super::{require, to_candle, VarState};
 use crate::Result;
 
 /// Settings of [`Sgd`]; `Default` is PyTorch's: lr 1e-3, everything else off.
@@ -188,57 +188,24 @@ impl Optimizer for Sgd {
     }
 }
 
-impl OptimizerState for Sgd {
-    fn kind(&self) -> &'static str {
-        "sgd"
-    }
+// Checkpoint state: `"step"`, then per var `"step.<i>"` and, when momentum ≠ 0, `"momentum_buffer.<i>"`.
+optimizer_state!(Sgd, "sgd");
 
-    /// `"step"`, then per var `"step.<i>"` and, when momentum ≠ 0, `"momentum_buffer.<i>"`.
-    fn state_tensors(&self) -> Result<Vec<(String, Tensor)>> {
-        let mut out = vec![(
-            "step".to_string(),
-            count_tensor(self.steps, &first_device(self.vars.iter().map(|s| &s.var)))?,
-        )];
-        for (i, state) in self.vars.iter().enumerate() {
-            out.push((
-                slot("step", i),
-                count_tensor(state.step, state.var.device())?,
-            ));
-            if let Some(buf) = &state.momentum_buffer {
-                out.push((slot("momentum_buffer", i), buf.clone()));
-            }
-        }
-        Ok(out)
-    }
+impl VarState for SgdVar {
+    var_state_fields!();
 
-    fn load_state_tensors(
-        &mut self,
-        saved: &std::collections::HashMap<String, Tensor>,
-    ) -> Result<()> {
-        let mut reader = StateReader::new(saved);
-        let steps = reader.count("step");
-        let per_var: Vec<_> = self
-            .vars
+    fn slots(&self) -> Vec<(&'static str, &Tensor)> {
+        self.momentum_buffer
             .iter()
-            .enumerate()
-            .map(|(i, state)| {
-                let step = reader.count(&slot("step", i));
-                let buf = reader.optional_tensor(
-                    state.momentum_buffer.is_some(),
-                    &slot("momentum_buffer", i),
-                    state.var.as_tensor(),
-                );
-                Some((step?, buf?))
-            })
-            .collect();
-        let restored = steps.zip(per_var.into_iter().collect::<Option<Vec<_>>>());
-        let (steps, per_var) = reader.finish(self.kind(), restored)?;
-        self.steps = steps;
-        for (state, (step, buf)) in self.vars.iter_mut().zip(per_var) {
-            state.step = step;
-            state.momentum_buffer = buf;
-        }
-        Ok(())
+            .map(|t| ("momentum_buffer", t))
+            .collect()
+    }
+
+    fn slots_mut(&mut self) -> Vec<(&'static str, &mut Tensor)> {
+        self.momentum_buffer
+            .iter_mut()
+            .map(|t| ("momentum_buffer", t))
+            .collect()
     }
 }
 
@@ -246,6 +213,7 @@ impl OptimizerState for Sgd {
 mod tests {
     use super::*;
     use crate::optim::test_util::{assert_close, grads, scalar_var, value};
+    use crate::optim::OptimizerState;
 
     fn sgd(var: &Var, params: ParamsSgd) -> Sgd {
         Sgd::new(vec![var.clone()], params).unwrap()
