@@ -20,7 +20,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use candle_nn::Optimizer;
 
-use super::{require, to_candle, VarState};
+use super::{param_and_grad, require, to_candle, VarState};
 use crate::Result;
 
 /// Settings of [`Adam`]; `Default` is PyTorch's: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight
@@ -141,17 +141,11 @@ impl Optimizer for Adam {
         } = self.params;
         self.steps += 1;
         for state in &mut self.vars {
-            let Some(grad) = grads.get(state.var.as_tensor()) else {
+            // g ← g + λ·p
+            let Some((param, g)) = param_and_grad(&state.var, grads, weight_decay)? else {
                 continue;
             };
             state.step += 1;
-            // Detached: the new values must not keep a graph back to earlier steps.
-            let param = state.var.as_tensor().detach();
-            let mut g = grad.detach();
-            // g ← g + λ·p
-            if weight_decay != 0.0 {
-                g = (g + (&param * weight_decay)?)?;
-            }
             // m ← β₁·m + (1 − β₁)·g
             state.exp_avg = ((&state.exp_avg * beta1)? + (&g * (1.0 - beta1))?)?;
             // v ← β₂·v + (1 − β₂)·g²

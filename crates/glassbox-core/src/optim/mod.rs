@@ -248,6 +248,24 @@ impl<'a> StateReader<'a> {
     }
 }
 
+/// A var's value and its gradient with PyTorch's L2 weight decay added (g ← g + λ·p), both detached so
+/// the new values keep no graph back to earlier steps; `None` when the var got no gradient (it is skipped).
+fn param_and_grad(
+    var: &candle_core::Var,
+    grads: &candle_core::backprop::GradStore,
+    weight_decay: f64,
+) -> candle_core::Result<Option<(Tensor, Tensor)>> {
+    let Some(grad) = grads.get(var.as_tensor()) else {
+        return Ok(None);
+    };
+    let param = var.as_tensor().detach();
+    let mut g = grad.detach();
+    if weight_decay != 0.0 {
+        g = (g + (&param * weight_decay)?)?;
+    }
+    Ok(Some((param, g)))
+}
+
 /// One var's state as every optimizer here keeps it: its own step count and its named slots (only the
 /// slots its settings use, in a fixed order). [`save_state`] and [`load_state`] do the rest.
 trait VarState {

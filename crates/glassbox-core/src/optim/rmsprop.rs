@@ -20,7 +20,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use candle_nn::Optimizer;
 
-use super::{require, to_candle, VarState};
+use super::{param_and_grad, require, to_candle, VarState};
 use crate::Result;
 
 /// Settings of [`RmsProp`]; `Default` is PyTorch's: lr 1e-2, alpha 0.99, eps 1e-8, no weight decay,
@@ -147,17 +147,11 @@ impl Optimizer for RmsProp {
         } = self.params;
         self.steps += 1;
         for state in &mut self.vars {
-            let Some(grad) = grads.get(state.var.as_tensor()) else {
+            // g ← g + λ·p
+            let Some((param, g)) = param_and_grad(&state.var, grads, weight_decay)? else {
                 continue;
             };
             state.step += 1;
-            // Detached: the new values must not keep a graph back to earlier steps.
-            let param = state.var.as_tensor().detach();
-            let mut g = grad.detach();
-            // g ← g + λ·p
-            if weight_decay != 0.0 {
-                g = (g + (&param * weight_decay)?)?;
-            }
             // v ← α·v + (1 − α)·g²
             state.square_avg = ((&state.square_avg * alpha)? + (g.sqr()? * (1.0 - alpha))?)?;
             // avg ← √(v − ḡ²) + ε with ḡ ← α·ḡ + (1 − α)·g (centered), or avg ← √v + ε

@@ -18,7 +18,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use candle_nn::Optimizer;
 
-use super::{require, to_candle, VarState};
+use super::{param_and_grad, require, to_candle, VarState};
 use crate::Result;
 
 /// Settings of [`Sgd`]; `Default` is PyTorch's: lr 1e-3, everything else off.
@@ -148,16 +148,10 @@ impl Optimizer for Sgd {
         } = self.params;
         self.steps += 1;
         for state in &mut self.vars {
-            let Some(grad) = grads.get(state.var.as_tensor()) else {
+            // g ← g + λ·p
+            let Some((param, mut g)) = param_and_grad(&state.var, grads, weight_decay)? else {
                 continue;
             };
-            // Detached: the new values must not keep a graph back to earlier steps.
-            let param = state.var.as_tensor().detach();
-            let mut g = grad.detach();
-            // g ← g + λ·p
-            if weight_decay != 0.0 {
-                g = (g + (&param * weight_decay)?)?;
-            }
             if let Some(buf) = &mut state.momentum_buffer {
                 *buf = if state.step == 0 {
                     // b ← g (a copy: a gradient may share storage with something that changes)
