@@ -42,7 +42,6 @@ impl Common {
         DataLocator::new(self.data_dir.clone())
     }
 
-    #[allow(dead_code)] // used by the lessons' subcommands
     pub fn seed(&self) -> Seed {
         Seed(self.seed)
     }
@@ -57,6 +56,29 @@ pub enum Command {
     /// Data and weights: what is found, where, and whether it checks out.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Convolution by hand: the yellow detector, 3x3 filters, output sizes, the face detector.
+    #[command(subcommand)]
+    Conv(ConvCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConvCommand {
+    /// The 1x1 yellow detector (R + G - B) on a photo, with and without a ReLU.
+    Yellow {
+        /// A photo in images/photos/ of the data directory, or a path.
+        #[arg(long, default_value = "astronaut.png")]
+        photo: String,
+    },
+    /// 3x3 filters (blur, edges, stripe, diagonal) on a 20x20 random binary image and on a photo.
+    Filters {
+        /// A photo in images/photos/ of the data directory, or a path.
+        #[arg(long, default_value = "coffee.png")]
+        photo: String,
+    },
+    /// Output sizes: valid, same, full, strided and transposed convolutions, checked against candle.
+    Sizes,
+    /// The three-layer face detector on 12x12 masks, with every intermediate map.
+    Faces,
 }
 
 #[derive(Debug, Subcommand)]

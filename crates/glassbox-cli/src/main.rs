@@ -1,6 +1,7 @@
 //! `glassbox`: the course's lessons and figures from real data.
 
 mod cli;
+mod conv_cmd;
 mod data_cmd;
 
 use clap::Parser;
@@ -16,5 +17,6 @@ fn main() {
 fn run(args: cli::Cli) -> anyhow::Result<()> {
     match &args.command {
         cli::Command::Data(cmd) => data_cmd::run(&args.common, cmd),
+        cli::Command::Conv(cmd) => conv_cmd::run(&args.common, cmd),
     }
 }
