@@ -1,27 +1,10 @@
 //! `glassbox conv ...` end to end: sizes and faces always; yellow and filters with a photo from
 //! GLASSBOX_DATA (skipped with a note when it is not set).
 
+mod common;
+
+use common::{glassbox, text};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn glassbox(args: &[&str], data: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_glassbox"));
-    cmd.args(args)
-        .env_remove("GLASSBOX_DATA")
-        .env_remove("GLASSBOX_WEIGHTS");
-    if let Some(d) = data {
-        cmd.env("GLASSBOX_DATA", d);
-    }
-    cmd.output().expect("glassbox runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn metrics(dir: &Path) -> serde_json::Value {
     let s = std::fs::read_to_string(dir.join("metrics.json")).expect("metrics.json written");

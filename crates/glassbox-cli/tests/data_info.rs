@@ -1,26 +1,9 @@
 //! `glassbox data info` end to end: the embedded subset on a fresh clone, the full set through GLASSBOX_DATA.
 
+mod common;
+
+use common::{glassbox, text};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn glassbox(args: &[&str], data: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_glassbox"));
-    cmd.args(args)
-        .env_remove("GLASSBOX_DATA")
-        .env_remove("GLASSBOX_WEIGHTS");
-    if let Some(d) = data {
-        cmd.env("GLASSBOX_DATA", d);
-    }
-    cmd.output().expect("glassbox runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[test]
 fn without_data_it_reports_the_embedded_subset() {
