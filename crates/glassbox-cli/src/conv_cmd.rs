@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use glassbox_core::assets::atomic::write_bytes_atomic;
 use glassbox_core::imaging::{load_image, save_rgb_png, LoadOptions, Resize};
+use glassbox_core::train::write_json;
 use glassbox_tensor::conv::filters::three_by_three;
 use glassbox_tensor::lesson::{faces, filters, sizes, yellow, RgbImage};
 use serde_json::{json, Value};
@@ -32,7 +32,7 @@ pub fn run(common: &Common, cmd: &ConvCommand) -> anyhow::Result<()> {
         "metrics": metrics,
     });
     let path = out.join("metrics.json");
-    write_bytes_atomic(&path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+    write_json(&path, &doc)?;
     for f in written {
         println!("wrote {}", out.join(f).display());
     }
@@ -178,7 +178,7 @@ fn faces_cmd(common: &Common) -> anyhow::Result<(&'static str, Value, Vec<String
             "missing eye",
             faces::mask(&faces::MISSING_EYE)?,
         ),
-        ("blank", "blank", faces::mask(&[&"............"[..]; 12])?),
+        ("blank", "blank", faces::mask(&["............"; 12])?),
         ("random", "random", random),
     ];
     let mut verdicts = serde_json::Map::new();

@@ -83,10 +83,17 @@ impl MetricsLog {
     }
 
     fn write(&self) -> Result<()> {
-        let text = serde_json::to_vec_pretty(&self.doc).expect("JSON values serialize");
-        write_bytes_atomic(&self.path, &text)?;
-        Ok(())
+        write_json(&self.path, &self.doc)
     }
+}
+
+/// Writes one JSON document (pretty) atomically: the metrics.json of lessons that do not train, and the
+/// per-epoch rewrites of [`MetricsLog`].
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::format(path, format!("cannot serialize metrics: {e}")))?;
+    write_bytes_atomic(path, &text)?;
+    Ok(())
 }
 
 #[cfg(test)]

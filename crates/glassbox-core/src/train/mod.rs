@@ -5,5 +5,5 @@ pub mod metrics;
 pub mod progress;
 
 pub use fit::{fit, Batch, EpochReport, FitConfig, StepOutput};
-pub use metrics::MetricsLog;
+pub use metrics::{write_json, MetricsLog};
 pub use progress::Progress;
