@@ -12,10 +12,20 @@
 //! - [`lesson`]: the lessons built from them: the yellow detector, 3x3 filters on a random binary image and
 //!   on a photo, the output-size worked examples, and the three-layer face detector on 12x12 masks.
 //!
-//! Planned (issue 3): fast CPU kernels behind ordinary candle tensors. See README.md.
+//! Fast CPU training kernels (issue 3, in progress):
+//!
+//! - [`kernels`]: im2col + GEMM convolution (forward, input and weight gradients, fused bias and ReLU),
+//!   max pooling, a fused LSTM layer with backpropagation through time, vectorized activations.
+//! - [`ops`]: the same as candle operations with backward passes, falling back to candle's own ops off
+//!   the CPU.
+//! - [`nn`]: candle-nn-style layers over them (`Conv2d`, `Lstm`), built from a `VarBuilder` with
+//!   PyTorch's tensor names.
 
 pub mod conv;
 pub mod error;
+pub mod kernels;
 pub mod lesson;
+pub mod nn;
+pub mod ops;
 
 pub use error::{Error, Result};

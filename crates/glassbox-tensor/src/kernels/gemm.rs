@@ -1,0 +1,216 @@
+//! Single-precision matrix products through the `gemm` crate (the one candle uses), called directly so that
+//! the kernels choose transposes by strides, accumulate in place and decide their own threading.
+
+use super::parallel::SharedMut;
+
+/// A read-only row-major-or-not view: element (r, c) is at `data[r * rs + c * cs]`.
+#[derive(Clone, Copy)]
+pub struct Mat<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// A dense row-major `rows x cols` matrix.
+    pub fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Mat {
+            data,
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    /// The transpose, without copying.
+    pub fn t(self) -> Self {
+        Mat {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+
+    fn span(&self) -> usize {
+        if self.rows == 0 || self.cols == 0 {
+            0
+        } else {
+            (self.rows - 1) * self.rs + (self.cols - 1) * self.cs + 1
+        }
+    }
+}
+
+/// A mutable view with a row stride (columns are contiguous). It may be built over memory that other
+/// threads write too (other columns of the same rows), hence the raw pointer.
+pub struct MatMut<'a> {
+    ptr: *mut f32,
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+    _borrow: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+impl<'a> MatMut<'a> {
+    /// A dense row-major `rows x cols` matrix.
+    pub fn rows(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
+        Self::strided(data, rows, cols, cols)
+    }
+
+    /// `rows x cols` with row stride `rs`, starting at `data[0]`.
+    pub fn strided(data: &'a mut [f32], rows: usize, cols: usize, rs: usize) -> Self {
+        assert!(span(rows, cols, rs) <= data.len(), "MatMut: out of bounds");
+        MatMut {
+            ptr: data.as_mut_ptr(),
+            rows,
+            cols,
+            rs,
+            _borrow: std::marker::PhantomData,
+        }
+    }
+
+    /// A view into shared memory.
+    ///
+    /// # Safety
+    /// `start + span` must lie inside `shared`, and no other thread may touch the elements this view
+    /// covers while it lives.
+    pub unsafe fn shared(
+        shared: SharedMut,
+        start: usize,
+        rows: usize,
+        cols: usize,
+        rs: usize,
+    ) -> Self {
+        assert!(
+            start + span(rows, cols, rs) <= shared.1,
+            "MatMut: out of bounds"
+        );
+        MatMut {
+            ptr: shared.0.add(start),
+            rows,
+            cols,
+            rs,
+            _borrow: std::marker::PhantomData,
+        }
+    }
+}
+
+fn span(rows: usize, cols: usize, rs: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * rs + cols
+    }
+}
+
+/// How many threads one product may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    One,
+    Pool(usize),
+}
+
+impl Threads {
+    fn parallelism(self) -> gemm::Parallelism {
+        match self {
+            Threads::One | Threads::Pool(0) | Threads::Pool(1) => gemm::Parallelism::None,
+            Threads::Pool(n) => gemm::Parallelism::Rayon(n),
+        }
+    }
+}
+
+/// `dst = a * b` (or `dst += a * b` with `accumulate`).
+///
+/// Panics if the shapes disagree or a view reaches past its slice: these are programming errors inside
+/// the kernels, never user input.
+pub fn sgemm(dst: MatMut<'_>, accumulate: bool, a: Mat<'_>, b: Mat<'_>, threads: Threads) {
+    assert_eq!(a.rows, dst.rows, "sgemm: rows of a and dst");
+    assert_eq!(b.cols, dst.cols, "sgemm: cols of b and dst");
+    assert_eq!(a.cols, b.rows, "sgemm: inner dimensions");
+    assert!(
+        a.span() <= a.data.len() && b.span() <= b.data.len(),
+        "sgemm: operand out of bounds"
+    );
+    if dst.rows == 0 || dst.cols == 0 {
+        return;
+    }
+    if a.cols == 0 {
+        if !accumulate {
+            for r in 0..dst.rows {
+                // SAFETY: inside the span checked when `dst` was built.
+                unsafe {
+                    std::slice::from_raw_parts_mut(dst.ptr.add(r * dst.rs), dst.cols).fill(0.0)
+                };
+            }
+        }
+        return;
+    }
+    // SAFETY: every access of the product lies inside the spans checked above, and `dst` is a mutable
+    // borrow (or a view the caller vouched for), so it aliases neither operand.
+    unsafe {
+        gemm::gemm(
+            dst.rows,
+            dst.cols,
+            a.cols,
+            dst.ptr,
+            1,
+            dst.rs as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            threads.parallelism(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: Mat, b: Mat) -> Vec<f32> {
+        let mut out = vec![0.0; a.rows * b.cols];
+        for i in 0..a.rows {
+            for j in 0..b.cols {
+                for k in 0..a.cols {
+                    out[i * b.cols + j] +=
+                        a.data[i * a.rs + k * a.cs] * b.data[k * b.rs + j * b.cs];
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_a_naive_product_with_transposes_and_accumulation() {
+        let a: Vec<f32> = (0..35).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..35).map(|i| (i as f32 * 0.11).cos()).collect();
+        // a: 5x7, b stored as 5x7 and used transposed (7x5).
+        let am = Mat::rows(&a, 5, 7);
+        let bm = Mat::rows(&b, 5, 7).t();
+        let expected = naive(am, bm);
+        for threads in [Threads::One, Threads::Pool(2)] {
+            let mut out = vec![1.0; 25];
+            sgemm(MatMut::rows(&mut out, 5, 5), true, am, bm, threads);
+            for (o, e) in out.iter().zip(&expected) {
+                assert!((o - (e + 1.0)).abs() < 1e-5);
+            }
+            sgemm(MatMut::rows(&mut out, 5, 5), false, am, bm, threads);
+            for (o, e) in out.iter().zip(&expected) {
+                assert!((o - e).abs() < 1e-5);
+            }
+        }
+    }
+}

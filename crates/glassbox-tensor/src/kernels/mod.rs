@@ -1,0 +1,13 @@
+//! Fast CPU kernels on plain f32 slices: matrix products, convolution, pooling, the fused LSTM step.
+//! [`crate::ops`] wraps them as candle operations.
+//!
+//! All kernels use rayon's pool (`RAYON_NUM_THREADS`), the same setting as candle, and partition any
+//! reduction in a fixed way, so results do not change from run to run.
+
+pub mod activation;
+pub mod conv2d;
+pub mod gemm;
+pub mod lstm;
+pub mod parallel;
+pub mod pool;
+pub mod storage;

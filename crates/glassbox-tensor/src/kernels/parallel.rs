@@ -1,0 +1,91 @@
+//! Threading of the kernels: fixed partitions (so that sums, and so training runs, come out the same on
+//! every run with the same thread count) over rayon's pool, and per-thread scratch buffers.
+
+use std::cell::RefCell;
+
+/// The number of threads the kernels use: rayon's pool size (`RAYON_NUM_THREADS`, else the core count),
+/// the same setting candle's own CPU ops follow.
+pub fn threads() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+/// Splits `0..n` into at most `parts` contiguous ranges of nearly equal length.
+pub fn partition(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = parts.clamp(1, n.max(1));
+    (0..parts)
+        .map(|p| (p * n / parts)..((p + 1) * n / parts))
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// Runs `f(part_index, range)` for each part of `partition(n, parts)` on rayon's pool and returns the
+/// results in part order.
+pub fn for_parts<T: Send>(
+    n: usize,
+    parts: usize,
+    f: impl Fn(usize, std::ops::Range<usize>) -> T + Sync,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    let ranges = partition(n, parts);
+    if ranges.len() <= 1 {
+        return ranges
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| f(i, r))
+            .collect();
+    }
+    ranges
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, r)| f(i, r))
+        .collect()
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Calls `f` with this thread's scratch buffer of at least `len` floats (contents unspecified).
+pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| {
+        let mut buf = cell.take();
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        let out = f(&mut buf[..len]);
+        cell.replace(buf);
+        out
+    })
+}
+
+/// A raw pointer that may cross threads; each thread writes a disjoint region, which the caller
+/// guarantees.
+#[derive(Clone, Copy)]
+pub struct SharedMut(pub *mut f32, pub usize);
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    pub fn new(slice: &mut [f32]) -> Self {
+        SharedMut(slice.as_mut_ptr(), slice.len())
+    }
+
+    /// # Safety
+    /// No two live slices obtained from the same `SharedMut` may overlap.
+    pub unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
+        assert!(start + len <= self.1, "SharedMut: out of bounds");
+        std::slice::from_raw_parts_mut(self.0.add(start), len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_cover_the_range_in_order() {
+        assert_eq!(partition(10, 3), vec![0..3, 3..6, 6..10]);
+        assert_eq!(partition(2, 4), vec![0..1, 1..2]);
+        assert_eq!(partition(0, 4), Vec::<std::ops::Range<usize>>::new());
+    }
+}

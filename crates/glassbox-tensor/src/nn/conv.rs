@@ -1,0 +1,120 @@
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{Init, VarBuilder};
+
+use crate::ops::{conv2d, max_pool2d, ConvParams};
+
+/// How a [`Conv2d`] is built: square kernel, the same padding/stride/dilation on both axes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dConfig {
+    pub padding: usize,
+    pub stride: usize,
+    pub dilation: usize,
+    /// Learn a bias (PyTorch's and Keras's default).
+    pub bias: bool,
+    /// Apply a ReLU in the same pass (and its gradient in the same backward pass).
+    pub relu: bool,
+}
+
+impl Default for Conv2dConfig {
+    fn default() -> Self {
+        Conv2dConfig {
+            padding: 0,
+            stride: 1,
+            dilation: 1,
+            bias: true,
+            relu: false,
+        }
+    }
+}
+
+/// A 2-D convolution `(N, C, H, W) -> (N, M, H', W')` with weights `weight: (M, C, k, k)` and
+/// `bias: (M)`, optionally followed by a fused ReLU.
+#[derive(Clone, Debug)]
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    params: ConvParams,
+    relu: bool,
+}
+
+impl Conv2d {
+    /// Reads (or creates, initialized as candle-nn does) `weight` and `bias` under `vb`.
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        cfg: Conv2dConfig,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let weight = vb.get_with_hints(
+            (out_channels, in_channels, kernel, kernel),
+            "weight",
+            candle_nn::init::DEFAULT_KAIMING_NORMAL,
+        )?;
+        let bias = if cfg.bias {
+            let bound = 1.0 / ((in_channels * kernel * kernel) as f64).sqrt();
+            Some(vb.get_with_hints(
+                out_channels,
+                "bias",
+                Init::Uniform {
+                    lo: -bound,
+                    up: bound,
+                },
+            )?)
+        } else {
+            None
+        };
+        Ok(Self::from_tensors(weight, bias, cfg))
+    }
+
+    pub fn from_tensors(weight: Tensor, bias: Option<Tensor>, cfg: Conv2dConfig) -> Self {
+        let params = ConvParams {
+            padding: cfg.padding,
+            stride: cfg.stride,
+            dilation: cfg.dilation,
+        };
+        Conv2d {
+            weight,
+            bias,
+            params,
+            relu: cfg.relu,
+        }
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        conv2d(x, &self.weight, self.bias.as_ref(), self.params, self.relu)
+    }
+}
+
+/// Max pooling over `kernel x kernel` windows with stride `stride` (no padding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxPool2d {
+    pub kernel: usize,
+    pub stride: usize,
+}
+
+impl MaxPool2d {
+    /// The common non-overlapping pooling: window and stride `size`.
+    pub fn new(size: usize) -> Self {
+        MaxPool2d {
+            kernel: size,
+            stride: size,
+        }
+    }
+}
+
+impl Module for MaxPool2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        max_pool2d(x, self.kernel, self.stride)
+    }
+}

@@ -1,0 +1,147 @@
+use candle_core::{DType, Result, Tensor};
+use candle_nn::{Init, VarBuilder};
+
+use crate::ops::lstm_recurrence;
+
+/// How an [`Lstm`] is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LstmConfig {
+    /// Stacked layers; layer `k + 1` reads the hidden states of layer `k`.
+    pub layers: usize,
+}
+
+impl Default for LstmConfig {
+    fn default() -> Self {
+        LstmConfig { layers: 1 }
+    }
+}
+
+struct LstmLayer {
+    w_ih: Tensor,
+    w_hh: Tensor,
+    bias: Tensor,
+}
+
+/// A stacked LSTM with PyTorch's parameters and names (`weight_ih_l{k}`, `weight_hh_l{k}`,
+/// `bias_ih_l{k}`, `bias_hh_l{k}`, gate order input, forget, cell, output), running from zero state.
+pub struct Lstm {
+    layers: Vec<LstmLayer>,
+    input_size: usize,
+    hidden: usize,
+}
+
+/// What an [`Lstm`] returns.
+#[derive(Clone, Debug)]
+pub struct LstmOutput {
+    /// The last layer's hidden state at every step, time-major: `(steps, batch, hidden)`.
+    pub sequence: Tensor,
+    /// The final cell state of each layer, `(batch, hidden)`.
+    pub last_cells: Vec<Tensor>,
+}
+
+impl LstmOutput {
+    /// The last layer's hidden state after the last step, `(batch, hidden)`.
+    pub fn last_hidden(&self) -> Result<Tensor> {
+        self.sequence.get(self.sequence.dim(0)? - 1)
+    }
+
+    /// The hidden states batch-first, `(batch, steps, hidden)`.
+    pub fn batch_first(&self) -> Result<Tensor> {
+        self.sequence.transpose(0, 1)
+    }
+}
+
+impl Lstm {
+    /// Reads (or creates, initialized uniformly in +-1/sqrt(hidden) as PyTorch does) the weights under `vb`.
+    pub fn new(input_size: usize, hidden: usize, cfg: LstmConfig, vb: VarBuilder) -> Result<Self> {
+        let bound = 1.0 / (hidden as f64).sqrt();
+        let init = Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
+        let layers = (0..cfg.layers.max(1))
+            .map(|k| {
+                let inputs = if k == 0 { input_size } else { hidden };
+                let w_ih =
+                    vb.get_with_hints((4 * hidden, inputs), &format!("weight_ih_l{k}"), init)?;
+                let w_hh =
+                    vb.get_with_hints((4 * hidden, hidden), &format!("weight_hh_l{k}"), init)?;
+                let b_ih = vb.get_with_hints(4 * hidden, &format!("bias_ih_l{k}"), init)?;
+                let b_hh = vb.get_with_hints(4 * hidden, &format!("bias_hh_l{k}"), init)?;
+                Ok(LstmLayer {
+                    w_ih,
+                    w_hh,
+                    bias: (b_ih + b_hh)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Lstm {
+            layers,
+            input_size,
+            hidden,
+        })
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        self.hidden
+    }
+
+    /// Runs over dense inputs `x: (batch, steps, input_size)`.
+    pub fn forward(&self, x: &Tensor) -> Result<LstmOutput> {
+        let (batch, steps, features) = x.dims3()?;
+        if features != self.input_size {
+            candle_core::bail!(
+                "lstm: input has {features} features per step, the layer expects {}",
+                self.input_size
+            );
+        }
+        let time_major = x
+            .transpose(0, 1)?
+            .contiguous()?
+            .reshape((steps * batch, features))?;
+        let first = &self.layers[0];
+        let xw = time_major
+            .matmul(&first.w_ih.t()?)?
+            .broadcast_add(&first.bias)?;
+        self.run(xw, steps, batch)
+    }
+
+    /// Runs over symbol indices `ids: (batch, steps)` (u32), as if each were a one-hot vector of
+    /// `input_size` entries: the input projection is a row lookup instead of a product with mostly zeros.
+    pub fn forward_one_hot(&self, ids: &Tensor) -> Result<LstmOutput> {
+        let (batch, steps) = ids.dims2()?;
+        let ids = ids.to_dtype(DType::U32)?.t()?.contiguous()?.flatten_all()?;
+        let first = &self.layers[0];
+        let xw = first
+            .w_ih
+            .t()?
+            .contiguous()?
+            .embedding(&ids)?
+            .broadcast_add(&first.bias)?;
+        self.run(xw, steps, batch)
+    }
+
+    fn run(&self, first_projection: Tensor, steps: usize, batch: usize) -> Result<LstmOutput> {
+        let four_h = 4 * self.hidden;
+        let mut xw = first_projection.reshape((steps, batch, four_h))?;
+        let mut last_cells = Vec::with_capacity(self.layers.len());
+        let mut sequence = None;
+        for (k, layer) in self.layers.iter().enumerate() {
+            if k > 0 {
+                let below: &Tensor = sequence.as_ref().expect("set by the layer below");
+                let flat = below.contiguous()?.reshape((steps * batch, self.hidden))?;
+                xw = flat
+                    .matmul(&layer.w_ih.t()?)?
+                    .broadcast_add(&layer.bias)?
+                    .reshape((steps, batch, four_h))?;
+            }
+            let states = lstm_recurrence(&xw, &layer.w_hh)?;
+            last_cells.push(states.last_cell);
+            sequence = Some(states.hidden);
+        }
+        Ok(LstmOutput {
+            sequence: sequence.expect("at least one layer"),
+            last_cells,
+        })
+    }
+}

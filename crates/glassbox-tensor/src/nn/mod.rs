@@ -1,0 +1,9 @@
+//! Layers in the style of candle-nn (built from a `VarBuilder` with a config struct, `Module` for the
+//! forward pass, tensor names as PyTorch writes them) whose forward and backward passes run the fast CPU
+//! kernels of [`crate::ops`]; on CUDA they use candle's own ops.
+
+mod conv;
+mod lstm;
+
+pub use conv::{Conv2d, Conv2dConfig, MaxPool2d};
+pub use lstm::{Lstm, LstmConfig, LstmOutput};

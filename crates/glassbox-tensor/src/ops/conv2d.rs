@@ -1,0 +1,275 @@
+//! `conv2d` on candle tensors: the fast CPU kernel with its backward pass, candle's own op elsewhere.
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape, Tensor};
+
+use crate::kernels::conv2d::{
+    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, relu_mask, ConvGeometry,
+    Epilogue,
+};
+use crate::kernels::storage::f32_slice;
+
+/// Padding, stride and dilation of a convolution (both spatial axes), as in `candle_nn::Conv2dConfig`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvParams {
+    pub padding: usize,
+    pub stride: usize,
+    pub dilation: usize,
+}
+
+impl Default for ConvParams {
+    fn default() -> Self {
+        ConvParams {
+            padding: 0,
+            stride: 1,
+            dilation: 1,
+        }
+    }
+}
+
+/// Whether a tensor goes through the fast kernels: f32 on the CPU. Everything else uses candle's ops.
+pub fn uses_fast_path(t: &Tensor) -> bool {
+    matches!(t.device(), Device::Cpu) && t.dtype() == DType::F32
+}
+
+/// `relu?(conv2d(x, w) + bias)` for `x: (N, C, H, W)`, `w: (M, C, kh, kw)`, `bias: (M)`.
+///
+/// On CPU f32 tensors this is one fused kernel with its own backward pass (gradients for whichever of
+/// `x`, `w`, `bias` are tracked); elsewhere it is candle's `conv2d`, `broadcast_add` and `relu`, which
+/// also serve as the reference in the tests.
+pub fn conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    params: ConvParams,
+    relu: bool,
+) -> Result<Tensor> {
+    let geometry = geometry(x, w, params)?;
+    if !(uses_fast_path(x) && uses_fast_path(w) && bias.is_none_or(uses_fast_path)) {
+        return reference_conv2d(x, w, bias, params, relu);
+    }
+    let epilogue = match (bias.is_some(), relu) {
+        (false, false) => Epilogue::None,
+        (_, true) => Epilogue::BiasRelu,
+        (true, false) => Epilogue::Bias,
+    };
+    let bias = match bias {
+        Some(b) => {
+            if b.dims() != [geometry.out_channels] {
+                candle_core::bail!(
+                    "conv2d: bias shape {:?}, expected [{}]",
+                    b.dims(),
+                    geometry.out_channels
+                );
+            }
+            b.contiguous()?
+        }
+        None => Tensor::zeros(geometry.out_channels, DType::F32, x.device())?,
+    };
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &bias, Conv2dOp { geometry, epilogue })
+}
+
+/// candle's own convolution, bias and ReLU.
+pub fn reference_conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    params: ConvParams,
+    relu: bool,
+) -> Result<Tensor> {
+    let mut y = x.conv2d(w, params.padding, params.stride, params.dilation, 1)?;
+    if let Some(b) = bias {
+        y = y.broadcast_add(&b.reshape((1, (), 1, 1))?)?;
+    }
+    if relu {
+        y = y.relu()?;
+    }
+    Ok(y)
+}
+
+fn geometry(x: &Tensor, w: &Tensor, p: ConvParams) -> Result<ConvGeometry> {
+    let (batch, in_channels, height, width) = x.dims4().map_err(|_| {
+        candle_core::Error::Msg(format!(
+            "conv2d: input shape {:?}, expected (N, C, H, W)",
+            x.dims()
+        ))
+    })?;
+    let (out_channels, wc, kernel_h, kernel_w) = w.dims4().map_err(|_| {
+        candle_core::Error::Msg(format!(
+            "conv2d: weight shape {:?}, expected (M, C, kh, kw)",
+            w.dims()
+        ))
+    })?;
+    if wc != in_channels {
+        candle_core::bail!(
+            "conv2d: the input has {in_channels} channels but the weight expects {wc}"
+        );
+    }
+    let g = ConvGeometry {
+        batch,
+        in_channels,
+        height,
+        width,
+        out_channels,
+        kernel_h,
+        kernel_w,
+        padding: p.padding,
+        stride: p.stride,
+        dilation: p.dilation,
+    };
+    if g.output_hw().is_none() {
+        candle_core::bail!(
+            "conv2d: a {kernel_h}x{kernel_w} kernel (dilation {}, stride {}) does not fit a {height}x{width} input with padding {}",
+            p.dilation,
+            p.stride,
+            p.padding
+        );
+    }
+    Ok(g)
+}
+
+fn output_shape(g: &ConvGeometry) -> Shape {
+    let (oh, ow) = g.output_hw().expect("checked geometry");
+    Shape::from((g.batch, g.out_channels, oh, ow))
+}
+
+struct Conv2dOp {
+    geometry: ConvGeometry,
+    epilogue: Epilogue,
+}
+
+impl CustomOp3 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "glassbox-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice("conv2d input", xs, xl)?;
+        let w = f32_slice("conv2d weight", ws, wl)?;
+        let b = f32_slice("conv2d bias", bs, bl)?;
+        let y = conv2d_forward(x, w, b, &self.geometry, self.epilogue);
+        Ok((CpuStorage::F32(y), output_shape(&self.geometry)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        bias: &Tensor,
+        y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let grad = if self.epilogue == Epilogue::BiasRelu {
+            grad.apply_op2_no_bwd(&y.contiguous()?, &ReluMask)?
+        } else {
+            grad
+        };
+        let g = self.geometry;
+        let dx = if x.track_op() {
+            Some(grad.apply_op2_no_bwd(w, &BackwardInput { geometry: g })?)
+        } else {
+            None
+        };
+        let need_w = w.track_op();
+        let need_b = self.epilogue != Epilogue::None && bias.track_op();
+        let (mut dw, mut db) = (None, None);
+        if need_w || need_b {
+            let both = x.apply_op2_no_bwd(&grad, &BackwardWeight { geometry: g })?;
+            if need_w {
+                dw = Some(both.narrow(0, 0, g.weight_len())?.reshape(w.shape())?);
+            }
+            if need_b {
+                db = Some(both.narrow(0, g.weight_len(), g.out_channels)?);
+            }
+        }
+        Ok((dx, dw, db))
+    }
+}
+
+/// `grad * (y > 0)`.
+struct ReluMask;
+
+impl CustomOp2 for ReluMask {
+    fn name(&self) -> &'static str {
+        "glassbox-relu-mask"
+    }
+
+    fn cpu_fwd(
+        &self,
+        gs: &CpuStorage,
+        gl: &Layout,
+        ys: &CpuStorage,
+        yl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let out = relu_mask(
+            f32_slice("relu grad", gs, gl)?,
+            f32_slice("relu output", ys, yl)?,
+        );
+        Ok((CpuStorage::F32(out), gl.shape().clone()))
+    }
+}
+
+struct BackwardInput {
+    geometry: ConvGeometry,
+}
+
+impl CustomOp2 for BackwardInput {
+    fn name(&self) -> &'static str {
+        "glassbox-conv2d-backward-input"
+    }
+
+    fn cpu_fwd(
+        &self,
+        gs: &CpuStorage,
+        gl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = &self.geometry;
+        let dx = conv2d_backward_input(
+            f32_slice("conv2d grad", gs, gl)?,
+            f32_slice("conv2d weight", ws, wl)?,
+            g,
+        );
+        Ok((
+            CpuStorage::F32(dx),
+            Shape::from((g.batch, g.in_channels, g.height, g.width)),
+        ))
+    }
+}
+
+struct BackwardWeight {
+    geometry: ConvGeometry,
+}
+
+impl CustomOp2 for BackwardWeight {
+    fn name(&self) -> &'static str {
+        "glassbox-conv2d-backward-weight"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        gs: &CpuStorage,
+        gl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = &self.geometry;
+        let both = conv2d_backward_weight(
+            f32_slice("conv2d input", xs, xl)?,
+            f32_slice("conv2d grad", gs, gl)?,
+            g,
+        );
+        let len = both.len();
+        Ok((CpuStorage::F32(both), Shape::from(len)))
+    }
+}

@@ -1,0 +1,12 @@
+//! The fast kernels as candle operations with backward passes: they take and return ordinary candle
+//! tensors, so autograd, optimizers and checkpoints work as usual. On the CPU in f32 they run
+//! [`crate::kernels`]; on other devices and dtypes they fall back to candle's own ops, which are also the
+//! reference the tests compare against. Second derivatives are not supported through the fast path.
+
+pub mod conv2d;
+pub mod lstm;
+pub mod pool;
+
+pub use conv2d::{conv2d, reference_conv2d, uses_fast_path, ConvParams};
+pub use lstm::{lstm_recurrence, reference_lstm_recurrence, LstmStates};
+pub use pool::max_pool2d;

@@ -1,0 +1,84 @@
+//! `max_pool2d` on candle tensors: the fast CPU kernel with its backward pass, candle's op elsewhere.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+
+use super::conv2d::uses_fast_path;
+use crate::kernels::pool::{max_pool_backward, max_pool_forward, PoolGeometry};
+use crate::kernels::storage::f32_slice;
+
+/// Max pooling of `x: (N, C, H, W)` over `kernel x kernel` windows moved by `stride`, no padding.
+pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
+    let (n, c, height, width) = x.dims4()?;
+    let geometry = PoolGeometry {
+        planes: n * c,
+        height,
+        width,
+        kernel,
+        stride,
+    };
+    if geometry.output_hw().is_none() {
+        candle_core::bail!("max_pool2d: a {kernel}x{kernel} window with stride {stride} does not fit a {height}x{width} input");
+    }
+    if !uses_fast_path(x) {
+        return x.max_pool2d_with_stride(kernel, stride);
+    }
+    x.contiguous()?.apply_op1(MaxPool {
+        geometry,
+        shape: (n, c),
+    })
+}
+
+struct MaxPool {
+    geometry: PoolGeometry,
+    shape: (usize, usize),
+}
+
+impl MaxPool {
+    fn out_shape(&self) -> Shape {
+        let (oh, ow) = self.geometry.output_hw().expect("checked geometry");
+        Shape::from((self.shape.0, self.shape.1, oh, ow))
+    }
+}
+
+impl CustomOp1 for MaxPool {
+    fn name(&self) -> &'static str {
+        "glassbox-max-pool2d"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let y = max_pool_forward(f32_slice("max_pool2d input", s, l)?, &self.geometry);
+        Ok((CpuStorage::F32(y), self.out_shape()))
+    }
+
+    fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let op = MaxPoolBackward {
+            geometry: self.geometry,
+        };
+        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &op)?))
+    }
+}
+
+struct MaxPoolBackward {
+    geometry: PoolGeometry,
+}
+
+impl CustomOp2 for MaxPoolBackward {
+    fn name(&self) -> &'static str {
+        "glassbox-max-pool2d-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        gs: &CpuStorage,
+        gl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let dx = max_pool_backward(
+            f32_slice("max_pool2d input", xs, xl)?,
+            f32_slice("max_pool2d grad", gs, gl)?,
+            &self.geometry,
+        );
+        Ok((CpuStorage::F32(dx), xl.shape().clone()))
+    }
+}

@@ -1,0 +1,225 @@
+//! The fast CPU kernels against candle's own ops (the reference path of `glassbox_tensor::ops`), forward
+//! and every gradient, over awkward shapes.
+
+use candle_core::{DType, Device, Tensor, Var};
+use glassbox_tensor::ops::{
+    conv2d, lstm_recurrence, max_pool2d, reference_conv2d, reference_lstm_recurrence, ConvParams,
+};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+fn random(shape: &[usize], seed: u64) -> Tensor {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    Tensor::from_vec(data, shape, &Device::Cpu).unwrap()
+}
+
+/// Largest `|a - b| / (|b| + mean |b|)`: relative, but not blown up by entries that happen to be near 0.
+fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
+    let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
+    let scale = b.iter().map(|v| v.abs()).sum::<f32>() / b.len().max(1) as f32;
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs() / (y.abs() + scale + 1e-12))
+        .fold(0.0, f32::max)
+}
+
+fn assert_close(what: &str, fast: &Tensor, reference: &Tensor) {
+    let err = relative_error(fast, reference);
+    assert!(err < 1e-4, "{what}: relative error {err:.2e}");
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_conv(
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    m: usize,
+    k: usize,
+    p: usize,
+    s: usize,
+    d: usize,
+    seed: u64,
+) {
+    let params = ConvParams {
+        padding: p,
+        stride: s,
+        dilation: d,
+    };
+    let what = format!("conv b{b} c{c} {h}x{w} m{m} k{k} p{p} s{s} d{d}");
+    for (bias, relu) in [(false, false), (true, false), (true, true)] {
+        let x = Var::from_tensor(&random(&[b, c, h, w], seed)).unwrap();
+        let wt = Var::from_tensor(&(random(&[m, c, k, k], seed + 1) * 0.5).unwrap()).unwrap();
+        let bs = Var::from_tensor(&random(&[m], seed + 2)).unwrap();
+        let fast = conv2d(&x, &wt, bias.then_some(bs.as_tensor()), params, relu).unwrap();
+        let reference =
+            reference_conv2d(&x, &wt, bias.then_some(bs.as_tensor()), params, relu).unwrap();
+        assert_close(
+            &format!("{what} bias={bias} relu={relu}: forward"),
+            &fast,
+            &reference,
+        );
+        let r = random(fast.dims(), seed + 3);
+        let g_fast = (fast * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let g_ref = (reference * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert_close(
+            &format!("{what}: dx"),
+            g_fast.get(&x).unwrap(),
+            g_ref.get(&x).unwrap(),
+        );
+        assert_close(
+            &format!("{what}: dw"),
+            g_fast.get(&wt).unwrap(),
+            g_ref.get(&wt).unwrap(),
+        );
+        if bias {
+            assert_close(
+                &format!("{what}: db"),
+                g_fast.get(&bs).unwrap(),
+                g_ref.get(&bs).unwrap(),
+            );
+        } else {
+            assert!(g_fast.get(&bs).is_none());
+        }
+    }
+}
+
+// candle's own conv2d backward returns an input gradient of the wrong shape when a stride-2 convolution
+// leaves input rows or columns unused (e.g. 11x8, k3, p0, s2 gives 11x7), so the shapes compared with
+// candle have strides that divide exactly; the PyTorch fixtures (tests/kernels_pytorch.rs) cover the rest.
+#[test]
+fn conv2d_matches_candle_forward_and_gradients_on_awkward_shapes() {
+    check_conv(1, 3, 9, 7, 5, 3, 1, 1, 1, 10);
+    check_conv(2, 5, 11, 9, 7, 3, 0, 2, 1, 20);
+    check_conv(3, 13, 10, 10, 6, 3, 2, 1, 1, 30);
+    check_conv(1, 7, 12, 9, 3, 3, 2, 1, 2, 40);
+    check_conv(2, 6, 8, 8, 11, 1, 0, 1, 1, 50);
+    check_conv(1, 4, 13, 11, 5, 5, 2, 2, 1, 60);
+    check_conv(2, 3, 7, 7, 4, 3, 1, 2, 1, 70);
+    check_conv(1, 2, 7, 5, 3, 1, 1, 2, 1, 80);
+}
+
+#[test]
+fn conv2d_at_the_mnist_and_vgg_shapes() {
+    check_conv(4, 1, 28, 28, 32, 3, 0, 1, 1, 100);
+    check_conv(2, 32, 26, 26, 64, 3, 0, 1, 1, 110);
+    check_conv(1, 64, 30, 30, 64, 3, 1, 1, 1, 120);
+}
+
+#[test]
+fn an_untracked_weight_gets_no_gradient_but_the_input_does() {
+    let x = Var::from_tensor(&random(&[1, 3, 8, 8], 1)).unwrap();
+    let w = random(&[4, 3, 3, 3], 2);
+    let y = conv2d(
+        &x,
+        &w,
+        None,
+        ConvParams {
+            padding: 1,
+            ..Default::default()
+        },
+        true,
+    )
+    .unwrap();
+    let grads = y.sum_all().unwrap().backward().unwrap();
+    assert!(grads.get(&x).is_some());
+    assert!(grads.get(&w).is_none());
+}
+
+// candle's max-pool gradient (0.11) multiplies the routed gradient by the share of maxima in the window
+// (1/k^2 for a unique maximum) where it should divide by their count; PyTorch routes it whole to the
+// first maximum, as the fast kernel does. Without ties, candle's gradient times k^2 is the right one.
+// candle supports the gradient only for kernel == stride.
+#[test]
+fn max_pool_matches_candle() {
+    for (dims, k, s) in [
+        ([2, 3, 8, 8], 2, 2),
+        ([1, 5, 10, 6], 2, 2),
+        ([2, 2, 7, 9], 3, 2),
+        ([1, 3, 6, 6], 3, 3),
+    ] {
+        let x = Var::from_tensor(&random(&dims, 7)).unwrap();
+        let fast = max_pool2d(&x, k, s).unwrap();
+        let reference = x.max_pool2d_with_stride(k, s).unwrap();
+        assert_close("pool forward", &fast, &reference);
+        if k != s {
+            continue;
+        }
+        let r = random(fast.dims(), 8);
+        let g_fast = (fast * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let g_ref = (reference * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g_ref = (g_ref.get(&x).unwrap() * (k * k) as f64).unwrap();
+        assert_close(
+            &format!("pool {dims:?} k{k} s{s}: dx"),
+            g_fast.get(&x).unwrap(),
+            &g_ref,
+        );
+    }
+}
+
+#[test]
+fn lstm_recurrence_matches_candle_step_by_step() {
+    for (steps, batch, hidden) in [(1, 1, 3), (5, 3, 7), (12, 4, 16), (6, 9, 33)] {
+        let xw = Var::from_tensor(&random(&[steps, batch, 4 * hidden], 11)).unwrap();
+        let w_hh = Var::from_tensor(&(random(&[4 * hidden, hidden], 12) * 0.4).unwrap()).unwrap();
+        let fast = lstm_recurrence(&xw, &w_hh).unwrap();
+        let reference = reference_lstm_recurrence(&xw, &w_hh).unwrap();
+        let what = format!("lstm T{steps} B{batch} H{hidden}");
+        assert_close(&format!("{what}: hidden"), &fast.hidden, &reference.hidden);
+        assert_close(
+            &format!("{what}: cell"),
+            &fast.last_cell,
+            &reference.last_cell,
+        );
+        // A loss that reads every hidden state and the final cell.
+        let rh = random(fast.hidden.dims(), 13);
+        let rc = random(fast.last_cell.dims(), 14);
+        let loss = |s: &glassbox_tensor::ops::LstmStates| {
+            ((&s.hidden * &rh).unwrap().sum_all().unwrap()
+                + (&s.last_cell * &rc).unwrap().sum_all().unwrap())
+            .unwrap()
+        };
+        let g_fast = loss(&fast).backward().unwrap();
+        let g_ref = loss(&reference).backward().unwrap();
+        assert_close(
+            &format!("{what}: dxw"),
+            g_fast.get(&xw).unwrap(),
+            g_ref.get(&xw).unwrap(),
+        );
+        assert_close(
+            &format!("{what}: dw_hh"),
+            g_fast.get(&w_hh).unwrap(),
+            g_ref.get(&w_hh).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn the_lstm_layer_reads_one_hot_ids_like_dense_one_hot_vectors() {
+    use candle_nn::{VarBuilder, VarMap};
+    use glassbox_tensor::nn::{Lstm, LstmConfig};
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let lstm = Lstm::new(11, 8, LstmConfig { layers: 2 }, vb).unwrap();
+    let ids: Vec<u32> = (0..15).map(|i| (i * 7 % 11) as u32).collect();
+    let ids = Tensor::from_vec(ids, (3, 5), &Device::Cpu).unwrap();
+    let dense = candle_nn::encoding::one_hot(ids.clone(), 11, 1f32, 0f32).unwrap();
+    let a = lstm.forward_one_hot(&ids).unwrap();
+    let b = lstm.forward(&dense).unwrap();
+    assert_eq!(a.sequence.dims(), [5, 3, 8]);
+    assert_close("one-hot vs dense", &a.sequence, &b.sequence);
+    assert_eq!(a.last_cells.len(), 2);
+}
