@@ -115,7 +115,7 @@ impl Case {
                 vec![("y".into(), y)]
             }
             "lstm_recurrence" => {
-                let states = lstm_recurrence(t(0), t(1)).unwrap();
+                let states = lstm_recurrence(t(0), t(1), None).unwrap();
                 vec![
                     ("hidden".into(), states.hidden),
                     ("last_cell".into(), states.last_cell),

@@ -196,12 +196,11 @@ impl AnyOptimizer {
         .unwrap()
     }
 
-    /// `None` for candle-nn's AdamW, whose state is private.
     fn state(&mut self) -> Option<&mut dyn OptimizerState> {
         match self {
             Self::Sgd(o) => Some(o),
             Self::Adam(o) => Some(o),
-            Self::AdamW(_) => None,
+            Self::AdamW(o) => Some(o),
             Self::RmsProp(o) => Some(o),
             Self::Adadelta(o) => Some(o),
         }

@@ -35,7 +35,8 @@ pub struct Lstm {
 pub struct LstmOutput {
     /// The last layer's hidden state at every step, time-major: `(steps, batch, hidden)`.
     pub sequence: Tensor,
-    /// The final cell state of each layer, `(batch, hidden)`.
+    /// The final cell state of each layer, `(batch, hidden)` (no gradient flows through it on the CPU
+    /// fast path).
     pub last_cells: Vec<Tensor>,
 }
 
@@ -100,9 +101,7 @@ impl Lstm {
             .contiguous()?
             .reshape((steps * batch, features))?;
         let first = &self.layers[0];
-        let xw = time_major
-            .matmul(&first.w_ih.t()?)?
-            .broadcast_add(&first.bias)?;
+        let xw = time_major.matmul(&first.w_ih.t()?)?;
         self.run(xw, steps, batch)
     }
 
@@ -112,12 +111,7 @@ impl Lstm {
         let (batch, steps) = ids.dims2()?;
         let ids = ids.to_dtype(DType::U32)?.t()?.contiguous()?.flatten_all()?;
         let first = &self.layers[0];
-        let xw = first
-            .w_ih
-            .t()?
-            .contiguous()?
-            .embedding(&ids)?
-            .broadcast_add(&first.bias)?;
+        let xw = first.w_ih.t()?.contiguous()?.embedding(&ids)?;
         self.run(xw, steps, batch)
     }
 
@@ -132,10 +126,9 @@ impl Lstm {
                 let flat = below.contiguous()?.reshape((steps * batch, self.hidden))?;
                 xw = flat
                     .matmul(&layer.w_ih.t()?)?
-                    .broadcast_add(&layer.bias)?
                     .reshape((steps, batch, four_h))?;
             }
-            let states = lstm_recurrence(&xw, &layer.w_hh)?;
+            let states = lstm_recurrence(&xw, &layer.w_hh, Some(&layer.bias))?;
             last_cells.push(states.last_cell);
             sequence = Some(states.hidden);
         }

@@ -3,7 +3,9 @@
 //! kernels of [`crate::ops`]; on CUDA they use candle's own ops.
 
 mod conv;
+mod dropout;
 mod lstm;
 
 pub use conv::{Conv2d, Conv2dConfig, MaxPool2d};
+pub use dropout::Dropout;
 pub use lstm::{Lstm, LstmConfig, LstmOutput};

@@ -1,10 +1,12 @@
 //! One LSTM layer's recurrence on candle tensors: the fused CPU kernel with backpropagation through time,
 //! candle's ops step by step elsewhere.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, D};
+use std::sync::{Arc, Mutex};
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::conv2d::uses_fast_path;
-use crate::kernels::lstm::{lstm_backward, lstm_forward, LstmGeometry, C, H, PACKED};
+use crate::kernels::lstm::{hidden_states, lstm_backward, lstm_forward, LstmGeometry, C, PACKED};
 use crate::kernels::storage::f32_slice;
 
 /// The hidden states of every step and the final cell state of one layer.
@@ -12,14 +14,15 @@ use crate::kernels::storage::f32_slice;
 pub struct LstmStates {
     /// `(steps, batch, hidden)`.
     pub hidden: Tensor,
-    /// `(batch, hidden)`.
+    /// `(batch, hidden)`. On the fast path it carries no gradient (train through `hidden`).
     pub last_cell: Tensor,
 }
 
 /// Runs the recurrence of one layer from zero state. `xw: (steps, batch, 4 hidden)` holds the input
-/// projections with both biases added (gate order input, forget, cell, output, as in PyTorch);
-/// `w_hh: (4 hidden, hidden)`.
-pub fn lstm_recurrence(xw: &Tensor, w_hh: &Tensor) -> Result<LstmStates> {
+/// projections (gate order input, forget, cell, output, as in PyTorch), `w_hh: (4 hidden, hidden)`,
+/// `bias: (4 hidden)` (PyTorch's two biases summed), added inside the kernel so that its gradient costs
+/// no extra pass over the projections.
+pub fn lstm_recurrence(xw: &Tensor, w_hh: &Tensor, bias: Option<&Tensor>) -> Result<LstmStates> {
     let (steps, batch, four_h) = xw.dims3()?;
     let hidden = four_h / 4;
     if four_h % 4 != 0 || w_hh.dims() != [four_h, hidden] {
@@ -32,29 +35,59 @@ pub fn lstm_recurrence(xw: &Tensor, w_hh: &Tensor) -> Result<LstmStates> {
     if steps == 0 {
         candle_core::bail!("lstm: a sequence needs at least one step");
     }
-    if !(uses_fast_path(xw) && uses_fast_path(w_hh)) {
-        return reference_lstm_recurrence(xw, w_hh);
+    if let Some(b) = bias {
+        if b.dims() != [four_h] {
+            candle_core::bail!("lstm: bias shape {:?}, expected [{four_h}]", b.dims());
+        }
+    }
+    if !(uses_fast_path(xw) && uses_fast_path(w_hh) && bias.is_none_or(uses_fast_path)) {
+        return reference_lstm_recurrence(xw, w_hh, bias);
     }
     let geometry = LstmGeometry {
         steps,
         batch,
         hidden,
     };
-    let packed = xw
-        .contiguous()?
-        .apply_op2(&w_hh.contiguous()?, LstmOp { geometry })?;
+    let bias = match bias {
+        Some(b) => b.contiguous()?,
+        None => Tensor::zeros(four_h, xw.dtype(), xw.device())?,
+    };
+    let packed = Arc::new(Mutex::new(Vec::new()));
+    let op = LstmOp {
+        geometry,
+        packed: packed.clone(),
+    };
+    let hidden_seq =
+        xw.contiguous()?
+            .apply_op3_arc(&w_hh.contiguous()?, &bias, Arc::new(Box::new(op)))?;
+    let last_cell = {
+        let packed = packed.lock().expect("lstm state lock");
+        let row = PACKED * hidden;
+        let last = &packed[(steps - 1) * batch * row..];
+        let cells: Vec<f32> = last
+            .chunks_exact(row)
+            .flat_map(|r| r[C * hidden..(C + 1) * hidden].iter().copied())
+            .collect();
+        Tensor::from_vec(cells, (batch, hidden), xw.device())?
+    };
     Ok(LstmStates {
-        hidden: packed.narrow(D::Minus1, H * hidden, hidden)?,
-        last_cell: packed
-            .get(steps - 1)?
-            .narrow(D::Minus1, C * hidden, hidden)?,
+        hidden: hidden_seq,
+        last_cell,
     })
 }
 
 /// The same recurrence in candle's own ops, one step at a time (the reference of the tests, and the
 /// path on CUDA).
-pub fn reference_lstm_recurrence(xw: &Tensor, w_hh: &Tensor) -> Result<LstmStates> {
+pub fn reference_lstm_recurrence(
+    xw: &Tensor,
+    w_hh: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<LstmStates> {
     let (steps, batch, four_h) = xw.dims3()?;
+    let xw = match bias {
+        Some(b) => xw.broadcast_add(b)?,
+        None => xw.clone(),
+    };
     let hidden = four_h / 4;
     let w_t = w_hh.t()?;
     let mut h = Tensor::zeros((batch, hidden), xw.dtype(), xw.device())?;
@@ -76,11 +109,16 @@ pub fn reference_lstm_recurrence(xw: &Tensor, w_hh: &Tensor) -> Result<LstmState
     })
 }
 
+/// The recurrence keeps everything backward needs (cell states, gate activations) in the op itself, so
+/// the graph only sees the hidden states: no slicing of a packed tensor, whose gradient candle would
+/// assemble from zeros and concatenations.
 struct LstmOp {
     geometry: LstmGeometry,
+    /// The packed `(steps, batch, 7 hidden)` result of the forward pass.
+    packed: Arc<Mutex<Vec<f32>>>,
 }
 
-impl CustomOp2 for LstmOp {
+impl CustomOp3 for LstmOp {
     fn name(&self) -> &'static str {
         "glassbox-lstm"
     }
@@ -91,16 +129,21 @@ impl CustomOp2 for LstmOp {
         xl: &Layout,
         ws: &CpuStorage,
         wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = &self.geometry;
         let packed = lstm_forward(
             f32_slice("lstm projections", xs, xl)?,
             f32_slice("lstm weight_hh", ws, wl)?,
+            f32_slice("lstm bias", bs, bl)?,
             g,
         );
+        let hidden = hidden_states(&packed, g);
+        *self.packed.lock().expect("lstm state lock") = packed;
         Ok((
-            CpuStorage::F32(packed),
-            Shape::from((g.steps, g.batch, PACKED * g.hidden)),
+            CpuStorage::F32(hidden),
+            Shape::from((g.steps, g.batch, g.hidden)),
         ))
     }
 
@@ -108,65 +151,42 @@ impl CustomOp2 for LstmOp {
         &self,
         xw: &Tensor,
         w_hh: &Tensor,
-        packed: &Tensor,
+        bias: &Tensor,
+        _hidden: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let both = packed.apply_op2_no_bwd(
-            &grad.contiguous()?,
-            &LstmBackward {
-                geometry: self.geometry,
-                w_hh: w_hh.clone(),
-            },
-        )?;
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let g = &self.geometry;
-        let dxw_len = g.steps * g.batch * 4 * g.hidden;
+        let grad = grad.contiguous()?;
+        let all = {
+            let (gs, gl) = grad.storage_and_layout();
+            let (ws, wl) = w_hh.storage_and_layout();
+            let (candle_core::Storage::Cpu(gs), candle_core::Storage::Cpu(ws)) = (&*gs, &*ws)
+            else {
+                candle_core::bail!("lstm: the fast path runs on the CPU only");
+            };
+            let packed = self.packed.lock().expect("lstm state lock");
+            lstm_backward(
+                &packed,
+                f32_slice("lstm grad", gs, gl)?,
+                f32_slice("lstm weight_hh", ws, wl)?,
+                g,
+            )
+        };
+        let (dxw_len, dw_len) = (g.steps * g.batch * 4 * g.hidden, 4 * g.hidden * g.hidden);
+        let len = all.len();
+        let all = Tensor::from_vec(all, len, xw.device())?;
         let dxw = xw
             .track_op()
-            .then(|| both.narrow(0, 0, dxw_len)?.reshape(xw.shape()))
+            .then(|| all.narrow(0, 0, dxw_len)?.reshape(xw.shape()))
             .transpose()?;
         let dw = w_hh
             .track_op()
-            .then(|| {
-                both.narrow(0, dxw_len, 4 * g.hidden * g.hidden)?
-                    .reshape(w_hh.shape())
-            })
+            .then(|| all.narrow(0, dxw_len, dw_len)?.reshape(w_hh.shape()))
             .transpose()?;
-        Ok((dxw, dw))
-    }
-}
-
-/// Takes the packed result and its gradient; returns the gradients of the projections and of `w_hh`,
-/// concatenated.
-struct LstmBackward {
-    geometry: LstmGeometry,
-    w_hh: Tensor,
-}
-
-impl CustomOp2 for LstmBackward {
-    fn name(&self) -> &'static str {
-        "glassbox-lstm-backward"
-    }
-
-    fn cpu_fwd(
-        &self,
-        ps: &CpuStorage,
-        pl: &Layout,
-        gs: &CpuStorage,
-        gl: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (storage, layout) = self.w_hh.storage_and_layout();
-        let w = match &*storage {
-            candle_core::Storage::Cpu(cpu) => f32_slice("lstm weight_hh", cpu, layout)?,
-            _ => candle_core::bail!("lstm: weight_hh is not on the CPU"),
-        };
-        let (mut dxw, dw) = lstm_backward(
-            f32_slice("lstm packed", ps, pl)?,
-            f32_slice("lstm grad", gs, gl)?,
-            w,
-            &self.geometry,
-        );
-        dxw.extend_from_slice(&dw);
-        let len = dxw.len();
-        Ok((CpuStorage::F32(dxw), Shape::from(len)))
+        let db = bias
+            .track_op()
+            .then(|| all.narrow(0, dxw_len + dw_len, 4 * g.hidden))
+            .transpose()?;
+        Ok((dxw, dw, db))
     }
 }

@@ -4,9 +4,11 @@
 //! reference the tests compare against. Second derivatives are not supported through the fast path.
 
 pub mod conv2d;
+pub mod dropout;
 pub mod lstm;
 pub mod pool;
 
 pub use conv2d::{conv2d, reference_conv2d, uses_fast_path, ConvParams};
+pub use dropout::dropout;
 pub use lstm::{lstm_recurrence, reference_lstm_recurrence, LstmStates};
 pub use pool::max_pool2d;

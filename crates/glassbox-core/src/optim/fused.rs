@@ -1,0 +1,152 @@
+//! The Adam/AdamW update of one var in a single pass over its data, for CPU vars in f32 or f64: the same
+//! arithmetic, in the same order and dtype, as the tensor-op path of [`super::adam`] (except that it
+//! divides by the bias correction, as PyTorch does, where candle multiplies by the reciprocal), without
+//! its dozen temporary tensors (for the MNIST CNN's 1.2 M parameters that is ~75 ms a step down to a few ms).
+
+use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor};
+
+/// The scalars of one update.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct AdamStep {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// AdamW: decay the parameter, not the gradient.
+    pub decoupled: bool,
+    pub amsgrad: bool,
+    pub step_size: f64,
+    pub bias_correction2_sqrt: f64,
+}
+
+/// Whether the fused path can run: CPU tensors of a float dtype it implements.
+pub(super) fn applies(param: &Tensor) -> bool {
+    matches!(param.device(), Device::Cpu) && matches!(param.dtype(), DType::F32 | DType::F64)
+}
+
+/// Returns the new parameter and moments `[p, m, v, (vmax)]`, each shaped like `param`.
+pub(super) fn adam_update(
+    param: &Tensor,
+    grad: &Tensor,
+    moments: &[&Tensor],
+    step: AdamStep,
+) -> Result<Vec<Tensor>> {
+    let shape = param.shape().clone();
+    let n = shape.elem_count();
+    let stacked = Tensor::cat(
+        &moments
+            .iter()
+            .map(|m| m.flatten_all())
+            .collect::<Result<Vec<_>>>()?,
+        0,
+    )?;
+    let packed = param.contiguous()?.apply_op3_no_bwd(
+        &grad.contiguous()?,
+        &stacked,
+        &FusedAdam { step, n },
+    )?;
+    (0..1 + moments.len())
+        .map(|k| packed.narrow(0, k * n, n)?.reshape(&shape))
+        .collect()
+}
+
+struct FusedAdam {
+    step: AdamStep,
+    n: usize,
+}
+
+macro_rules! adam_kernel {
+    ($name:ident, $t:ty) => {
+        fn $name(p: &[$t], g: &[$t], moments: &[$t], s: &AdamStep, n: usize) -> Vec<$t> {
+            let parts = if s.amsgrad { 4 } else { 3 };
+            let mut out = vec![0.0 as $t; parts * n];
+            let (new_p, rest) = out.split_at_mut(n);
+            let (new_m, rest) = rest.split_at_mut(n);
+            let (new_v, new_vmax) = rest.split_at_mut(n);
+            let (m, rest) = moments.split_at(n);
+            let (v, vmax) = rest.split_at(n);
+            let (b1, b2, eps) = (s.beta1 as $t, s.beta2 as $t, s.eps as $t);
+            let (one_b1, one_b2) = ((1.0 - s.beta1) as $t, (1.0 - s.beta2) as $t);
+            let wd = s.weight_decay as $t;
+            let decay = (1.0 - s.lr * s.weight_decay) as $t;
+            let (step_size, bc2) = (s.step_size as $t, s.bias_correction2_sqrt as $t);
+            for i in 0..n {
+                let mut pi = p[i];
+                let mut gi = g[i];
+                if s.weight_decay != 0.0 {
+                    if s.decoupled {
+                        pi = pi * decay;
+                    } else {
+                        gi = gi + pi * wd;
+                    }
+                }
+                let mi = m[i] * b1 + gi * one_b1;
+                let vi = v[i] * b2 + (gi * gi) * one_b2;
+                let second = if s.amsgrad {
+                    let vm = vmax[i].max(vi);
+                    new_vmax[i] = vm;
+                    vm
+                } else {
+                    vi
+                };
+                let denom = second.sqrt() / bc2 + eps;
+                new_p[i] = pi - (mi / denom) * step_size;
+                new_m[i] = mi;
+                new_v[i] = vi;
+            }
+            out
+        }
+    };
+}
+
+adam_kernel!(adam_f32, f32);
+adam_kernel!(adam_f64, f64);
+
+impl CustomOp3 for FusedAdam {
+    fn name(&self) -> &'static str {
+        "glassbox-fused-adam"
+    }
+
+    fn cpu_fwd(
+        &self,
+        ps: &CpuStorage,
+        pl: &Layout,
+        gs: &CpuStorage,
+        gl: &Layout,
+        ms: &CpuStorage,
+        ml: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        fn slice<'a, T>(data: &'a [T], l: &Layout) -> Result<&'a [T]> {
+            match l.contiguous_offsets() {
+                Some((a, b)) => Ok(&data[a..b]),
+                None => candle_core::bail!("fused adam: non-contiguous input"),
+            }
+        }
+        let out = match (ps, gs, ms) {
+            (CpuStorage::F32(p), CpuStorage::F32(g), CpuStorage::F32(m)) => {
+                CpuStorage::F32(adam_f32(
+                    slice(p, pl)?,
+                    slice(g, gl)?,
+                    slice(m, ml)?,
+                    &self.step,
+                    self.n,
+                ))
+            }
+            (CpuStorage::F64(p), CpuStorage::F64(g), CpuStorage::F64(m)) => {
+                CpuStorage::F64(adam_f64(
+                    slice(p, pl)?,
+                    slice(g, gl)?,
+                    slice(m, ml)?,
+                    &self.step,
+                    self.n,
+                ))
+            }
+            _ => candle_core::bail!(
+                "fused adam: parameter, gradient and moments must all be f32 or all f64"
+            ),
+        };
+        let parts = if self.step.amsgrad { 4 } else { 3 };
+        Ok((out, Shape::from(parts * self.n)))
+    }
+}

@@ -1,0 +1,376 @@
+//! The glassbox side of `cargo xtask bench kernels`: runs one case and prints one JSON line
+//! `{"case", "unit", "samples", "peer"}`, like xtask/bench/torch_kernels.py does for PyTorch. The models,
+//! shapes, losses and optimizers must stay identical to that script.
+//!
+//! `--impl candle` runs the same case on candle's own ops (the starting point of issue 3).
+//!
+//!     cargo run --release -p glassbox-tensor --example kernels_bench -- --case mnist_train
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Module, Result, Tensor, Var};
+use candle_nn::{Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use glassbox_tensor::kernels::gemm::{sgemm, Mat, MatMut, Threads};
+use glassbox_tensor::kernels::parallel::threads;
+use glassbox_tensor::ops::{self, ConvParams};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Impl {
+    Fast,
+    Candle,
+}
+
+fn conv(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    padding: usize,
+    relu: bool,
+    imp: Impl,
+) -> Result<Tensor> {
+    let p = ConvParams {
+        padding,
+        ..Default::default()
+    };
+    match imp {
+        Impl::Fast => ops::conv2d(x, w, b, p, relu),
+        Impl::Candle => ops::reference_conv2d(x, w, b, p, relu),
+    }
+}
+
+fn pool(x: &Tensor, imp: Impl) -> Result<Tensor> {
+    match imp {
+        Impl::Fast => ops::max_pool2d(x, 2, 2),
+        Impl::Candle => x.max_pool2d(2),
+    }
+}
+
+fn random(shape: &[usize], scale: f32, rng: &mut StdRng) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n).map(|_| rng.random_range(-scale..scale)).collect();
+    Tensor::from_vec(data, shape, &Device::Cpu)
+}
+
+/// The course's MNIST CNN (Keras mnist_cnn): conv32-conv64-maxpool-dropout-dense128-dropout-dense10.
+struct MnistCnn {
+    w1: Tensor,
+    b1: Tensor,
+    w2: Tensor,
+    b2: Tensor,
+    fc1: Linear,
+    fc2: Linear,
+    imp: Impl,
+}
+
+impl MnistCnn {
+    fn new(vb: VarBuilder, imp: Impl) -> Result<Self> {
+        let c1 = glassbox_tensor::nn::Conv2d::new(1, 32, 3, Default::default(), vb.pp("conv1"))?;
+        let c2 = glassbox_tensor::nn::Conv2d::new(32, 64, 3, Default::default(), vb.pp("conv2"))?;
+        Ok(MnistCnn {
+            w1: c1.weight().clone(),
+            b1: c1.bias().unwrap().clone(),
+            w2: c2.weight().clone(),
+            b2: c2.bias().unwrap().clone(),
+            fc1: candle_nn::linear(9216, 128, vb.pp("fc1"))?,
+            fc2: candle_nn::linear(128, 10, vb.pp("fc2"))?,
+            imp,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, train: bool, step: u64) -> Result<Tensor> {
+        let drop = |t: Tensor, p: f32| match (train, self.imp) {
+            (false, _) => Ok(t),
+            (true, Impl::Fast) => ops::dropout(&t, p, step),
+            (true, Impl::Candle) => candle_nn::ops::dropout(&t, p),
+        };
+        let x = conv(x, &self.w1, Some(&self.b1), 0, true, self.imp)?;
+        let x = conv(&x, &self.w2, Some(&self.b2), 0, true, self.imp)?;
+        let x = drop(pool(&x, self.imp)?, 0.25)?.flatten_from(1)?;
+        let x = drop(self.fc1.forward(&x)?.relu()?, 0.5)?;
+        self.fc2.forward(&x)
+    }
+}
+
+const VGG16: [(usize, usize, bool); 13] = [
+    (3, 64, false),
+    (64, 64, true),
+    (64, 128, false),
+    (128, 128, true),
+    (128, 256, false),
+    (256, 256, false),
+    (256, 256, true),
+    (256, 512, false),
+    (512, 512, false),
+    (512, 512, true),
+    (512, 512, false),
+    (512, 512, false),
+    (512, 512, false),
+];
+
+fn vgg_features(x: &Tensor, layers: &[(Tensor, Tensor, bool)], imp: Impl) -> Result<Tensor> {
+    let mut x = x.clone();
+    for (w, b, pool_after) in layers {
+        x = conv(&x, w, Some(b), 1, true, imp)?;
+        if *pool_after {
+            x = pool(&x, imp)?;
+        }
+    }
+    Ok(x)
+}
+
+fn timed(reps: usize, warmup: usize, mut step: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
+    for _ in 0..warmup {
+        step()?;
+    }
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            step()?;
+            Ok(t.elapsed().as_secs_f64())
+        })
+        .collect()
+}
+
+fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static str, Vec<f64>)> {
+    let dev = Device::Cpu;
+    let mut rng = StdRng::seed_from_u64(0);
+    match case {
+        "mnist_train" | "mnist_infer" => {
+            let varmap = VarMap::new();
+            let model = MnistCnn::new(VarBuilder::from_varmap(&varmap, DType::F32, &dev), imp)?;
+            let x = random(&[128, 1, 28, 28], 1.0, &mut rng)?.affine(0.5, 0.5)?;
+            let y = Tensor::from_vec(
+                (0..128u32).map(|i| i * 7 % 10).collect::<Vec<_>>(),
+                128,
+                &dev,
+            )?;
+            if case == "mnist_train" {
+                let mut opt = AnyAdamW::new(varmap.all_vars(), imp)?;
+                let mut step = 0;
+                let s = timed(reps, warmup, || {
+                    step += 1;
+                    let loss = candle_nn::loss::cross_entropy(&model.forward(&x, true, step)?, &y)?;
+                    opt.backward_step(&loss)
+                })?;
+                Ok(("images/s", s.iter().map(|t| 128.0 / t).collect()))
+            } else {
+                let s = timed(reps, warmup, || model.forward(&x, false, 0).map(|_| ()))?;
+                Ok(("images/s", s.iter().map(|t| 128.0 / t).collect()))
+            }
+        }
+        "lstm_train" => {
+            let varmap = VarMap::new();
+            let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+            let lstm = glassbox_tensor::nn::Lstm::new(
+                99,
+                128,
+                glassbox_tensor::nn::LstmConfig { layers: 2 },
+                vb.pp("lstm"),
+            )?;
+            let head = candle_nn::linear(128, 99, vb.pp("head"))?;
+            let ids: Vec<u32> = (0..128 * 40).map(|_| rng.random_range(0..99u32)).collect();
+            let ids = Tensor::from_vec(ids, (128, 40), &dev)?;
+            let dense = candle_nn::encoding::one_hot(ids.clone(), 99, 1f32, 0f32)?;
+            let y = Tensor::from_vec(
+                (0..128u32).map(|i| i * 13 % 99).collect::<Vec<_>>(),
+                128,
+                &dev,
+            )?;
+            let mut opt = AnyAdamW::new(varmap.all_vars(), imp)?;
+            let s = timed(reps, warmup, || {
+                let out = match imp {
+                    Impl::Fast => lstm.forward_one_hot(&ids)?.last_hidden()?,
+                    Impl::Candle => {
+                        // candle-nn's own LSTM, one step at a time, on the same dense one-hot input.
+                        candle_lstm_last(&dense, &varmap)?
+                    }
+                };
+                let loss = candle_nn::loss::cross_entropy(&head.forward(&out)?, &y)?;
+                opt.backward_step(&loss)
+            })?;
+            Ok(("sequences/s", s.iter().map(|t| 128.0 / t).collect()))
+        }
+        "vgg_input_grad" | "vgg_forward" => {
+            let layers = VGG16
+                .iter()
+                .map(|&(i, o, p)| {
+                    let w = random(&[o, i, 3, 3], (2.0 / (9 * i) as f32).sqrt(), &mut rng)?;
+                    Ok((w, random(&[o], 0.01, &mut rng)?, p))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let img = random(&[1, 3, 224, 224], 1.0, &mut rng)?;
+            let s = if case == "vgg_forward" {
+                timed(reps, warmup, || {
+                    vgg_features(&img, &layers, imp).map(|_| ())
+                })?
+            } else {
+                timed(reps, warmup, || {
+                    let x = Var::from_tensor(&img)?;
+                    let grads = vgg_features(&x, &layers, imp)?
+                        .sqr()?
+                        .mean_all()?
+                        .backward()?;
+                    grads
+                        .get(&x)
+                        .map(|_| ())
+                        .ok_or_else(|| candle_core::Error::Msg("no input gradient".into()))
+                })?
+            };
+            Ok(("ms", s.iter().map(|t| t * 1e3).collect()))
+        }
+        "conv64_forward" | "conv64_backward" => {
+            let w = Var::from_tensor(&random(&[64, 64, 3, 3], 0.06, &mut rng)?)?;
+            let b = Var::from_tensor(&random(&[64], 0.06, &mut rng)?)?;
+            let x = Var::from_tensor(&random(&[8, 64, 56, 56], 1.0, &mut rng)?)?;
+            let s = if case == "conv64_forward" {
+                let (w, b, x) = (
+                    w.as_tensor().detach(),
+                    b.as_tensor().detach(),
+                    x.as_tensor().detach(),
+                );
+                timed(reps, warmup, || {
+                    conv(&x, &w, Some(&b), 1, false, imp).map(|_| ())
+                })?
+            } else {
+                timed(reps, warmup, || {
+                    conv(&x, &w, Some(&b), 1, false, imp)?
+                        .sum_all()?
+                        .backward()
+                        .map(|_| ())
+                })?
+            };
+            Ok(("ms", s.iter().map(|t| t * 1e3).collect()))
+        }
+        "sgemm2048" => {
+            let n = 2048;
+            let a = random(&[n, n], 1.0, &mut rng)?;
+            let b = random(&[n, n], 1.0, &mut rng)?;
+            let s = match imp {
+                Impl::Fast => {
+                    let (a, b): (Vec<f32>, Vec<f32>) =
+                        (a.flatten_all()?.to_vec1()?, b.flatten_all()?.to_vec1()?);
+                    let mut c = vec![0.0f32; n * n];
+                    timed(reps, warmup, || {
+                        sgemm(
+                            MatMut::rows(&mut c, n, n),
+                            false,
+                            Mat::rows(&a, n, n),
+                            Mat::rows(&b, n, n),
+                            Threads::Pool(threads()),
+                        );
+                        Ok(())
+                    })?
+                }
+                Impl::Candle => timed(reps, warmup, || a.matmul(&b).map(|_| ()))?,
+            };
+            Ok((
+                "GFLOP/s",
+                s.iter()
+                    .map(|t| 2.0 * (n as f64).powi(3) / t / 1e9)
+                    .collect(),
+            ))
+        }
+        other => candle_core::bail!("unknown case {other}"),
+    }
+}
+
+/// glassbox's AdamW (fused on the CPU, checkpointable) or candle-nn's.
+enum AnyAdamW {
+    Glassbox(glassbox_core::optim::AdamW),
+    Candle(candle_nn::AdamW),
+}
+
+impl AnyAdamW {
+    fn new(vars: Vec<Var>, imp: Impl) -> Result<Self> {
+        let params = ParamsAdamW {
+            lr: 1e-3,
+            ..Default::default()
+        };
+        Ok(match imp {
+            Impl::Fast => AnyAdamW::Glassbox(glassbox_core::optim::AdamW::new(vars, params)?),
+            Impl::Candle => AnyAdamW::Candle(candle_nn::AdamW::new(vars, params)?),
+        })
+    }
+
+    fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
+        match self {
+            AnyAdamW::Glassbox(o) => o.backward_step(loss),
+            AnyAdamW::Candle(o) => o.backward_step(loss),
+        }
+    }
+}
+
+/// candle-nn's LSTM (two layers, batch-first input) over `x`, returning the last hidden state; it reads
+/// the glassbox layer's weights from the same VarMap so both see the same model.
+fn candle_lstm_last(x: &Tensor, varmap: &VarMap) -> Result<Tensor> {
+    use candle_nn::rnn::{LSTMConfig, RNN};
+    let vb = VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu).pp("lstm");
+    let l0 = candle_nn::lstm(
+        99,
+        128,
+        LSTMConfig {
+            layer_idx: 0,
+            ..Default::default()
+        },
+        vb.clone(),
+    )?;
+    let l1 = candle_nn::lstm(
+        128,
+        128,
+        LSTMConfig {
+            layer_idx: 1,
+            ..Default::default()
+        },
+        vb,
+    )?;
+    let s0 = l0.seq(x)?;
+    let h0 = l0.states_to_tensor(&s0)?;
+    let s1 = l1.seq(&h0)?;
+    Ok(s1.last().expect("40 steps").h().clone())
+}
+
+fn main() -> Result<()> {
+    let mut case = None;
+    let (mut reps, mut warmup, mut imp) = (10, 3, Impl::Fast);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| candle_core::Error::Msg(format!("{a} needs a value")))
+        };
+        match a.as_str() {
+            "--case" => case = Some(value()?),
+            "--reps" => {
+                reps = value()?
+                    .parse()
+                    .map_err(|e| candle_core::Error::Msg(format!("--reps: {e}")))?
+            }
+            "--warmup" => {
+                warmup = value()?
+                    .parse()
+                    .map_err(|e| candle_core::Error::Msg(format!("--warmup: {e}")))?
+            }
+            "--impl" => {
+                imp = match value()?.as_str() {
+                    "fast" => Impl::Fast,
+                    "candle" => Impl::Candle,
+                    other => candle_core::bail!("--impl: expected fast or candle, got {other}"),
+                }
+            }
+            other => candle_core::bail!("unknown argument {other}"),
+        }
+    }
+    let case = case.ok_or_else(|| candle_core::Error::Msg("--case is required".into()))?;
+    let (unit, samples) = run(&case, reps, warmup, imp)?;
+    let peer = match imp {
+        Impl::Fast => format!("glassbox ({} threads)", threads()),
+        Impl::Candle => format!("candle 0.11 ops ({} threads)", threads()),
+    };
+    let samples: Vec<String> = samples.iter().map(|s| format!("{s:.4}")).collect();
+    println!(
+        r#"{{"case": "{case}", "unit": "{unit}", "samples": [{}], "peer": "{peer}"}}"#,
+        samples.join(", ")
+    );
+    Ok(())
+}
