@@ -4,7 +4,9 @@
 //! - `fetch-weights`: the models of `models/models.toml` into the Hugging Face cache, verified.
 //! - `build`: the product, for the CPU or CUDA.
 //! - `ci`: what `.ci/run` runs: format check, release build, the tests.
+//! - `bench kernels`: the fast CPU kernels against PyTorch, side by side.
 
+mod bench;
 mod build;
 mod ci;
 mod download;
@@ -73,6 +75,44 @@ enum Command {
     },
     /// Run CI: cargo fmt --check, cargo build --release, cargo test --workspace --release.
     Ci,
+    /// Benchmarks outside the test suite.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// The fast CPU kernels against PyTorch on this machine, alternating, same thread count: MNIST CNN
+    /// training and inference, the LSTM training step, VGG16 convolutions forward (+ input gradient),
+    /// conv2d 64->64 on 56x56, sgemm 2048^3. Run it on an otherwise idle machine.
+    Kernels {
+        /// Only these cases (repeatable); default: all.
+        #[arg(long = "case", value_name = "CASE")]
+        cases: Vec<String>,
+        /// Rounds; each runs every case once per side, the order of the sides swapped every round.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Timed repetitions per process.
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Untimed repetitions first.
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        /// Threads for both sides (RAYON_NUM_THREADS, torch.set_num_threads).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// A Python that has torch [default: $GLASSBOX_BENCH_PYTHON, else .venv-bench/bin/python].
+        #[arg(long, value_name = "PATH")]
+        python: Option<PathBuf>,
+        /// Create .venv-bench and pip-install torch into it when it is missing (about 5 GB).
+        #[arg(long)]
+        setup: bool,
+        /// Also run candle's own ops (the starting point) as a third side.
+        #[arg(long)]
+        candle: bool,
+    },
 }
 
 #[derive(Args)]
@@ -112,6 +152,36 @@ fn main() -> ExitCode {
         }
         Command::Build { backend, release } => build::run(backend.cuda, release, &root),
         Command::Ci => ci::run(&root),
+        Command::Bench {
+            what:
+                BenchCommand::Kernels {
+                    cases,
+                    rounds,
+                    reps,
+                    warmup,
+                    threads,
+                    python,
+                    setup,
+                    candle,
+                },
+        } => {
+            let cases = if cases.is_empty() {
+                bench::CASES.iter().map(|c| c.to_string()).collect()
+            } else {
+                cases
+            };
+            let opts = bench::Options {
+                cases,
+                rounds: rounds.max(1),
+                reps: reps.max(1),
+                warmup,
+                threads: threads.max(1),
+                python,
+                setup,
+                candle,
+            };
+            bench::run(&root, &opts)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -39,6 +39,23 @@ fn conv(
     }
 }
 
+/// Convolution, bias, ReLU and 2x2 max pooling: one fused op on the fast path.
+fn conv_pool(x: &Tensor, w: &Tensor, b: &Tensor, padding: usize, imp: Impl) -> Result<Tensor> {
+    match imp {
+        Impl::Fast => ops::conv2d_relu_pool(
+            x,
+            w,
+            Some(b),
+            ConvParams {
+                padding,
+                ..Default::default()
+            },
+            2,
+        ),
+        Impl::Candle => pool(&conv(x, w, Some(b), padding, true, imp)?, imp),
+    }
+}
+
 fn pool(x: &Tensor, imp: Impl) -> Result<Tensor> {
     match imp {
         Impl::Fast => ops::max_pool2d(x, 2, 2),
@@ -85,8 +102,8 @@ impl MnistCnn {
             (true, Impl::Candle) => candle_nn::ops::dropout(&t, p),
         };
         let x = conv(x, &self.w1, Some(&self.b1), 0, true, self.imp)?;
-        let x = conv(&x, &self.w2, Some(&self.b2), 0, true, self.imp)?;
-        let x = drop(pool(&x, self.imp)?, 0.25)?.flatten_from(1)?;
+        let x = conv_pool(&x, &self.w2, &self.b2, 0, self.imp)?;
+        let x = drop(x, 0.25)?.flatten_from(1)?;
         let x = drop(self.fc1.forward(&x)?.relu()?, 0.5)?;
         self.fc2.forward(&x)
     }
@@ -111,10 +128,11 @@ const VGG16: [(usize, usize, bool); 13] = [
 fn vgg_features(x: &Tensor, layers: &[(Tensor, Tensor, bool)], imp: Impl) -> Result<Tensor> {
     let mut x = x.clone();
     for (w, b, pool_after) in layers {
-        x = conv(&x, w, Some(b), 1, true, imp)?;
-        if *pool_after {
-            x = pool(&x, imp)?;
-        }
+        x = if *pool_after {
+            conv_pool(&x, w, b, 1, imp)?
+        } else {
+            conv(&x, w, Some(b), 1, true, imp)?
+        };
     }
     Ok(x)
 }

@@ -225,3 +225,52 @@ fn the_lstm_layer_reads_one_hot_ids_like_dense_one_hot_vectors() {
     assert_close("one-hot vs dense", &a.sequence, &b.sequence);
     assert_eq!(a.last_cells.len(), 2);
 }
+
+/// The fused convolution + ReLU + pooling against the separate fast ops (each checked against candle
+/// and PyTorch above and in tests/kernels_pytorch.rs), forward and every gradient, including outputs
+/// whose last row or column no pooling window covers.
+#[test]
+fn fused_conv_relu_pool_matches_the_separate_ops() {
+    use glassbox_tensor::ops::conv2d_relu_pool;
+    for (dims, m, k, p, s, pool, seed) in [
+        ([2, 3, 10, 9], 5, 3, 1, 1, 2, 1),
+        ([4, 1, 28, 28], 32, 3, 0, 1, 2, 2),
+        ([1, 7, 13, 11], 6, 3, 0, 1, 2, 3),
+        ([2, 4, 12, 12], 3, 3, 1, 2, 3, 4),
+        ([1, 64, 20, 20], 64, 3, 1, 1, 2, 5),
+    ] {
+        let params = ConvParams {
+            padding: p,
+            stride: s,
+            dilation: 1,
+        };
+        let x = Var::from_tensor(&random(&dims, seed)).unwrap();
+        let w = Var::from_tensor(&(random(&[m, dims[1], k, k], seed + 1) * 0.5).unwrap()).unwrap();
+        let b = Var::from_tensor(&(random(&[m], seed + 2) * 0.2).unwrap()).unwrap();
+        let fused = conv2d_relu_pool(&x, &w, Some(&b), params, pool).unwrap();
+        let separate =
+            max_pool2d(&conv2d(&x, &w, Some(&b), params, true).unwrap(), pool, pool).unwrap();
+        let what = format!("conv+relu+pool {dims:?} m{m} k{k} p{p} s{s} pool{pool}");
+        assert_close(&format!("{what}: forward"), &fused, &separate);
+        let candle = reference_conv2d(&x, &w, Some(&b), params, true)
+            .unwrap()
+            .max_pool2d(pool)
+            .unwrap();
+        assert_close(&format!("{what}: forward vs candle"), &fused, &candle);
+        let r = random(fused.dims(), seed + 3);
+        let g_fused = (fused * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let g_sep = (separate * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (name, var) in [("dx", &x), ("dw", &w), ("db", &b)] {
+            assert_close(
+                &format!("{what}: {name}"),
+                g_fused.get(var).unwrap(),
+                g_sep.get(var).unwrap(),
+            );
+        }
+    }
+}

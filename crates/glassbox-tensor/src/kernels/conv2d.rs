@@ -99,7 +99,7 @@ impl ConvGeometry {
 
     /// Output rows per work item: bands whose lowered matrix stays near 2 MB, and enough items to keep
     /// every thread busy.
-    fn band_rows(&self, threads: usize) -> usize {
+    pub(crate) fn band_rows(&self, threads: usize) -> usize {
         let (oh, ow) = self.out_hw();
         let target_cols = ((1 << 19) / self.patch_len().max(1)).max(256);
         let mut rows = (target_cols / ow.max(1)).clamp(1, oh.max(1));
@@ -185,10 +185,20 @@ fn col2im_add(col: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
                     }
                     let dst = &mut plane[ih as usize * w..(ih as usize + 1) * w];
                     let vals = &src[r * ow..(r + 1) * ow];
-                    for (o, v) in vals.iter().enumerate() {
-                        let iw = (o * s) as isize + off;
-                        if iw >= 0 && iw < w as isize {
-                            dst[iw as usize] += v;
+                    if s == 1 {
+                        // Output columns lo..hi land on input columns lo+off..hi+off.
+                        let lo = (-off).clamp(0, ow as isize) as usize;
+                        let hi = (w as isize - off).clamp(lo as isize, ow as isize) as usize;
+                        let base = (lo as isize + off) as usize;
+                        for (d, v) in dst[base..base + (hi - lo)].iter_mut().zip(&vals[lo..hi]) {
+                            *d += v;
+                        }
+                    } else {
+                        for (o, v) in vals.iter().enumerate() {
+                            let iw = (o * s) as isize + off;
+                            if iw >= 0 && iw < w as isize {
+                                dst[iw as usize] += v;
+                            }
                         }
                     }
                 }
@@ -213,7 +223,7 @@ fn work_items(g: &ConvGeometry, rows: usize) -> Vec<(usize, usize, usize)> {
 
 /// Runs `f(b, oh0, oh1, lowered)` for every work item in parallel; `lowered` is the `K x N` operand of
 /// the band (the input itself for pointwise convolutions) and its row stride.
-fn for_each_band(
+pub(crate) fn for_each_band(
     x: &[f32],
     g: &ConvGeometry,
     rows: usize,
@@ -306,9 +316,7 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f3
                 cs: 1,
             };
             for (o, dbo) in db.iter_mut().enumerate() {
-                *dbo += gy[start + o * plane..start + o * plane + n]
-                    .iter()
-                    .sum::<f32>();
+                *dbo += sum(&gy[start + o * plane..start + o * plane + n]);
             }
             if g.is_pointwise() {
                 let lowered = Mat {
@@ -344,6 +352,12 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f3
 
 /// The input gradient from the output gradient `gy`.
 pub fn conv2d_backward_input(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    // With a batch to spread over the threads, GEMM + col2im per image does fewer multiply-adds (no
+    // zero padding around the gradient); a small batch instead needs the banded forward kernel, which
+    // splits one image across threads.
+    if g.batch >= threads() {
+        return conv_transpose_by_col2im(gy, w, g);
+    }
     if let Some(tg) = g.transposed_as_conv() {
         let flipped = flip_transpose(w, g);
         return conv2d_forward(gy, &flipped, &[], &tg, Epilogue::None);
@@ -393,6 +407,20 @@ fn flip_transpose(w: &[f32], g: &ConvGeometry) -> Vec<f32> {
         }
     }
     out
+}
+
+/// A sum in eight independent lanes, which the compiler vectorizes (a plain `iter().sum()` must keep
+/// the sequential order and runs one add at a time).
+fn sum(xs: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (l, v) in lanes.iter_mut().zip(c) {
+            *l += v;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// `gy * (y > 0)`: the output gradient through a fused ReLU.

@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod conv2d;
+pub mod conv_pool;
 pub mod dropout;
 pub mod gemm;
 pub mod lstm;

@@ -43,11 +43,25 @@ pub fn for_parts<T: Send>(
 
 thread_local! {
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static SECOND_SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Calls `f` with this thread's scratch buffer of at least `len` floats (contents unspecified).
 pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    SCRATCH.with(|cell| {
+    scratch(&SCRATCH, len, f)
+}
+
+/// A second per-thread buffer, for use inside [`with_scratch`].
+pub fn with_second_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    scratch(&SECOND_SCRATCH, len, f)
+}
+
+fn scratch<R>(
+    key: &'static std::thread::LocalKey<RefCell<Vec<f32>>>,
+    len: usize,
+    f: impl FnOnce(&mut [f32]) -> R,
+) -> R {
+    key.with(|cell| {
         let mut buf = cell.take();
         if buf.len() < len {
             buf.resize(len, 0.0);

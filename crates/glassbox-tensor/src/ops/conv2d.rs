@@ -1,11 +1,16 @@
 //! `conv2d` on candle tensors: the fast CPU kernel with its backward pass, candle's own op elsewhere.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape, Tensor};
+use std::sync::Mutex;
+
+use candle_core::{
+    CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape, Storage, Tensor,
+};
 
 use crate::kernels::conv2d::{
     conv2d_backward_input, conv2d_backward_weight, conv2d_forward, relu_mask, ConvGeometry,
     Epilogue,
 };
+use crate::kernels::conv_pool::{conv2d_relu_pool_forward, pooled_hw, unpool_relu_grad};
 use crate::kernels::storage::f32_slice;
 
 /// Padding, stride and dilation of a convolution (both spatial axes), as in `candle_nn::Conv2dConfig`.
@@ -271,5 +276,127 @@ impl CustomOp2 for BackwardWeight {
         );
         let len = both.len();
         Ok((CpuStorage::F32(both), Shape::from(len)))
+    }
+}
+
+/// `max_pool(relu(conv2d(x, w) + bias), pool)` with window = stride = `pool`, in one pass that never
+/// writes the full-size activation (see [`crate::kernels::conv_pool`]). Elsewhere: candle's ops.
+pub fn conv2d_relu_pool(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    params: ConvParams,
+    pool: usize,
+) -> Result<Tensor> {
+    let geometry = geometry(x, w, params)?;
+    let Some((ph, pw)) = pooled_hw(&geometry, pool) else {
+        candle_core::bail!("conv2d_relu_pool: a {pool}x{pool} pooling window does not fit the convolution's output");
+    };
+    if !(uses_fast_path(x) && uses_fast_path(w) && bias.is_none_or(uses_fast_path)) {
+        return reference_conv2d(x, w, bias, params, true)?.max_pool2d(pool);
+    }
+    let bias = match bias {
+        Some(b) => {
+            if b.dims() != [geometry.out_channels] {
+                candle_core::bail!(
+                    "conv2d: bias shape {:?}, expected [{}]",
+                    b.dims(),
+                    geometry.out_channels
+                );
+            }
+            b.contiguous()?
+        }
+        None => Tensor::zeros(geometry.out_channels, DType::F32, x.device())?,
+    };
+    let op = ConvReluPoolOp {
+        geometry,
+        pool,
+        pooled_hw: (ph, pw),
+        winners: Mutex::new(Vec::new()),
+    };
+    x.contiguous()?.apply_op3(&w.contiguous()?, &bias, op)
+}
+
+struct ConvReluPoolOp {
+    geometry: ConvGeometry,
+    pool: usize,
+    pooled_hw: (usize, usize),
+    /// The winning position of each pooling window, from the forward pass.
+    winners: Mutex<Vec<u8>>,
+}
+
+impl CustomOp3 for ConvReluPoolOp {
+    fn name(&self) -> &'static str {
+        "glassbox-conv2d-relu-pool"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = &self.geometry;
+        let (y, winners) = conv2d_relu_pool_forward(
+            f32_slice("conv2d input", xs, xl)?,
+            f32_slice("conv2d weight", ws, wl)?,
+            f32_slice("conv2d bias", bs, bl)?,
+            g,
+            self.pool,
+        );
+        *self.winners.lock().expect("pool winners lock") = winners;
+        let (ph, pw) = self.pooled_hw;
+        Ok((
+            CpuStorage::F32(y),
+            Shape::from((g.batch, g.out_channels, ph, pw)),
+        ))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        bias: &Tensor,
+        y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = self.geometry;
+        let grad = grad.contiguous()?;
+        let conv_grad = {
+            let (gs, gl) = grad.storage_and_layout();
+            let (ys, yl) = y.storage_and_layout();
+            let (Storage::Cpu(gs), Storage::Cpu(ys)) = (&*gs, &*ys) else {
+                candle_core::bail!("conv2d_relu_pool: the fast path runs on the CPU only");
+            };
+            let winners = self.winners.lock().expect("pool winners lock");
+            unpool_relu_grad(
+                f32_slice("pool grad", gs, gl)?,
+                f32_slice("pool output", ys, yl)?,
+                &winners,
+                &g,
+                self.pool,
+            )
+        };
+        let (oh, ow) = g.output_hw().expect("checked geometry");
+        let conv_grad = Tensor::from_vec(conv_grad, (g.batch, g.out_channels, oh, ow), x.device())?;
+        let dx = if x.track_op() {
+            Some(conv_grad.apply_op2_no_bwd(w, &BackwardInput { geometry: g })?)
+        } else {
+            None
+        };
+        let (mut dw, mut db) = (None, None);
+        if w.track_op() || bias.track_op() {
+            let both = x.apply_op2_no_bwd(&conv_grad, &BackwardWeight { geometry: g })?;
+            if w.track_op() {
+                dw = Some(both.narrow(0, 0, g.weight_len())?.reshape(w.shape())?);
+            }
+            if bias.track_op() {
+                db = Some(both.narrow(0, g.weight_len(), g.out_channels)?);
+            }
+        }
+        Ok((dx, dw, db))
     }
 }

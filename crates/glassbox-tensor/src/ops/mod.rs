@@ -8,7 +8,7 @@ pub mod dropout;
 pub mod lstm;
 pub mod pool;
 
-pub use conv2d::{conv2d, reference_conv2d, uses_fast_path, ConvParams};
+pub use conv2d::{conv2d, conv2d_relu_pool, reference_conv2d, uses_fast_path, ConvParams};
 pub use dropout::dropout;
 pub use lstm::{lstm_recurrence, reference_lstm_recurrence, LstmStates};
 pub use pool::max_pool2d;
