@@ -258,8 +258,23 @@ pub(crate) fn for_each_band(
 }
 
 /// `y = epilogue(w * x + bias)`. `w` is `(out, in, kh, kw)`, `bias` has `out` entries (ignored for
-/// [`Epilogue::None`]).
+/// [`Epilogue::None`]). 3x3 stride-1 convolutions with enough channels go through Winograd's F(2x2, 3x3)
+/// ([`super::winograd`]), the rest through im2col + GEMM.
 pub fn conv2d_forward(
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    g: &ConvGeometry,
+    epilogue: Epilogue,
+) -> Vec<f32> {
+    if super::winograd::applies(g) {
+        return super::winograd::conv2d_winograd(x, w, bias, g, epilogue);
+    }
+    conv2d_forward_im2col(x, w, bias, g, epilogue)
+}
+
+/// [`conv2d_forward`] by im2col + GEMM, for any geometry.
+pub fn conv2d_forward_im2col(
     x: &[f32],
     w: &[f32],
     bias: &[f32],
@@ -352,13 +367,11 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f3
 
 /// The input gradient from the output gradient `gy`.
 pub fn conv2d_backward_input(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
-    // With a batch to spread over the threads, GEMM + col2im per image does fewer multiply-adds (no
-    // zero padding around the gradient); a small batch instead needs the banded forward kernel, which
-    // splits one image across threads.
-    if g.batch >= threads() {
-        return conv_transpose_by_col2im(gy, w, g);
-    }
-    if let Some(tg) = g.transposed_as_conv() {
+    let as_conv = g.transposed_as_conv();
+    // Stride 1: the input gradient is a forward convolution of the output gradient (flipped filters),
+    // which Winograd does with 2.25x fewer multiply-adds where it applies. Elsewhere GEMM + col2im does
+    // fewer multiply-adds (no zero padding around the gradient).
+    if let Some(tg) = as_conv.filter(super::winograd::applies) {
         let flipped = flip_transpose(w, g);
         return conv2d_forward(gy, &flipped, &[], &tg, Epilogue::None);
     }

@@ -4,7 +4,7 @@
 //! (the winning position in its window). ReLU and adding the bias are monotonic, so the pooled value is
 //! `relu(max(window) + bias)` and the winner is the window's first maximum, as in PyTorch.
 
-use super::conv2d::{for_each_band, ConvGeometry};
+use super::conv2d::{for_each_band, ConvGeometry, Epilogue};
 use super::gemm::{sgemm, Mat, MatMut, Threads};
 use super::parallel::{threads, with_second_scratch, SharedMut};
 
@@ -23,6 +23,11 @@ pub fn conv2d_relu_pool_forward(
     g: &ConvGeometry,
     pool: usize,
 ) -> (Vec<f32>, Vec<u8>) {
+    if super::winograd::applies(g) {
+        // Winograd computes whole 2x2 output blocks per band; pool its full-size result afterwards.
+        let y = super::winograd::conv2d_winograd(x, w, bias, g, Epilogue::BiasRelu);
+        return pool_with_winners(&y, g, pool);
+    }
     let (_, ow) = g.output_hw().expect("checked geometry");
     let (ph, pw) = pooled_hw(g, pool).expect("checked pooling");
     let (m, k) = (g.out_channels, g.patch_len());
@@ -65,6 +70,39 @@ pub fn conv2d_relu_pool_forward(
         });
     });
     (y, winners)
+}
+
+/// Max pooling of a full-size (already ReLU'd) activation, with the winner of each window.
+fn pool_with_winners(y: &[f32], g: &ConvGeometry, pool: usize) -> (Vec<f32>, Vec<u8>) {
+    use rayon::prelude::*;
+    let (oh, ow) = g.output_hw().expect("checked geometry");
+    let (ph, pw) = pooled_hw(g, pool).expect("checked pooling");
+    let planes = g.batch * g.out_channels;
+    let mut out = vec![0.0f32; planes * ph * pw];
+    let mut winners = vec![0u8; out.len()];
+    out.par_chunks_mut(ph * pw)
+        .zip(winners.par_chunks_mut(ph * pw))
+        .enumerate()
+        .for_each(|(p, (out, win))| {
+            let plane = &y[p * oh * ow..(p + 1) * oh * ow];
+            for pr in 0..ph {
+                for pc in 0..pw {
+                    let (mut best, mut at) = (f32::NEG_INFINITY, 0u8);
+                    for i in 0..pool {
+                        let r = (pr * pool + i) * ow + pc * pool;
+                        for (j, &v) in plane[r..r + pool].iter().enumerate() {
+                            if v > best {
+                                best = v;
+                                at = (i * pool + j) as u8;
+                            }
+                        }
+                    }
+                    out[pr * pw + pc] = best;
+                    win[pr * pw + pc] = at;
+                }
+            }
+        });
+    (out, winners)
 }
 
 /// The gradient of the convolution's output, `(batch, out, oh, ow)`: each pooled gradient goes to its

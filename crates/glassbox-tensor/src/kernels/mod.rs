@@ -13,3 +13,4 @@ pub mod lstm;
 pub mod parallel;
 pub mod pool;
 pub mod storage;
+pub mod winograd;
