@@ -3,7 +3,9 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use glassbox_tensor::ops::{
-    conv2d, lstm_recurrence, max_pool2d, reference_conv2d, reference_lstm_recurrence, ConvParams,
+    conv2d, conv_transpose2d, lstm_recurrence, max_pool2d, reference_conv2d,
+    reference_conv_transpose2d, reference_lstm_recurrence, upsample_nearest2d, ConvParams,
+    ConvTransposeParams,
 };
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -272,5 +274,97 @@ fn fused_conv_relu_pool_matches_the_separate_ops() {
                 g_sep.get(var).unwrap(),
             );
         }
+    }
+}
+
+/// The transposed convolution forward against candle's, and its gradients against the adjoint identity
+/// `<conv_transpose(x; w), r> = <x, conv2d(r; w)>` evaluated with candle's conv2d (so dx = conv2d(r; w)
+/// and dw is candle's conv2d weight gradient).
+#[test]
+fn conv_transpose2d_matches_candle_and_the_adjoint_convolution() {
+    // (batch, in, h, w, out, k, padding, output_padding, stride, dilation)
+    for (i, &(b, c, h, w, m, k, p, op, s, d)) in [
+        (1, 3, 5, 4, 2, 3, 0, 0, 1, 1),
+        (2, 5, 4, 6, 7, 3, 1, 1, 2, 1),
+        (1, 4, 7, 7, 3, 4, 1, 0, 2, 1),
+        (2, 6, 3, 5, 5, 3, 2, 0, 1, 2),
+        (1, 64, 14, 14, 64, 3, 1, 0, 1, 1),
+        (3, 2, 7, 7, 1, 3, 1, 1, 2, 1),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let params = ConvTransposeParams {
+            padding: p,
+            output_padding: op,
+            stride: s,
+            dilation: d,
+        };
+        let what = format!("conv_transpose b{b} c{c} {h}x{w} m{m} k{k} p{p} op{op} s{s} d{d}");
+        let seed = 100 + 10 * i as u64;
+        let x = Var::from_tensor(&random(&[b, c, h, w], seed)).unwrap();
+        let wt = Var::from_tensor(&(random(&[c, m, k, k], seed + 1) * 0.5).unwrap()).unwrap();
+        let bias = random(&[m], seed + 2);
+        let fast = conv_transpose2d(&x, &wt, Some(&bias), params).unwrap();
+        let reference = reference_conv_transpose2d(&x, &wt, Some(&bias), params).unwrap();
+        assert_close(&format!("{what}: forward"), &fast, &reference);
+
+        let r = random(fast.dims(), seed + 3);
+        let grads = (&fast * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let conv = ConvParams {
+            padding: p,
+            stride: s,
+            dilation: d,
+        };
+        let wv = Var::from_tensor(wt.as_tensor()).unwrap();
+        let adjoint = reference_conv2d(&r, &wv, None, conv, false).unwrap();
+        assert_close(&format!("{what}: dx"), grads.get(&x).unwrap(), &adjoint);
+        let dw_ref = (adjoint * x.as_tensor())
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert_close(
+            &format!("{what}: dw"),
+            grads.get(&wt).unwrap(),
+            dw_ref.get(&wv).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn conv_transpose2d_refuses_impossible_settings() {
+    let x = random(&[1, 2, 4, 4], 1);
+    let w = random(&[2, 3, 3, 3], 2);
+    let bad = |padding, output_padding, stride| {
+        let p = ConvTransposeParams {
+            padding,
+            output_padding,
+            stride,
+            dilation: 1,
+        };
+        conv_transpose2d(&x, &w, None, p).unwrap_err().to_string()
+    };
+    assert!(bad(0, 2, 2).contains("output_padding"));
+    assert!(bad(0, 0, 0).contains("stride"));
+    assert!(bad(9, 0, 1).contains("padding"));
+    let wrong = conv_transpose2d(&x, &random(&[3, 3, 3, 3], 3), None, Default::default());
+    assert!(wrong.unwrap_err().to_string().contains("channels"));
+}
+
+#[test]
+fn nearest_upsampling_matches_candle_and_sums_gradients_over_blocks() {
+    for (dims, scale) in [([2, 3, 4, 5], 2), ([1, 2, 3, 3], 3), ([1, 1, 2, 2], 1)] {
+        let x = Var::from_tensor(&random(&dims, 9)).unwrap();
+        let fast = upsample_nearest2d(&x, scale).unwrap();
+        let reference = x
+            .upsample_nearest2d(dims[2] * scale, dims[3] * scale)
+            .unwrap();
+        assert_close("upsample forward", &fast, &reference);
+        let r = random(fast.dims(), 10);
+        let grads = (fast * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let block_sums = (r.avg_pool2d(scale).unwrap() * (scale * scale) as f64).unwrap();
+        assert_close("upsample dx", grads.get(&x).unwrap(), &block_sums);
     }
 }

@@ -13,4 +13,5 @@ pub mod lstm;
 pub mod parallel;
 pub mod pool;
 pub mod storage;
+pub mod upsample;
 pub mod winograd;

@@ -1,7 +1,9 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
-use crate::ops::{conv2d, max_pool2d, ConvParams};
+use crate::ops::{
+    conv2d, conv_transpose2d, max_pool2d, upsample_nearest2d, ConvParams, ConvTransposeParams,
+};
 
 /// How a [`Conv2d`] is built: square kernel, the same padding/stride/dilation on both axes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,5 +118,103 @@ impl MaxPool2d {
 impl Module for MaxPool2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         max_pool2d(x, self.kernel, self.stride)
+    }
+}
+
+/// How a [`ConvTranspose2d`] is built: square kernel, the same settings on both axes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvTranspose2dConfig {
+    pub padding: usize,
+    pub output_padding: usize,
+    pub stride: usize,
+    pub dilation: usize,
+    /// Learn a bias (PyTorch's default).
+    pub bias: bool,
+}
+
+impl Default for ConvTranspose2dConfig {
+    fn default() -> Self {
+        ConvTranspose2dConfig {
+            padding: 0,
+            output_padding: 0,
+            stride: 1,
+            dilation: 1,
+            bias: true,
+        }
+    }
+}
+
+/// A transposed convolution `(N, C, H, W) -> (N, M, H', W')` (decoders, generators) with
+/// `weight: (C, M, k, k)` and `bias: (M)`, as PyTorch's `ConvTranspose2d` names and lays them out.
+#[derive(Clone, Debug)]
+pub struct ConvTranspose2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    params: ConvTransposeParams,
+}
+
+impl ConvTranspose2d {
+    /// Reads (or creates) `weight` and `bias` under `vb`; new ones are initialized as PyTorch does
+    /// (uniform in ±1/sqrt(fan_in), fan_in = M k k for a transposed convolution's weight layout).
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        cfg: ConvTranspose2dConfig,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let bound = 1.0 / ((out_channels * kernel * kernel) as f64).sqrt();
+        let init = Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
+        let weight =
+            vb.get_with_hints((in_channels, out_channels, kernel, kernel), "weight", init)?;
+        let bias = if cfg.bias {
+            Some(vb.get_with_hints(out_channels, "bias", init)?)
+        } else {
+            None
+        };
+        Ok(Self::from_tensors(weight, bias, cfg))
+    }
+
+    pub fn from_tensors(weight: Tensor, bias: Option<Tensor>, cfg: ConvTranspose2dConfig) -> Self {
+        let params = ConvTransposeParams {
+            padding: cfg.padding,
+            output_padding: cfg.output_padding,
+            stride: cfg.stride,
+            dilation: cfg.dilation,
+        };
+        ConvTranspose2d {
+            weight,
+            bias,
+            params,
+        }
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+}
+
+impl Module for ConvTranspose2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        conv_transpose2d(x, &self.weight, self.bias.as_ref(), self.params)
+    }
+}
+
+/// Nearest-neighbour upsampling by an integer factor (Keras's `UpSampling2D`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpsampleNearest2d {
+    pub scale: usize,
+}
+
+impl Module for UpsampleNearest2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        upsample_nearest2d(x, self.scale)
     }
 }

@@ -6,6 +6,8 @@ mod conv;
 mod dropout;
 mod lstm;
 
-pub use conv::{Conv2d, Conv2dConfig, MaxPool2d};
+pub use conv::{
+    Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, MaxPool2d, UpsampleNearest2d,
+};
 pub use dropout::Dropout;
 pub use lstm::{Lstm, LstmConfig, LstmOutput};

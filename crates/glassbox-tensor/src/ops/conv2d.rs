@@ -223,8 +223,8 @@ impl CustomOp2 for ReluMask {
     }
 }
 
-struct BackwardInput {
-    geometry: ConvGeometry,
+pub(crate) struct BackwardInput {
+    pub(crate) geometry: ConvGeometry,
 }
 
 impl CustomOp2 for BackwardInput {
@@ -252,8 +252,8 @@ impl CustomOp2 for BackwardInput {
     }
 }
 
-struct BackwardWeight {
-    geometry: ConvGeometry,
+pub(crate) struct BackwardWeight {
+    pub(crate) geometry: ConvGeometry,
 }
 
 impl CustomOp2 for BackwardWeight {

@@ -4,11 +4,15 @@
 //! reference the tests compare against. Second derivatives are not supported through the fast path.
 
 pub mod conv2d;
+pub mod conv_transpose;
 pub mod dropout;
 pub mod lstm;
 pub mod pool;
+pub mod upsample;
 
 pub use conv2d::{conv2d, conv2d_relu_pool, reference_conv2d, uses_fast_path, ConvParams};
+pub use conv_transpose::{conv_transpose2d, reference_conv_transpose2d, ConvTransposeParams};
 pub use dropout::dropout;
 pub use lstm::{lstm_recurrence, reference_lstm_recurrence, LstmStates};
 pub use pool::max_pool2d;
+pub use upsample::upsample_nearest2d;

@@ -1,0 +1,222 @@
+//! `conv_transpose2d` on candle tensors (decoders and generators). A transposed convolution is the
+//! input gradient of an ordinary convolution, so it runs the same kernels: forward = the convolution's
+//! backward-input pass (Winograd or GEMM + col2im), input gradient = the forward convolution, weight
+//! gradient = the convolution's weight gradient with the roles of input and output gradient swapped.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+
+use super::conv2d::{uses_fast_path, BackwardInput, BackwardWeight};
+use crate::kernels::conv2d::{conv2d_forward, ConvGeometry, Epilogue};
+use crate::kernels::storage::f32_slice;
+
+/// Padding, output padding, stride and dilation of a transposed convolution (both spatial axes), as in
+/// `candle_nn::ConvTranspose2dConfig` and PyTorch's `ConvTranspose2d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvTransposeParams {
+    pub padding: usize,
+    /// Extra rows and columns at the bottom and right of the output, to pick one of the `stride`
+    /// output sizes that all map back to the same input size. Must be below `stride` or `dilation`.
+    pub output_padding: usize,
+    pub stride: usize,
+    pub dilation: usize,
+}
+
+impl Default for ConvTransposeParams {
+    fn default() -> Self {
+        ConvTransposeParams {
+            padding: 0,
+            output_padding: 0,
+            stride: 1,
+            dilation: 1,
+        }
+    }
+}
+
+/// `conv_transpose2d(x, w) + bias` for `x: (N, C, H, W)`, `w: (C, M, kh, kw)`, `bias: (M)`; the output
+/// is `(N, M, (H-1) stride - 2 padding + dilation (kh-1) + output_padding + 1, ...)`.
+pub fn conv_transpose2d(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    params: ConvTransposeParams,
+) -> Result<Tensor> {
+    let geometry = geometry(x, w, params)?;
+    if !(uses_fast_path(x) && uses_fast_path(w) && bias.is_none_or(uses_fast_path)) {
+        return reference_conv_transpose2d(x, w, bias, params);
+    }
+    let y = x
+        .contiguous()?
+        .apply_op2(&w.contiguous()?, ConvTransposeOp { geometry })?;
+    match bias {
+        Some(b) => {
+            if b.dims() != [geometry.in_channels] {
+                candle_core::bail!(
+                    "conv_transpose2d: bias shape {:?}, expected [{}]",
+                    b.dims(),
+                    geometry.in_channels
+                );
+            }
+            y.broadcast_add(&b.reshape((1, (), 1, 1))?)
+        }
+        None => Ok(y),
+    }
+}
+
+/// candle's own transposed convolution and bias.
+pub fn reference_conv_transpose2d(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    p: ConvTransposeParams,
+) -> Result<Tensor> {
+    let y = x.conv_transpose2d(w, p.padding, p.output_padding, p.stride, p.dilation)?;
+    match bias {
+        Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+        None => Ok(y),
+    }
+}
+
+/// The convolution whose input gradient this transposed convolution is: its input is our output and
+/// its output is our input.
+fn geometry(x: &Tensor, w: &Tensor, p: ConvTransposeParams) -> Result<ConvGeometry> {
+    let (batch, channels, height, width) = x.dims4().map_err(|_| {
+        candle_core::Error::Msg(format!(
+            "conv_transpose2d: input shape {:?}, expected (N, C, H, W)",
+            x.dims()
+        ))
+    })?;
+    let (wc, out_channels, kernel_h, kernel_w) = w.dims4().map_err(|_| {
+        candle_core::Error::Msg(format!(
+            "conv_transpose2d: weight shape {:?}, expected (C, M, kh, kw)",
+            w.dims()
+        ))
+    })?;
+    if wc != channels {
+        candle_core::bail!(
+            "conv_transpose2d: the input has {channels} channels but the weight expects {wc}"
+        );
+    }
+    if p.stride == 0
+        || p.dilation == 0
+        || kernel_h == 0
+        || kernel_w == 0
+        || height == 0
+        || width == 0
+    {
+        candle_core::bail!(
+            "conv_transpose2d: stride, dilation, kernel and input must be non-empty"
+        );
+    }
+    if p.output_padding >= p.stride.max(p.dilation) {
+        candle_core::bail!(
+            "conv_transpose2d: output_padding {} must be smaller than stride {} or dilation {}",
+            p.output_padding,
+            p.stride,
+            p.dilation
+        );
+    }
+    let size = |n: usize, k: usize| {
+        ((n - 1) * p.stride + p.dilation * (k - 1) + p.output_padding + 1)
+            .checked_sub(2 * p.padding)
+    };
+    let (Some(oh), Some(ow)) = (size(height, kernel_h), size(width, kernel_w)) else {
+        candle_core::bail!(
+            "conv_transpose2d: padding {} leaves no output for a {height}x{width} input and a {kernel_h}x{kernel_w} kernel",
+            p.padding
+        );
+    };
+    let g = ConvGeometry {
+        batch,
+        in_channels: out_channels,
+        height: oh,
+        width: ow,
+        out_channels: channels,
+        kernel_h,
+        kernel_w,
+        padding: p.padding,
+        stride: p.stride,
+        dilation: p.dilation,
+    };
+    if g.output_hw() != Some((height, width)) || oh == 0 || ow == 0 {
+        candle_core::bail!(
+            "conv_transpose2d: a {kernel_h}x{kernel_w} kernel with padding {} does not map a {height}x{width} input to a {oh}x{ow} output",
+            p.padding
+        );
+    }
+    Ok(g)
+}
+
+struct ConvTransposeOp {
+    geometry: ConvGeometry,
+}
+
+impl CustomOp2 for ConvTransposeOp {
+    fn name(&self) -> &'static str {
+        "glassbox-conv-transpose2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let op = BackwardInput {
+            geometry: self.geometry,
+        };
+        op.cpu_fwd(xs, xl, ws, wl)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = self.geometry;
+        let grad = grad.contiguous()?;
+        let dx = if x.track_op() {
+            Some(grad.apply_op2_no_bwd(w, &PlainConv { geometry: g })?)
+        } else {
+            None
+        };
+        let dw = if w.track_op() {
+            let both = grad.apply_op2_no_bwd(x, &BackwardWeight { geometry: g })?;
+            Some(both.narrow(0, 0, g.weight_len())?.reshape(w.shape())?)
+        } else {
+            None
+        };
+        Ok((dx, dw))
+    }
+}
+
+/// The ordinary convolution without bias: the input gradient of the transposed one.
+struct PlainConv {
+    geometry: ConvGeometry,
+}
+
+impl CustomOp2 for PlainConv {
+    fn name(&self) -> &'static str {
+        "glassbox-conv-transpose2d-backward-input"
+    }
+
+    fn cpu_fwd(
+        &self,
+        gs: &CpuStorage,
+        gl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = &self.geometry;
+        let gy = f32_slice("conv_transpose2d grad", gs, gl)?;
+        let w = f32_slice("conv_transpose2d weight", ws, wl)?;
+        let dx = conv2d_forward(gy, w, &[], g, Epilogue::None);
+        let (h, wd) = g.output_hw().expect("checked geometry");
+        Ok((
+            CpuStorage::F32(dx),
+            Shape::from((g.batch, g.out_channels, h, wd)),
+        ))
+    }
+}
