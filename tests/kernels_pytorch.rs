@@ -1,5 +1,5 @@
 //! glassbox-tensor's fast CPU kernels against PyTorch: `conv2d` (with bias, some with the fused ReLU),
-//! `max_pool2d`, `lstm_recurrence` and a stacked `nn::Lstm`, forward and every gradient, must match
+//! `max_pool2d`, `conv_transpose2d`, `upsample_nearest2d`, `lstm_recurrence` and a stacked `nn::Lstm`, forward and every gradient, must match
 //! tests/fixtures/kernels.json (written by tests/fixtures/generate_kernels.py) to 1e-4 relative.
 //!
 //! Inputs are not stored: both sides build them from the closed formula
@@ -21,7 +21,10 @@ use std::collections::HashMap;
 use candle_core::{Device, Tensor, Var};
 use candle_nn::VarBuilder;
 use glassbox_tensor::nn::{Lstm, LstmConfig};
-use glassbox_tensor::ops::{conv2d, lstm_recurrence, max_pool2d, ConvParams};
+use glassbox_tensor::ops::{
+    conv2d, conv_transpose2d, lstm_recurrence, max_pool2d, upsample_nearest2d, ConvParams,
+    ConvTransposeParams,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -112,6 +115,20 @@ impl Case {
             }
             "max_pool2d" => {
                 let y = max_pool2d(t(0), self.usize("kernel"), self.usize("stride")).unwrap();
+                vec![("y".into(), y)]
+            }
+            "conv_transpose2d" => {
+                let params = ConvTransposeParams {
+                    padding: self.usize("padding"),
+                    output_padding: self.usize("output_padding"),
+                    stride: self.usize("stride"),
+                    dilation: self.usize("dilation"),
+                };
+                let y = conv_transpose2d(t(0), t(1), Some(t(2)), params).unwrap();
+                vec![("y".into(), y)]
+            }
+            "upsample_nearest2d" => {
+                let y = upsample_nearest2d(t(0), self.usize("scale")).unwrap();
                 vec![("y".into(), y)]
             }
             "lstm_recurrence" => {
