@@ -116,24 +116,31 @@ fn conv2d_at_the_mnist_and_vgg_shapes() {
     check_conv(1, 64, 30, 30, 64, 3, 1, 1, 1, 120);
 }
 
+/// A frozen network asked for the gradient of its input (VGG in style transfer): no weight gradient, and
+/// the input gradient through the fused ReLU (mask applied inside the kernel) equals candle's.
 #[test]
 fn an_untracked_weight_gets_no_gradient_but_the_input_does() {
-    let x = Var::from_tensor(&random(&[1, 3, 8, 8], 1)).unwrap();
-    let w = random(&[4, 3, 3, 3], 2);
-    let y = conv2d(
-        &x,
-        &w,
-        None,
-        ConvParams {
+    // A small layer (im2col + col2im) and a wide one (Winograd).
+    for (c, hw, m) in [(3, 8, 4), (64, 30, 64)] {
+        let x = Var::from_tensor(&random(&[1, c, hw, hw], 1)).unwrap();
+        let w = (random(&[m, c, 3, 3], 2) * 0.2).unwrap();
+        let b = random(&[m], 3);
+        let params = ConvParams {
             padding: 1,
             ..Default::default()
-        },
-        true,
-    )
-    .unwrap();
-    let grads = y.sum_all().unwrap().backward().unwrap();
-    assert!(grads.get(&x).is_some());
-    assert!(grads.get(&w).is_none());
+        };
+        let y = conv2d(&x, &w, Some(&b), params, true).unwrap();
+        let reference = reference_conv2d(&x, &w, Some(&b), params, true).unwrap();
+        let r = random(y.dims(), 4);
+        let grads = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let ref_grads = (reference * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(grads.get(&w).is_none() && grads.get(&b).is_none());
+        assert_close(
+            &format!("frozen c{c} {hw}x{hw}: dx"),
+            grads.get(&x).unwrap(),
+            ref_grads.get(&x).unwrap(),
+        );
+    }
 }
 
 // candle's max-pool gradient (0.11) multiplies the routed gradient by the share of maxima in the window

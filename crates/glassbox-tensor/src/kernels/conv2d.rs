@@ -372,10 +372,23 @@ pub fn conv2d_backward_input(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32
     // which Winograd does with 2.25x fewer multiply-adds where it applies. Elsewhere GEMM + col2im does
     // fewer multiply-adds (no zero padding around the gradient).
     if let Some(tg) = as_conv.filter(super::winograd::applies) {
-        let flipped = flip_transpose(w, g);
-        return conv2d_forward(gy, &flipped, &[], &tg, Epilogue::None);
+        return super::winograd::input_gradient(gy, None, w, &tg);
     }
     conv_transpose_by_col2im(gy, w, g)
+}
+
+/// The input gradient through a fused ReLU whose output is `y`: [`conv2d_backward_input`] of
+/// `gy * (y > 0)`, with the mask applied on the fly where Winograd runs (no masked copy).
+pub fn conv2d_backward_input_through_relu(
+    gy: &[f32],
+    y: &[f32],
+    w: &[f32],
+    g: &ConvGeometry,
+) -> Vec<f32> {
+    if let Some(tg) = g.transposed_as_conv().filter(super::winograd::applies) {
+        return super::winograd::input_gradient(gy, Some(y), w, &tg);
+    }
+    conv2d_backward_input(&relu_mask(gy, y), w, g)
 }
 
 /// `dx = col2im(w^T gy)` per image: any stride, padding and dilation. This is also the forward pass of
@@ -403,23 +416,6 @@ pub fn conv_transpose_by_col2im(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<
             });
         });
     dx
-}
-
-/// `w'[c, o, kh-1-i, kw-1-j] = w[o, c, i, j]`: the filters of the input gradient as a convolution.
-fn flip_transpose(w: &[f32], g: &ConvGeometry) -> Vec<f32> {
-    let (m, c, kh, kw) = (g.out_channels, g.in_channels, g.kernel_h, g.kernel_w);
-    let mut out = vec![0.0f32; w.len()];
-    for o in 0..m {
-        for ci in 0..c {
-            for i in 0..kh {
-                for j in 0..kw {
-                    out[((ci * m + o) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)] =
-                        w[((o * c + ci) * kh + i) * kw + j];
-                }
-            }
-        }
-    }
-    out
 }
 
 /// A sum in eight independent lanes, which the compiler vectorizes (a plain `iter().sum()` must keep

@@ -105,11 +105,17 @@ pub fn applies(g: &ConvGeometry) -> bool {
 }
 
 /// `U[k][o][c]` for the n² positions `k` of the transformed filter.
+///
+/// With `flipped`, `w` holds the filters of the convolution whose input gradient this one is, as
+/// `(in_channels, out_channels, 3, 3)`, and each is used rotated by 180°: the input gradient of a
+/// stride-1 convolution is the convolution of the output gradient with these flipped, transposed
+/// filters, read here in place instead of copied.
 pub fn transform_filters(
     alg: &Algorithm,
     w: &[f32],
     out_channels: usize,
     in_channels: usize,
+    flipped: bool,
 ) -> Vec<f32> {
     use rayon::prelude::*;
     let (m, c, n) = (out_channels, in_channels, alg.n);
@@ -118,9 +124,11 @@ pub fn transform_filters(
     (0..m).into_par_iter().for_each(|o| {
         with_scratch(9 * c, |taps| {
             // Tap-major copy of this output channel's filters, so the transform runs along channels.
-            for (ci, f) in w[o * c * 9..(o + 1) * c * 9].chunks_exact(9).enumerate() {
-                for (p, &v) in f.iter().enumerate() {
-                    taps[p * c + ci] = v;
+            for ci in 0..c {
+                let filter = if flipped { ci * m + o } else { o * c + ci };
+                let f = &w[filter * 9..(filter + 1) * 9];
+                for p in 0..9 {
+                    taps[p * c + ci] = f[if flipped { 8 - p } else { p }];
                 }
             }
             for k in 0..n * n {
@@ -279,12 +287,42 @@ pub fn conv2d_winograd_with(
     g: &ConvGeometry,
     epilogue: Epilogue,
 ) -> Vec<f32> {
+    let u = transform_filters(alg, w, g.out_channels, g.in_channels, false);
+    conv2d_transformed(alg, x, None, &u, bias, g, epilogue)
+}
+
+/// The input gradient of the stride-1 3x3 convolution with filters `w: (M, C, 3, 3)`, as the forward
+/// convolution `as_conv` (`ConvGeometry::transposed_as_conv`, which must [`applies`]) of the output
+/// gradient `gy` with the flipped, transposed filters. With `relu_output`, `gy` first goes back
+/// through the fused ReLU that produced it.
+pub fn input_gradient(
+    gy: &[f32],
+    relu_output: Option<&[f32]>,
+    w: &[f32],
+    as_conv: &ConvGeometry,
+) -> Vec<f32> {
+    let u = transform_filters(&F2X2, w, as_conv.out_channels, as_conv.in_channels, true);
+    conv2d_transformed(&F2X2, gy, relu_output, &u, &[], as_conv, Epilogue::None)
+}
+
+/// The convolution with filters already transformed by [`transform_filters`].
+/// With `relu_output`, `x` is an output gradient that first passes back through the ReLU whose output
+/// that is (`x * (relu_output > 0)`), applied while the input is copied.
+#[allow(clippy::too_many_arguments)]
+fn conv2d_transformed(
+    alg: &Algorithm,
+    x: &[f32],
+    relu_output: Option<&[f32]>,
+    u: &[f32],
+    bias: &[f32],
+    g: &ConvGeometry,
+    epilogue: Epilogue,
+) -> Vec<f32> {
     use rayon::prelude::*;
     let (oh, ow) = g.output_hw().expect("checked geometry");
     let (m, c, n, step) = (g.out_channels, g.in_channels, alg.n, alg.m);
     let nn = n * n;
     let (th, tw) = (oh.div_ceil(step), ow.div_ceil(step));
-    let u = transform_filters(alg, w, m, c);
     let mut y = vec![0.0f32; g.output_len()];
     let shared = SharedMut::new(&mut y);
 
@@ -308,78 +346,97 @@ pub fn conv2d_winograd_with(
     let image_len = c * g.height * g.width;
     items.into_par_iter().for_each(|(b, tr0, tr1)| {
         let tiles = (tr1 - tr0) * tw;
-        let xb = &x[b * image_len..(b + 1) * image_len];
-        // Each tile row reads n padded input rows of step * tw + 2 columns.
+        // The band's zero-padded input rows (step * tile rows + 2 of step * tw + 2 columns), one
+        // channel at a time; tile row `tr` reads n of them from row step * (tr - tr0).
         let pc = step * tw + 2;
+        let pr = step * (tr1 - tr0) + 2;
         let out_work_len = (step * n + step) * OUTPUT_CHUNK;
-        with_scratch(nn * c * tiles + 2 * n * pc + n * tw + out_work_len, |buf| {
-            let (v, rest) = buf.split_at_mut(nn * c * tiles);
-            let (out_work, rest) = rest.split_at_mut(out_work_len);
-            let (padded, work) = rest.split_at_mut(n * pc);
-            for ci in 0..c {
-                let plane = &xb[ci * g.height * g.width..(ci + 1) * g.height * g.width];
-                for tr in tr0..tr1 {
+        with_scratch(
+            nn * c * tiles + pr * pc + n * pc + n * tw + out_work_len,
+            |buf| {
+                let (v, rest) = buf.split_at_mut(nn * c * tiles);
+                let (out_work, rest) = rest.split_at_mut(out_work_len);
+                let (padded, work) = rest.split_at_mut(pr * pc);
+                for ci in 0..c {
+                    let at = b * image_len + ci * g.height * g.width;
+                    let plane = &x[at..at + g.height * g.width];
+                    let mask = relu_output.map(|y| &y[at..at + g.height * g.width]);
                     for (r, dst) in padded.chunks_exact_mut(pc).enumerate() {
-                        padded_row(plane, g, step * tr + r, dst);
+                        padded_row(plane, mask, g, step * tr0 + r, dst);
                     }
-                    let t = (tr - tr0) * tw;
-                    input_transform(alg, padded, work, tw, &mut v[ci * tiles + t..], c * tiles);
-                }
-            }
-            with_second_scratch(nn * m * tiles, |prod| {
-                for k in 0..nn {
-                    let uk = Mat::rows(&u[k * m * c..(k + 1) * m * c], m, c);
-                    let vk = Mat::rows(&v[k * c * tiles..(k + 1) * c * tiles], c, tiles);
-                    sgemm(
-                        MatMut::rows(&mut prod[k * m * tiles..(k + 1) * m * tiles], m, tiles),
-                        false,
-                        uk,
-                        vk,
-                        Threads::One,
-                    );
-                }
-                for o in 0..m {
-                    let bo = if epilogue == Epilogue::None {
-                        0.0
-                    } else {
-                        bias[o]
-                    };
-                    let plane = (b * m + o) * oh * ow;
                     for tr in tr0..tr1 {
-                        let off = o * tiles + (tr - tr0) * tw;
-                        let out_rows = (oh - step * tr).min(step);
-                        // SAFETY: each (image, output row) belongs to one band, each channel to one loop.
-                        let dst = unsafe { shared.slice(plane + step * tr * ow, out_rows * ow) };
-                        output_transform(
-                            alg,
-                            prod,
-                            m * tiles,
-                            off,
-                            tw,
-                            bo,
-                            epilogue == Epilogue::BiasRelu,
-                            dst,
-                            ow,
-                            out_work,
+                        let t = (tr - tr0) * tw;
+                        let rows = &padded[step * (tr - tr0) * pc..];
+                        input_transform(alg, rows, work, tw, &mut v[ci * tiles + t..], c * tiles);
+                    }
+                }
+                with_second_scratch(nn * m * tiles, |prod| {
+                    for k in 0..nn {
+                        let uk = Mat::rows(&u[k * m * c..(k + 1) * m * c], m, c);
+                        let vk = Mat::rows(&v[k * c * tiles..(k + 1) * c * tiles], c, tiles);
+                        sgemm(
+                            MatMut::rows(&mut prod[k * m * tiles..(k + 1) * m * tiles], m, tiles),
+                            false,
+                            uk,
+                            vk,
+                            Threads::One,
                         );
                     }
-                }
-            });
-        });
+                    for o in 0..m {
+                        let bo = if epilogue == Epilogue::None {
+                            0.0
+                        } else {
+                            bias[o]
+                        };
+                        let plane = (b * m + o) * oh * ow;
+                        for tr in tr0..tr1 {
+                            let off = o * tiles + (tr - tr0) * tw;
+                            let out_rows = (oh - step * tr).min(step);
+                            // SAFETY: each (image, output row) belongs to one band, each channel to one loop.
+                            let dst =
+                                unsafe { shared.slice(plane + step * tr * ow, out_rows * ow) };
+                            output_transform(
+                                alg,
+                                prod,
+                                m * tiles,
+                                off,
+                                tw,
+                                bo,
+                                epilogue == Epilogue::BiasRelu,
+                                dst,
+                                ow,
+                                out_work,
+                            );
+                        }
+                    }
+                });
+            },
+        );
     });
     y
 }
 
 /// Row `r` of the zero-padded input, `dst.len()` columns starting at column `-padding`.
-fn padded_row(plane: &[f32], g: &ConvGeometry, r: usize, dst: &mut [f32]) {
+fn padded_row(plane: &[f32], mask: Option<&[f32]>, g: &ConvGeometry, r: usize, dst: &mut [f32]) {
     let ih = r as isize - g.padding as isize;
-    dst.fill(0.0);
     if ih < 0 || ih >= g.height as isize {
+        dst.fill(0.0);
         return;
     }
     let src = &plane[ih as usize * g.width..(ih as usize + 1) * g.width];
     let n = g.width.min(dst.len().saturating_sub(g.padding));
-    dst[g.padding..g.padding + n].copy_from_slice(&src[..n]);
+    dst[..g.padding].fill(0.0);
+    let inside = &mut dst[g.padding..g.padding + n];
+    match mask {
+        None => inside.copy_from_slice(&src[..n]),
+        Some(mask) => {
+            let mask = &mask[ih as usize * g.width..ih as usize * g.width + n];
+            for ((d, &v), &y) in inside.iter_mut().zip(src).zip(mask) {
+                *d = if y > 0.0 { v } else { 0.0 };
+            }
+        }
+    }
+    dst[g.padding + n..].fill(0.0);
 }
 
 dispatch_avx2! {
@@ -392,8 +449,8 @@ dispatch_avx2! {
         let (combos, gathered) = work.split_at_mut(n * pc);
         {
             let rows: [&[f32]; 6] = std::array::from_fn(|r| if r < n { &padded[r * pc..(r + 1) * pc] } else { &[] });
-            let mut outs: Vec<&mut [f32]> = combos.chunks_exact_mut(pc).collect();
-            input_1d(step, &rows[..n], &mut outs, pc);
+            let mut outs = views(combos, pc, pc, n);
+            input_1d(step, &rows[..n], &mut outs[..n], pc);
         }
         for i in 0..n {
             let e = &combos[i * pc..(i + 1) * pc];
@@ -403,8 +460,8 @@ dispatch_avx2! {
                 gather_columns::<6>(e, step, tw, gathered);
             }
             let cols: [&[f32]; 6] = std::array::from_fn(|q| if q < n { &gathered[q * tw..(q + 1) * tw] } else { &[] });
-            let mut outs: Vec<&mut [f32]> = v[i * n * stride..].chunks_mut(stride).take(n).collect();
-            input_1d(step, &cols[..n], &mut outs, tw);
+            let mut outs = views(&mut v[i * n * stride..], tw, stride, n);
+            input_1d(step, &cols[..n], &mut outs[..n], tw);
         }
     }
 }
@@ -429,8 +486,12 @@ dispatch_avx2! {
         let out_rows = dst.len() / ow;
         // partial[a * n + j]: row a of Aᵀ M, column j; then the m output columns of one output row.
         let (partial, y) = work.split_at_mut(step * n * OUTPUT_CHUNK);
-        let mut partial: Vec<&mut [f32]> = partial.chunks_exact_mut(OUTPUT_CHUNK).collect();
-        let mut y: Vec<&mut [f32]> = y.chunks_exact_mut(OUTPUT_CHUNK).take(step).collect();
+        let mut partial: [&mut [f32]; 24] = {
+            let mut it = partial.chunks_exact_mut(OUTPUT_CHUNK);
+            std::array::from_fn(|_| it.next().unwrap_or_default())
+        };
+        let mut y_views = views(y, OUTPUT_CHUNK, OUTPUT_CHUNK, step);
+        let y = &mut y_views[..step];
         for c0 in (0..tw).step_by(OUTPUT_CHUNK) {
             let l = OUTPUT_CHUNK.min(tw - c0);
             for j in 0..n {
@@ -446,7 +507,7 @@ dispatch_avx2! {
             }
             for a in 0..out_rows {
                 let ins: [&[f32]; 6] = std::array::from_fn(|j| if j < n { &partial[a * n + j][..] } else { &[] });
-                output_1d(step, &ins[..n], &mut y, l);
+                output_1d(step, &ins[..n], y, l);
                 let row = &mut dst[a * ow..(a + 1) * ow];
                 for yb in y.iter_mut() {
                     for v in &mut yb[..l] {
@@ -465,6 +526,13 @@ dispatch_avx2! {
             }
         }
     }
+}
+
+/// `count` (at most 6) windows of `len` floats, `stride` apart, from the start of `buf`; the rest empty.
+#[inline(always)]
+fn views(buf: &mut [f32], len: usize, stride: usize, count: usize) -> [&mut [f32]; 6] {
+    let mut it = buf.chunks_mut(stride).take(count);
+    std::array::from_fn(|_| it.next().map_or(&mut [][..], |w| &mut w[..len]))
 }
 
 /// `cols[q][t] = e[step t + q]` for the N columns of every tile (tiles start `step` apart).
@@ -526,6 +594,27 @@ mod tests {
                 };
             check(n, alg.bt, input_1d);
             check(m, alg.at, output_1d);
+        }
+    }
+
+    #[test]
+    fn flipped_filters_are_read_in_place() {
+        let (m, c) = (5, 3);
+        let w: Vec<f32> = (0..m * c * 9).map(|i| (i as f32 * 0.37).sin()).collect();
+        // w'[ci, o, 8 - p] = w[o, ci, p]: the flipped, transposed copy.
+        let mut copy = vec![0.0f32; w.len()];
+        for o in 0..m {
+            for ci in 0..c {
+                for p in 0..9 {
+                    copy[(ci * m + o) * 9 + 8 - p] = w[(o * c + ci) * 9 + p];
+                }
+            }
+        }
+        for alg in [&F2X2, &F4X4] {
+            assert_eq!(
+                transform_filters(alg, &w, c, m, true),
+                transform_filters(alg, &copy, c, m, false)
+            );
         }
     }
 

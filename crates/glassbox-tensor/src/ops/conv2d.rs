@@ -7,8 +7,8 @@ use candle_core::{
 };
 
 use crate::kernels::conv2d::{
-    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, relu_mask, ConvGeometry,
-    Epilogue,
+    conv2d_backward_input, conv2d_backward_input_through_relu, conv2d_backward_weight,
+    conv2d_forward, relu_mask, ConvGeometry, Epilogue,
 };
 use crate::kernels::conv_pool::{conv2d_relu_pool_forward, pooled_hw, unpool_relu_grad};
 use crate::kernels::storage::f32_slice;
@@ -173,19 +173,30 @@ impl CustomOp3 for Conv2dOp {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
+        let g = self.geometry;
+        let need_w = w.track_op();
+        let need_b = self.epilogue != Epilogue::None && bias.track_op();
+        if self.epilogue == Epilogue::BiasRelu && !need_w && !need_b {
+            // Only the input gradient (a frozen network, e.g. VGG in style transfer): the ReLU mask is
+            // applied inside the backward kernel instead of as a separate pass.
+            let dx = if x.track_op() {
+                let op = BackwardInputThroughRelu { geometry: g };
+                Some(grad.apply_op3_no_bwd(&y.contiguous()?, w, &op)?)
+            } else {
+                None
+            };
+            return Ok((dx, None, None));
+        }
         let grad = if self.epilogue == Epilogue::BiasRelu {
             grad.apply_op2_no_bwd(&y.contiguous()?, &ReluMask)?
         } else {
             grad
         };
-        let g = self.geometry;
         let dx = if x.track_op() {
             Some(grad.apply_op2_no_bwd(w, &BackwardInput { geometry: g })?)
         } else {
             None
         };
-        let need_w = w.track_op();
-        let need_b = self.epilogue != Epilogue::None && bias.track_op();
         let (mut dw, mut db) = (None, None);
         if need_w || need_b {
             let both = x.apply_op2_no_bwd(&grad, &BackwardWeight { geometry: g })?;
@@ -242,6 +253,38 @@ impl CustomOp2 for BackwardInput {
         let g = &self.geometry;
         let dx = conv2d_backward_input(
             f32_slice("conv2d grad", gs, gl)?,
+            f32_slice("conv2d weight", ws, wl)?,
+            g,
+        );
+        Ok((
+            CpuStorage::F32(dx),
+            Shape::from((g.batch, g.in_channels, g.height, g.width)),
+        ))
+    }
+}
+
+struct BackwardInputThroughRelu {
+    geometry: ConvGeometry,
+}
+
+impl CustomOp3 for BackwardInputThroughRelu {
+    fn name(&self) -> &'static str {
+        "glassbox-conv2d-relu-backward-input"
+    }
+
+    fn cpu_fwd(
+        &self,
+        gs: &CpuStorage,
+        gl: &Layout,
+        ys: &CpuStorage,
+        yl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = &self.geometry;
+        let dx = conv2d_backward_input_through_relu(
+            f32_slice("conv2d grad", gs, gl)?,
+            f32_slice("conv2d output", ys, yl)?,
             f32_slice("conv2d weight", ws, wl)?,
             g,
         );
