@@ -7,6 +7,7 @@ mod data_cmd;
 use clap::Parser;
 
 fn main() {
+    glassbox_tensor::kernels::allocator::tune_allocator();
     let args = cli::Cli::parse();
     if let Err(err) = run(args) {
         eprintln!("error: {err:#}");

@@ -349,6 +349,8 @@ fn candle_lstm_last(x: &Tensor, varmap: &VarMap) -> Result<Tensor> {
 }
 
 fn main() -> Result<()> {
+    // As the glassbox binary does at start-up.
+    glassbox_tensor::kernels::allocator::tune_allocator();
     let mut case = None;
     let (mut reps, mut warmup, mut imp) = (10, 3, Impl::Fast);
     let mut args = std::env::args().skip(1);

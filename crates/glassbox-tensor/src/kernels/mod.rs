@@ -5,6 +5,7 @@
 //! reduction in a fixed way, so results do not change from run to run.
 
 pub mod activation;
+pub mod allocator;
 pub mod conv2d;
 pub mod conv_pool;
 pub mod dropout;
