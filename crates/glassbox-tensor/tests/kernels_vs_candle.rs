@@ -133,7 +133,12 @@ fn an_untracked_weight_gets_no_gradient_but_the_input_does() {
         let reference = reference_conv2d(&x, &w, Some(&b), params, true).unwrap();
         let r = random(y.dims(), 4);
         let grads = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-        let ref_grads = (reference * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let ref_grads = (reference * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         assert!(grads.get(&w).is_none() && grads.get(&b).is_none());
         assert_close(
             &format!("frozen c{c} {hw}x{hw}: dx"),
