@@ -76,9 +76,9 @@ macro_rules! adam_kernel {
                 let mut gi = g[i];
                 if s.weight_decay != 0.0 {
                     if s.decoupled {
-                        pi = pi * decay;
+                        pi *= decay;
                     } else {
-                        gi = gi + pi * wd;
+                        gi += pi * wd;
                     }
                 }
                 let mi = m[i] * b1 + gi * one_b1;

@@ -191,11 +191,11 @@ mod tests {
     fn seven_by_seven_gives_5x5_and_same_padding_keeps_5x5() {
         let x = Tensor::ones((1, 7, 7), DType::F32, &Device::Cpu).unwrap();
         let ones = filters::Filter::from_rows("ones", &[[1.0; 3]; 3]);
-        let out = convolve_filters(&x, &[ones.clone()], Padding::Valid).unwrap();
+        let out = convolve_filters(&x, std::slice::from_ref(&ones), Padding::Valid).unwrap();
         assert_eq!(v2(&out.squeeze(0).unwrap()), vec![vec![9.0; 5]; 5]);
         // One ring of zeros: corners see 4 ones, edges 6, the inside 9.
         let x = Tensor::ones((1, 5, 5), DType::F32, &Device::Cpu).unwrap();
-        let out = convolve_filters(&x, &[ones.clone()], Padding::Same).unwrap();
+        let out = convolve_filters(&x, std::slice::from_ref(&ones), Padding::Same).unwrap();
         let edge = vec![4.0, 6.0, 6.0, 6.0, 4.0];
         let inner = vec![6.0, 9.0, 9.0, 9.0, 6.0];
         assert_eq!(
@@ -203,7 +203,7 @@ mod tests {
             vec![edge.clone(), inner.clone(), inner.clone(), inner, edge]
         );
         // Full: 7x7, the corners overlap one pixel.
-        let out = convolve_filters(&x, &[ones.clone()], Padding::Full).unwrap();
+        let out = convolve_filters(&x, std::slice::from_ref(&ones), Padding::Full).unwrap();
         let v = v2(&out.squeeze(0).unwrap());
         assert_eq!(v.len(), 7);
         assert_eq!(v[0], vec![1.0, 2.0, 3.0, 3.0, 3.0, 2.0, 1.0]);

@@ -450,6 +450,7 @@ pub fn relu_mask(gy: &[f32], y: &[f32]) -> Vec<f32> {
 mod tests {
     use super::*;
 
+    #[allow(clippy::too_many_arguments)]
     fn geometry(
         b: usize,
         c: usize,

@@ -86,6 +86,7 @@ impl SharedMut {
 
     /// # Safety
     /// No two live slices obtained from the same `SharedMut` may overlap.
+    #[allow(clippy::mut_from_ref)]
     pub unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
         assert!(start + len <= self.1, "SharedMut: out of bounds");
         std::slice::from_raw_parts_mut(self.0.add(start), len)

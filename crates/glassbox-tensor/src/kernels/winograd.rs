@@ -383,10 +383,9 @@ fn conv2d_transformed(
                         );
                     }
                     for o in 0..m {
-                        let bo = if epilogue == Epilogue::None {
-                            0.0
-                        } else {
-                            bias[o]
+                        let bo = match epilogue {
+                            Epilogue::None => 0.0,
+                            _ => bias.get(o).copied().unwrap_or(0.0),
                         };
                         let plane = (b * m + o) * oh * ow;
                         for tr in tr0..tr1 {
@@ -580,18 +579,18 @@ mod tests {
                 .map(|i| vec![(i as f32 * 1.7).sin(), (i as f32).cos()])
                 .collect();
             let refs: Vec<&[f32]> = ins.iter().map(|v| &v[..]).collect();
-            let check =
-                |rows: usize, matrix: &[f32], f: fn(usize, &[&[f32]], &mut [&mut [f32]], usize)| {
-                    let mut outs = vec![vec![0.0f32; 2]; rows];
-                    let mut views: Vec<&mut [f32]> = outs.iter_mut().map(|v| &mut v[..]).collect();
-                    f(m, &refs, &mut views, 2);
-                    for (r, out) in outs.iter().enumerate() {
-                        for (t, &got) in out.iter().enumerate() {
-                            let want: f32 = (0..n).map(|i| matrix[r * n + i] * ins[i][t]).sum();
-                            assert!((got - want).abs() < 1e-5, "F{m} row {r}: {got} vs {want}");
-                        }
+            type Transform1d = fn(usize, &[&[f32]], &mut [&mut [f32]], usize);
+            let check = |rows: usize, matrix: &[f32], f: Transform1d| {
+                let mut outs = vec![vec![0.0f32; 2]; rows];
+                let mut views: Vec<&mut [f32]> = outs.iter_mut().map(|v| &mut v[..]).collect();
+                f(m, &refs, &mut views, 2);
+                for (r, out) in outs.iter().enumerate() {
+                    for (t, &got) in out.iter().enumerate() {
+                        let want: f32 = (0..n).map(|i| matrix[r * n + i] * ins[i][t]).sum();
+                        assert!((got - want).abs() < 1e-5, "F{m} row {r}: {got} vs {want}");
                     }
-                };
+                }
+            };
             check(n, alg.bt, input_1d);
             check(m, alg.at, output_1d);
         }
