@@ -1,5 +1,6 @@
 //! Single-precision matrix products through the `gemm` crate (the one candle uses), called directly so that
-//! the kernels choose transposes by strides, accumulate in place and decide their own threading.
+//! the kernels choose transposes by strides, accumulate in place and decide their own threading; large
+//! multi-threaded products on AVX2 go to [`super::sgemm_avx2`], which is faster there.
 
 use super::parallel::SharedMut;
 
@@ -97,6 +98,11 @@ impl<'a> MatMut<'a> {
             _borrow: std::marker::PhantomData,
         }
     }
+
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn as_ptr(&self) -> *mut f32 {
+        self.ptr
+    }
 }
 
 fn span(rows: usize, cols: usize, rs: usize) -> usize {
@@ -149,6 +155,14 @@ pub fn sgemm(dst: MatMut<'_>, accumulate: bool, a: Mat<'_>, b: Mat<'_>, threads:
         }
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if let Threads::Pool(t) = threads {
+        if super::sgemm_avx2::suits(dst.rows, dst.cols, a.cols, t)
+            && super::activation::has_avx2_fma()
+        {
+            return super::sgemm_avx2::sgemm(dst, accumulate, a, b);
+        }
+    }
     // SAFETY: every access of the product lies inside the spans checked above, and `dst` is a mutable
     // borrow (or a view the caller vouched for), so it aliases neither operand.
     unsafe {
@@ -191,6 +205,34 @@ mod tests {
             }
         }
         out
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn large_products_match_with_transposes_and_accumulation() {
+        // Big enough for the AVX2 path with 2 threads; sizes not multiples of its 6x16 tiles or blocks.
+        let (m, n, k) = (487, 301, 263);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let am = Mat::rows(&a, m, k);
+        let bm = Mat::rows(&b, n, k).t();
+        assert!(crate::kernels::sgemm_avx2::suits(m, n, k, 2));
+        let expected = naive(am, bm);
+        let mut out = vec![1.0f32; m * n];
+        sgemm(MatMut::rows(&mut out, m, n), true, am, bm, Threads::Pool(2));
+        for (o, e) in out.iter().zip(&expected) {
+            assert!((o - (e + 1.0)).abs() < 1e-3, "{o} vs {}", e + 1.0);
+        }
+        sgemm(
+            MatMut::rows(&mut out, m, n),
+            false,
+            am,
+            bm,
+            Threads::Pool(2),
+        );
+        for (o, e) in out.iter().zip(&expected) {
+            assert!((o - e).abs() < 1e-3, "{o} vs {e}");
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub mod gemm;
 pub mod lstm;
 pub mod parallel;
 pub mod pool;
+#[cfg(target_arch = "x86_64")]
+pub mod sgemm_avx2;
 pub mod storage;
 pub mod upsample;
 pub mod winograd;
