@@ -59,6 +59,9 @@ pub enum Command {
     /// Convolution by hand: the yellow detector, 3x3 filters, output sizes, the face detector.
     #[command(subcommand)]
     Conv(ConvCommand),
+    /// Reinforcement learning: Flippers and tic-tac-toe with tabular Q-learning.
+    #[command(subcommand)]
+    Rl(crate::rl_cmd::RlCommand),
 }
 
 #[derive(Debug, Subcommand)]

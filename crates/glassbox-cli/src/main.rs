@@ -3,10 +3,17 @@
 mod cli;
 mod conv_cmd;
 mod data_cmd;
+mod rl_cmd;
 
 use clap::Parser;
 
 fn main() {
+    // Rust ignores SIGPIPE, so printing into a closed pipe panics; restore the default (quiet exit).
+    #[cfg(unix)]
+    // SAFETY: called first, before any thread exists; SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     glassbox_tensor::kernels::allocator::tune_allocator();
     let args = cli::Cli::parse();
     if let Err(err) = run(args) {
@@ -19,5 +26,6 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
     match &args.command {
         cli::Command::Data(cmd) => data_cmd::run(&args.common, cmd),
         cli::Command::Conv(cmd) => conv_cmd::run(&args.common, cmd),
+        cli::Command::Rl(cmd) => rl_cmd::run(&args.common, cmd),
     }
 }

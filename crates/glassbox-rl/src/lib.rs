@@ -1,4 +1,22 @@
-//! Environments and tabular Q-learning: Flippers and tic-tac-toe.
+//! Reinforcement learning you can see into: tabular Q-learning and Sarsa on the course's Flippers puzzle and
+//! on tic-tac-toe.
 //!
-//! Status: this crate is a placeholder in the workspace; nothing is implemented yet. See README.md for what
-//! it will hold and which issue builds it.
+//! The split follows the course's slides: the [`env::Environment`] does everything but choose the move
+//! (state, legal moves, the move's consequences, the reward, whether the game is over); the agent side
+//! ([`agent`]) chooses moves epsilon-greedily from a [`qtable::QTable`] of Total Future Rewards and updates
+//! it after every move. Both games implement the same trait and train through the same episode loop
+//! ([`agent::run_episode`]).
+//!
+//! - [`flippers`]: the course's 3x3 tile puzzle, its training recipe, the evaluation from all 512 starts and
+//!   the step-by-step figure with each move's stored value.
+//! - [`tictactoe`]: the learner plays X against a random, perfect (minimax) or mixed O, with the evaluation
+//!   against random and perfect play and against minimax on every reachable position.
+
+pub mod agent;
+pub mod env;
+pub mod error;
+pub mod flippers;
+pub mod qtable;
+pub mod tictactoe;
+
+pub use error::{Error, Result};
