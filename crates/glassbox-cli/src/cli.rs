@@ -59,6 +59,9 @@ pub enum Command {
     /// Convolution by hand: the yellow detector, 3x3 filters, output sizes, the face detector.
     #[command(subcommand)]
     Conv(ConvCommand),
+    /// The MNIST CNN: train (with checkpoints), eval, predict digits from image files.
+    #[command(subcommand)]
+    Mnist(crate::mnist_cmd::MnistCommand),
     /// Reinforcement learning: Flippers and tic-tac-toe with tabular Q-learning.
     #[command(subcommand)]
     Rl(crate::rl_cmd::RlCommand),

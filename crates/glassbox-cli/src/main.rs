@@ -3,6 +3,7 @@
 mod cli;
 mod conv_cmd;
 mod data_cmd;
+mod mnist_cmd;
 mod rl_cmd;
 
 use clap::Parser;
@@ -26,6 +27,7 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
     match &args.command {
         cli::Command::Data(cmd) => data_cmd::run(&args.common, cmd),
         cli::Command::Conv(cmd) => conv_cmd::run(&args.common, cmd),
+        cli::Command::Mnist(cmd) => mnist_cmd::run(&args.common, cmd),
         cli::Command::Rl(cmd) => rl_cmd::run(&args.common, cmd),
     }
 }

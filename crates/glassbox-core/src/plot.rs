@@ -109,6 +109,104 @@ pub fn scatter(path: impl AsRef<Path>, plot: &Scatter) -> Result<()> {
     save_rgb_png(path, &image)
 }
 
+/// A confusion matrix: `counts[true][predicted]` for classes named `labels`, each cell shaded by its share
+/// of its row (white to dark blue) and printed with its count; the diagonal is what was right.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConfusionMatrix {
+    pub title: String,
+    pub labels: Vec<String>,
+    pub counts: Vec<Vec<usize>>,
+}
+
+/// Draws `matrix` as a `PLOT_WIDTH` x `PLOT_HEIGHT` PNG at `path`.
+///
+/// Errors: [`Error::Plot`] if there are no classes, more than 20, or `counts` is not square with one row
+/// per label.
+pub fn confusion_matrix(path: impl AsRef<Path>, matrix: &ConfusionMatrix) -> Result<()> {
+    let path = path.as_ref();
+    let image = render(path, |root| draw_confusion(root, matrix))?;
+    save_rgb_png(path, &image)
+}
+
+fn draw_confusion(root: &Root, m: &ConfusionMatrix) -> std::result::Result<(), String> {
+    let k = m.labels.len();
+    if k == 0 || k > 20 {
+        return Err(format!("{k} classes; a confusion matrix needs 1 to 20"));
+    }
+    if m.counts.len() != k || m.counts.iter().any(|r| r.len() != k) {
+        return Err(format!(
+            "counts must be {k} x {k}, one row and column per label"
+        ));
+    }
+    let (top, left) = (70i32, 110i32);
+    let cell = ((PLOT_HEIGHT as i32 - top - 70) / k as i32)
+        .min((PLOT_WIDTH as i32 - left - 40) / k as i32);
+    let title =
+        TextStyle::from((font::FAMILY, 24).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+    root.draw(&Text::new(
+        m.title.as_str(),
+        (PLOT_WIDTH as i32 / 2, 28),
+        title,
+    ))
+    .map_err(draw_error)?;
+    let centred = |size: i32| {
+        TextStyle::from((font::FAMILY, size).into_font()).pos(Pos::new(HPos::Center, VPos::Center))
+    };
+    let number_size = (cell / 3).clamp(9, 18);
+    for (t, row) in m.counts.iter().enumerate() {
+        let total = row.iter().sum::<usize>().max(1) as f64;
+        for (p, &count) in row.iter().enumerate() {
+            let share = count as f64 / total;
+            // White (0) to a dark blue (1), as matplotlib's Blues.
+            let shade = |lo: f64, hi: f64| (lo + (hi - lo) * share).round() as u8;
+            let fill = RGBColor(shade(247.0, 8.0), shade(251.0, 48.0), shade(255.0, 107.0));
+            let (x0, y0) = (left + p as i32 * cell, top + t as i32 * cell);
+            root.draw(&Rectangle::new(
+                [(x0, y0), (x0 + cell, y0 + cell)],
+                fill.filled(),
+            ))
+            .map_err(draw_error)?;
+            root.draw(&Rectangle::new(
+                [(x0, y0), (x0 + cell, y0 + cell)],
+                RGBColor(200, 200, 200),
+            ))
+            .map_err(draw_error)?;
+            let ink = if share > 0.5 { WHITE } else { BLACK };
+            root.draw(&Text::new(
+                count.to_string(),
+                (x0 + cell / 2, y0 + cell / 2),
+                centred(number_size).color(&ink),
+            ))
+            .map_err(draw_error)?;
+        }
+    }
+    for (i, label) in m.labels.iter().enumerate() {
+        let c = i as i32 * cell + cell / 2;
+        root.draw(&Text::new(
+            label.as_str(),
+            (left + c, top + k as i32 * cell + 16),
+            centred(16),
+        ))
+        .map_err(draw_error)?;
+        root.draw(&Text::new(
+            label.as_str(),
+            (left - 16, top + c),
+            centred(16),
+        ))
+        .map_err(draw_error)?;
+    }
+    let grid_mid = top + k as i32 * cell / 2;
+    root.draw(&Text::new(
+        "predicted",
+        (left + k as i32 * cell / 2, top + k as i32 * cell + 44),
+        centred(18),
+    ))
+    .map_err(draw_error)?;
+    root.draw(&Text::new("true", (left - 60, grid_mid), centred(18)))
+        .map_err(draw_error)?;
+    Ok(())
+}
+
 type Root<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 /// Runs `draw` on a white in-memory canvas; its string errors become [`Error::Plot`] naming `path`.
@@ -380,6 +478,34 @@ fn draw_scatter(root: &Root, plot: &Scatter) -> std::result::Result<(), String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn confusion_matrix_draws_and_refuses_ragged_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("confusion.png");
+        let mut m = ConfusionMatrix {
+            title: "digits".into(),
+            labels: (0..10).map(|d| d.to_string()).collect(),
+            counts: (0..10)
+                .map(|t| {
+                    (0..10)
+                        .map(|p| if t == p { 95 } else { t + p % 2 })
+                        .collect()
+                })
+                .collect(),
+        };
+        confusion_matrix(&path, &m).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        assert_eq!((img.width(), img.height()), (PLOT_WIDTH, PLOT_HEIGHT));
+        // The diagonal cells are dark.
+        assert!(img.pixels().any(|p| p.0[0] < 40 && p.0[2] > 90));
+        m.counts[3].pop();
+        let err = confusion_matrix(&path, &m).unwrap_err().to_string();
+        assert!(
+            err.contains("confusion.png") && err.contains("10 x 10"),
+            "{err}"
+        );
+    }
 
     /// Decodes a written chart and checks its size and that it is not blank.
     fn check_png(path: &Path) {

@@ -36,6 +36,8 @@ fn tictactoe_against_a_mix_never_loses_and_plays_minimax_moves() {
     let solver = Solver::new();
     let training = tictactoe::Training::against(Opponent::Mix { perfect: 0.7 }, 200_000);
     let (q, _) = tictactoe::train(&training, &solver, Seed::default()).unwrap();
+    let (again, _) = tictactoe::train(&training, &solver, Seed::default()).unwrap();
+    assert_eq!(q, again, "the same seed trains the same table");
     let random = tictactoe::against(&q, Opponent::Random, &solver, 10_000, Seed::default());
     assert_eq!(random.losses, 0, "{random:?}");
     assert!(random.win_share() >= 0.95, "{random:?}");

@@ -1,0 +1,264 @@
+//! Training the MNIST CNN: the course's 12 epochs of batch 128, a checkpoint after each epoch (written
+//! atomically, with the optimizer's state and the dropout count), and resumption from it, so a run that is
+//! killed continues where its last epoch ended and finishes with the weights it would have had.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use glassbox_core::checkpoint::{self, Checkpoint, CheckpointMeta};
+use glassbox_core::data::Mnist;
+use glassbox_core::optim::{Adadelta, Adam, Optimizer, OptimizerState, ParamsAdadelta, ParamsAdam};
+use glassbox_core::seed::Seed;
+use glassbox_core::train::{fit, EpochReport, FitConfig, MetricsLog, StepOutput};
+use serde::Serialize;
+use serde_json::json;
+
+use super::eval::{evaluate, Evaluation};
+use super::model::{MnistCnn, MODEL_NAME};
+use crate::{Error, Result};
+
+/// The two optimizers the course used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Keras's `Adadelta()` of the 2018 course: lr 1.0, rho 0.95, epsilon 1e-7.
+    Adadelta,
+    /// Keras's `Adam()` of the 2021 notebook: lr 1e-3, betas (0.9, 0.999), epsilon 1e-7.
+    Adam,
+}
+
+impl OptimizerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Adadelta => "adadelta",
+            OptimizerKind::Adam => "adam",
+        }
+    }
+}
+
+/// How to train.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: OptimizerKind,
+    /// Overrides the optimizer's learning rate.
+    pub learning_rate: Option<f64>,
+}
+
+impl Default for TrainConfig {
+    /// The course's: 12 epochs of batch 128 with Adam.
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 12,
+            batch_size: 128,
+            optimizer: OptimizerKind::Adam,
+            learning_rate: None,
+        }
+    }
+}
+
+/// What a finished run leaves.
+pub struct TrainOutcome {
+    pub model: MnistCnn,
+    pub varmap: VarMap,
+    /// Epochs done before this run started (from the checkpoint).
+    pub resumed_from: usize,
+    /// This run's epochs.
+    pub reports: Vec<EpochReport>,
+    /// The test set after the last epoch.
+    pub test: Evaluation,
+    /// `metrics.json`, every epoch so far (resumed ones included); add final results with `set`.
+    pub metrics: MetricsLog,
+}
+
+enum AnyOptimizer {
+    Adadelta(Adadelta),
+    Adam(Adam),
+}
+
+impl AnyOptimizer {
+    fn new(varmap: &VarMap, config: &TrainConfig) -> Result<Self> {
+        let vars = checkpoint::sorted_vars(varmap);
+        Ok(match config.optimizer {
+            OptimizerKind::Adadelta => AnyOptimizer::Adadelta(Adadelta::new(
+                vars,
+                ParamsAdadelta {
+                    lr: config.learning_rate.unwrap_or(1.0),
+                    rho: 0.95,
+                    eps: 1e-7,
+                    weight_decay: 0.0,
+                },
+            )?),
+            OptimizerKind::Adam => AnyOptimizer::Adam(Adam::new(
+                vars,
+                ParamsAdam {
+                    lr: config.learning_rate.unwrap_or(1e-3),
+                    eps: 1e-7,
+                    ..Default::default()
+                },
+            )?),
+        })
+    }
+
+    fn state(&mut self) -> &mut dyn OptimizerState {
+        match self {
+            AnyOptimizer::Adadelta(o) => o,
+            AnyOptimizer::Adam(o) => o,
+        }
+    }
+
+    fn backward_step(&mut self, loss: &Tensor) -> candle_core::Result<()> {
+        match self {
+            AnyOptimizer::Adadelta(o) => o.backward_step(loss),
+            AnyOptimizer::Adam(o) => o.backward_step(loss),
+        }
+    }
+}
+
+/// Trains on `data.train` (evaluating on `data.test` after each epoch) into `out`: `checkpoint.safetensors`
+/// and `metrics.json`. With `resume`, a checkpoint already in `out` is continued (it must come from the same
+/// optimizer); without, training starts over.
+pub fn train(
+    data: &Mnist,
+    config: &TrainConfig,
+    out: &Path,
+    seed: Seed,
+    device: &Device,
+    resume: bool,
+) -> Result<TrainOutcome> {
+    if config.epochs == 0 || config.batch_size == 0 {
+        return Err(glassbox_core::Error::invalid(
+            "epochs and batch size",
+            format!("{} and {}", config.epochs, config.batch_size),
+            "both at least 1",
+        )
+        .into());
+    }
+    let ckpt_path = out.join(super::CHECKPOINT_FILE);
+    let varmap = VarMap::new();
+    let model = MnistCnn::new(&varmap, seed, device)?;
+    let mut optimizer = AnyOptimizer::new(&varmap, config)?;
+    let mut start_epoch = 0;
+    let checkpoint = if resume {
+        Checkpoint::load_if_exists(&ckpt_path, device)?
+    } else {
+        None
+    };
+    if let Some(ck) = checkpoint {
+        let found = ck.meta.optimizer.as_deref().unwrap_or("none");
+        if found != config.optimizer.name() {
+            return Err(Error::Resume {
+                path: ck.path.clone(),
+                problem: format!(
+                    "this checkpoint was trained with {found}, not {}; pick --optimizer {found}, another --out, or --fresh to start over",
+                    config.optimizer.name()
+                ),
+            });
+        }
+        ck.restore(MODEL_NAME, &varmap)?;
+        optimizer
+            .state()
+            .load_state_tensors(&ck.optimizer_state())?;
+        let calls = ck
+            .meta
+            .extra
+            .get("dropout_calls")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        model.set_dropout_calls(calls);
+        start_epoch = ck.meta.epoch.min(config.epochs);
+    }
+    let run = json!({"lesson": "mnist train", "config": config, "seed": seed.0, "source": data.source.to_string()});
+    let mut metrics = MetricsLog::resume(out.join("metrics.json"), run, start_epoch)?;
+    let fit_config = FitConfig {
+        epochs: config.epochs,
+        batch_size: config.batch_size,
+        seed,
+        start_epoch,
+        unit: "images",
+        ..Default::default()
+    };
+    let optimizer = RefCell::new(optimizer);
+    let train_split = &data.train;
+    let reports = fit(
+        &fit_config,
+        train_split.count,
+        |batch| {
+            let x = train_split.images_tensor(batch.indices, device)?;
+            let y = train_split.labels_tensor(batch.indices, device)?;
+            let logits = model.forward_t(&x, true)?;
+            let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+            let correct = logits
+                .argmax(1)?
+                .eq(&y)?
+                .to_dtype(candle_core::DType::F32)?
+                .sum_all()?
+                .to_scalar::<f32>()? as usize;
+            optimizer.borrow_mut().backward_step(&loss)?;
+            Ok(StepOutput {
+                loss: f64::from(loss.to_scalar::<f32>()?),
+                correct: Some(correct),
+            })
+        },
+        |_| {
+            let e = evaluate(&model, &data.test, device).map_err(core_error)?;
+            Ok(json!({"test_loss": e.loss, "test_accuracy": e.accuracy}))
+        },
+        |report| {
+            metrics.push_epoch(serde_json::to_value(report).expect("reports serialize"))?;
+            let mut meta = CheckpointMeta {
+                model: MODEL_NAME.into(),
+                epoch: report.epoch,
+                optimizer: Some(config.optimizer.name().into()),
+                seed: Some(seed.0),
+                ..Default::default()
+            };
+            meta.extra
+                .insert("dropout_calls".into(), model.dropout_calls().to_string());
+            checkpoint::save(
+                &ckpt_path,
+                &meta,
+                &checkpoint::varmap_tensors(&varmap),
+                &optimizer.borrow_mut().state().state_tensors()?,
+            )
+        },
+    )?;
+    let test = evaluate(&model, &data.test, device)?;
+    Ok(TrainOutcome {
+        model,
+        varmap,
+        resumed_from: start_epoch,
+        reports,
+        test,
+        metrics,
+    })
+}
+
+/// glassbox-core's loop takes core errors from its closures.
+fn core_error(e: Error) -> glassbox_core::Error {
+    match e {
+        Error::Core(e) => e,
+        Error::Candle(e) => glassbox_core::Error::Candle(e),
+        other => glassbox_core::Error::Candle(candle_core::Error::Msg(other.to_string())),
+    }
+}
+
+/// The trained network in a checkpoint written by [`train`].
+pub fn load_trained(path: &Path, device: &Device) -> Result<MnistCnn> {
+    if !path.exists() {
+        return Err(glassbox_core::Error::NotFound {
+            what: "a trained MNIST CNN checkpoint".into(),
+            searched: vec![PathBuf::from(path)],
+            hint: Some("train one with `glassbox mnist train` (or pass --checkpoint FILE)".into()),
+        }
+        .into());
+    }
+    let ck = Checkpoint::load(path, device)?;
+    let varmap = VarMap::new();
+    let model = MnistCnn::new(&varmap, Seed::default(), device)?;
+    ck.restore(MODEL_NAME, &varmap)?;
+    Ok(model)
+}
