@@ -62,6 +62,9 @@ pub enum Command {
     /// The MNIST CNN: train (with checkpoints), eval, predict digits from image files.
     #[command(subcommand)]
     Mnist(crate::mnist_cmd::MnistCommand),
+    /// VGG16: classify photos, a layer's filter responses.
+    #[command(subcommand)]
+    Vgg(crate::vgg_cmd::VggCommand),
     /// Reinforcement learning: Flippers and tic-tac-toe with tabular Q-learning.
     #[command(subcommand)]
     Rl(crate::rl_cmd::RlCommand),

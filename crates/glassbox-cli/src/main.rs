@@ -5,6 +5,7 @@ mod conv_cmd;
 mod data_cmd;
 mod mnist_cmd;
 mod rl_cmd;
+mod vgg_cmd;
 
 use clap::Parser;
 
@@ -28,6 +29,7 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Data(cmd) => data_cmd::run(&args.common, cmd),
         cli::Command::Conv(cmd) => conv_cmd::run(&args.common, cmd),
         cli::Command::Mnist(cmd) => mnist_cmd::run(&args.common, cmd),
+        cli::Command::Vgg(cmd) => vgg_cmd::run(&args.common, cmd),
         cli::Command::Rl(cmd) => rl_cmd::run(&args.common, cmd),
     }
 }

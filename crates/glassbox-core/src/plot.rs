@@ -109,6 +109,81 @@ pub fn scatter(path: impl AsRef<Path>, plot: &Scatter) -> Result<()> {
     save_rgb_png(path, &image)
 }
 
+/// Horizontal bars, one per label, longest on top as given (for top-k class probabilities).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BarChart {
+    pub title: String,
+    pub x_label: String,
+    /// `(label, value)`, drawn top to bottom.
+    pub bars: Vec<(String, f64)>,
+    /// The value axis; `None` runs from 0 to the largest value.
+    pub x_range: Option<(f64, f64)>,
+}
+
+/// Draws `chart` as a `PLOT_WIDTH` x `PLOT_HEIGHT` PNG at `path`.
+///
+/// Errors: [`Error::Plot`] if there are no bars or a value is not finite.
+pub fn bar_chart(path: impl AsRef<Path>, chart: &BarChart) -> Result<()> {
+    let path = path.as_ref();
+    let image = render(path, |root| draw_bars(root, chart))?;
+    save_rgb_png(path, &image)
+}
+
+fn draw_bars(root: &Root, chart: &BarChart) -> std::result::Result<(), String> {
+    if chart.bars.is_empty() {
+        return Err("no bars to draw".into());
+    }
+    check_finite("bar chart", chart.bars.iter().map(|(_, v)| (0.0, *v)))?;
+    let (lo, hi) = chart.x_range.unwrap_or((
+        0.0,
+        chart
+            .bars
+            .iter()
+            .map(|b| b.1)
+            .fold(0.0, f64::max)
+            .max(1e-12),
+    ));
+    let n = chart.bars.len();
+    let longest = chart
+        .bars
+        .iter()
+        .map(|b| b.0.chars().count())
+        .max()
+        .unwrap_or(0);
+    let label_area = ((longest as u32) * 9 + 20).clamp(60, 420);
+    let mut c = ChartBuilder::on(root)
+        .caption(&chart.title, (font::FAMILY, 24))
+        .margin(16)
+        .x_label_area_size(50)
+        .y_label_area_size(label_area)
+        .build_cartesian_2d(lo..hi, 0.0..n as f64)
+        .map_err(draw_error)?;
+    let labels: Vec<String> = chart.bars.iter().map(|b| b.0.clone()).collect();
+    c.configure_mesh()
+        .disable_y_mesh()
+        .x_desc(chart.x_label.as_str())
+        .y_labels(n * 2 + 1)
+        .y_label_formatter(&|y: &f64| {
+            // Labels sit at the bar centres (k + 0.5), the first bar on top.
+            let k = (n as f64 - y - 0.5).round();
+            if (n as f64 - y - 0.5 - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < n {
+                labels[k as usize].clone()
+            } else {
+                String::new()
+            }
+        })
+        .label_style((font::FAMILY, 16))
+        .axis_desc_style((font::FAMILY, 18))
+        .draw()
+        .map_err(draw_error)?;
+    c.draw_series(chart.bars.iter().enumerate().map(|(k, (_, v))| {
+        let top = n as f64 - k as f64 - 0.1;
+        Rectangle::new([(lo, top - 0.8), (*v, top)], palette_color(0).filled())
+    }))
+    .map_err(draw_error)?;
+    Ok(())
+}
+
 /// A confusion matrix: `counts[true][predicted]` for classes named `labels`, each cell shaded by its share
 /// of its row (white to dark blue) and printed with its count; the diagonal is what was right.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -478,6 +553,33 @@ fn draw_scatter(root: &Root, plot: &Scatter) -> std::result::Result<(), String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bar_chart_draws_and_refuses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bars.png");
+        let mut chart = BarChart {
+            title: "top 5".into(),
+            x_label: "probability".into(),
+            bars: vec![
+                ("tabby".into(), 0.6),
+                ("tiger cat".into(), 0.3),
+                ("lynx".into(), 0.05),
+            ],
+            x_range: Some((0.0, 1.0)),
+        };
+        bar_chart(&path, &chart).unwrap();
+        assert!(image::open(&path)
+            .unwrap()
+            .to_rgb8()
+            .pixels()
+            .any(|p| *p == image::Rgb([31, 119, 180])));
+        chart.bars.clear();
+        assert!(bar_chart(&path, &chart)
+            .unwrap_err()
+            .to_string()
+            .contains("bars.png"));
+    }
 
     #[test]
     fn confusion_matrix_draws_and_refuses_ragged_counts() {

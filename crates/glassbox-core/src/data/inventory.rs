@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::locate::{weights_dirs, DataLocator};
+use super::locate::{model_hint, model_path, DataLocator};
 use super::mnist::{self, Mnist, MnistSplit};
 use super::text::{CharVocab, Corpus};
 use std::io::Read;
 
 use crate::assets::checksum::{bytes_digest, file_digest, Algorithm};
-use crate::assets::{hub, manifest};
+use crate::assets::manifest;
 use crate::Result;
 
 #[derive(Debug, Serialize)]
@@ -226,13 +226,7 @@ fn image_dirs(locator: &DataLocator) -> Vec<ImageDirStatus> {
 fn models(locator: &DataLocator) -> Result<Vec<ModelStatus>> {
     let mut out = Vec::new();
     for (name, entry) in manifest::models() {
-        let path = match entry.source {
-            manifest::Source::Hub => hub::cached_model_file(entry),
-            manifest::Source::Local => weights_dirs(locator)
-                .into_iter()
-                .map(|d| d.join(&entry.file))
-                .find(|p| p.is_file()),
-        };
+        let path = model_path(locator, entry);
         let mut status = ModelStatus {
             name: name.clone(),
             description: entry.description.clone(),
@@ -253,18 +247,7 @@ fn models(locator: &DataLocator) -> Result<Vec<ModelStatus>> {
                 status.verified = entry.sha256.as_ref().map(|s| s.eq_ignore_ascii_case(&sha));
                 status.sha256 = Some(sha);
             }
-            None => {
-                status.hint = Some(match entry.source {
-                    manifest::Source::Hub => format!(
-                        "not fetched; run `cargo xtask fetch-weights --model {name}` (cache: {})",
-                        hub::cache_dir().display()
-                    ),
-                    manifest::Source::Local => format!(
-                    "{} not found; set GLASSBOX_WEIGHTS to its directory (e.g. ../shared/weights)",
-                    entry.file
-                ),
-                })
-            }
+            None => status.hint = Some(model_hint(name, entry)),
         }
         out.push(status);
     }

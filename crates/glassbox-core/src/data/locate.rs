@@ -4,6 +4,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::assets::{hub, manifest};
+
 /// The environment variable that points at a data directory (for example `../shared/data`).
 pub const DATA_ENV: &str = "GLASSBOX_DATA";
 
@@ -151,6 +153,46 @@ pub fn weights_dirs(data: &DataLocator) -> Vec<PathBuf> {
     }
     out.push(repo_root().join("models"));
     out
+}
+
+/// Where the manifest's model `entry` is on this machine: the Hugging Face cache for hub models (where
+/// `cargo xtask fetch-weights` puts them), the [`weights_dirs`] for local ones.
+pub fn model_path(data: &DataLocator, entry: &manifest::ModelEntry) -> Option<PathBuf> {
+    match entry.source {
+        manifest::Source::Hub => hub::cached_model_file(entry),
+        manifest::Source::Local => weights_dirs(data)
+            .into_iter()
+            .map(|d| d.join(&entry.file))
+            .find(|p| p.is_file()),
+    }
+}
+
+/// How to get the manifest's model `name` when [`model_path`] finds nothing.
+pub fn model_hint(name: &str, entry: &manifest::ModelEntry) -> String {
+    match entry.source {
+        manifest::Source::Hub => format!(
+            "not fetched; run `cargo xtask fetch-weights --model {name}` (cache: {})",
+            hub::cache_dir().display()
+        ),
+        manifest::Source::Local => format!(
+            "{} not found; set GLASSBOX_WEIGHTS to its directory (e.g. ../shared/weights)",
+            entry.file
+        ),
+    }
+}
+
+/// The file of the manifest's model `name`, or [`crate::Error::NotFound`] listing where it looked and how
+/// to get it.
+pub fn find_model(data: &DataLocator, name: &str) -> crate::Result<PathBuf> {
+    let entry = manifest::model(name)?;
+    model_path(data, entry).ok_or_else(|| crate::Error::NotFound {
+        what: format!("model {name} ({})", entry.file),
+        searched: match entry.source {
+            manifest::Source::Hub => vec![hub::cache_dir()],
+            manifest::Source::Local => weights_dirs(data),
+        },
+        hint: Some(model_hint(name, entry)),
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,146 @@
+//! `glassbox vgg ...` with the shared VGG16 convolution weights (skipped with a note when GLASSBOX_WEIGHTS
+//! and GLASSBOX_DATA do not lead to them): filter responses, and clear refusals.
+
+mod common;
+
+use common::{glassbox, text};
+use std::path::PathBuf;
+
+fn shared() -> Option<(PathBuf, PathBuf)> {
+    let data = std::env::var_os("GLASSBOX_DATA").map(PathBuf::from);
+    let weights = std::env::var_os("GLASSBOX_WEIGHTS")
+        .map(PathBuf::from)
+        .or_else(|| data.as_ref().map(|d| d.join("../weights")))?
+        .join("vgg16_features_hed.safetensors");
+    let photo = data?.join("images/photos/chelsea.png");
+    if weights.is_file() && photo.is_file() {
+        Some((weights, photo))
+    } else {
+        eprintln!("skipped: needs GLASSBOX_DATA (chelsea.png) and the shared VGG16 weights");
+        None
+    }
+}
+
+#[test]
+fn responses_of_block1_conv2_to_the_cat() {
+    let Some((weights, photo)) = shared() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("vgg");
+    let o = glassbox(
+        &[
+            "vgg",
+            "responses",
+            photo.to_str().unwrap(),
+            "--layer",
+            "block1_conv2",
+            "--weights",
+            weights.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    let s = text(&o);
+    assert!(o.status.success(), "{s}");
+    assert!(s.contains("block1_conv2: 64 filters of 224x224"), "{s}");
+    assert!(out.join("responses-block1_conv2.png").is_file());
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let filters = m["metrics"]["filters"].as_array().unwrap();
+    assert_eq!(filters.len(), 8);
+    assert!(
+        filters.iter().any(|f| f["max"].as_f64().unwrap() > 10.0),
+        "{m}"
+    );
+
+    // The features file cannot classify; an unknown layer and too many filters are refused.
+    let o = glassbox(
+        &[
+            "vgg",
+            "classify",
+            photo.to_str().unwrap(),
+            "--weights",
+            weights.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    let s = text(&o);
+    assert!(
+        !o.status.success()
+            && s.contains("no classifier")
+            && s.contains("cargo xtask fetch-weights"),
+        "{s}"
+    );
+    let o = glassbox(
+        &[
+            "vgg",
+            "responses",
+            photo.to_str().unwrap(),
+            "--layer",
+            "block6_conv1",
+            "--weights",
+            weights.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("block5_conv3"),
+        "{}",
+        text(&o)
+    );
+    let o = glassbox(
+        &[
+            "vgg",
+            "responses",
+            photo.to_str().unwrap(),
+            "--filters",
+            "65",
+            "--weights",
+            weights.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("1 to 64"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_file_that_is_not_safetensors_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bogus = tmp.path().join("vgg16.safetensors");
+    std::fs::write(&bogus, b"not really").unwrap();
+    let photo = tmp.path().join("p.png");
+    image::RgbImage::from_pixel(8, 8, image::Rgb([1, 2, 3]))
+        .save(&photo)
+        .unwrap();
+    let o = glassbox(
+        &[
+            "vgg",
+            "classify",
+            photo.to_str().unwrap(),
+            "--weights",
+            bogus.to_str().unwrap(),
+            "--out",
+            tmp.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    let s = text(&o);
+    assert!(
+        !o.status.success()
+            && s.contains("vgg16.safetensors")
+            && s.contains("not a safetensors file"),
+        "{s}"
+    );
+}

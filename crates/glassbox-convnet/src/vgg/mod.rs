@@ -1,0 +1,8 @@
+//! VGG16: loading (torchvision or timm names), every layer by name, ImageNet classification, and the
+//! responses of one layer's filters to a photo.
+
+pub mod classes;
+pub mod model;
+
+pub use classes::{imagenet_classes, top_k};
+pub use model::{layer_names, Vgg16, CONVS};

@@ -1,0 +1,189 @@
+//! VGG16 loading: torchvision and timm names give the same network, every layer by name, errors that name
+//! what is missing; the real shared convolution weights when GLASSBOX_WEIGHTS (or ../shared) is there.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use glassbox_convnet::vgg::{layer_names, Vgg16, CONVS};
+use glassbox_core::imaging::Normalization;
+
+/// Deterministic weights of a given shape: small values from a sine, different per tensor.
+fn det(shape: &[usize], salt: f64, scale: f64) -> Tensor {
+    let n: usize = shape.iter().product();
+    let t = Tensor::arange(0u32, n as u32, &Device::Cpu)
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap();
+    let t = ((t * 0.7312).unwrap() + salt).unwrap().sin().unwrap();
+    (t * scale)
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap()
+        .reshape(shape)
+        .unwrap()
+}
+
+fn features(salt: f64) -> HashMap<String, Tensor> {
+    let mut m = HashMap::new();
+    for (i, c) in CONVS.iter().enumerate() {
+        let fan_in = (c.in_channels * 9) as f64;
+        m.insert(
+            format!("features.{}.weight", c.index),
+            det(
+                &[c.out_channels, c.in_channels, 3, 3],
+                salt + i as f64,
+                (2.0 / fan_in).sqrt(),
+            ),
+        );
+        m.insert(
+            format!("features.{}.bias", c.index),
+            det(&[c.out_channels], salt + 0.5, 0.01),
+        );
+    }
+    m
+}
+
+fn path() -> &'static Path {
+    Path::new("synthetic.safetensors")
+}
+
+#[test]
+fn torchvision_and_timm_names_give_the_same_logits_with_no_relu_on_them() {
+    let mut tv = features(1.0);
+    let fc6 = det(&[4096, 25088], 3.0, 0.01);
+    let fc7 = det(&[4096, 4096], 4.0, 0.02);
+    let fc8 = det(&[1000, 4096], 5.0, 0.05);
+    let b6 = det(&[4096], 6.0, 0.1);
+    let b7 = det(&[4096], 7.0, 0.1);
+    let b8 = det(&[1000], 8.0, 0.1);
+    let mut timm = tv.clone();
+    tv.insert("classifier.0.weight".into(), fc6.clone());
+    tv.insert("classifier.3.weight".into(), fc7.clone());
+    tv.insert("classifier.6.weight".into(), fc8.clone());
+    tv.insert("classifier.0.bias".into(), b6.clone());
+    tv.insert("classifier.3.bias".into(), b7.clone());
+    tv.insert("classifier.6.bias".into(), b8.clone());
+    // timm's ConvMlp: fc1 is a 7x7 convolution over the 512x7x7 features, fc2 a 1x1 convolution.
+    timm.insert(
+        "pre_logits.fc1.weight".into(),
+        fc6.reshape((4096, 512, 7, 7)).unwrap(),
+    );
+    timm.insert(
+        "pre_logits.fc2.weight".into(),
+        fc7.reshape((4096, 4096, 1, 1)).unwrap(),
+    );
+    timm.insert("head.fc.weight".into(), fc8);
+    timm.insert("pre_logits.fc1.bias".into(), b6);
+    timm.insert("pre_logits.fc2.bias".into(), b7);
+    timm.insert("head.fc.bias".into(), b8);
+    let norm = Normalization::TORCHVISION;
+    let a = Vgg16::from_tensors(tv, norm, path()).unwrap();
+    let b = Vgg16::from_tensors(timm, norm, path()).unwrap();
+    assert!(a.has_classifier() && b.has_classifier());
+    let x = det(&[2, 3, 224, 224], 9.0, 1.0);
+    let la = a.logits(&x).unwrap();
+    let lb = b.logits(&x).unwrap();
+    assert_eq!(la.dims(), [2, 1000]);
+    let diff = (&la - &lb)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert_eq!(diff, 0.0);
+    let min = la.min_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(min < 0.0, "logits must not go through a ReLU (min {min})");
+    // Every layer by name, with the expected shapes, from one pass.
+    let names = layer_names();
+    assert_eq!(names.len(), 13 + 5 + 3);
+    let outs = a.layers(&x, &names).unwrap();
+    let shape = |n: &str| {
+        outs[names.iter().position(|m| *m == n).unwrap()]
+            .dims()
+            .to_vec()
+    };
+    assert_eq!(shape("block1_conv2"), [2, 64, 224, 224]);
+    assert_eq!(shape("block1_pool"), [2, 64, 112, 112]);
+    assert_eq!(shape("block5_pool"), [2, 512, 7, 7]);
+    assert_eq!(shape("fc7"), [2, 4096]);
+    // The fused conv+pool path (block5_conv3 not asked for) gives the same pool as the separate one.
+    let fused = a.layers(&x, &["block5_pool"]).unwrap().remove(0);
+    let d = (&fused - &outs[names.iter().position(|m| *m == "block5_pool").unwrap()])
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(d < 1e-4, "{d}");
+}
+
+#[test]
+fn missing_or_misshaped_tensors_are_listed_with_the_file() {
+    let mut t = features(1.0);
+    t.remove("features.7.weight");
+    t.insert("features.0.bias".into(), det(&[65], 1.0, 0.1));
+    let err = Vgg16::from_tensors(t, Normalization::CAFFE, path())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("synthetic.safetensors"), "{err}");
+    assert!(err.contains("missing features.7.weight"), "{err}");
+    assert!(
+        err.contains("features.0.bias is [65], expected [64]"),
+        "{err}"
+    );
+    // Another model entirely (an MNIST checkpoint's names).
+    let mut other = HashMap::new();
+    other.insert("conv1.weight".to_string(), det(&[32, 1, 3, 3], 0.0, 0.1));
+    let err = Vgg16::from_tensors(other, Normalization::CAFFE, path())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("not VGG16's 13 convolutions"), "{err}");
+    // Asking a features-only network to classify names the missing tensors and the way to get them.
+    let v = Vgg16::from_tensors(features(1.0), Normalization::CAFFE, path()).unwrap();
+    let x = det(&[1, 3, 32, 32], 2.0, 1.0);
+    let err = v.layers(&x, &["logits"]).err().unwrap().to_string();
+    assert!(
+        err.contains("cargo xtask fetch-weights") && err.contains("classifier.6.weight"),
+        "{err}"
+    );
+    let err = v.layers(&x, &["block9_conv1"]).err().unwrap().to_string();
+    assert!(err.contains("block1_conv1"), "{err}");
+}
+
+fn shared_weights() -> Option<PathBuf> {
+    let dir = std::env::var_os("GLASSBOX_WEIGHTS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("GLASSBOX_DATA").map(|d| PathBuf::from(d).join("../weights"))
+        })?;
+    let p = dir.join("vgg16_features_hed.safetensors");
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("skipped: no vgg16_features_hed.safetensors under GLASSBOX_WEIGHTS / GLASSBOX_DATA/../weights");
+        None
+    }
+}
+
+#[test]
+fn the_shared_weights_load_as_caffe_features_without_a_classifier() {
+    let Some(p) = shared_weights() else { return };
+    let v = Vgg16::load(&p, &Device::Cpu).unwrap();
+    assert!(!v.has_classifier());
+    assert_eq!(v.normalization(), Normalization::CAFFE);
+    assert!(v.tensor("hed.fuse.weight").is_some());
+    // A mid-gray image is all zeros after the caffe mean (roughly): responses are finite and non-negative.
+    let x = v
+        .preprocess(&Tensor::full(128f32, (1, 3, 64, 64), &Device::Cpu).unwrap())
+        .unwrap();
+    let y = v.layers(&x, &["block3_conv1"]).unwrap().remove(0);
+    assert_eq!(y.dims(), [1, 256, 16, 16]);
+    assert!(y.min_all().unwrap().to_scalar::<f32>().unwrap() >= 0.0);
+}
