@@ -26,6 +26,14 @@ pub enum VggCommand {
         #[arg(long, value_name = "FILE")]
         weights: Option<PathBuf>,
     },
+    /// HED edges on the shared VGG16 weights: the fused edge map and the five side outputs.
+    Edges {
+        #[arg(value_name = "IMAGE")]
+        image: PathBuf,
+        /// A safetensors file with HED's tensors (default: the shared vgg16_features_hed.safetensors).
+        #[arg(long, value_name = "FILE")]
+        weights: Option<PathBuf>,
+    },
     /// How the first filters of one layer respond to a photo (the course's duck slide).
     Responses {
         #[arg(value_name = "IMAGE")]
@@ -53,6 +61,13 @@ pub fn run(common: &Common, cmd: &VggCommand) -> anyhow::Result<()> {
                 None => find_model(&common.locator(), "vgg16")?,
             };
             classify(common, &device, images, &path)
+        }
+        VggCommand::Edges { image, weights } => {
+            let path = match weights {
+                Some(w) => w.clone(),
+                None => find_model(&common.locator(), "vgg16-features-hed")?,
+            };
+            edges(common, &device, image, &path)
         }
         VggCommand::Responses {
             image,
@@ -174,5 +189,58 @@ fn responses(
     println!("{layer}: {channels} filters of {h}x{w}; drew the first {filters}");
     println!("wrote {}", common.out.join(&file).display());
     println!("wrote {}", metrics.display());
+    Ok(())
+}
+
+/// Probabilities `(1, 1, H, W)` as dark lines on white (as HED's figures show edges).
+fn edge_image(p: &candle_core::Tensor) -> anyhow::Result<image::RgbImage> {
+    let inverted = ((p.squeeze(0)?.squeeze(0)? * -255.0)? + 255.0)?;
+    Ok(tensor_to_rgb(&inverted.unsqueeze(0)?.repeat((3, 1, 1))?)?)
+}
+
+fn edges(
+    common: &Common,
+    device: &candle_core::Device,
+    image: &Path,
+    weights: &Path,
+) -> anyhow::Result<()> {
+    let model = Vgg16::load(weights, device)?;
+    let hed = vgg::Hed::from_vgg(&model)?;
+    println!("VGG16 + HED from {}", weights.display());
+    let photo = load_image(image, &LoadOptions::rgb())?
+        .to_device(device)?
+        .unsqueeze(0)?;
+    let out = hed.edges(&model, &photo)?;
+    let p: Vec<f32> = out.fused.flatten_all()?.to_vec1()?;
+    let n = p.len() as f64;
+    let mean = p.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let edge_share = p.iter().filter(|&&v| v > 0.5).count() as f64 / n;
+    save_rgb_png(common.out.join("edges.png"), &edge_image(&out.fused)?)?;
+    let mut panels = vec![tensor_to_rgb(&photo.squeeze(0)?)?];
+    let mut captions = vec!["input".to_string()];
+    for (k, side) in out.sides.iter().enumerate() {
+        panels.push(edge_image(side)?);
+        captions.push(format!("side {} ({})", k + 1, vgg::hed::SIDE_LAYERS[k]));
+    }
+    panels.push(edge_image(&out.fused)?);
+    captions.push("fused".into());
+    let captions: Vec<&str> = captions.iter().map(String::as_str).collect();
+    save_rgb_png(
+        common.out.join("edges-sides.png"),
+        &side_by_side(&panels, &captions)?,
+    )?;
+    let metrics = common.out.join("metrics.json");
+    write_json(
+        &metrics,
+        &json!({"run": {"lesson": "vgg edges", "weights": weights, "image": image},
+                "metrics": {"mean_probability": mean, "share_above_half": edge_share}}),
+    )?;
+    println!(
+        "edge probability: mean {mean:.3}, {:.1}% of pixels above 0.5",
+        100.0 * edge_share
+    );
+    for f in ["edges.png", "edges-sides.png", "metrics.json"] {
+        println!("wrote {}", common.out.join(f).display());
+    }
     Ok(())
 }

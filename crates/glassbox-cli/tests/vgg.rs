@@ -55,6 +55,26 @@ fn responses_of_block1_conv2_to_the_cat() {
         "{m}"
     );
 
+    // HED edges from the same file.
+    let o = glassbox(
+        &[
+            "vgg",
+            "edges",
+            photo.to_str().unwrap(),
+            "--weights",
+            weights.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        o.status.success() && text(&o).contains("edge probability"),
+        "{}",
+        text(&o)
+    );
+    assert!(out.join("edges.png").is_file() && out.join("edges-sides.png").is_file());
+
     // The features file cannot classify; an unknown layer and too many filters are refused.
     let o = glassbox(
         &[

@@ -187,3 +187,61 @@ fn the_shared_weights_load_as_caffe_features_without_a_classifier() {
     assert_eq!(y.dims(), [1, 256, 16, 16]);
     assert!(y.min_all().unwrap().to_scalar::<f32>().unwrap() >= 0.0);
 }
+
+#[test]
+fn hed_edges_are_high_on_the_cats_outline_and_low_on_the_flat_background() {
+    let Some(p) = shared_weights() else { return };
+    let Some(photo) = std::env::var_os("GLASSBOX_DATA")
+        .map(|d| PathBuf::from(d).join("images/photos/chelsea.png"))
+        .filter(|p| p.is_file())
+    else {
+        eprintln!("skipped: GLASSBOX_DATA has no images/photos/chelsea.png");
+        return;
+    };
+    let v = Vgg16::load(&p, &Device::Cpu).unwrap();
+    let hed = glassbox_convnet::vgg::Hed::from_vgg(&v).unwrap();
+    let image =
+        glassbox_core::imaging::load_image(&photo, &glassbox_core::imaging::LoadOptions::rgb())
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+    let edges = hed.edges(&v, &image).unwrap();
+    assert_eq!(edges.fused.dims(), [1, 1, 300, 451]);
+    assert_eq!(edges.sides.len(), 5);
+    let region = |y0: usize, y1: usize, x0: usize, x1: usize| {
+        let r = edges.fused.squeeze(0).unwrap().squeeze(0).unwrap();
+        let r = r
+            .narrow(0, y0, y1 - y0)
+            .unwrap()
+            .narrow(1, x0, x1 - x0)
+            .unwrap();
+        let v: Vec<f32> = r.flatten_all().unwrap().to_vec1().unwrap();
+        let mean = v.iter().sum::<f32>() / v.len() as f32;
+        (mean, v.iter().copied().fold(0.0f32, f32::max))
+    };
+    // The blurred background at the top right: flat, so no edges (measured: mean 0.03, max 0.15).
+    let (mean, max) = region(5, 45, 405, 445);
+    assert!(
+        mean < 0.1 && max < 0.3,
+        "background: mean {mean}, max {max}"
+    );
+    // The head's outline on both sides and the nose (measured maxima 0.77, 0.82, 0.91).
+    for (what, (y0, y1, x0, x1), floor) in [
+        ("right outline", (120, 200, 340, 380), 0.6),
+        ("left outline", (60, 200, 20, 60), 0.6),
+        ("nose", (220, 265, 225, 295), 0.8),
+    ] {
+        let (_, max) = region(y0, y1, x0, x1);
+        assert!(max > floor, "{what}: max edge probability {max}");
+    }
+    // A file without HED's tensors is refused by name.
+    let plain = Vgg16::from_tensors(features(1.0), Normalization::CAFFE, path()).unwrap();
+    let err = glassbox_convnet::vgg::Hed::from_vgg(&plain)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("hed.fuse.weight") && err.contains("synthetic.safetensors"),
+        "{err}"
+    );
+}

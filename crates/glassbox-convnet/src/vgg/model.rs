@@ -208,6 +208,16 @@ impl Vgg16 {
     /// Runs preprocessed inputs `(N, 3, H, W)` up to the last of `wanted` (layer names, see
     /// [`layer_names`]) and returns their outputs in the order asked.
     pub fn layers(&self, x: &Tensor, wanted: &[&str]) -> Result<Vec<Tensor>> {
+        self.run(x, wanted, false)
+    }
+
+    /// [`layers`](Self::layers) with pools that round odd sizes up (Keras's `padding='same'`, as HED's
+    /// pools do) instead of down (torchvision's).
+    pub fn layers_ceil_pools(&self, x: &Tensor, wanted: &[&str]) -> Result<Vec<Tensor>> {
+        self.run(x, wanted, true)
+    }
+
+    fn run(&self, x: &Tensor, wanted: &[&str], ceil_pools: bool) -> Result<Vec<Tensor>> {
         let all = layer_names();
         for w in wanted {
             if !all.contains(w) {
@@ -233,8 +243,10 @@ impl Vgg16 {
             if position > last {
                 break;
             }
+            let (_, _, hh, ww) = h.dims4()?;
+            let even = hh % 2 == 0 && ww % 2 == 0;
             match spec.pool_after {
-                Some(pool) if !wanted.contains(&spec.name) => {
+                Some(pool) if !wanted.contains(&spec.name) && (even || !ceil_pools) => {
                     h = conv2d_relu_pool(
                         &h,
                         conv.weight(),
@@ -254,6 +266,13 @@ impl Vgg16 {
                     found.insert(spec.name, h.clone());
                     if let Some(pool) = pool {
                         if position <= last {
+                            if ceil_pools && !even {
+                                // After a ReLU every value is >= 0, so zeros on the right and bottom
+                                // make the last, partial windows pool as Keras's 'same' does.
+                                h = h
+                                    .pad_with_zeros(2, 0, hh % 2)?
+                                    .pad_with_zeros(3, 0, ww % 2)?;
+                            }
                             h = max_pool2d(&h, 2, 2)?;
                             position += 1;
                             found.insert(pool, h.clone());
