@@ -62,7 +62,10 @@ pub enum Command {
     /// The MNIST CNN: train (with checkpoints), eval, predict digits from image files.
     #[command(subcommand)]
     Mnist(crate::mnist_cmd::MnistCommand),
-    /// VGG16: classify photos, a layer's filter responses.
+    /// Adversarial examples: FGSM and PGD against the trained MNIST CNN.
+    #[command(subcommand)]
+    Adversary(crate::adversary_cmd::AdversaryCommand),
+    /// VGG16: classify photos, a layer's filter responses, HED edges.
     #[command(subcommand)]
     Vgg(crate::vgg_cmd::VggCommand),
     /// Reinforcement learning: Flippers and tic-tac-toe with tabular Q-learning.

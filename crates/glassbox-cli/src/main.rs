@@ -1,5 +1,6 @@
 //! `glassbox`: the course's lessons and figures from real data.
 
+mod adversary_cmd;
 mod cli;
 mod conv_cmd;
 mod data_cmd;
@@ -29,6 +30,7 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Data(cmd) => data_cmd::run(&args.common, cmd),
         cli::Command::Conv(cmd) => conv_cmd::run(&args.common, cmd),
         cli::Command::Mnist(cmd) => mnist_cmd::run(&args.common, cmd),
+        cli::Command::Adversary(cmd) => adversary_cmd::run(&args.common, cmd),
         cli::Command::Vgg(cmd) => vgg_cmd::run(&args.common, cmd),
         cli::Command::Rl(cmd) => rl_cmd::run(&args.common, cmd),
     }

@@ -76,6 +76,45 @@ fn mnist_trains_on_the_embedded_subset_resumes_evaluates_and_predicts() {
     let e = json(&out.join("metrics-eval.json"));
     assert!((e["metrics"]["accuracy"].as_f64().unwrap() - accuracy).abs() < 1e-9);
 
+    // Adversarial examples against the trained network: FGSM grows stronger with eps, PGD beats FGSM.
+    let o = glassbox(
+        &[
+            "adversary",
+            "mnist",
+            "--limit",
+            "200",
+            "--steps",
+            "5",
+            "--out",
+            out_s,
+        ],
+        None,
+    );
+    let s = text(&o);
+    assert!(o.status.success(), "{s}");
+    let a = json(&out.join("metrics-adversary.json"));
+    let acc: Vec<f64> = a["metrics"]["attacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["accuracy"].as_f64().unwrap())
+        .collect();
+    let clean = a["metrics"]["clean_accuracy"].as_f64().unwrap();
+    assert!(
+        acc[0] <= clean && acc[5] < acc[0] && acc[5] < 0.5 * clean,
+        "{clean} {acc:?}"
+    );
+    assert!(out.join("adversary.png").is_file());
+    let o = glassbox(
+        &["adversary", "mnist", "--eps", "1.5", "--out", out_s],
+        None,
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("(0, 1]"),
+        "{}",
+        text(&o)
+    );
+
     // Digits with an alpha channel, dark on light, any size: read as MNIST was made.
     let mut files = Vec::new();
     let mut labels = Vec::new();

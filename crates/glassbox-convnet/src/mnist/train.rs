@@ -246,7 +246,8 @@ fn core_error(e: Error) -> glassbox_core::Error {
     }
 }
 
-/// The trained network in a checkpoint written by [`train`].
+/// The trained network in a checkpoint written by [`train`], its weights constants (not variables), so
+/// that gradients with respect to the input (adversarial examples) compute nothing for the weights.
 pub fn load_trained(path: &Path, device: &Device) -> Result<MnistCnn> {
     if !path.exists() {
         return Err(glassbox_core::Error::NotFound {
@@ -258,7 +259,13 @@ pub fn load_trained(path: &Path, device: &Device) -> Result<MnistCnn> {
     }
     let ck = Checkpoint::load(path, device)?;
     let varmap = VarMap::new();
-    let model = MnistCnn::new(&varmap, Seed::default(), device)?;
+    MnistCnn::new(&varmap, Seed::default(), device)?;
+    // Restoring into the variables checks every name and shape against the network.
     ck.restore(MODEL_NAME, &varmap)?;
-    Ok(model)
+    let constants: std::collections::HashMap<String, Tensor> = checkpoint::varmap_tensors(&varmap)
+        .into_iter()
+        .map(|(name, t)| (name, t.detach()))
+        .collect();
+    let vb = candle_nn::VarBuilder::from_tensors(constants, candle_core::DType::F32, device);
+    Ok(MnistCnn::load(vb, Seed::default())?)
 }

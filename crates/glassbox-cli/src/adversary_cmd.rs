@@ -1,0 +1,175 @@
+//! `glassbox adversary ...`: adversarial examples (glassbox-convnet's `adversary`) against the MNIST CNN.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use glassbox_convnet::adversary::{attack, correct, Attack};
+use glassbox_convnet::mnist;
+use glassbox_core::data::Mnist;
+use glassbox_core::imaging::{grid, save_rgb_png, side_by_side, upscale};
+use glassbox_core::train::{write_json, Progress};
+use image::{Rgb, RgbImage};
+use serde_json::json;
+
+use crate::cli::Common;
+
+/// Images per attacked batch.
+const BATCH: usize = 500;
+/// FGSM's budgets in the table (the 0.25 among them).
+const FGSM_EPS: [f64; 6] = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3];
+
+#[derive(Debug, Subcommand)]
+pub enum AdversaryCommand {
+    /// FGSM and PGD against the trained MNIST CNN over the test digits, and a figure of examples.
+    Mnist {
+        /// PGD's budget (pixels in 0..1); FGSM runs at 0.05 ... 0.3.
+        #[arg(long, default_value_t = 0.1)]
+        eps: f64,
+        /// PGD's steps.
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        /// Attack only the first N test digits.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Default: checkpoint.safetensors in the output directory (from `glassbox mnist train`).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+}
+
+pub fn run(common: &Common, cmd: &AdversaryCommand) -> anyhow::Result<()> {
+    let AdversaryCommand::Mnist {
+        eps,
+        steps,
+        limit,
+        checkpoint,
+    } = cmd;
+    if !(*eps > 0.0 && *eps <= 1.0) {
+        bail!("invalid --eps {eps}: expected a budget in (0, 1] (pixels are in 0..1)");
+    }
+    if *steps == 0 || *limit == Some(0) {
+        bail!("invalid --steps or --limit: both must be at least 1");
+    }
+    let device = common.device.open()?;
+    let out = &common.out;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let path = checkpoint
+        .clone()
+        .unwrap_or_else(|| out.join(mnist::CHECKPOINT_FILE));
+    let model = mnist::load_trained(&path, &device)?;
+    let data = Mnist::load(&common.locator())?;
+    let test = match limit {
+        Some(n) => data.test.take(*n),
+        None => data.test.clone(),
+    };
+    println!(
+        "attacking {} test digits from {} with the CNN of {}",
+        test.count,
+        data.source,
+        path.display()
+    );
+    let classify = |x: &candle_core::Tensor| model.forward_t(x, false);
+    let mut attacks: Vec<(String, Attack)> = FGSM_EPS
+        .iter()
+        .map(|&e| (format!("FGSM eps {e}"), Attack::fgsm(e)))
+        .collect();
+    attacks.push((
+        format!("PGD eps {eps}, {steps} steps"),
+        Attack::pgd(*eps, *steps),
+    ));
+    let indices: Vec<usize> = (0..test.count).collect();
+    let mut clean = 0;
+    let mut right = vec![0usize; attacks.len()];
+    let mut shown: Option<(
+        candle_core::Tensor,
+        candle_core::Tensor,
+        candle_core::Tensor,
+    )> = None;
+    let mut progress = Progress::new("attacks", indices.len().div_ceil(BATCH) as u64, "images");
+    for (b, chunk) in indices.chunks(BATCH).enumerate() {
+        let x = test.images_tensor(chunk, &device)?;
+        let y = test.labels_tensor(chunk, &device)?;
+        clean += correct(&classify(&x)?, &y)?;
+        for (k, (_, a)) in attacks.iter().enumerate() {
+            let adv = attack(classify, &x, &y, a, common.seed())?;
+            right[k] += correct(&classify(&adv)?, &y)?;
+            if b == 0 && k == attacks.len() - 1 {
+                shown = Some((
+                    x.narrow(0, 0, 8.min(chunk.len()))?,
+                    adv.narrow(0, 0, 8.min(chunk.len()))?,
+                    y.narrow(0, 0, 8.min(chunk.len()))?,
+                ));
+            }
+        }
+        progress.batch(chunk.len(), 0.0, None);
+    }
+    progress.finish("done");
+    let n = test.count as f64;
+    println!("clean accuracy {:.2}%", 100.0 * clean as f64 / n);
+    let mut rows = Vec::new();
+    for ((name, a), r) in attacks.iter().zip(&right) {
+        println!("{name}: accuracy {:.2}%", 100.0 * *r as f64 / n);
+        rows.push(json!({"attack": name, "settings": a, "accuracy": *r as f64 / n}));
+    }
+    if let Some((x, adv, y)) = shown {
+        save_rgb_png(
+            out.join("adversary.png"),
+            &examples_figure(&model, &x, &adv, &y, *eps)?,
+        )?;
+        println!("wrote {}", out.join("adversary.png").display());
+    }
+    let metrics = out.join("metrics-adversary.json");
+    write_json(
+        &metrics,
+        &json!({"run": {"lesson": "adversary mnist", "checkpoint": path, "seed": common.seed, "digits": test.count},
+                "metrics": {"clean_accuracy": clean as f64 / n, "attacks": rows}}),
+    )?;
+    println!("wrote {}", metrics.display());
+    Ok(())
+}
+
+fn to_image(t: &candle_core::Tensor) -> anyhow::Result<RgbImage> {
+    let v: Vec<f32> = t.flatten_all()?.to_vec1()?;
+    let small = RgbImage::from_fn(28, 28, |x, y| {
+        let p = (v[(y * 28 + x) as usize].clamp(0.0, 1.0) * 255.0).round() as u8;
+        Rgb([p, p, p])
+    });
+    Ok(upscale(&small, 3))
+}
+
+/// Rows of original (prediction) / perturbation amplified to the full gray range / adversarial (prediction).
+fn examples_figure(
+    model: &mnist::MnistCnn,
+    x: &candle_core::Tensor,
+    adv: &candle_core::Tensor,
+    y: &candle_core::Tensor,
+    eps: f64,
+) -> anyhow::Result<RgbImage> {
+    let pred = |t: &candle_core::Tensor| -> anyhow::Result<Vec<u32>> {
+        Ok(model.forward_t(t, false)?.argmax(1)?.to_vec1()?)
+    };
+    let (p0, p1, labels) = (pred(x)?, pred(adv)?, y.to_vec1::<u32>()?);
+    let delta = (((adv - x)? / (2.0 * eps))? + 0.5)?;
+    let mut rows = Vec::new();
+    for i in 0..labels.len() {
+        let images = vec![
+            to_image(&x.get(i)?)?,
+            to_image(&delta.get(i)?)?,
+            to_image(&adv.get(i)?)?,
+        ];
+        let captions = [
+            format!("digit {} -> {}", labels[i], p0[i]),
+            format!("perturbation (+-{eps})"),
+            format!("adversarial -> {}", p1[i]),
+        ];
+        let captions: Vec<&str> = captions.iter().map(String::as_str).collect();
+        rows.push(side_by_side(&images, &captions)?);
+    }
+    let half = rows.len().div_ceil(2);
+    let columns: Vec<RgbImage> = rows
+        .chunks(half)
+        .map(|c| grid(c, 1, 0, Rgb([255, 255, 255])))
+        .collect();
+    Ok(grid(&columns, 2, 8, Rgb([255, 255, 255])))
+}
