@@ -45,6 +45,27 @@ impl Common {
     pub fn seed(&self) -> Seed {
         Seed(self.seed)
     }
+
+    /// Ends a lesson command: `metrics.json` (`{"run": {lesson, seed}, "metrics": ...}`) in the output
+    /// directory, then a `wrote` line for each file the lesson wrote and for the metrics.
+    pub fn finish_lesson(
+        &self,
+        lesson: &str,
+        metrics: serde_json::Value,
+        written: &[impl AsRef<std::path::Path>],
+    ) -> anyhow::Result<()> {
+        let doc = serde_json::json!({
+            "run": {"lesson": lesson, "seed": self.seed},
+            "metrics": metrics,
+        });
+        let path = self.out.join("metrics.json");
+        glassbox_core::train::write_json(&path, &doc)?;
+        for f in written {
+            println!("wrote {}", self.out.join(f.as_ref()).display());
+        }
+        println!("wrote {}", path.display());
+        Ok(())
+    }
 }
 
 fn parse_device(s: &str) -> Result<DeviceSpec, String> {

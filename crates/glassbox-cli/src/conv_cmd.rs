@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use glassbox_core::imaging::{load_image, save_rgb_png, LoadOptions, Resize};
-use glassbox_core::train::write_json;
 use glassbox_tensor::conv::filters::three_by_three;
 use glassbox_tensor::lesson::{faces, filters, sizes, yellow, RgbImage};
 use serde_json::{json, Value};
@@ -27,17 +26,7 @@ pub fn run(common: &Common, cmd: &ConvCommand) -> anyhow::Result<()> {
         ConvCommand::Sizes => sizes_cmd(out)?,
         ConvCommand::Faces => faces_cmd(common)?,
     };
-    let doc = json!({
-        "run": {"lesson": format!("conv {lesson}"), "seed": common.seed},
-        "metrics": metrics,
-    });
-    let path = out.join("metrics.json");
-    write_json(&path, &doc)?;
-    for f in written {
-        println!("wrote {}", out.join(f).display());
-    }
-    println!("wrote {}", path.display());
-    Ok(())
+    common.finish_lesson(&format!("conv {lesson}"), metrics, &written)
 }
 
 /// The photo: a path as given if it exists, else `images/photos/NAME` in the data directories.

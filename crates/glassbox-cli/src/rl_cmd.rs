@@ -8,7 +8,6 @@ use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
 use glassbox_core::imaging::save_rgb_png;
 use glassbox_core::plot::{line_chart, LineChart, Series};
-use glassbox_core::train::write_json;
 use glassbox_rl::flippers::{self, board::Board};
 use glassbox_rl::qtable::QTable;
 use glassbox_rl::tictactoe::{self, Mark, Opponent, Solver};
@@ -122,17 +121,7 @@ pub fn run(common: &Common, cmd: &RlCommand) -> anyhow::Result<()> {
             return tictactoe_play(common, table.as_deref())
         }
     };
-    let doc = json!({
-        "run": {"lesson": format!("rl {lesson}"), "seed": common.seed},
-        "metrics": metrics,
-    });
-    let path = out.join("metrics.json");
-    write_json(&path, &doc)?;
-    for f in written {
-        println!("wrote {}", out.join(f).display());
-    }
-    println!("wrote {}", path.display());
-    Ok(())
+    common.finish_lesson(&format!("rl {lesson}"), metrics, &written)
 }
 
 type Outcome = (&'static str, Value, Vec<&'static str>);
