@@ -7,7 +7,7 @@ use clap::Subcommand;
 use glassbox_convnet::adversary::{attack, correct, Attack};
 use glassbox_convnet::mnist;
 use glassbox_core::data::Mnist;
-use glassbox_core::imaging::{grid, save_rgb_png, side_by_side, upscale};
+use glassbox_core::imaging::{grid, save_rgb_png, side_by_side};
 use glassbox_core::train::{write_json, Progress};
 use image::{Rgb, RgbImage};
 use serde_json::json;
@@ -131,11 +131,11 @@ pub fn run(common: &Common, cmd: &AdversaryCommand) -> anyhow::Result<()> {
 
 fn to_image(t: &candle_core::Tensor) -> anyhow::Result<RgbImage> {
     let v: Vec<f32> = t.flatten_all()?.to_vec1()?;
-    let small = RgbImage::from_fn(28, 28, |x, y| {
-        let p = (v[(y * 28 + x) as usize].clamp(0.0, 1.0) * 255.0).round() as u8;
-        Rgb([p, p, p])
-    });
-    Ok(upscale(&small, 3))
+    let bytes: Vec<u8> = v
+        .iter()
+        .map(|p| (p.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect();
+    Ok(mnist::figures::digit_rgb(&bytes, 28, 3))
 }
 
 /// Rows of original (prediction) / perturbation amplified to the full gray range / adversarial (prediction).

@@ -74,15 +74,18 @@ pub fn confusion(out: &Path, eval: &Evaluation) -> Result<()> {
     Ok(())
 }
 
-/// Digit `i` of `split` as an RGB image, `DIGIT_SCALE` times larger, framed in red when `mistake`.
-pub fn digit_image(split: &MnistSplit, i: usize, mistake: bool) -> RgbImage {
-    let (w, h) = (split.cols as u32, split.rows as u32);
-    let pixels = split.image(i);
-    let small = RgbImage::from_fn(w, h, |x, y| {
-        let v = pixels[(y * w + x) as usize];
+/// A 28x28 digit (bytes, row-major, 0 = background) as a gray RGB image `scale` times larger.
+pub fn digit_rgb(pixels: &[u8], side: u32, scale: u32) -> RgbImage {
+    let small = RgbImage::from_fn(side, side, |x, y| {
+        let v = pixels[(y * side + x) as usize];
         Rgb([v, v, v])
     });
-    let big = upscale(&small, DIGIT_SCALE);
+    upscale(&small, scale)
+}
+
+/// Digit `i` of `split` as an RGB image, `DIGIT_SCALE` times larger, framed in red when `mistake`.
+pub fn digit_image(split: &MnistSplit, i: usize, mistake: bool) -> RgbImage {
+    let big = digit_rgb(split.image(i), split.cols as u32, DIGIT_SCALE);
     if !mistake {
         return big;
     }

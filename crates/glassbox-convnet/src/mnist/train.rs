@@ -182,6 +182,7 @@ pub fn train(
         ..Default::default()
     };
     let optimizer = RefCell::new(optimizer);
+    let last_eval: RefCell<Option<Evaluation>> = RefCell::new(None);
     let train_split = &data.train;
     let reports = fit(
         &fit_config,
@@ -205,7 +206,9 @@ pub fn train(
         },
         |_| {
             let e = evaluate(&model, &data.test, device).map_err(core_error)?;
-            Ok(json!({"test_loss": e.loss, "test_accuracy": e.accuracy}))
+            let summary = json!({"test_loss": e.loss, "test_accuracy": e.accuracy});
+            *last_eval.borrow_mut() = Some(e);
+            Ok(summary)
         },
         |report| {
             metrics.push_epoch(serde_json::to_value(report).expect("reports serialize"))?;
@@ -226,7 +229,11 @@ pub fn train(
             )
         },
     )?;
-    let test = evaluate(&model, &data.test, device)?;
+    // The last epoch already evaluated the test set; a run with no epoch left (resumed at the end) has not.
+    let test = match last_eval.into_inner() {
+        Some(e) => e,
+        None => evaluate(&model, &data.test, device)?,
+    };
     Ok(TrainOutcome {
         model,
         varmap,

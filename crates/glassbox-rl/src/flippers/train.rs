@@ -162,14 +162,6 @@ pub struct TrainingLog {
 }
 
 impl TrainingLog {
-    /// The share of won games in each consecutive window of `window` games.
-    pub fn win_rate(&self, window: usize) -> Vec<f64> {
-        self.won
-            .chunks(window.max(1))
-            .map(|c| c.iter().filter(|&&w| w).count() as f64 / c.len() as f64)
-            .collect()
-    }
-
     /// The mean moves per game in each consecutive window of `window` games.
     pub fn mean_moves(&self, window: usize) -> Vec<f64> {
         self.moves
