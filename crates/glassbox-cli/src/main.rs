@@ -7,6 +7,7 @@ mod data_cmd;
 mod mnist_cmd;
 mod rl_cmd;
 mod vgg_cmd;
+mod visualize_cmd;
 
 use clap::Parser;
 

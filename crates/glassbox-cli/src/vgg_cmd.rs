@@ -15,6 +15,7 @@ use glassbox_core::train::write_json;
 use serde_json::json;
 
 use crate::cli::Common;
+use crate::visualize_cmd::AscentArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum VggCommand {
@@ -31,6 +32,28 @@ pub enum VggCommand {
         #[arg(value_name = "IMAGE")]
         image: PathBuf,
         /// A safetensors file with HED's tensors (default: the shared vgg16_features_hed.safetensors).
+        #[arg(long, value_name = "FILE")]
+        weights: Option<PathBuf>,
+    },
+    /// What filters want to see: gradient ascent on the input from grey noise, one image per filter.
+    Visualize {
+        /// A convolution: block1_conv1 ... block5_conv3.
+        #[arg(long, default_value = "block1_conv2")]
+        layer: String,
+        /// How many filters, from --first.
+        #[arg(long, default_value_t = 16)]
+        filters: usize,
+        #[arg(long, default_value_t = 0)]
+        first: usize,
+        /// Maximize the whole layer's activation (one image) instead of single filters.
+        #[arg(long)]
+        whole_layer: bool,
+        /// The final image size in pixels (square).
+        #[arg(long, default_value_t = 128)]
+        size: usize,
+        #[command(flatten)]
+        ascent: AscentArgs,
+        /// A safetensors file (default: VGG16 if fetched, else the shared convolution weights).
         #[arg(long, value_name = "FILE")]
         weights: Option<PathBuf>,
     },
@@ -69,20 +92,54 @@ pub fn run(common: &Common, cmd: &VggCommand) -> anyhow::Result<()> {
             };
             edges(common, &device, image, &path)
         }
+        VggCommand::Visualize {
+            layer,
+            filters,
+            first,
+            whole_layer,
+            size,
+            ascent,
+            weights,
+        } => {
+            let path = features_weights(common, weights.as_ref())?;
+            let target = if *whole_layer {
+                vgg::Target::Layer {
+                    layer: layer.clone(),
+                }
+            } else {
+                vgg::Target::Filters {
+                    layer: layer.clone(),
+                    filters: (*first..first + filters).collect(),
+                }
+            };
+            crate::visualize_cmd::visualize(
+                common,
+                &device,
+                &path,
+                &target,
+                *size,
+                &ascent.config()?,
+            )
+        }
         VggCommand::Responses {
             image,
             layer,
             filters,
             weights,
         } => {
-            let path = match weights {
-                Some(w) => w.clone(),
-                None => find_model(&common.locator(), "vgg16")
-                    .or_else(|_| find_model(&common.locator(), "vgg16-features-hed"))?,
-            };
+            let path = features_weights(common, weights.as_ref())?;
             responses(common, &device, image, layer, *filters, &path)
         }
     }
+}
+
+/// `--weights`, else the full VGG16 if fetched, else the shared convolution weights.
+fn features_weights(common: &Common, weights: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    Ok(match weights {
+        Some(w) => w.clone(),
+        None => find_model(&common.locator(), "vgg16")
+            .or_else(|_| find_model(&common.locator(), "vgg16-features-hed"))?,
+    })
 }
 
 fn load_photo(path: &Path, device: &candle_core::Device) -> anyhow::Result<candle_core::Tensor> {

@@ -12,6 +12,9 @@
 //! - [`lesson`]: the lessons built from them: the yellow detector, 3x3 filters on a random binary image and
 //!   on a photo, the output-size worked examples, and the three-layer face detector on 12x12 masks.
 //!
+//! - [`ascent`]: gradient ascent on input images (jitter, blur, L2 decay, octaves) for filter
+//!   visualization and deep dreaming; [`ops::resize_bilinear`] resizes differentiably.
+//!
 //! Fast CPU training kernels (issue 3, in progress):
 //!
 //! - [`kernels`]: im2col + GEMM convolution (forward, input and weight gradients, fused bias and ReLU),
@@ -21,6 +24,7 @@
 //! - [`nn`]: candle-nn-style layers over them (`Conv2d`, `Lstm`), built from a `VarBuilder` with
 //!   PyTorch's tensor names.
 
+pub mod ascent;
 pub mod conv;
 pub mod error;
 pub mod kernels;

@@ -187,6 +187,11 @@ impl Vgg16 {
         self.normalization
     }
 
+    /// Where the weights live.
+    pub fn device(&self) -> &Device {
+        self.convs[0].weight().device()
+    }
+
     pub fn has_classifier(&self) -> bool {
         self.classifier.is_some()
     }

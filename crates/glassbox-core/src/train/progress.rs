@@ -14,6 +14,7 @@ pub struct Progress {
     started: Instant,
     label: String,
     unit: &'static str,
+    value_name: &'static str,
     next_plain_report: u64,
 }
 
@@ -40,8 +41,15 @@ impl Progress {
             started: Instant::now(),
             label,
             unit,
+            value_name: "loss",
             next_plain_report: 0,
         }
+    }
+
+    /// Names the running value shown as "loss" by default (gradient ascent climbs an "objective").
+    pub fn value_name(mut self, name: &'static str) -> Self {
+        self.value_name = name;
+        self
     }
 
     /// Records one finished batch of `items` items with the running loss and accuracy so far.
@@ -84,7 +92,12 @@ impl Progress {
         let acc = accuracy
             .map(|a| format!(" acc {:.4}", a))
             .unwrap_or_default();
-        format!("loss {loss:.4}{acc} {:.0} {}/s", self.rate(), self.unit)
+        format!(
+            "{} {loss:.4}{acc} {:.0} {}/s",
+            self.value_name,
+            self.rate(),
+            self.unit
+        )
     }
 
     /// Ends the display with a summary line.

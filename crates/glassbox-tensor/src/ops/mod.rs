@@ -8,6 +8,7 @@ pub mod conv_transpose;
 pub mod dropout;
 pub mod lstm;
 pub mod pool;
+pub mod resize;
 pub mod upsample;
 
 pub use conv2d::{conv2d, conv2d_relu_pool, reference_conv2d, uses_fast_path, ConvParams};
@@ -15,4 +16,5 @@ pub use conv_transpose::{conv_transpose2d, reference_conv_transpose2d, ConvTrans
 pub use dropout::dropout;
 pub use lstm::{lstm_recurrence, reference_lstm_recurrence, LstmStates};
 pub use pool::max_pool2d;
+pub use resize::resize_bilinear;
 pub use upsample::upsample_nearest2d;

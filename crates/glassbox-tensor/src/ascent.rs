@@ -1,0 +1,310 @@
+//! Gradient ascent on an input image: the machinery behind filter visualization (Erhan et al. 2009;
+//! Yosinski et al. 2015; the course's VGG16 filter grids) and, later, deep dreaming.
+//!
+//! A batch of images is pushed uphill on a per-image objective (one number per image, so one backward
+//! pass serves a whole grid of filters). Each step divides the gradient by its root mean square, so
+//! `step_size` is how far a typical pixel moves, whatever the layer's scale. The regularizers are
+//! Yosinski et al.'s: random jitter (rolling the image a few pixels before each step, so the result
+//! cannot rely on exact pixel positions), a Gaussian blur every few steps, and L2 decay towards grey.
+//! Octaves start small and enlarge the image between rounds, so large structures form first.
+
+use candle_core::{Result, Tensor, Var};
+use rand::Rng;
+
+/// How to climb.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct AscentConfig {
+    /// Gradient steps in each octave.
+    pub steps: usize,
+    /// How far (root mean square) the pixels move per step, in the image's units.
+    pub step_size: f32,
+    /// The largest random shift, in pixels, before each step (0: none).
+    pub jitter: usize,
+    /// Blur every this many steps (0: never), with a Gaussian of `blur_sigma` pixels.
+    pub blur_every: usize,
+    pub blur_sigma: f32,
+    /// Each step pulls the image this fraction of the way back to the middle of `range` (0: none).
+    pub l2_decay: f32,
+    /// Rounds of `steps`, each on an image `octave_scale` times larger than the last.
+    pub octaves: usize,
+    pub octave_scale: f32,
+    /// The valid pixel range; the image is clamped to it after every step.
+    pub range: (f32, f32),
+}
+
+impl Default for AscentConfig {
+    /// Images in `0..=255`, as the VGG lessons feed them.
+    fn default() -> Self {
+        AscentConfig {
+            steps: 20,
+            step_size: 2.0,
+            jitter: 4,
+            blur_every: 4,
+            blur_sigma: 0.5,
+            l2_decay: 0.0,
+            octaves: 3,
+            octave_scale: 1.4,
+            range: (0.0, 255.0),
+        }
+    }
+}
+
+/// One gradient step: where it was taken and each image's objective before it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct AscentStep {
+    pub octave: usize,
+    pub step: usize,
+    pub height: usize,
+    pub width: usize,
+    pub objective: Vec<f32>,
+}
+
+impl AscentStep {
+    /// The batch's mean objective.
+    pub fn mean(&self) -> f32 {
+        self.objective.iter().sum::<f32>() / self.objective.len().max(1) as f32
+    }
+}
+
+impl AscentConfig {
+    /// The image size of each octave, ending at `size`.
+    pub fn octave_sizes(&self, size: (usize, usize)) -> Vec<(usize, usize)> {
+        let octaves = self.octaves.max(1);
+        (0..octaves)
+            .map(|o| {
+                let shrink = self.octave_scale.powi((octaves - 1 - o) as i32);
+                let f = |s: usize| ((s as f32 / shrink).round() as usize).max(1);
+                (f(size.0), f(size.1))
+            })
+            .collect()
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.steps == 0 || self.octaves == 0 {
+            candle_core::bail!("gradient ascent needs at least one step and one octave");
+        }
+        if !(self.step_size > 0.0 && self.step_size.is_finite()) {
+            candle_core::bail!(
+                "gradient ascent step size {} is not positive",
+                self.step_size
+            );
+        }
+        if !(0.0..1.0).contains(&self.l2_decay) || self.octave_scale < 1.0 || self.blur_sigma < 0.0
+        {
+            candle_core::bail!(
+                "gradient ascent: l2 decay {} (needs 0 <= d < 1), octave scale {} (needs >= 1), blur sigma {} (needs >= 0)",
+                self.l2_decay,
+                self.octave_scale,
+                self.blur_sigma
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `(N, C, H, W)` uniform noise in `mean ± spread` (the usual start: grey with a little noise).
+pub fn noise_image(
+    shape: (usize, usize, usize, usize),
+    mean: f32,
+    spread: f32,
+    rng: &mut impl Rng,
+    device: &candle_core::Device,
+) -> Result<Tensor> {
+    let n = shape.0 * shape.1 * shape.2 * shape.3;
+    let v: Vec<f32> = (0..n)
+        .map(|_| mean + spread * rng.random_range(-1f32..=1.0))
+        .collect();
+    Tensor::from_vec(v, shape, device)
+}
+
+/// A separable Gaussian blur of each channel, with edge pixels repeated beyond the border.
+pub fn gaussian_blur(x: &Tensor, sigma: f32) -> Result<Tensor> {
+    if sigma <= 0.0 {
+        return Ok(x.clone());
+    }
+    let (n, c, h, w) = x.dims4()?;
+    let radius = (2.0 * sigma).ceil() as usize;
+    let weights: Vec<f32> = (0..=2 * radius)
+        .map(|i| {
+            let d = i as f32 - radius as f32;
+            (-d * d / (2.0 * sigma * sigma)).exp()
+        })
+        .collect();
+    let total: f32 = weights.iter().sum();
+    let weights: Vec<f32> = weights.iter().map(|v| v / total).collect();
+    let k = weights.len();
+    let dev = x.device();
+    let row = Tensor::from_vec(weights.clone(), (1, 1, 1, k), dev)?.to_dtype(x.dtype())?;
+    let col = Tensor::from_vec(weights, (1, 1, k, 1), dev)?.to_dtype(x.dtype())?;
+    let planes = x.reshape((n * c, 1, h, w))?;
+    let planes = planes
+        .pad_with_same(3, radius, radius)?
+        .conv2d(&row, 0, 1, 1, 1)?;
+    let planes = planes
+        .pad_with_same(2, radius, radius)?
+        .conv2d(&col, 0, 1, 1, 1)?;
+    planes.reshape((n, c, h, w))
+}
+
+/// Climbs `objective` (images -> one value per image, `(N,)`) from `start`, which has the first octave's
+/// size (see [`AscentConfig::octave_sizes`]); returns the final images and every step's objectives.
+/// `on_step` sees each step as it happens (for progress bars).
+pub fn ascend(
+    start: &Tensor,
+    config: &AscentConfig,
+    rng: &mut impl Rng,
+    objective: impl Fn(&Tensor) -> Result<Tensor>,
+    mut on_step: impl FnMut(&AscentStep),
+) -> Result<(Tensor, Vec<AscentStep>)> {
+    config.check()?;
+    let (_, _, h0, w0) = start.dims4()?;
+    let final_size = {
+        let f = |s: usize| {
+            (s as f32 * config.octave_scale.powi(config.octaves as i32 - 1)).round() as usize
+        };
+        (f(h0), f(w0))
+    };
+    let sizes = config.octave_sizes(final_size);
+    let (lo, hi) = config.range;
+    let middle = 0.5 * (lo + hi);
+    let mut x = start.detach();
+    let mut trace = Vec::new();
+    for (octave, &(h, w)) in sizes.iter().enumerate() {
+        if octave > 0 {
+            x = x.upsample_bilinear2d(h, w, false)?;
+        }
+        for step in 0..config.steps {
+            let j = config.jitter as i32;
+            let (dy, dx) = if j > 0 {
+                (rng.random_range(-j..=j), rng.random_range(-j..=j))
+            } else {
+                (0, 0)
+            };
+            let shifted = Var::from_tensor(&x.roll(dy, 2)?.roll(dx, 3)?)?;
+            let values = objective(shifted.as_tensor())?;
+            let record = AscentStep {
+                octave,
+                step,
+                height: h,
+                width: w,
+                objective: values.to_dtype(candle_core::DType::F32)?.to_vec1()?,
+            };
+            on_step(&record);
+            trace.push(record);
+            let grads = values.sum_all()?.backward()?;
+            let Some(g) = grads.get(shifted.as_tensor()) else {
+                candle_core::bail!("gradient ascent: the objective does not depend on the image");
+            };
+            // Per-image RMS, so that every image of the batch moves at the same pace.
+            let rms = g
+                .sqr()?
+                .mean_keepdim(3)?
+                .mean_keepdim(2)?
+                .mean_keepdim(1)?
+                .sqrt()?;
+            let g = g.broadcast_div(&(rms + 1e-8)?)?;
+            let mut next = (shifted.as_tensor().detach() + (g * f64::from(config.step_size))?)?;
+            next = next.roll(-dy, 2)?.roll(-dx, 3)?;
+            if config.l2_decay > 0.0 {
+                next = (((next - f64::from(middle))? * f64::from(1.0 - config.l2_decay))?
+                    + f64::from(middle))?;
+            }
+            if config.blur_every > 0 && (step + 1) % config.blur_every == 0 {
+                next = gaussian_blur(&next, config.blur_sigma)?;
+            }
+            x = next.clamp(lo, hi)?.detach();
+        }
+    }
+    Ok((x, trace))
+}
+
+/// Images from gradient ascent made visible: each image centred on its mean, scaled so that its
+/// standard deviation spans `0.1` of the range, shifted to grey and clipped (Chollet's recipe), in `0..=1`.
+pub fn contrast_stretch(images: &Tensor) -> Result<Tensor> {
+    let mean = images.mean_keepdim(3)?.mean_keepdim(2)?.mean_keepdim(1)?;
+    let centred = images.broadcast_sub(&mean)?;
+    let std = centred
+        .sqr()?
+        .mean_keepdim(3)?
+        .mean_keepdim(2)?
+        .mean_keepdim(1)?
+        .sqrt()?;
+    ((centred.broadcast_div(&(std + 1e-5)?)? * 0.1)? + 0.5)?.clamp(0f32, 1f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+    use rand::SeedableRng;
+
+    #[test]
+    fn octave_sizes_end_at_the_final_size() {
+        let c = AscentConfig {
+            octaves: 3,
+            octave_scale: 2.0,
+            ..Default::default()
+        };
+        assert_eq!(c.octave_sizes((128, 96)), [(32, 24), (64, 48), (128, 96)]);
+    }
+
+    #[test]
+    fn blur_keeps_constants_and_spreads_a_point() {
+        let x = Tensor::full(3f32, (1, 2, 5, 6), &Device::Cpu).unwrap();
+        let b = gaussian_blur(&x, 1.0).unwrap();
+        let d = (b - &x).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(d.to_scalar::<f32>().unwrap() < 1e-5);
+        let mut v = vec![0f32; 25];
+        v[12] = 1.0;
+        let p = Tensor::from_vec(v, (1, 1, 5, 5), &Device::Cpu).unwrap();
+        let b: Vec<f32> = gaussian_blur(&p, 1.0)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert!((b.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert!(b[12] < 1.0 && b[12] > b[13] && b[13] > b[14] && b[13] == b[7]);
+    }
+
+    /// Maximizing each image's correlation with a target pattern must raise it at every step and end
+    /// near the pattern's sign within the range.
+    #[test]
+    fn climbs_a_linear_objective_in_the_range() {
+        let dev = Device::Cpu;
+        let target = Tensor::from_vec(
+            (0..2 * 16)
+                .map(|i| if i % 3 == 0 { 1f32 } else { -1.0 })
+                .collect::<Vec<_>>(),
+            (2, 1, 4, 4),
+            &dev,
+        )
+        .unwrap();
+        let config = AscentConfig {
+            steps: 6,
+            step_size: 0.1,
+            jitter: 0,
+            blur_every: 0,
+            octaves: 1,
+            range: (0.0, 1.0),
+            ..Default::default()
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let start = noise_image((2, 1, 4, 4), 0.5, 0.05, &mut rng, &dev).unwrap();
+        let (x, trace) = ascend(
+            &start,
+            &config,
+            &mut rng,
+            |x| (x * &target)?.flatten_from(1)?.sum(1),
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(trace.len(), 6);
+        for pair in trace.windows(2) {
+            assert!(pair[1].mean() > pair[0].mean(), "{pair:?}");
+        }
+        let want = ((&target + 1.0).unwrap() * 0.5).unwrap();
+        let d = (x - want).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(d.to_scalar::<f32>().unwrap() < 1e-6);
+    }
+}
