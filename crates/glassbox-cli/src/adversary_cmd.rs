@@ -1,4 +1,5 @@
-//! `glassbox adversary ...`: adversarial examples (glassbox-convnet's `adversary`) against the MNIST CNN.
+//! `glassbox adversary ...`: adversarial examples (glassbox-convnet's `adversary`) against the MNIST CNN,
+//! VGG16's classification and the HED edge map.
 
 use std::path::PathBuf;
 
@@ -23,9 +24,9 @@ const FGSM_EPS: [f64; 6] = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3];
 pub enum AdversaryCommand {
     /// FGSM and PGD against the trained MNIST CNN over the test digits, and a figure of examples.
     Mnist {
-        /// PGD's budget (pixels in 0..1); FGSM runs at 0.05 ... 0.3.
-        #[arg(long, default_value_t = 0.1)]
-        eps: f64,
+        /// PGD's budgets (pixels in 0..1), comma-separated; FGSM runs at 0.05 ... 0.3.
+        #[arg(long, value_delimiter = ',', default_value = "0.1,0.15,0.2")]
+        eps: Vec<f64>,
         /// PGD's steps.
         #[arg(long, default_value_t = 20)]
         steps: usize,
@@ -36,31 +37,116 @@ pub enum AdversaryCommand {
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
     },
+    /// PGD against VGG16's top class of each photo (needs the full VGG16: `cargo xtask fetch-weights`).
+    Vgg {
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<PathBuf>,
+        /// The budget, pixels in 0..1 (0.004 is one grey level of 255).
+        #[arg(long, default_value_t = 0.004)]
+        eps: f64,
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        #[arg(long, value_name = "FILE")]
+        weights: Option<PathBuf>,
+    },
+    /// PGD against HED: erase the edges inside one box of a photo, keeping the others.
+    Edges {
+        #[arg(value_name = "IMAGE")]
+        image: PathBuf,
+        /// x,y,width,height in pixels (default: the middle half of the photo each way).
+        #[arg(long, value_parser = crate::adversary_photo_cmd::parse_region)]
+        region: Option<glassbox_convnet::adversary::edges::Region>,
+        /// The budget, pixels in 0..1.
+        #[arg(long, default_value_t = 0.03)]
+        eps: f64,
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        /// A safetensors file with HED's tensors (default: the shared vgg16_features_hed.safetensors).
+        #[arg(long, value_name = "FILE")]
+        weights: Option<PathBuf>,
+    },
+}
+
+fn check_budget(eps: f64, steps: usize) -> anyhow::Result<()> {
+    if !(eps > 0.0 && eps <= 1.0) {
+        bail!("invalid --eps {eps}: expected a budget in (0, 1] (pixels are in 0..1)");
+    }
+    if steps == 0 {
+        bail!("invalid --steps 0: at least 1");
+    }
+    Ok(())
 }
 
 pub fn run(common: &Common, cmd: &AdversaryCommand) -> anyhow::Result<()> {
-    let AdversaryCommand::Mnist {
-        eps,
-        steps,
-        limit,
-        checkpoint,
-    } = cmd;
-    if !(*eps > 0.0 && *eps <= 1.0) {
-        bail!("invalid --eps {eps}: expected a budget in (0, 1] (pixels are in 0..1)");
+    let out = &common.out;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    match cmd {
+        AdversaryCommand::Mnist {
+            eps,
+            steps,
+            limit,
+            checkpoint,
+        } => mnist_attacks(common, eps, *steps, *limit, checkpoint.as_ref()),
+        AdversaryCommand::Vgg {
+            images,
+            eps,
+            steps,
+            weights,
+        } => {
+            check_budget(*eps, *steps)?;
+            let metrics = crate::adversary_photo_cmd::vgg_attack(
+                common,
+                images,
+                weights.as_ref(),
+                &Attack::pgd(*eps, *steps),
+            )?;
+            common.finish_lesson("adversary vgg", metrics, &[] as &[&str])
+        }
+        AdversaryCommand::Edges {
+            image,
+            region,
+            eps,
+            steps,
+            weights,
+        } => {
+            check_budget(*eps, *steps)?;
+            let metrics = crate::adversary_photo_cmd::edges_attack(
+                common,
+                image,
+                weights.as_ref(),
+                *region,
+                &Attack::pgd(*eps, *steps),
+            )?;
+            common.finish_lesson("adversary edges", metrics, &[] as &[&str])
+        }
     }
-    if *steps == 0 || *limit == Some(0) {
-        bail!("invalid --steps or --limit: both must be at least 1");
+}
+
+fn mnist_attacks(
+    common: &Common,
+    eps: &[f64],
+    steps: usize,
+    limit: Option<usize>,
+    checkpoint: Option<&PathBuf>,
+) -> anyhow::Result<()> {
+    if eps.is_empty() {
+        bail!("invalid --eps: give at least one budget");
+    }
+    for e in eps {
+        check_budget(*e, steps)?;
+    }
+    if limit == Some(0) {
+        bail!("invalid --limit 0: at least 1");
     }
     let device = common.device.open()?;
     let out = &common.out;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let path = checkpoint
-        .clone()
+        .cloned()
         .unwrap_or_else(|| out.join(mnist::CHECKPOINT_FILE));
     let model = mnist::load_trained(&path, &device)?;
     let data = Mnist::load(&common.locator())?;
     let test = match limit {
-        Some(n) => data.test.take(*n),
+        Some(n) => data.test.take(n),
         None => data.test.clone(),
     };
     println!(
@@ -74,10 +160,11 @@ pub fn run(common: &Common, cmd: &AdversaryCommand) -> anyhow::Result<()> {
         .iter()
         .map(|&e| (format!("FGSM eps {e}"), Attack::fgsm(e)))
         .collect();
-    attacks.push((
-        format!("PGD eps {eps}, {steps} steps"),
-        Attack::pgd(*eps, *steps),
-    ));
+    // The figure shows the first PGD budget's examples.
+    let shown_attack = attacks.len();
+    for &e in eps {
+        attacks.push((format!("PGD eps {e}, {steps} steps"), Attack::pgd(e, steps)));
+    }
     let indices: Vec<usize> = (0..test.count).collect();
     let mut clean = 0;
     let mut right = vec![0usize; attacks.len()];
@@ -94,7 +181,7 @@ pub fn run(common: &Common, cmd: &AdversaryCommand) -> anyhow::Result<()> {
         for (k, (_, a)) in attacks.iter().enumerate() {
             let adv = attack(classify, &x, &y, a, common.seed())?;
             right[k] += correct(&classify(&adv)?, &y)?;
-            if b == 0 && k == attacks.len() - 1 {
+            if b == 0 && k == shown_attack {
                 shown = Some((
                     x.narrow(0, 0, 8.min(chunk.len()))?,
                     adv.narrow(0, 0, 8.min(chunk.len()))?,
@@ -115,7 +202,7 @@ pub fn run(common: &Common, cmd: &AdversaryCommand) -> anyhow::Result<()> {
     if let Some((x, adv, y)) = shown {
         save_rgb_png(
             out.join("adversary.png"),
-            &examples_figure(&model, &x, &adv, &y, *eps)?,
+            &examples_figure(&model, &x, &adv, &y, eps[0])?,
         )?;
         println!("wrote {}", out.join("adversary.png").display());
     }

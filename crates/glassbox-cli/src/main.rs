@@ -1,6 +1,7 @@
 //! `glassbox`: the course's lessons and figures from real data.
 
 mod adversary_cmd;
+mod adversary_photo_cmd;
 mod cli;
 mod conv_cmd;
 mod data_cmd;

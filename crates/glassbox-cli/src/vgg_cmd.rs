@@ -134,7 +134,10 @@ pub fn run(common: &Common, cmd: &VggCommand) -> anyhow::Result<()> {
 }
 
 /// `--weights`, else the full VGG16 if fetched, else the shared convolution weights.
-fn features_weights(common: &Common, weights: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+pub(crate) fn features_weights(
+    common: &Common,
+    weights: Option<&PathBuf>,
+) -> anyhow::Result<PathBuf> {
     Ok(match weights {
         Some(w) => w.clone(),
         None => find_model(&common.locator(), "vgg16")
@@ -142,7 +145,10 @@ fn features_weights(common: &Common, weights: Option<&PathBuf>) -> anyhow::Resul
     })
 }
 
-fn load_photo(path: &Path, device: &candle_core::Device) -> anyhow::Result<candle_core::Tensor> {
+pub(crate) fn load_photo(
+    path: &Path,
+    device: &candle_core::Device,
+) -> anyhow::Result<candle_core::Tensor> {
     let options = LoadOptions::rgb().with_resize(Resize::imagenet_eval());
     Ok(load_image(path, &options)?
         .to_device(device)?
@@ -250,7 +256,7 @@ fn responses(
 }
 
 /// Probabilities `(1, 1, H, W)` as dark lines on white (as HED's figures show edges).
-fn edge_image(p: &candle_core::Tensor) -> anyhow::Result<image::RgbImage> {
+pub(crate) fn edge_image(p: &candle_core::Tensor) -> anyhow::Result<image::RgbImage> {
     let inverted = ((p.squeeze(0)?.squeeze(0)? * -255.0)? + 255.0)?;
     Ok(tensor_to_rgb(&inverted.unsqueeze(0)?.repeat((3, 1, 1))?)?)
 }

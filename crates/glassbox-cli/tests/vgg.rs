@@ -164,3 +164,113 @@ fn a_file_that_is_not_safetensors_is_named() {
         "{s}"
     );
 }
+
+#[test]
+fn visualize_and_attack_the_edges_with_the_shared_weights() {
+    let Some((weights, photo)) = shared() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("vis");
+    let w = weights.to_str().unwrap();
+    let o = glassbox(
+        &[
+            "vgg",
+            "visualize",
+            "--layer",
+            "block2_conv1",
+            "--filters",
+            "2",
+            "--size",
+            "32",
+            "--steps",
+            "4",
+            "--octaves",
+            "2",
+            "--weights",
+            w,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    let s = text(&o);
+    assert!(o.status.success(), "{s}");
+    assert!(s.contains("the objective rose for 2 of 2 images"), "{s}");
+    assert!(out.join("filters-block2_conv1.png").is_file());
+    assert!(out.join("objective-block2_conv1.png").is_file());
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(m["metrics"]["steps"].as_array().unwrap().len(), 8);
+
+    let o = glassbox(
+        &[
+            "adversary",
+            "edges",
+            photo.to_str().unwrap(),
+            "--region",
+            "100,60,200,150",
+            "--steps",
+            "5",
+            "--weights",
+            w,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    let s = text(&o);
+    assert!(o.status.success(), "{s}");
+    assert!(out.join("adversary-edges.png").is_file());
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let (before, after) = (
+        m["metrics"]["inside_before"].as_f64().unwrap(),
+        m["metrics"]["inside_after"].as_f64().unwrap(),
+    );
+    assert!(after < 0.8 * before, "{before} -> {after}");
+    assert!(m["metrics"]["max_pixel_change"].as_f64().unwrap() <= 0.03 * 255.0 + 1e-3);
+
+    // A box outside the photo, a bad budget, and classification without a classifier are refused.
+    for (args, want) in [
+        (
+            vec![
+                "adversary",
+                "edges",
+                photo.to_str().unwrap(),
+                "--region",
+                "400,0,100,100",
+            ],
+            "inside the 451x300 image",
+        ),
+        (
+            vec![
+                "adversary",
+                "edges",
+                photo.to_str().unwrap(),
+                "--region",
+                "1,2,3",
+            ],
+            "x,y,width,height",
+        ),
+        (
+            vec!["adversary", "edges", photo.to_str().unwrap(), "--eps", "2"],
+            "invalid --eps 2",
+        ),
+        (
+            vec!["adversary", "vgg", photo.to_str().unwrap()],
+            "no classifier",
+        ),
+        (
+            vec!["vgg", "visualize", "--layer", "block1_pool"],
+            "block5_conv3",
+        ),
+        (vec!["vgg", "visualize", "--octaves", "0"], "--octaves"),
+    ] {
+        let mut args = args;
+        args.extend(["--weights", w, "--out", out.to_str().unwrap()]);
+        let o = glassbox(&args, None);
+        let s = text(&o);
+        assert!(!o.status.success() && s.contains(want), "{args:?}: {s}");
+    }
+}

@@ -5,7 +5,7 @@
 
 use candle_core::Tensor;
 use candle_nn::ops::sigmoid;
-use glassbox_tensor::ops::{conv2d, ConvParams};
+use glassbox_tensor::ops::{conv2d, resize_bilinear, ConvParams};
 
 use super::model::Vgg16;
 use crate::Result;
@@ -82,7 +82,8 @@ impl Hed {
         let mut logits = Vec::new();
         for (map, (wt, b)) in maps.iter().zip(&self.sides) {
             let side = conv2d(map, wt, Some(b), ConvParams::default(), false)?;
-            logits.push(side.upsample_bilinear2d(h, w, false)?);
+            // Differentiable (candle's upsample_bilinear2d has no backward), for attacks on the edge map.
+            logits.push(resize_bilinear(&side, h, w)?);
         }
         let stacked = Tensor::cat(&logits, 1)?;
         let fused = conv2d(

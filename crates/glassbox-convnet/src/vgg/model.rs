@@ -25,7 +25,7 @@ use candle_nn::Linear;
 use glassbox_core::assets::manifest::{self, Preprocessing};
 use glassbox_core::imaging::Normalization;
 use glassbox_tensor::nn::{Conv2d, Conv2dConfig};
-use glassbox_tensor::ops::{conv2d_relu_pool, max_pool2d, ConvParams};
+use glassbox_tensor::ops::{conv2d, conv2d_relu_pool, max_pool2d, ConvParams};
 
 use crate::{Error, Result};
 
@@ -214,6 +214,38 @@ impl Vgg16 {
     /// [`layer_names`]) and returns their outputs in the order asked.
     pub fn layers(&self, x: &Tensor, wanted: &[&str]) -> Result<Vec<Tensor>> {
         self.run(x, wanted, false)
+    }
+
+    /// A convolution's output before its ReLU, `(N, C, H, W)`: what filter visualization climbs, since
+    /// a filter silent on the starting noise has no gradient after the ReLU (Lucid's `_pre_relu` layers).
+    pub fn pre_activation(&self, x: &Tensor, layer: &str) -> Result<Tensor> {
+        let Some(k) = CONVS.iter().position(|c| c.name == layer) else {
+            let names: Vec<&str> = CONVS.iter().map(|c| c.name).collect();
+            return Err(glassbox_core::Error::invalid(
+                "VGG16 convolution",
+                layer,
+                format!("one of {}", names.join(", ")),
+            )
+            .into());
+        };
+        let input = match k {
+            0 => x.clone(),
+            _ => {
+                let before = CONVS[k - 1].pool_after.unwrap_or(CONVS[k - 1].name);
+                self.layers(x, &[before])?.remove(0)
+            }
+        };
+        let conv = &self.convs[k];
+        Ok(conv2d(
+            &input,
+            conv.weight(),
+            conv.bias(),
+            ConvParams {
+                padding: 1,
+                ..Default::default()
+            },
+            false,
+        )?)
     }
 
     /// [`layers`](Self::layers) with pools that round odd sizes up (Keras's `padding='same'`, as HED's

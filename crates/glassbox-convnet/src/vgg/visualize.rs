@@ -1,5 +1,7 @@
 //! What a VGG16 filter wants to see: gradient ascent on the input image, from grey noise, on one
-//! filter's mean activation (one image per filter, all climbing in one batch) or on a whole layer's
+//! filter's mean activation before its ReLU (after it, a filter silent on the noise has no gradient and
+//! never starts; measured on block2_conv1's first filters), one image per filter, all climbing in one
+//! batch, or on a whole layer's
 //! (the course's block1_conv2, block3_conv1 and block4_conv1 grids; Chollet's "How convolutional neural
 //! networks see the world", 2016). The climbing itself, with jitter, blur, L2 decay and octaves, is
 //! [`glassbox_tensor::ascent`].
@@ -14,9 +16,9 @@ use crate::Result;
 /// What each image of the batch maximizes.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Target {
-    /// The mean activation of these filters of `layer`, one image each.
+    /// The mean activation (before the ReLU) of these filters of `layer`, one image each.
     Filters { layer: String, filters: Vec<usize> },
-    /// The mean of every activation of `layer` (its sum, up to a constant).
+    /// The mean of every activation of `layer` before the ReLU (its sum, up to a constant).
     Layer { layer: String },
 }
 
@@ -96,9 +98,8 @@ pub fn visualize(
     let objective = |x: &Tensor| -> candle_core::Result<Tensor> {
         let inputs = model.preprocess(x).map_err(candle_core::Error::wrap)?;
         let maps = model
-            .layers(&inputs, &[layer.as_str()])
-            .map_err(candle_core::Error::wrap)?
-            .remove(0);
+            .pre_activation(&inputs, &layer)
+            .map_err(candle_core::Error::wrap)?;
         // (N, C) mean of each map, weighted by the mask: one filter per image, or all channels.
         maps.mean(D::Minus1)?
             .mean(D::Minus1)?

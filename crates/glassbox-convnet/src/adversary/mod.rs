@@ -10,7 +10,10 @@
 //!   sign step goes nowhere (measured: PGD at eps 0.1 left 54.8% of 500 digits right with cross-entropy).
 //!
 //! The classifier is any function from images to logits whose graph candle can differentiate; the images
-//! are in `0..=1`.
+//! are in `0..=1`. [`perturb`] climbs any other differentiable objective the same way ([`edges`] uses it
+//! to erase what HED sees in one region of a photo).
+
+pub mod edges;
 
 use candle_core::{Tensor, Var, D};
 use glassbox_core::seed::Seed;
@@ -62,39 +65,44 @@ impl Attack {
     }
 }
 
-/// The gradient of `loss` of `classify(x)` against `labels` with respect to `x`.
-fn input_gradient(
-    classify: &impl Fn(&Tensor) -> candle_core::Result<Tensor>,
-    x: &Tensor,
+/// The attack's loss of `logits` against `labels`, to be increased.
+fn classifier_loss(
+    logits: &Tensor,
     labels: &Tensor,
     loss: AttackLoss,
-) -> Result<Tensor> {
-    let var = Var::from_tensor(x)?;
-    let logits = classify(var.as_tensor())?;
-    let loss = match loss {
-        AttackLoss::CrossEntropy => candle_nn::loss::cross_entropy(&logits, labels)?,
+) -> candle_core::Result<Tensor> {
+    match loss {
+        AttackLoss::CrossEntropy => candle_nn::loss::cross_entropy(logits, labels),
         AttackLoss::Margin => {
             let classes = logits.dim(D::Minus1)?;
             let one_hot = candle_nn::encoding::one_hot(labels.clone(), classes, 1f32, 0f32)?;
-            let right = (&logits * &one_hot)?.sum(D::Minus1)?;
-            let best_wrong = (&logits - (one_hot * 1e4)?)?.max(D::Minus1)?;
-            (best_wrong - right)?.mean_all()?
+            let right = (logits * &one_hot)?.sum(D::Minus1)?;
+            let best_wrong = (logits - (one_hot * 1e4)?)?.max(D::Minus1)?;
+            (best_wrong - right)?.mean_all()
         }
-    };
-    let grads = loss.backward()?;
-    Ok(grads
-        .get(var.as_tensor())
-        .cloned()
-        .unwrap_or(x.zeros_like()?))
+    }
 }
 
-/// Adversarial versions of `images` (`0..=1`) for `labels`, within `attack.eps` of them.
+/// Adversarial versions of `images` (`0..=1`) for a classifier's `labels`, within `attack.eps` of them.
 pub fn attack(
     classify: impl Fn(&Tensor) -> candle_core::Result<Tensor>,
     images: &Tensor,
     labels: &Tensor,
     attack: &Attack,
     seed: Seed,
+) -> Result<Tensor> {
+    perturb(images, attack, seed, |x| {
+        classifier_loss(&classify(x)?, labels, attack.loss)
+    })
+}
+
+/// Raises any scalar `objective` of images in `0..=1` by sign steps from `images`, staying within
+/// `attack.eps` of them and in `0..=1` (`attack.loss` is not used: the objective is the loss).
+pub fn perturb(
+    images: &Tensor,
+    attack: &Attack,
+    seed: Seed,
+    objective: impl Fn(&Tensor) -> candle_core::Result<Tensor>,
 ) -> Result<Tensor> {
     let images = images.detach();
     let lo = (&images - attack.eps)?.clamp(0f32, 1f32)?;
@@ -109,7 +117,12 @@ pub fn attack(
         x = (&x + noise)?.maximum(&lo)?.minimum(&hi)?;
     }
     for _ in 0..attack.steps {
-        let g = input_gradient(&classify, &x, labels, attack.loss)?;
+        let var = Var::from_tensor(&x)?;
+        let grads = objective(var.as_tensor())?.backward()?;
+        let g = grads
+            .get(var.as_tensor())
+            .cloned()
+            .unwrap_or(x.zeros_like()?);
         x = (&x + (g.sign()? * attack.step_size)?)?
             .maximum(&lo)?
             .minimum(&hi)?
