@@ -1,7 +1,6 @@
 //! What a VGG16 filter wants to see: gradient ascent on the input image, from grey noise, on one
-//! filter's mean activation before its ReLU (after it, a filter silent on the noise has no gradient and
-//! never starts; measured on block2_conv1's first filters), one image per filter, all climbing in one
-//! batch, or on a whole layer's
+//! filter's mean activation (through a leaky ReLU, see [`LEAK`]), one image per filter, all climbing in
+//! one batch, or on a whole layer's
 //! (the course's block1_conv2, block3_conv1 and block4_conv1 grids; Chollet's "How convolutional neural
 //! networks see the world", 2016). The climbing itself, with jitter, blur, L2 decay and octaves, is
 //! [`glassbox_tensor::ascent`].
@@ -13,12 +12,18 @@ use glassbox_tensor::ascent::{ascend, noise_image, AscentConfig, AscentStep};
 use super::model::{Vgg16, CONVS};
 use crate::Result;
 
+/// The slope below zero of the activation that is climbed: the filter's ReLU, made leaky so that a
+/// filter silent on the starting noise still has a gradient (with the plain ReLU, block2_conv1's first
+/// two filters never started: objective 0 at every step). Climbing the pre-ReLU value instead lets a
+/// plain colour win for most block1 filters, since a flat image maximizes a linear filter's mean.
+const LEAK: f64 = 0.1;
+
 /// What each image of the batch maximizes.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Target {
-    /// The mean activation (before the ReLU) of these filters of `layer`, one image each.
+    /// The mean activation (through a leaky ReLU) of these filters of `layer`, one image each.
     Filters { layer: String, filters: Vec<usize> },
-    /// The mean of every activation of `layer` before the ReLU (its sum, up to a constant).
+    /// The mean of every activation of `layer` through a leaky ReLU (its sum, up to a constant).
     Layer { layer: String },
 }
 
@@ -97,9 +102,10 @@ pub fn visualize(
     };
     let objective = |x: &Tensor| -> candle_core::Result<Tensor> {
         let inputs = model.preprocess(x).map_err(candle_core::Error::wrap)?;
-        let maps = model
+        let z = model
             .pre_activation(&inputs, &layer)
             .map_err(candle_core::Error::wrap)?;
+        let maps = (z.relu()? + (z.minimum(0f32)? * LEAK)?)?;
         // (N, C) mean of each map, weighted by the mask: one filter per image, or all channels.
         maps.mean(D::Minus1)?
             .mean(D::Minus1)?
