@@ -173,7 +173,9 @@ fn mnist_attacks(
         candle_core::Tensor,
         candle_core::Tensor,
     )> = None;
-    let mut progress = Progress::new("attacks", indices.len().div_ceil(BATCH) as u64, "images");
+    let mut progress = Progress::new("attacks", indices.len().div_ceil(BATCH) as u64, "images")
+        .value_name("accuracy under the first PGD so far");
+    let mut done = 0;
     for (b, chunk) in indices.chunks(BATCH).enumerate() {
         let x = test.images_tensor(chunk, &device)?;
         let y = test.labels_tensor(chunk, &device)?;
@@ -189,7 +191,8 @@ fn mnist_attacks(
                 ));
             }
         }
-        progress.batch(chunk.len(), 0.0, None);
+        done += chunk.len();
+        progress.batch(chunk.len(), right[shown_attack] as f64 / done as f64, None);
     }
     progress.finish("done");
     let n = test.count as f64;

@@ -141,7 +141,22 @@ fn mnist_trains_on_the_embedded_subset_resumes_evaluates_and_predicts() {
         "{right} of 10 redrawn test digits recognised: {s}"
     );
 
-    // Bad inputs: not an image, an empty file, a blank image.
+    // Bad inputs: not an image, an empty file, a blank image, a huge image (its header says 20000x20000;
+    // refused before decoding, with the limit in the message).
+    let huge = tmp.path().join("huge.png");
+    std::fs::write(&huge, png_header_claiming(20_000, 20_000)).unwrap();
+    let o = glassbox(
+        &["mnist", "predict", "--out", out_s, huge.to_str().unwrap()],
+        None,
+    );
+    let s = text(&o);
+    assert!(
+        !o.status.success()
+            && s.contains("huge.png")
+            && s.contains("20000x20000")
+            && s.contains("50000000"),
+        "{s}"
+    );
     let not_image = tmp.path().join("notes.png");
     std::fs::write(&not_image, b"these are notes, not a picture").unwrap();
     let empty = tmp.path().join("empty.png");
@@ -178,4 +193,37 @@ fn mnist_eval_without_a_checkpoint_says_how_to_train() {
         s.contains("checkpoint.safetensors") && s.contains("glassbox mnist train"),
         "{s}"
     );
+}
+
+/// A PNG whose header (valid CRCs) says `width` x `height` RGB, with no pixel data.
+fn png_header_claiming(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xffff_ffffu32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    let mut chunk = b"IHDR".to_vec();
+    chunk.extend(width.to_be_bytes());
+    chunk.extend(height.to_be_bytes());
+    chunk.extend([8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(13u32.to_be_bytes());
+    png.extend(&chunk);
+    png.extend(crc32(&chunk).to_be_bytes());
+    // An empty IDAT and IEND: the decoder reads the header up to the first IDAT.
+    for name in [b"IDAT", b"IEND"] {
+        png.extend(0u32.to_be_bytes());
+        png.extend(name);
+        png.extend(crc32(name).to_be_bytes());
+    }
+    png
 }
