@@ -1,10 +1,13 @@
 //! VGG16 loading: torchvision and timm names give the same network, every layer by name, errors that name
 //! what is missing; the real shared convolution weights when GLASSBOX_WEIGHTS (or ../shared) is there.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
+use common::{chelsea, shared_weights};
 use glassbox_convnet::vgg::{layer_names, Vgg16, CONVS};
 use glassbox_core::imaging::Normalization;
 
@@ -157,21 +160,6 @@ fn missing_or_misshaped_tensors_are_listed_with_the_file() {
     assert!(err.contains("block1_conv1"), "{err}");
 }
 
-fn shared_weights() -> Option<PathBuf> {
-    let dir = std::env::var_os("GLASSBOX_WEIGHTS")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("GLASSBOX_DATA").map(|d| PathBuf::from(d).join("../weights"))
-        })?;
-    let p = dir.join("vgg16_features_hed.safetensors");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipped: no vgg16_features_hed.safetensors under GLASSBOX_WEIGHTS / GLASSBOX_DATA/../weights");
-        None
-    }
-}
-
 #[test]
 fn the_shared_weights_load_as_caffe_features_without_a_classifier() {
     let Some(p) = shared_weights() else { return };
@@ -191,20 +179,9 @@ fn the_shared_weights_load_as_caffe_features_without_a_classifier() {
 #[test]
 fn hed_edges_are_high_on_the_cats_outline_and_low_on_the_flat_background() {
     let Some(p) = shared_weights() else { return };
-    let Some(photo) = std::env::var_os("GLASSBOX_DATA")
-        .map(|d| PathBuf::from(d).join("images/photos/chelsea.png"))
-        .filter(|p| p.is_file())
-    else {
-        eprintln!("skipped: GLASSBOX_DATA has no images/photos/chelsea.png");
-        return;
-    };
+    let Some(image) = chelsea() else { return };
     let v = Vgg16::load(&p, &Device::Cpu).unwrap();
     let hed = glassbox_convnet::vgg::Hed::from_vgg(&v).unwrap();
-    let image =
-        glassbox_core::imaging::load_image(&photo, &glassbox_core::imaging::LoadOptions::rgb())
-            .unwrap()
-            .unsqueeze(0)
-            .unwrap();
     let edges = hed.edges(&v, &image).unwrap();
     assert_eq!(edges.fused.dims(), [1, 1, 300, 451]);
     assert_eq!(edges.sides.len(), 5);

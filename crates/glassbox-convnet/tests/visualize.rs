@@ -1,25 +1,14 @@
 //! Filter visualization on the real shared VGG16 weights: gradient ascent must raise each filter's mean
 //! activation within every octave, keep pixels in range, and refuse targets that do not exist.
 
-use std::path::PathBuf;
+mod common;
 
 use candle_core::Device;
 use glassbox_convnet::vgg::{visualize, Target, Vgg16};
 use glassbox_core::seed::Seed;
 use glassbox_tensor::ascent::AscentConfig;
 
-fn shared_weights() -> Option<PathBuf> {
-    let dir = std::env::var_os("GLASSBOX_WEIGHTS")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("GLASSBOX_DATA").map(|d| PathBuf::from(d).join("../weights"))
-        })?;
-    let p = dir.join("vgg16_features_hed.safetensors");
-    p.is_file().then_some(p).or_else(|| {
-        eprintln!("skipped: no vgg16_features_hed.safetensors under GLASSBOX_WEIGHTS / GLASSBOX_DATA/../weights");
-        None
-    })
-}
+use common::{chelsea, shared_weights};
 
 fn config() -> AscentConfig {
     AscentConfig {
@@ -93,27 +82,17 @@ fn a_whole_layer_climbs_too_and_bad_targets_are_refused() {
 #[test]
 fn an_attack_erases_the_edges_inside_a_box_within_the_budget() {
     let Some(p) = shared_weights() else { return };
-    let Some(photo) = std::env::var_os("GLASSBOX_DATA")
-        .map(|d| PathBuf::from(d).join("images/photos/chelsea.png"))
-        .filter(|p| p.is_file())
-    else {
-        eprintln!("skipped: GLASSBOX_DATA has no images/photos/chelsea.png");
-        return;
-    };
+    let Some(photo) = chelsea() else { return };
     use glassbox_convnet::adversary::edges::{erase_edges, Region};
     use glassbox_convnet::adversary::Attack;
     let v = Vgg16::load(&p, &Device::Cpu).unwrap();
     let hed = glassbox_convnet::vgg::Hed::from_vgg(&v).unwrap();
     // The right eye and its surroundings, 160x128.
-    let image =
-        glassbox_core::imaging::load_image(&photo, &glassbox_core::imaging::LoadOptions::rgb())
-            .unwrap()
-            .narrow(1, 40, 128)
-            .unwrap()
-            .narrow(2, 260, 160)
-            .unwrap()
-            .unsqueeze(0)
-            .unwrap();
+    let image = photo
+        .narrow(2, 40, 128)
+        .unwrap()
+        .narrow(3, 260, 160)
+        .unwrap();
     let region = Region {
         x: 40,
         y: 30,
