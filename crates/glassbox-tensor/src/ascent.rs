@@ -146,25 +146,27 @@ pub fn gaussian_blur(x: &Tensor, sigma: f32) -> Result<Tensor> {
     planes.reshape((n, c, h, w))
 }
 
-/// Climbs `objective` (images -> one value per image, `(N,)`) from `start`, which has the first octave's
-/// size (see [`AscentConfig::octave_sizes`]); returns the final images and every step's objectives.
-/// `on_step` sees each step as it happens (for progress bars).
+/// Climbs `objective` (images -> one value per image, `(N,)`) from `start` to images of `size` (height,
+/// width); `start` must have the first octave's size (see [`AscentConfig::octave_sizes`]). Returns the
+/// final images and every step's objectives; `on_step` sees each step as it happens (for progress bars).
 pub fn ascend(
     start: &Tensor,
+    size: (usize, usize),
     config: &AscentConfig,
     rng: &mut impl Rng,
     objective: impl Fn(&Tensor) -> Result<Tensor>,
     mut on_step: impl FnMut(&AscentStep),
 ) -> Result<(Tensor, Vec<AscentStep>)> {
     config.check()?;
+    let sizes = config.octave_sizes(size);
     let (_, _, h0, w0) = start.dims4()?;
-    let final_size = {
-        let f = |s: usize| {
-            (s as f32 * config.octave_scale.powi(config.octaves as i32 - 1)).round() as usize
-        };
-        (f(h0), f(w0))
-    };
-    let sizes = config.octave_sizes(final_size);
+    if (h0, w0) != sizes[0] {
+        candle_core::bail!(
+            "gradient ascent: the start image is {h0}x{w0}, the first octave needs {}x{}",
+            sizes[0].0,
+            sizes[0].1
+        );
+    }
     let (lo, hi) = config.range;
     let middle = 0.5 * (lo + hi);
     let mut x = start.detach();
@@ -248,6 +250,29 @@ mod tests {
         assert_eq!(c.octave_sizes((128, 96)), [(32, 24), (64, 48), (128, 96)]);
     }
 
+    /// 7 x 1.4 rounds to 10 but 128 / 1.4^2 = 65 and 65 x 1.96 rounds to 127: the size asked for is the
+    /// size returned, and a start of the wrong size is refused.
+    #[test]
+    fn ends_at_the_size_asked_for() {
+        let dev = Device::Cpu;
+        let c = AscentConfig {
+            steps: 1,
+            jitter: 0,
+            ..Default::default()
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let start = noise_image((1, 1, 65, 65), 0.5, 0.1, &mut rng, &dev).unwrap();
+        let objective = |x: &Tensor| x.flatten_from(1)?.sum(1);
+        let (x, trace) = ascend(&start, (128, 128), &c, &mut rng, objective, |_| {}).unwrap();
+        assert_eq!(x.dims(), [1, 1, 128, 128]);
+        assert_eq!(
+            trace.iter().map(|s| s.height).collect::<Vec<_>>(),
+            [65, 91, 128]
+        );
+        let err = ascend(&start, (100, 100), &c, &mut rng, objective, |_| {}).unwrap_err();
+        assert!(err.to_string().contains("65x65"), "{err}");
+    }
+
     #[test]
     fn blur_keeps_constants_and_spreads_a_point() {
         let x = Tensor::full(3f32, (1, 2, 5, 6), &Device::Cpu).unwrap();
@@ -293,6 +318,7 @@ mod tests {
         let start = noise_image((2, 1, 4, 4), 0.5, 0.05, &mut rng, &dev).unwrap();
         let (x, trace) = ascend(
             &start,
+            (4, 4),
             &config,
             &mut rng,
             |x| (x * &target)?.flatten_from(1)?.sum(1),

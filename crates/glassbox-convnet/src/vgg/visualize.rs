@@ -121,6 +121,6 @@ pub fn visualize(
         &mut rng,
         device,
     )?;
-    let (images, trace) = ascend(&start, config, &mut rng, objective, on_step)?;
+    let (images, trace) = ascend(&start, size, config, &mut rng, objective, on_step)?;
     Ok(Visualization { images, trace })
 }
