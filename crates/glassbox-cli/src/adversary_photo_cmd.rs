@@ -53,14 +53,7 @@ pub fn vgg_attack(
         None => find_model(&common.locator(), "vgg16")?,
     };
     let model = Vgg16::load(&path, &device)?;
-    if !model.has_classifier() {
-        // The model's own error names the missing tensors and how to get them.
-        model.logits(&candle_core::Tensor::zeros(
-            (1, 3, 224, 224),
-            candle_core::DType::F32,
-            &device,
-        )?)?;
-    }
+    model.require_classifier()?;
     let classes = vgg::imagenet_classes();
     let classify = |x01: &candle_core::Tensor| {
         model

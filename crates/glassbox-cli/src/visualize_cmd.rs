@@ -121,10 +121,7 @@ pub fn visualize(
     let total = (config.steps * config.octaves) as u64;
     let mut progress =
         Progress::new(format!("ascent {layer}"), total, "images").value_name("objective");
-    let images = match target {
-        Target::Filters { filters, .. } => filters.len(),
-        Target::Layer { .. } => 1,
-    };
+    let images = target.images();
     let result = vgg::visualize(
         &model,
         target,

@@ -356,6 +356,11 @@ impl Vgg16 {
         Ok(self.layers(x, &["logits"])?.remove(0))
     }
 
+    /// An error naming the missing classifier tensors and how to get them, unless the file can classify.
+    pub fn require_classifier(&self) -> Result<()> {
+        self.classifier_or_error().map(|_| ())
+    }
+
     fn classifier_or_error(&self) -> Result<&Classifier> {
         self.classifier.as_ref().ok_or_else(|| {
             glassbox_core::Error::Tensors {

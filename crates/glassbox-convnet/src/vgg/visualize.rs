@@ -34,7 +34,8 @@ impl Target {
         }
     }
 
-    fn images(&self) -> usize {
+    /// How many images climb: one per filter, or one for the whole layer.
+    pub fn images(&self) -> usize {
         match self {
             Target::Filters { filters, .. } => filters.len(),
             Target::Layer { .. } => 1,
