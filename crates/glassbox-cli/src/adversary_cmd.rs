@@ -56,6 +56,10 @@ pub enum AdversaryCommand {
         /// x,y,width,height in pixels (default: the middle half of the photo each way).
         #[arg(long, value_parser = crate::adversary_photo_cmd::parse_region)]
         region: Option<glassbox_convnet::adversary::edges::Region>,
+        /// How much more keeping HED's edges outside the box counts than erasing those inside (0: erase
+        /// at any cost to the rest).
+        #[arg(long, value_name = "WEIGHT", default_value_t = glassbox_convnet::adversary::edges::DEFAULT_KEEP_OUTSIDE)]
+        keep_outside: f64,
         /// The budget, pixels in 0..1.
         #[arg(long, default_value_t = 0.03)]
         eps: f64,
@@ -105,6 +109,7 @@ pub fn run(common: &Common, cmd: &AdversaryCommand) -> anyhow::Result<()> {
         AdversaryCommand::Edges {
             image,
             region,
+            keep_outside,
             eps,
             steps,
             weights,
@@ -115,6 +120,7 @@ pub fn run(common: &Common, cmd: &AdversaryCommand) -> anyhow::Result<()> {
                 image,
                 weights.as_ref(),
                 *region,
+                *keep_outside,
                 &Attack::pgd(*eps, *steps),
             )?;
             common.finish_lesson("adversary edges", metrics, &[] as &[&str])

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use glassbox_convnet::adversary::edges::{erase_edges, Region};
+use glassbox_convnet::adversary::edges::{erase_edges, EdgeTarget, Region};
 use glassbox_convnet::adversary::{attack, Attack};
 use glassbox_convnet::vgg::{self, Hed, Vgg16};
 use glassbox_core::data::locate::find_model;
@@ -115,6 +115,7 @@ pub fn edges_attack(
     image: &Path,
     weights: Option<&PathBuf>,
     region: Option<Region>,
+    keep_outside: f64,
     attack_settings: &Attack,
 ) -> anyhow::Result<serde_json::Value> {
     let device = common.device.open()?;
@@ -129,7 +130,11 @@ pub fn edges_attack(
         .unsqueeze(0)?;
     let (_, _, h, w) = photo.dims4()?;
     let region = region.unwrap_or_else(|| Region::centre(w, h));
-    region.check(w, h)?;
+    let target = EdgeTarget {
+        region,
+        keep_outside,
+    };
+    target.check(w, h)?;
     println!(
         "erasing HED's edges of {} inside {}x{} at ({}, {}) with eps {} ({} steps)",
         image.display(),
@@ -140,7 +145,7 @@ pub fn edges_attack(
         attack_settings.eps,
         attack_settings.steps
     );
-    let out = erase_edges(&model, &hed, &photo, region, attack_settings, common.seed())?;
+    let out = erase_edges(&model, &hed, &photo, target, attack_settings, common.seed())?;
     println!(
         "mean edge probability inside: {:.3} -> {:.3}; outside it changed by {:.4} on average; largest pixel change {:.1} of 255",
         out.inside_before, out.inside_after, out.outside_change, out.max_pixel_change
@@ -169,7 +174,8 @@ pub fn edges_attack(
     )?;
     println!("wrote {}", common.out.join("adversary-edges.png").display());
     Ok(json!({
-        "weights": path, "image": image, "region": region, "attack": attack_settings,
+        "weights": path, "image": image, "region": region, "keep_outside": keep_outside,
+        "attack": attack_settings,
         "inside_before": out.inside_before, "inside_after": out.inside_after,
         "outside_change": out.outside_change, "max_pixel_change": out.max_pixel_change,
     }))

@@ -258,6 +258,15 @@ fn visualize_and_attack_the_edges_with_the_shared_weights() {
             "invalid --eps 2",
         ),
         (
+            vec![
+                "adversary",
+                "edges",
+                photo.to_str().unwrap(),
+                "--keep-outside=-1",
+            ],
+            "keep-outside weight",
+        ),
+        (
             vec!["adversary", "vgg", photo.to_str().unwrap()],
             "no classifier",
         ),

@@ -83,7 +83,7 @@ fn a_whole_layer_climbs_too_and_bad_targets_are_refused() {
 fn an_attack_erases_the_edges_inside_a_box_within_the_budget() {
     let Some(p) = shared_weights() else { return };
     let Some(photo) = chelsea() else { return };
-    use glassbox_convnet::adversary::edges::{erase_edges, Region};
+    use glassbox_convnet::adversary::edges::{erase_edges, EdgeTarget, Region};
     use glassbox_convnet::adversary::Attack;
     let v = Vgg16::load(&p, &Device::Cpu).unwrap();
     let hed = glassbox_convnet::vgg::Hed::from_vgg(&v).unwrap();
@@ -99,7 +99,15 @@ fn an_attack_erases_the_edges_inside_a_box_within_the_budget() {
         width: 80,
         height: 64,
     };
-    let out = erase_edges(&v, &hed, &image, region, &Attack::pgd(0.03, 8), Seed(1)).unwrap();
+    let out = erase_edges(
+        &v,
+        &hed,
+        &image,
+        EdgeTarget::new(region),
+        &Attack::pgd(0.03, 8),
+        Seed(1),
+    )
+    .unwrap();
     assert!(out.inside_before > 0.1, "{}", out.inside_before);
     assert!(
         out.inside_after < 0.5 * out.inside_before,
@@ -119,9 +127,25 @@ fn an_attack_erases_the_edges_inside_a_box_within_the_budget() {
         width: 20,
         height: 10,
     };
-    let e = erase_edges(&v, &hed, &image, bad, &Attack::fgsm(0.03), Seed(1))
+    let e = erase_edges(
+        &v,
+        &hed,
+        &image,
+        EdgeTarget::new(bad),
+        &Attack::fgsm(0.03),
+        Seed(1),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("inside the 160x128 image"), "{e}");
+    let negative = EdgeTarget {
+        keep_outside: -1.0,
+        ..EdgeTarget::new(region)
+    };
+    let e = erase_edges(&v, &hed, &image, negative, &Attack::fgsm(0.03), Seed(1))
         .err()
         .unwrap()
         .to_string();
-    assert!(e.contains("inside the 160x128 image"), "{e}");
+    assert!(e.contains("keep-outside") && e.contains(">= 0"), "{e}");
 }

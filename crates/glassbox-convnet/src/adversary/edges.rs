@@ -1,6 +1,7 @@
 //! An attack on an edge detector instead of a classifier: change the photo by at most `eps` per pixel so
 //! that HED no longer sees the edges inside one region (an object's box) while the edges elsewhere stay
-//! as they were. The objective climbed is `-(mean edge probability inside) - 4 (mean |change| outside)`.
+//! as they were. The objective climbed is `-(mean edge probability inside) - k (mean |change| outside)`,
+//! k = [`EdgeTarget::keep_outside`].
 
 use candle_core::{Tensor, D};
 use glassbox_core::seed::Seed;
@@ -9,9 +10,40 @@ use super::{perturb, Attack};
 use crate::vgg::{Hed, Vgg16};
 use crate::Result;
 
-/// How much more keeping the edges outside the box counts than erasing those inside (chelsea.png, eps
-/// 0.03, 20 steps: with 1, inside 0.22 -> 0.04 and outside changed by 0.034; with 4, 0.22 -> 0.06 and 0.030).
-const KEEP_OUTSIDE: f64 = 4.0;
+/// The default of [`EdgeTarget::keep_outside`] (chelsea.png, eps 0.03, 20 steps: with 1, inside 0.22 ->
+/// 0.04 and outside changed by 0.034; with 4, 0.22 -> 0.06 and 0.030).
+pub const DEFAULT_KEEP_OUTSIDE: f64 = 4.0;
+
+/// What to erase: HED's edges inside `region`, while `keep_outside` weighs how much more keeping the
+/// edges outside it counts than erasing those inside (0: erase at any cost to the rest).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct EdgeTarget {
+    pub region: Region,
+    pub keep_outside: f64,
+}
+
+impl EdgeTarget {
+    /// `region` with the default weight on the rest of the photo.
+    pub fn new(region: Region) -> EdgeTarget {
+        EdgeTarget {
+            region,
+            keep_outside: DEFAULT_KEEP_OUTSIDE,
+        }
+    }
+
+    /// An error unless the region fits a `width` x `height` image and the weight is finite and >= 0.
+    pub fn check(&self, width: usize, height: usize) -> Result<()> {
+        if !(self.keep_outside.is_finite() && self.keep_outside >= 0.0) {
+            return Err(glassbox_core::Error::invalid(
+                "keep-outside weight",
+                self.keep_outside,
+                "a finite number >= 0",
+            )
+            .into());
+        }
+        self.region.check(width, height)
+    }
+}
 
 /// A box of pixels: left, top, width, height.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -77,17 +109,19 @@ pub struct EdgeErasure {
     pub max_pixel_change: f32,
 }
 
-/// Attacks HED's edges of `photo` (`(1, 3, H, W)` in `0..=255`) inside `region`; `attack.eps` is in
-/// units of the full range (0.03 is about 8 grey levels).
+/// Attacks HED's edges of `photo` (`(1, 3, H, W)` in `0..=255`) inside `target.region`; `attack.eps` is
+/// in units of the full range (0.03 is about 8 grey levels).
 pub fn erase_edges(
     model: &Vgg16,
     hed: &Hed,
     photo: &Tensor,
-    region: Region,
+    target: EdgeTarget,
     attack: &Attack,
     seed: Seed,
 ) -> Result<EdgeErasure> {
     let (_, _, h, w) = photo.dims4()?;
+    target.check(w, h)?;
+    let (region, keep_outside) = (target.region, target.keep_outside);
     let inside = region.mask(h, w, photo.device())?;
     let outside = (1.0 - &inside)?;
     let (n_in, n_out) = (
@@ -106,7 +140,7 @@ pub fn erase_edges(
         let p = edges(x)?;
         let inside_mean = (p.broadcast_mul(&inside)?.sum_all()? / n_in)?;
         let drift =
-            ((&p - &before)?.abs()?.broadcast_mul(&outside)?.sum_all()? * (KEEP_OUTSIDE / n_out))?;
+            ((&p - &before)?.abs()?.broadcast_mul(&outside)?.sum_all()? * (keep_outside / n_out))?;
         (inside_mean + drift)?.neg()
     };
     let adv01 = perturb(&x01, attack, seed, objective)?;
