@@ -82,9 +82,8 @@ impl Region {
         Ok(())
     }
 
-    /// `(1, 1, H, W)`: 1 inside, 0 outside.
+    /// `(1, 1, H, W)`: 1 inside, 0 outside; the box must have passed [`Region::check`].
     fn mask(&self, height: usize, width: usize, device: &candle_core::Device) -> Result<Tensor> {
-        self.check(width, height)?;
         let mut m = vec![0f32; height * width];
         for row in self.y..self.y + self.height {
             m[row * width + self.x..row * width + self.x + self.width].fill(1.0);
