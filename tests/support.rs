@@ -2,18 +2,10 @@
 
 use std::path::PathBuf;
 
-/// The full data directory from `GLASSBOX_DATA`, or `None` (with a note on stderr) so a test can skip.
-/// `.ci/run` sets it to `../shared/data` whenever that exists, so CI runs these tests for real.
-pub fn full_data(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("GLASSBOX_DATA").filter(|v| !v.is_empty()) {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => {
-            eprintln!(
-                "skipping {test}: GLASSBOX_DATA is not set (e.g. GLASSBOX_DATA=../shared/data)"
-            );
-            None
-        }
-    }
+/// The full data directory from `GLASSBOX_DATA`, or `None` with the reason printed so a test can skip;
+/// under CI (where `.ci/run` sets it to `../shared/data`) a missing directory fails the test.
+pub fn full_data() -> Option<PathBuf> {
+    glassbox_core::testdata::data_dir()
 }
 
 /// A file of the workspace's `tests/fixtures/`.

@@ -29,8 +29,7 @@ fn without_data_it_reports_the_embedded_subset() {
 
 #[test]
 fn with_glassbox_data_it_reports_the_full_set() {
-    let Some(dir) = std::env::var_os("GLASSBOX_DATA") else {
-        eprintln!("skipping: GLASSBOX_DATA is not set");
+    let Some(dir) = glassbox_core::testdata::data_dir() else {
         return;
     };
     let dir = dir.to_string_lossy().into_owned();

@@ -1,24 +1,17 @@
 //! `glassbox vgg ...` with the shared VGG16 convolution weights (skipped with a note when GLASSBOX_WEIGHTS
-//! and GLASSBOX_DATA do not lead to them): filter responses, and clear refusals.
+//! and GLASSBOX_DATA do not lead to them; a failure under CI): filter responses, and clear refusals.
 
 mod common;
 
 use common::{glassbox, text};
+use glassbox_core::testdata;
 use std::path::PathBuf;
 
+/// The shared VGG16 weights and the cat photo (skipped with the reason printed; a failure under CI).
 fn shared() -> Option<(PathBuf, PathBuf)> {
-    let data = std::env::var_os("GLASSBOX_DATA").map(PathBuf::from);
-    let weights = std::env::var_os("GLASSBOX_WEIGHTS")
-        .map(PathBuf::from)
-        .or_else(|| data.as_ref().map(|d| d.join("../weights")))?
-        .join("vgg16_features_hed.safetensors");
-    let photo = data?.join("images/photos/chelsea.png");
-    if weights.is_file() && photo.is_file() {
-        Some((weights, photo))
-    } else {
-        eprintln!("skipped: needs GLASSBOX_DATA (chelsea.png) and the shared VGG16 weights");
-        None
-    }
+    let weights = testdata::weights_file("vgg16_features_hed.safetensors")?;
+    let photo = testdata::data_file("images/photos/chelsea.png")?;
+    Some((weights, photo))
 }
 
 #[test]

@@ -167,13 +167,68 @@ fn the_shared_weights_load_as_caffe_features_without_a_classifier() {
     assert!(!v.has_classifier());
     assert_eq!(v.normalization(), Normalization::CAFFE);
     assert!(v.tensor("hed.fuse.weight").is_some());
-    // A mid-gray image is all zeros after the caffe mean (roughly): responses are finite and non-negative.
+    // On a uniform grey image every block1_conv1 response is known by hand: inside, the bias plus each
+    // channel's value (128 minus the caffe mean) times the sum of that channel's 3x3 weights; at the
+    // top-left corner only the weights that overlap the image (rows and columns 1..3), since the padding is 0.
     let x = v
         .preprocess(&Tensor::full(128f32, (1, 3, 64, 64), &Device::Cpu).unwrap())
         .unwrap();
-    let y = v.layers(&x, &["block3_conv1"]).unwrap().remove(0);
-    assert_eq!(y.dims(), [1, 256, 16, 16]);
-    assert!(y.min_all().unwrap().to_scalar::<f32>().unwrap() >= 0.0);
+    let mut outs = v.layers(&x, &["block1_conv1", "block3_conv1"]).unwrap();
+    let (y1, y3) = (outs.remove(0), outs.remove(0));
+    assert_eq!(y1.dims(), [1, 64, 64, 64]);
+    assert_eq!(y3.dims(), [1, 256, 16, 16]);
+    let w: Vec<f32> = v
+        .tensor("features.0.weight")
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let b: Vec<f32> = v.tensor("features.0.bias").unwrap().to_vec1().unwrap();
+    let value = [128.0 - 123.68, 128.0 - 116.779, 128.0 - 103.939];
+    let by_hand = |o: usize, corner: bool| -> f32 {
+        let mut sum = b[o];
+        for (c, x) in value.iter().enumerate() {
+            for k in 0..9 {
+                if !corner || (k / 3 >= 1 && k % 3 >= 1) {
+                    sum += x * w[(o * 3 + c) * 9 + k];
+                }
+            }
+        }
+        sum.max(0.0)
+    };
+    let y1 = y1.squeeze(0).unwrap();
+    let mut positive = 0;
+    for o in 0..64 {
+        for (corner, (r, c)) in [(false, (32, 32)), (true, (0, 0))] {
+            let got: f32 = y1
+                .get(o)
+                .unwrap()
+                .get(r)
+                .unwrap()
+                .get(c)
+                .unwrap()
+                .to_scalar()
+                .unwrap();
+            let want = by_hand(o, corner);
+            assert!(
+                (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                "filter {o} at ({r}, {c}): {got}, by hand {want}"
+            );
+            positive += usize::from(want > 0.0);
+        }
+    }
+    assert!(
+        positive > 10,
+        "only {positive} positive responses: a weak check"
+    );
+    // Deeper down: finite everywhere, and not silenced.
+    let deep: Vec<f32> = y3.flatten_all().unwrap().to_vec1().unwrap();
+    assert!(
+        deep.iter().all(|v| v.is_finite()),
+        "block3_conv1 has NaN or Inf"
+    );
+    assert!(deep.iter().any(|&v| v > 0.0), "block3_conv1 is all zero");
 }
 
 #[test]

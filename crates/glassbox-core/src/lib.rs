@@ -11,6 +11,7 @@
 //! - [`train`]: epochs and mini-batches with a progress bar, per-epoch metrics JSON, a stop on NaN/Inf.
 //! - [`checkpoint`]: safetensors checkpoints with metadata, written atomically, checked on load.
 //! - [`optim`]: SGD (momentum, Nesterov), Adam, RMSprop, Adadelta, matching PyTorch's update rules.
+//! - [`testdata`]: how the tests of every crate find the shared real data (skip with a note; fail under CI).
 
 pub mod checkpoint;
 pub mod data;
@@ -20,6 +21,7 @@ pub mod imaging;
 pub mod optim;
 pub mod plot;
 pub mod seed;
+pub mod testdata;
 pub mod train;
 
 pub use error::{Error, Result};

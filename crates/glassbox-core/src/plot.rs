@@ -765,13 +765,34 @@ mod tests {
         assert_eq!(f(&2.0), "2");
     }
 
-    /// With `GLASSBOX_FIGS` set to a directory, writes example charts there to look at.
+    /// Whether a written chart contains a pixel of exactly `colour` (a series' line or a class's marker).
+    fn has_colour(path: &Path, colour: RGBColor) -> bool {
+        let want = image::Rgb([colour.0, colour.1, colour.2]);
+        image::open(path)
+            .unwrap()
+            .to_rgb8()
+            .pixels()
+            .any(|p| *p == want)
+    }
+
+    /// Example charts, each checked (size, not blank, every series' colour drawn); also left in
+    /// `GLASSBOX_FIGS` when that names a directory, to look at.
     #[test]
     fn example_charts() {
-        let Some(dir) = std::env::var_os("GLASSBOX_FIGS").map(std::path::PathBuf::from) else {
-            return;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = crate::testdata::figures_dir().unwrap_or_else(|| tmp.path().to_path_buf());
+        let check = |name: &str, series: usize| {
+            let path = dir.join(name);
+            check_png(&path);
+            for k in 0..series {
+                assert!(
+                    has_colour(&path, palette_color(k)),
+                    "{name}: series {k} not drawn"
+                );
+            }
         };
         line_chart(dir.join("loss.png"), &curves()).unwrap();
+        check("loss.png", 2);
         let acc = LineChart {
             title: "MNIST MLP: accuracy".into(),
             x_label: "epoch".into(),
@@ -783,11 +804,13 @@ mod tests {
             y_range: Some((0.8, 1.0)),
         };
         line_chart(dir.join("accuracy.png"), &acc).unwrap();
+        check("accuracy.png", 2);
         let one = LineChart {
             series: vec![Series::per_epoch("loss", &[0.5])],
             ..curves()
         };
         line_chart(dir.join("one_point.png"), &one).unwrap();
+        check("one_point.png", 1);
         let long: Vec<f64> = (0..60)
             .map(|e| 1.0 / (1.0 + 0.2 * e as f64) + 0.02 * ((e * 7) % 5) as f64)
             .collect();
@@ -797,6 +820,7 @@ mod tests {
             ..curves()
         };
         line_chart(dir.join("many_epochs.png"), &many).unwrap();
+        check("many_epochs.png", 1);
         let points = (0..5000)
             .map(|i| {
                 let class = i % 10;
@@ -816,5 +840,6 @@ mod tests {
             class_names: (0..10).map(|d| format!("digit {d}")).collect(),
         };
         scatter(dir.join("scatter.png"), &plot).unwrap();
+        check("scatter.png", 10);
     }
 }

@@ -17,6 +17,7 @@ fn random(shape: &[usize], seed: u64) -> Tensor {
 }
 
 /// Largest `|a - b| / (|b| + mean |b|)`: relative, but not blown up by entries that happen to be near 0.
+/// A NaN anywhere (on either side) makes the error NaN, which fails every bound.
 fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims());
     let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
@@ -25,12 +26,38 @@ fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
     a.iter()
         .zip(&b)
         .map(|(x, y)| (x - y).abs() / (y.abs() + scale + 1e-12))
-        .fold(0.0, f32::max)
+        // f32::max would drop a NaN (max(0, NaN) = 0) and call the pair equal.
+        .fold(0.0, |worst, e| {
+            if e.is_nan() || worst.is_nan() {
+                f32::NAN
+            } else {
+                worst.max(e)
+            }
+        })
 }
 
 fn assert_close(what: &str, fast: &Tensor, reference: &Tensor) {
     let err = relative_error(fast, reference);
     assert!(err < 1e-4, "{what}: relative error {err:.2e}");
+}
+
+#[test]
+fn a_nan_anywhere_is_an_error_not_a_match() {
+    let reference = random(&[4, 5], 1);
+    let mut values: Vec<f32> = reference.flatten_all().unwrap().to_vec1().unwrap();
+    for at in [0, 7, 19] {
+        let saved = values[at];
+        values[at] = f32::NAN;
+        let broken = Tensor::from_vec(values.clone(), (4, 5), &Device::Cpu).unwrap();
+        assert!(relative_error(&broken, &reference).is_nan(), "NaN at {at}");
+        assert!(relative_error(&reference, &broken).is_nan(), "NaN at {at}");
+        let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            assert_close("nan", &broken, &reference)
+        }));
+        assert!(failed.is_err(), "a NaN at {at} passed");
+        values[at] = saved;
+    }
+    assert_eq!(relative_error(&reference, &reference), 0.0);
 }
 
 #[allow(clippy::too_many_arguments)]

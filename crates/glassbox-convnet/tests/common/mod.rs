@@ -1,5 +1,5 @@
-//! The shared real files the convnet tests read, found through GLASSBOX_WEIGHTS / GLASSBOX_DATA; each
-//! returns None (with a note) where they are not there, and the test is skipped.
+//! The shared real files the convnet tests read, through glassbox_core::testdata: `None` (with the reason
+//! printed) where they are not there, and the test is skipped; under CI a missing file fails the test.
 
 #![allow(dead_code)]
 
@@ -9,29 +9,12 @@ use candle_core::Tensor;
 
 /// The shared VGG16 convolution + HED weights.
 pub fn shared_weights() -> Option<PathBuf> {
-    let dir = std::env::var_os("GLASSBOX_WEIGHTS")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("GLASSBOX_DATA").map(|d| PathBuf::from(d).join("../weights"))
-        })?;
-    let p = dir.join("vgg16_features_hed.safetensors");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipped: no vgg16_features_hed.safetensors under GLASSBOX_WEIGHTS / GLASSBOX_DATA/../weights");
-        None
-    }
+    glassbox_core::testdata::weights_file("vgg16_features_hed.safetensors")
 }
 
 /// chelsea.png as `(1, 3, 300, 451)` RGB in `0..=255`.
 pub fn chelsea() -> Option<Tensor> {
-    let Some(photo) = std::env::var_os("GLASSBOX_DATA")
-        .map(|d| PathBuf::from(d).join("images/photos/chelsea.png"))
-        .filter(|p| p.is_file())
-    else {
-        eprintln!("skipped: GLASSBOX_DATA has no images/photos/chelsea.png");
-        return None;
-    };
+    let photo = glassbox_core::testdata::data_file("images/photos/chelsea.png")?;
     let options = glassbox_core::imaging::LoadOptions::rgb();
     Some(
         glassbox_core::imaging::load_image(&photo, &options)

@@ -378,25 +378,36 @@ mod tests {
         assert!(tile_maps(&Tensor::zeros((2, 2), DType::F32, &Device::Cpu).unwrap()).is_err());
     }
 
-    /// With `GLASSBOX_FIGS` set to a directory, writes one example of each figure there to look at (with
-    /// `GLASSBOX_DATA` set too, the captioned row uses real photos).
+    /// Writes `image` as PNG into `dir` and checks that it decodes to the same pixels.
+    fn written(dir: &std::path::Path, name: &str, image: &RgbImage) -> RgbImage {
+        let path = dir.join(name);
+        crate::imaging::save_rgb_png(&path, image).unwrap();
+        let back = image::open(&path).unwrap().to_rgb8();
+        assert!(
+            back == *image,
+            "{name}: the PNG does not decode to the image"
+        );
+        back
+    }
+
+    fn distinct_colours(image: &RgbImage) -> usize {
+        image
+            .pixels()
+            .map(|p| p.0)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
+
+    /// One example of each figure, checked (layout, pixels, captions drawn); also left in `GLASSBOX_FIGS`
+    /// when that names a directory, to look at.
     #[test]
     fn example_figures() {
-        let Some(dir) = std::env::var_os("GLASSBOX_FIGS").map(PathBuf::from) else {
-            return;
-        };
-        use crate::imaging::{load_image, save_rgb_png, tensor_to_rgb, LoadOptions, Resize};
-        let photos: Vec<RgbImage> = match std::env::var_os("GLASSBOX_DATA") {
-            Some(data) => ["chelsea.png", "coffee.png", "rocket.jpg"]
-                .iter()
-                .map(|name| {
-                    let path = PathBuf::from(&data).join("images/photos").join(name);
-                    let options = LoadOptions::default().with_resize(Resize::center_crop(224));
-                    tensor_to_rgb(&load_image(path, &options).unwrap()).unwrap()
-                })
-                .collect(),
-            None => (0..3u8).map(|i| solid(224, 224, 60 + 60 * i)).collect(),
-        };
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = crate::testdata::figures_dir().unwrap_or_else(|| tmp.path().to_path_buf());
+        // Three 224 x 224 colour ramps stand in for photos.
+        let photos: Vec<RgbImage> = (0..3u8)
+            .map(|k| RgbImage::from_fn(224, 224, |x, y| Rgb([x as u8, y as u8, 60 + 80 * k])))
+            .collect();
         let row = side_by_side(
             &photos,
             &[
@@ -406,17 +417,35 @@ mod tests {
             ],
         )
         .unwrap();
-        save_rgb_png(dir.join("side_by_side.png"), &row).unwrap();
+        let row = written(&dir, "side_by_side.png", &row);
+        assert_eq!(
+            row.height(),
+            2 * PANEL_PAD + 224 + CAPTION_GAP + 2 * CAPTION_LINE
+        );
+        assert!(row.width() >= 3 * 224 + 4 * PANEL_PAD);
+        // The first photo sits at the top-left padding (its caption is narrower than it).
+        assert_eq!(
+            row.get_pixel(PANEL_PAD + 10, PANEL_PAD + 20),
+            &Rgb([10, 20, 60])
+        );
+        // Captions are drawn: dark text pixels under the photos.
+        let ink = (PANEL_PAD + 224..row.height())
+            .flat_map(|y| (0..row.width()).map(move |x| (x, y)))
+            .filter(|&(x, y)| row.get_pixel(x, y).0.iter().all(|&c| c < 100))
+            .count();
+        assert!(ink > 200, "only {ink} caption pixels");
+
         let small: Vec<RgbImage> = photos
             .iter()
             .map(|p| imageops::thumbnail(p, 56, 56))
             .collect();
         let many: Vec<RgbImage> = small.iter().cycle().take(10).cloned().collect();
-        save_rgb_png(
-            dir.join("grid.png"),
-            &grid(&many, 5, 4, Rgb([255, 255, 255])),
-        )
-        .unwrap();
+        let g = written(&dir, "grid.png", &grid(&many, 5, 4, Rgb([255, 255, 255])));
+        assert_eq!(g.dimensions(), (5 * 56 + 6 * 4, 2 * 56 + 3 * 4));
+        // Cells are 56 + 4 apart: the second image is in the first row's second cell.
+        assert_eq!(g.get_pixel(4 + 60 + 30, 4 + 30), small[1].get_pixel(30, 30));
+        assert_eq!(g.get_pixel(4 + 30, 4 + 60 + 30), small[2].get_pixel(30, 30));
+
         // 16 synthetic 12 x 12 "feature maps": oriented gratings.
         let maps: Vec<f32> = (0..16)
             .flat_map(|k| {
@@ -428,12 +457,14 @@ mod tests {
             })
             .collect();
         let maps = Tensor::from_vec(maps, (16, 12, 12), &Device::Cpu).unwrap();
-        save_rgb_png(dir.join("tile_maps.png"), &tile_maps(&maps).unwrap()).unwrap();
-        save_rgb_png(
-            dir.join("tile_maps_viridis.png"),
-            &tile_maps_with(&maps, 8, Colormap::Viridis, 64).unwrap(),
-        )
-        .unwrap();
+        // Four by four tiles of 48 pixels (12 enlarged 4x), 2 pixels apart.
+        let tiles = written(&dir, "tile_maps.png", &tile_maps(&maps).unwrap());
+        assert_eq!(tiles.dimensions(), (4 * 48 + 5 * 2, 4 * 48 + 5 * 2));
+        assert!(distinct_colours(&tiles) > 50);
+        let tiles = tile_maps_with(&maps, 8, Colormap::Viridis, 64).unwrap();
+        let tiles = written(&dir, "tile_maps_viridis.png", &tiles);
+        assert!(distinct_colours(&tiles) > 50);
+
         // A 28 x 28 signed map (a Gaussian bump minus a shifted one).
         let signed: Vec<f32> = (0..28 * 28)
             .map(|i| {
@@ -452,6 +483,17 @@ mod tests {
         .iter()
         .map(|&(c, s)| upscale(&heatmap(&signed, c, s).unwrap(), 6))
         .collect();
+        for m in &maps {
+            assert_eq!(m.dimensions(), (168, 168));
+            assert!(distinct_colours(m) > 100);
+        }
+        // On the diverging scale the bump is red and the dip blue; the corner, near 0, is pale.
+        let red = maps[2].get_pixel(9 * 6, 10 * 6).0;
+        let blue = maps[2].get_pixel(19 * 6, 17 * 6).0;
+        let pale = maps[2].get_pixel(0, 167).0;
+        assert!(red[0] > red[2] + 50, "{red:?}");
+        assert!(blue[2] > blue[0] + 50, "{blue:?}");
+        assert!(pale.iter().all(|&c| c > 200), "{pale:?}");
         let row = side_by_side(
             &maps,
             &[
@@ -462,8 +504,9 @@ mod tests {
             ],
         )
         .unwrap();
-        save_rgb_png(dir.join("heatmaps.png"), &row).unwrap();
-        // Colour bars.
+        written(&dir, "heatmaps.png", &row);
+
+        // Colour bars: each runs from one end of its map to the other.
         let ramp = Tensor::arange(0f32, 256.0, &Device::Cpu)
             .unwrap()
             .reshape((1, 256))
@@ -484,10 +527,15 @@ mod tests {
             )
         })
         .collect();
-        save_rgb_png(
-            dir.join("colormaps.png"),
+        for bar in &bars {
+            assert_ne!(bar.get_pixel(0, 12), bar.get_pixel(255, 12));
+        }
+        assert_eq!(bars[3].get_pixel(0, 12), &Rgb([0, 0, 0]));
+        assert_eq!(bars[3].get_pixel(255, 12), &Rgb([255, 255, 255]));
+        written(
+            &dir,
+            "colormaps.png",
             &grid(&bars, 1, 6, Rgb([255, 255, 255])),
-        )
-        .unwrap();
+        );
     }
 }

@@ -849,16 +849,9 @@ mod tests {
         assert_eq!(t.dims(), &[1, 4, 9]);
     }
 
-    /// Where the real photos are (`GLASSBOX_DATA/images/photos`), or `None` to skip.
+    /// A real photo (`GLASSBOX_DATA/images/photos/NAME`), or `None` to skip (a failure under CI).
     fn photo(name: &str) -> Option<PathBuf> {
-        let dir = std::env::var_os("GLASSBOX_DATA")?;
-        let path = PathBuf::from(dir).join("images/photos").join(name);
-        assert!(
-            path.exists(),
-            "GLASSBOX_DATA is set but {} is missing",
-            path.display()
-        );
-        Some(path)
+        crate::testdata::data_file(&format!("images/photos/{name}"))
     }
 
     fn mean(t: &Tensor) -> f32 {
