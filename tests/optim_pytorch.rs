@@ -394,7 +394,10 @@ fn state_round_trip_resumes_exactly() {
     // Every case of the fixture, AdamW included: all five optimizers are checkpointable.
     assert_eq!(tested, cases.len());
     for optimizer in ["sgd", "adam", "adamw", "rmsprop", "adadelta"] {
-        assert!(cases.iter().any(|c| c.optimizer == optimizer), "{optimizer}");
+        assert!(
+            cases.iter().any(|c| c.optimizer == optimizer),
+            "{optimizer}"
+        );
     }
 }
 

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use clap::Subcommand;
-use glassbox_convnet::adversary::{attack, correct, Attack};
+use clap::{Subcommand, ValueEnum};
+use glassbox_convnet::adversary::{attack, correct, Attack, AttackLoss};
 use glassbox_convnet::mnist;
 use glassbox_core::data::Mnist;
 use glassbox_core::imaging::{grid, save_rgb_png, side_by_side};
@@ -20,6 +20,32 @@ const BATCH: usize = 500;
 /// FGSM's budgets in the table (the 0.25 among them).
 const FGSM_EPS: [f64; 6] = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3];
 
+/// What PGD climbs against the MNIST CNN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PgdLoss {
+    /// Best wrong logit minus the right one (Carlini & Wagner's); its gradient does not vanish on
+    /// confident digits.
+    Margin,
+    /// The mean cross-entropy (what FGSM uses).
+    CrossEntropy,
+}
+
+impl PgdLoss {
+    fn attack_loss(self) -> AttackLoss {
+        match self {
+            PgdLoss::Margin => AttackLoss::Margin,
+            PgdLoss::CrossEntropy => AttackLoss::CrossEntropy,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            PgdLoss::Margin => "margin",
+            PgdLoss::CrossEntropy => "cross-entropy",
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AdversaryCommand {
     /// FGSM and PGD against the trained MNIST CNN over the test digits, and a figure of examples.
@@ -30,6 +56,9 @@ pub enum AdversaryCommand {
         /// PGD's steps.
         #[arg(long, default_value_t = 20)]
         steps: usize,
+        /// What PGD climbs (FGSM always uses the cross-entropy).
+        #[arg(long, value_enum, default_value = "margin")]
+        loss: PgdLoss,
         /// Attack only the first N test digits.
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
@@ -88,9 +117,10 @@ pub fn run(common: &Common, cmd: &AdversaryCommand) -> anyhow::Result<()> {
         AdversaryCommand::Mnist {
             eps,
             steps,
+            loss,
             limit,
             checkpoint,
-        } => mnist_attacks(common, eps, *steps, *limit, checkpoint.as_ref()),
+        } => mnist_attacks(common, eps, *steps, *loss, *limit, checkpoint.as_ref()),
         AdversaryCommand::Vgg {
             images,
             eps,
@@ -132,6 +162,7 @@ fn mnist_attacks(
     common: &Common,
     eps: &[f64],
     steps: usize,
+    loss: PgdLoss,
     limit: Option<usize>,
     checkpoint: Option<&PathBuf>,
 ) -> anyhow::Result<()> {
@@ -169,7 +200,14 @@ fn mnist_attacks(
     // The figure shows the first PGD budget's examples.
     let shown_attack = attacks.len();
     for &e in eps {
-        attacks.push((format!("PGD eps {e}, {steps} steps"), Attack::pgd(e, steps)));
+        let pgd = Attack {
+            loss: loss.attack_loss(),
+            ..Attack::pgd(e, steps)
+        };
+        attacks.push((
+            format!("PGD eps {e}, {steps} steps, {} loss", loss.name()),
+            pgd,
+        ));
     }
     let indices: Vec<usize> = (0..test.count).collect();
     let mut clean = 0;
@@ -218,7 +256,8 @@ fn mnist_attacks(
     let metrics = out.join("metrics-adversary.json");
     write_json(
         &metrics,
-        &json!({"run": {"lesson": "adversary mnist", "checkpoint": path, "seed": common.seed, "digits": test.count},
+        &json!({"run": {"lesson": "adversary mnist", "checkpoint": path, "seed": common.seed, "digits": test.count,
+                        "pgd_loss": loss.name()},
                 "metrics": {"clean_accuracy": clean as f64 / n, "attacks": rows}}),
     )?;
     println!("wrote {}", metrics.display());

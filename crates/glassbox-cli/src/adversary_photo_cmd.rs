@@ -173,9 +173,16 @@ pub fn edges_attack(
         &side_by_side(&panels, &captions)?,
     )?;
     println!("wrote {}", common.out.join("adversary-edges.png").display());
+    // Not the Attack itself: its `loss` (a classifier's) plays no part here, the objective below does.
+    let a = attack_settings;
     Ok(json!({
         "weights": path, "image": image, "region": region, "keep_outside": keep_outside,
-        "attack": attack_settings,
+        "attack": {
+            "eps": a.eps, "steps": a.steps, "step_size": a.step_size, "random_start": a.random_start,
+            "objective": format!(
+                "-(mean edge probability inside) - {keep_outside} (mean |change of edge probability| outside)"
+            ),
+        },
         "inside_before": out.inside_before, "inside_after": out.inside_after,
         "outside_change": out.outside_change, "max_pixel_change": out.max_pixel_change,
     }))

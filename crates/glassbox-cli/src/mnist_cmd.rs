@@ -150,9 +150,8 @@ fn train(
     figures::confusion(out, test)?;
     figures::prediction_figures(out, &data.test, test)?;
     outcome.metrics.set("test", serde_json::to_value(test)?)?;
-    outcome
-        .metrics
-        .set("parameters", json!(mnist::PARAMETERS))?;
+    let parameters = outcome.parameters();
+    outcome.metrics.set("parameters", json!(parameters))?;
     for f in [
         mnist::CHECKPOINT_FILE,
         "loss.png",

@@ -6,8 +6,9 @@
 //! - PGD: `steps` steps of `step_size` from a random start in the eps-ball, each followed by projection
 //!   back onto the ball and the valid pixel range. It ascends Carlini & Wagner's margin loss (the best
 //!   wrong logit minus the right one), whose gradient does not shrink as the softmax saturates on
-//!   confident digits (measured on the MNIST CNN: with the cross-entropy PGD at eps 0.1 left 54.8% of 500
-//!   digits right, with the margin 56.2%; about the same, but the margin cannot vanish).
+//!   confident digits (on the MNIST CNN the two leave about as many digits right at eps 0.1, but the
+//!   margin's gradient cannot vanish; `glassbox adversary mnist --loss cross-entropy` runs the other, and
+//!   docs/lessons/cnn.md gives both).
 //!
 //! The classifier is any function from images to logits whose graph candle can differentiate; the images
 //! are in `0..=1`. [`perturb`] climbs any other differentiable objective the same way ([`edges`] uses it

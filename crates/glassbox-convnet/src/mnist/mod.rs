@@ -15,7 +15,7 @@ pub mod model;
 pub mod train;
 
 pub use eval::{evaluate, Evaluation};
-pub use model::{MnistCnn, MODEL_NAME, PARAMETERS};
+pub use model::{MnistCnn, MODEL_NAME};
 pub use train::{load_trained, train, OptimizerKind, TrainConfig, TrainOutcome};
 
 /// Where `train` writes its checkpoint in the output directory, and where `eval` and `predict` look.

@@ -10,6 +10,8 @@
 //! Dense(10, softmax)                      -> 10          1,290     total 1,199,882
 //! ```
 //!
+//! (The total is Keras's `model.summary()` for `mnist_cnn.py`; the unit test counts the variables.)
+//!
 //! The second convolution, its ReLU and the pooling run as one fused kernel
 //! ([`glassbox_tensor::ops::conv2d_relu_pool`]); the softmax is left to the loss (logits out). Weights start
 //! as Keras starts them: Glorot-uniform kernels, zero biases. Tensor names are PyTorch's (`conv1.weight`,
@@ -23,8 +25,6 @@ use glassbox_tensor::ops::{conv2d_relu_pool, ConvParams};
 
 /// The name checkpoints carry.
 pub const MODEL_NAME: &str = "mnist-cnn";
-/// Keras's `model.summary()` total.
-pub const PARAMETERS: usize = 1_199_882;
 
 pub struct MnistCnn {
     conv1: Conv2d,
@@ -116,7 +116,8 @@ mod tests {
         let varmap = VarMap::new();
         let model = MnistCnn::new(&varmap, Seed(1), &Device::Cpu).unwrap();
         let total: usize = varmap.all_vars().iter().map(|v| v.elem_count()).sum();
-        assert_eq!(total, PARAMETERS);
+        // Keras's `model.summary()` of mnist_cnn.py: "Total params: 1,199,882".
+        assert_eq!(total, 1_199_882);
         let x = Tensor::zeros((3, 1, 28, 28), DType::F32, &Device::Cpu).unwrap();
         assert_eq!(model.forward_t(&x, true).unwrap().dims(), [3, 10]);
         // Zero biases and a zero image give zero logits.
@@ -130,6 +131,83 @@ mod tests {
                 .unwrap(),
             0.0
         );
+    }
+
+    /// Keras's Glorot-uniform kernels and zero biases, checked from the tensors' shapes alone (so a wrong
+    /// fan passed to the initializer fails): every kernel value within the bound b = sqrt(6 / (fan_in +
+    /// fan_out)), the largest close to it, the mean near 0 and the spread b / sqrt(3) of U(-b, b).
+    /// Tolerances are 6 standard errors of each statistic for the tensor's n values (a uniform's sample
+    /// std has relative standard error sqrt(1/5 - 1/9) * 3 / 2 / sqrt(n) = 0.447 / sqrt(n)), and
+    /// P(max |w| < (1 - 20/n) b) = (1 - 20/n)^n ~ e^-20.
+    #[test]
+    fn kernels_start_glorot_uniform_and_biases_at_zero() {
+        for seed in [1, 42] {
+            let varmap = VarMap::new();
+            MnistCnn::new(&varmap, Seed(seed), &Device::Cpu).unwrap();
+            let tensors = glassbox_core::checkpoint::varmap_tensors(&varmap);
+            let names: Vec<&str> = tensors.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(
+                names,
+                [
+                    "conv1.bias",
+                    "conv1.weight",
+                    "conv2.bias",
+                    "conv2.weight",
+                    "fc1.bias",
+                    "fc1.weight",
+                    "fc2.bias",
+                    "fc2.weight"
+                ]
+            );
+            for (name, t) in &tensors {
+                let v: Vec<f64> = t
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+                    .into_iter()
+                    .map(f64::from)
+                    .collect();
+                assert!(v.iter().all(|x| x.is_finite()), "{name}: not finite");
+                if name.ends_with(".bias") {
+                    assert!(v.iter().all(|&x| x == 0.0), "{name}: not all zero");
+                    continue;
+                }
+                // OIHW or (out, in): fans are channels times the receptive field, as Keras counts them.
+                let dims = t.dims();
+                let field: usize = dims[2..].iter().product();
+                let (fan_in, fan_out) = (dims[1] * field, dims[0] * field);
+                let b = (6.0 / (fan_in + fan_out) as f64).sqrt();
+                let n = v.len() as f64;
+                let max = v.iter().fold(0f64, |m, x| m.max(x.abs()));
+                let mean = v.iter().sum::<f64>() / n;
+                let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+                let want_std = b / 3f64.sqrt();
+                // f32 rounding of a value drawn just below b may land a half ulp above it.
+                assert!(max <= b * (1.0 + 1e-7), "{name}: max |w| {max} > bound {b}");
+                assert!(
+                    max >= b * (1.0 - 20.0 / n),
+                    "{name}: max |w| {max} far below the bound {b}"
+                );
+                let mean_tol = 6.0 * want_std / n.sqrt();
+                assert!(
+                    mean.abs() <= mean_tol,
+                    "{name}: mean {mean} (tolerance {mean_tol})"
+                );
+                let std_tol = 6.0 * 0.447 / n.sqrt();
+                let rel = (std / want_std - 1.0).abs();
+                eprintln!(
+                    "seed {seed} {name}: n {n}, bound {b:.6}, max |w| / bound {:.6}, mean / bound {:+.1e}, std / (bound/sqrt 3) {:.5}",
+                    max / b,
+                    mean / b,
+                    std / want_std
+                );
+                assert!(
+                    rel <= std_tol,
+                    "{name}: std {std}, U(-{b}, {b}) has {want_std} (off by {rel:.2e}, tolerance {std_tol:.2e})"
+                );
+            }
+        }
     }
 
     #[test]

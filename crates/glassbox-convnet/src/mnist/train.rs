@@ -74,6 +74,16 @@ pub struct TrainOutcome {
     pub metrics: MetricsLog,
 }
 
+impl TrainOutcome {
+    /// The number of trained values: every variable's elements (what Keras's summary calls parameters).
+    pub fn parameters(&self) -> usize {
+        checkpoint::varmap_tensors(&self.varmap)
+            .iter()
+            .map(|(_, t)| t.elem_count())
+            .sum()
+    }
+}
+
 enum AnyOptimizer {
     Adadelta(Adadelta),
     Adam(Adam),
