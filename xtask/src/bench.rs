@@ -2,10 +2,15 @@
 //! same command, alternating, with the same thread count.
 //!
 //! Each case runs as a fresh process on each side (crates/glassbox-tensor/examples/kernels_bench.rs and
-//! xtask/bench/torch_kernels.py, which define identical models and shapes), several rounds, the order of
-//! the two sides swapped every round; every process warms up and then times several repetitions. The
-//! table gives the median of all timed repetitions per side and the speed ratio glassbox / PyTorch
-//! (above 1: glassbox is faster).
+//! xtask/bench/torch_kernels.py, which define identical models, shapes and input distributions): glassbox,
+//! PyTorch eager, PyTorch with `torch.compile` (inductor), and with `--candle` candle's own ops. Several
+//! rounds, the order of the sides reversed every other round; every process warms up and then times
+//! several repetitions. The table gives the median of all timed repetitions per side and the speed ratio
+//! glassbox / peer (above 1: glassbox is faster), and torch.compile's compile time (its first step, timed
+//! apart: in the first round with an empty inductor cache, later from the cache).
+//!
+//! Both sides run with the same malloc settings: glassbox raises glibc's mmap and trim thresholds with
+//! `mallopt`; the PyTorch processes get the same values through `GLIBC_TUNABLES`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,11 +20,12 @@ use serde_json::Value;
 
 use crate::process;
 
-/// The cases, in the order the issue lists them.
-pub const CASES: [&str; 8] = [
+/// The cases, in the order the issues list them.
+pub const CASES: [&str; 9] = [
     "mnist_train",
     "mnist_infer",
     "lstm_train",
+    "lstm_train_ids",
     "vgg_input_grad",
     "vgg_forward",
     "conv64_forward",
@@ -35,8 +41,32 @@ pub struct Options {
     pub threads: usize,
     pub python: Option<PathBuf>,
     pub setup: bool,
-    /// Also run candle's own ops (the starting point) as a third column.
+    /// Also run candle's own ops (the starting point).
     pub candle: bool,
+    /// Leave out the torch.compile side (it compiles for about a minute per case and round).
+    pub no_compile: bool,
+}
+
+/// Who runs a case.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Side {
+    Glassbox,
+    Torch,
+    TorchCompiled,
+    Candle,
+}
+
+impl Side {
+    fn all(opts: &Options) -> Vec<Side> {
+        let mut sides = vec![Side::Glassbox, Side::Torch];
+        if !opts.no_compile {
+            sides.push(Side::TorchCompiled);
+        }
+        if opts.candle {
+            sides.push(Side::Candle);
+        }
+        sides
+    }
 }
 
 /// One side's timed repetitions of one case.
@@ -45,6 +75,8 @@ struct Samples {
     unit: String,
     peer: String,
     values: Vec<f64>,
+    /// torch.compile's first step, per process, in the order run.
+    compile_s: Vec<f64>,
 }
 
 pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
@@ -66,33 +98,45 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
     process::run(build, root)?;
     let ours = root.join("target/release/examples/kernels_bench");
     let script = root.join("xtask/bench/torch_kernels.py");
+    let tunables = allocator_tunables(&ours)?;
+    // A fresh inductor cache, so the first round's compile time is a cold compile.
+    let inductor_cache = root.join("target/bench/inductor-cache");
+    if inductor_cache.exists() {
+        std::fs::remove_dir_all(&inductor_cache)
+            .with_context(|| format!("clearing {}", inductor_cache.display()))?;
+    }
     let threads = opts.threads.to_string();
     let (reps, warmup) = (opts.reps.to_string(), opts.warmup.to_string());
 
-    let sides = if opts.candle { 3 } else { 2 };
+    let sides = Side::all(opts);
     let mut results: Vec<Vec<Samples>> = opts
         .cases
         .iter()
-        .map(|_| (0..sides).map(|_| Samples::default()).collect())
+        .map(|_| sides.iter().map(|_| Samples::default()).collect())
         .collect();
     for round in 0..opts.rounds {
         for (c, case) in opts.cases.iter().enumerate() {
-            let mut order: Vec<usize> = (0..sides).collect();
+            let mut order: Vec<usize> = (0..sides.len()).collect();
             if round % 2 == 1 {
                 order.reverse();
             }
-            for side in order {
-                let mut cmd = match side {
-                    1 => {
+            for s in order {
+                let mut cmd = match sides[s] {
+                    Side::Torch | Side::TorchCompiled => {
                         let mut cmd = Command::new(&python);
-                        cmd.arg(&script).args(["--threads", &threads]);
+                        cmd.arg(&script)
+                            .args(["--threads", &threads])
+                            .env("GLIBC_TUNABLES", &tunables)
+                            .env("TORCHINDUCTOR_CACHE_DIR", &inductor_cache);
+                        if sides[s] == Side::TorchCompiled {
+                            cmd.arg("--compile");
+                        }
                         cmd
                     }
-                    _ => {
+                    Side::Glassbox => Command::new(&ours),
+                    Side::Candle => {
                         let mut cmd = Command::new(&ours);
-                        if side == 2 {
-                            cmd.args(["--impl", "candle"]);
-                        }
+                        cmd.args(["--impl", "candle"]);
                         cmd
                     }
                 };
@@ -101,7 +145,7 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
                     .env("OMP_NUM_THREADS", &threads)
                     .env("MKL_NUM_THREADS", &threads);
                 let line = run_case(cmd, root)?;
-                let slot = &mut results[c][side];
+                let slot = &mut results[c][s];
                 slot.unit = line["unit"].as_str().unwrap_or("?").to_string();
                 slot.peer = line["peer"].as_str().unwrap_or("?").to_string();
                 slot.values.extend(
@@ -111,11 +155,12 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
                         .flatten()
                         .filter_map(Value::as_f64),
                 );
+                slot.compile_s.extend(line["compile_s"].as_f64());
             }
             eprintln!("round {}/{}: {case} done", round + 1, opts.rounds);
         }
     }
-    let table = table(&opts.cases, &results, opts);
+    let table = table(&opts.cases, &sides, &results, opts, &tunables);
     println!("{table}");
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -123,6 +168,23 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
     std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
     println!("(also written to {})", path.display());
     Ok(())
+}
+
+/// glassbox's malloc settings as `GLIBC_TUNABLES`, from the bench binary itself (one source of truth).
+fn allocator_tunables(ours: &Path) -> anyhow::Result<String> {
+    let out = Command::new(ours)
+        .arg("--allocator-env")
+        .output()
+        .with_context(|| format!("could not start {}", ours.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || !text.starts_with("glibc.malloc.") {
+        bail!(
+            "{} --allocator-env printed {text:?} ({})",
+            ours.display(),
+            out.status
+        );
+    }
+    Ok(text)
 }
 
 /// Runs one case and returns its JSON line.
@@ -167,37 +229,63 @@ fn speedup(unit: &str, a: f64, b: f64) -> f64 {
     }
 }
 
-fn table(cases: &[String], results: &[Vec<Samples>], opts: &Options) -> String {
-    let peer = results
-        .first()
-        .map(|r| r[1].peer.clone())
-        .unwrap_or_default();
+fn table(
+    cases: &[String],
+    sides: &[Side],
+    results: &[Vec<Samples>],
+    opts: &Options,
+    tunables: &str,
+) -> String {
+    let peer = |side: Side| {
+        let s = sides.iter().position(|&x| x == side)?;
+        results.first().map(|r| r[s].peer.clone())
+    };
     let mut out = format!(
-        "{} threads, {} rounds x {} timed repetitions per side (after {} warm-up), medians; speed = glassbox / {peer}\n\n",
-        opts.threads, opts.rounds, opts.reps, opts.warmup
+        "{} threads, {} rounds x {} timed repetitions per side (after {} warm-up), medians over all of them; \
+         speed = glassbox / peer (above 1: glassbox faster). Peers: {}. Both sides with the same malloc \
+         thresholds (PyTorch: GLIBC_TUNABLES={tunables}).\n\n",
+        opts.threads,
+        opts.rounds,
+        opts.reps,
+        opts.warmup,
+        sides
+            .iter()
+            .skip(1)
+            .filter_map(|&s| peer(s))
+            .collect::<Vec<_>>()
+            .join("; ")
     );
-    out.push_str("| case | unit | glassbox | PyTorch | speed vs PyTorch |");
-    if opts.candle {
-        out.push_str(" candle 0.11 ops | glassbox vs candle |");
+    out.push_str("| case | unit | glassbox | PyTorch eager | speed |");
+    let mut rule = String::from("|---|---|---:|---:|---:|");
+    if sides.contains(&Side::TorchCompiled) {
+        out.push_str(" torch.compile | speed | compile s (cold / cached) |");
+        rule.push_str("---:|---:|---:|");
     }
-    out.push_str("\n|---|---|---:|---:|---:|");
-    if opts.candle {
-        out.push_str("---:|---:|");
+    if sides.contains(&Side::Candle) {
+        out.push_str(" candle 0.11 ops | speed |");
+        rule.push_str("---:|---:|");
     }
+    out.push('\n');
+    out.push_str(&rule);
     out.push('\n');
     for (case, r) in cases.iter().zip(results) {
         let unit = &r[0].unit;
-        let (ours, torch) = (median(&r[0].values), median(&r[1].values));
-        out.push_str(&format!(
-            "| {case} | {unit} | {ours:.1} | {torch:.1} | {:.2}x |",
-            speedup(unit, ours, torch)
-        ));
-        if opts.candle {
-            let candle = median(&r[2].values);
+        let ours = median(&r[0].values);
+        out.push_str(&format!("| {case} | {unit} | {ours:.1} |"));
+        for (s, side) in sides.iter().enumerate().skip(1) {
+            let theirs = median(&r[s].values);
             out.push_str(&format!(
-                " {candle:.1} | {:.2}x |",
-                speedup(unit, ours, candle)
+                " {theirs:.1} | {:.2}x |",
+                speedup(unit, ours, theirs)
             ));
+            if *side == Side::TorchCompiled {
+                let c = &r[s].compile_s;
+                let cold = c.first().copied().unwrap_or(f64::NAN);
+                out.push_str(&format!(
+                    " {cold:.0} / {:.0} |",
+                    median(c.get(1..).unwrap_or(&[]))
+                ));
+            }
         }
         out.push('\n');
     }
@@ -249,5 +337,43 @@ mod tests {
         assert!(median(&[]).is_nan());
         assert_eq!(speedup("ms", 50.0, 100.0), 2.0);
         assert_eq!(speedup("images/s", 50.0, 100.0), 0.5);
+    }
+
+    #[test]
+    fn the_table_has_a_column_per_peer_and_the_compile_times() {
+        let opts = Options {
+            cases: vec!["vgg_forward".into()],
+            rounds: 3,
+            reps: 2,
+            warmup: 1,
+            threads: 2,
+            python: None,
+            setup: false,
+            candle: false,
+            no_compile: false,
+        };
+        let sides = Side::all(&opts);
+        assert_eq!(sides, [Side::Glassbox, Side::Torch, Side::TorchCompiled]);
+        let samples = |peer: &str, values: &[f64], compile_s: &[f64]| Samples {
+            unit: "ms".into(),
+            peer: peer.into(),
+            values: values.to_vec(),
+            compile_s: compile_s.to_vec(),
+        };
+        let results = vec![vec![
+            samples("glassbox", &[100.0, 110.0, 90.0], &[]),
+            samples("PyTorch eager", &[150.0, 150.0], &[]),
+            samples("PyTorch compiled", &[120.0, 130.0], &[61.0, 9.0, 11.0]),
+        ]];
+        let t = table(&opts.cases, &sides, &results, &opts, "glibc.malloc.x=1");
+        assert!(
+            t.contains("| vgg_forward | ms | 100.0 | 150.0 | 1.50x | 125.0 | 1.25x | 61 / 10 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("PyTorch eager; PyTorch compiled")
+                && t.contains("GLIBC_TUNABLES=glibc.malloc.x=1"),
+            "{t}"
+        );
     }
 }

@@ -84,9 +84,10 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// The fast CPU kernels against PyTorch on this machine, alternating, same thread count: MNIST CNN
-    /// training and inference, the LSTM training step, VGG16 convolutions forward (+ input gradient),
-    /// conv2d 64->64 on 56x56, sgemm 2048^3. Run it on an otherwise idle machine.
+    /// The fast CPU kernels against PyTorch (eager and torch.compile) on this machine, alternating, same
+    /// thread count: MNIST CNN training and inference, the LSTM training step (one-hot input, and ids),
+    /// VGG16 convolutions forward (+ input gradient), conv2d 64->64 on 56x56, sgemm 2048^3. Run it on an
+    /// otherwise idle machine.
     Kernels {
         /// Only these cases (repeatable); default: all.
         #[arg(long = "case", value_name = "CASE")]
@@ -109,9 +110,12 @@ enum BenchCommand {
         /// Create .venv-bench and pip-install torch into it when it is missing (about 5 GB).
         #[arg(long)]
         setup: bool,
-        /// Also run candle's own ops (the starting point) as a third side.
+        /// Also run candle's own ops (the starting point) as another side.
         #[arg(long)]
         candle: bool,
+        /// Leave out PyTorch with torch.compile (it compiles for about a minute per case and round).
+        #[arg(long)]
+        no_compile: bool,
     },
 }
 
@@ -163,6 +167,7 @@ fn main() -> ExitCode {
                     python,
                     setup,
                     candle,
+                    no_compile,
                 },
         } => {
             let cases = if cases.is_empty() {
@@ -179,6 +184,7 @@ fn main() -> ExitCode {
                 python,
                 setup,
                 candle,
+                no_compile,
             };
             bench::run(&root, &opts)
         }

@@ -1,6 +1,9 @@
 //! The glassbox side of `cargo xtask bench kernels`: runs one case and prints one JSON line
 //! `{"case", "unit", "samples", "peer"}`, like xtask/bench/torch_kernels.py does for PyTorch. The models,
-//! shapes, losses and optimizers must stay identical to that script.
+//! shapes, input distributions, losses and optimizers must stay identical to that script: inputs, labels
+//! and weights are drawn from the same distributions on both sides (uniform, with the same bounds), and
+//! inference runs on constant weights, so no autograd graph is recorded (PyTorch's side runs under
+//! `torch.inference_mode()`).
 //!
 //! `--impl candle` runs the same case on candle's own ops (the starting point of issue 3).
 //!
@@ -63,6 +66,10 @@ fn pool(x: &Tensor, imp: Impl) -> Result<Tensor> {
     }
 }
 
+/// The character LSTM's vocabulary: the course's Holmes corpus has 89 symbols.
+const SYMBOLS: usize = 89;
+
+/// Uniform in `(-scale, scale)`.
 fn random(shape: &[usize], scale: f32, rng: &mut StdRng) -> Result<Tensor> {
     let n: usize = shape.iter().product();
     let data: Vec<f32> = (0..n).map(|_| rng.random_range(-scale..scale)).collect();
@@ -157,6 +164,7 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
         "mnist_train" | "mnist_infer" => {
             let varmap = VarMap::new();
             let model = MnistCnn::new(VarBuilder::from_varmap(&varmap, DType::F32, &dev), imp)?;
+            // Pixels uniform in (0, 1), as torch.rand draws them.
             let x = random(&[128, 1, 28, 28], 1.0, &mut rng)?.affine(0.5, 0.5)?;
             let y = Tensor::from_vec(
                 (0..128u32).map(|i| i * 7 % 10).collect::<Vec<_>>(),
@@ -173,36 +181,51 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
                 })?;
                 Ok(("images/s", s.iter().map(|t| 128.0 / t).collect()))
             } else {
+                // The same weights as constants: candle records a graph for every op on a Var.
+                let constants = varmap
+                    .data()
+                    .lock()
+                    .expect("not poisoned")
+                    .iter()
+                    .map(|(name, var)| (name.clone(), var.as_tensor().detach()))
+                    .collect();
+                let model =
+                    MnistCnn::new(VarBuilder::from_tensors(constants, DType::F32, &dev), imp)?;
                 let s = timed(reps, warmup, || model.forward(&x, false, 0).map(|_| ()))?;
                 Ok(("images/s", s.iter().map(|t| 128.0 / t).collect()))
             }
         }
-        "lstm_train" => {
+        "lstm_train" | "lstm_train_ids" => {
             let varmap = VarMap::new();
             let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
             let lstm = glassbox_tensor::nn::Lstm::new(
-                99,
+                SYMBOLS,
                 128,
                 glassbox_tensor::nn::LstmConfig { layers: 2 },
                 vb.pp("lstm"),
             )?;
-            let head = candle_nn::linear(128, 99, vb.pp("head"))?;
-            let ids: Vec<u32> = (0..128 * 40).map(|_| rng.random_range(0..99u32)).collect();
+            let head = candle_nn::linear(128, SYMBOLS, vb.pp("head"))?;
+            let ids: Vec<u32> = (0..128 * 40)
+                .map(|_| rng.random_range(0..SYMBOLS as u32))
+                .collect();
             let ids = Tensor::from_vec(ids, (128, 40), &dev)?;
-            let dense = candle_nn::encoding::one_hot(ids.clone(), 99, 1f32, 0f32)?;
+            let dense = candle_nn::encoding::one_hot(ids.clone(), SYMBOLS, 1f32, 0f32)?;
             let y = Tensor::from_vec(
-                (0..128u32).map(|i| i * 13 % 99).collect::<Vec<_>>(),
+                (0..128u32)
+                    .map(|i| i * 13 % SYMBOLS as u32)
+                    .collect::<Vec<_>>(),
                 128,
                 &dev,
             )?;
             let mut opt = AnyAdamW::new(varmap.all_vars(), imp)?;
             let s = timed(reps, warmup, || {
-                let out = match imp {
-                    Impl::Fast => lstm.forward_one_hot(&ids)?.last_hidden()?,
-                    Impl::Candle => {
-                        // candle-nn's own LSTM, one step at a time, on the same dense one-hot input.
-                        candle_lstm_last(&dense, &varmap)?
-                    }
+                let out = match (imp, case) {
+                    // The course's model: one-hot vectors in, the input product paid in full.
+                    (Impl::Fast, "lstm_train") => lstm.forward(&dense)?.last_hidden()?,
+                    // The same arithmetic with the one-hot product done as a row lookup.
+                    (Impl::Fast, _) => lstm.forward_one_hot(&ids)?.last_hidden()?,
+                    // candle-nn's own LSTM, one step at a time; it has no lookup path, so dense in both.
+                    (Impl::Candle, _) => candle_lstm_last(&dense, &varmap)?,
                 };
                 let loss = candle_nn::loss::cross_entropy(&head.forward(&out)?, &y)?;
                 opt.backward_step(&loss)
@@ -325,7 +348,7 @@ fn candle_lstm_last(x: &Tensor, varmap: &VarMap) -> Result<Tensor> {
     use candle_nn::rnn::{LSTMConfig, RNN};
     let vb = VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu).pp("lstm");
     let l0 = candle_nn::lstm(
-        99,
+        SYMBOLS,
         128,
         LSTMConfig {
             layer_idx: 0,
@@ -370,6 +393,11 @@ fn main() -> Result<()> {
                 warmup = value()?
                     .parse()
                     .map_err(|e| candle_core::Error::Msg(format!("--warmup: {e}")))?
+            }
+            "--allocator-env" => {
+                // What xtask gives the PyTorch processes, so both sides run with the same malloc settings.
+                println!("{}", glassbox_tensor::kernels::allocator::glibc_tunables());
+                return Ok(());
             }
             "--impl" => {
                 imp = match value()?.as_str() {
