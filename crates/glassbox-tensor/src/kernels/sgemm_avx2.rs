@@ -1,8 +1,9 @@
 //! A BLIS-style single-precision product for large multi-threaded products on AVX2 + FMA (Goto & van de
 //! Geijn's layering: a 6x16 register-blocked micro-kernel over packed slivers of A and B, B blocks of
-//! 256 x n shared by all threads, A blocks of 240 x 256 packed per thread). On this Zen 3 machine it runs
-//! the 2048³ product at 122-136 GFLOP/s where the `gemm` crate runs 113-115 (docs/benchmarks.md), so
-//! [`super::gemm::sgemm`] sends large products here and keeps the `gemm` crate for the rest.
+//! 256 x n shared by all threads, A blocks of 240 x 256 packed per thread). Multi-threaded on large
+//! products it is a little faster than the `gemm` crate on AVX2 (`examples/sgemm_compare.rs`,
+//! docs/benchmarks.md), and much slower on the small single-threaded products inside convolution bands,
+//! so [`super::gemm::sgemm`] sends only large multi-threaded products here.
 
 use rayon::prelude::*;
 use std::arch::x86_64::*;

@@ -87,8 +87,8 @@ pub const F4X4: Algorithm = Algorithm {
 /// Tiles per pass of the output transform.
 const OUTPUT_CHUNK: usize = 64;
 
-/// Below this many output pixels per image the GEMMs get too thin to beat im2col (measured with
-/// `examples/kernels_bench.rs`: a 14x14 VGG layer is faster by im2col).
+/// Below this many output pixels per image the GEMMs get too thin to beat im2col (a 14x14 VGG layer is
+/// faster by im2col: `examples/conv_layers.rs` times both per layer).
 const MIN_OUTPUT_PIXELS: usize = 28 * 28;
 
 /// Whether a convolution is one Winograd handles here and it pays: 3x3, stride 1, no dilation, and
