@@ -19,7 +19,7 @@ use candle_nn::VarMap;
 use glassbox_convnet::mnist::MnistCnn;
 use glassbox_core::data::Mnist;
 use glassbox_core::seed::Seed;
-use glassbox_tests::fixture;
+use glassbox_tests::{fixture, formula};
 use serde_json::Value;
 
 const TOLERANCE: f64 = 1e-5;
@@ -35,24 +35,6 @@ const TENSORS: [(&str, &[usize], usize, usize); 8] = [
     ("fc2.weight", &[10, 128], 128, 10),
     ("fc2.bias", &[10], 0, 0),
 ];
-
-/// The formula of generate_mnist_grad.py (generate_vgg.py's): an integer hash of (index, seed), uniform in
-/// (-scale, scale), `n` values.
-fn formula(n: usize, seed: u32, scale: f64) -> Vec<f32> {
-    let offset = seed.wrapping_mul(0x9E37_79B9);
-    (0..n as u32)
-        .map(|i| {
-            let mut x = i.wrapping_add(offset);
-            x ^= x >> 16;
-            x = x.wrapping_mul(0x7FEB_352D);
-            x ^= x >> 15;
-            x = x.wrapping_mul(0x846C_A68B);
-            x ^= x >> 16;
-            let u = (f64::from(x) + 0.5) / 4_294_967_296.0 * 2.0 - 1.0;
-            (scale * u) as f32
-        })
-        .collect()
-}
 
 fn usizes(v: &Value) -> Vec<usize> {
     v.as_array()

@@ -14,3 +14,22 @@ pub fn fixture(name: &str) -> PathBuf {
         .join("fixtures")
         .join(name)
 }
+
+/// The formula weights of the PyTorch fixtures (tests/fixtures/formula.py): `n` values, an integer hash of
+/// (index, seed) mapped to a uniform value in (-scale, scale), computed in f64 and rounded to f32 the same
+/// way on both sides, so both get the same bits.
+pub fn formula(n: usize, seed: u32, scale: f64) -> Vec<f32> {
+    let offset = seed.wrapping_mul(0x9E37_79B9);
+    (0..n as u32)
+        .map(|i| {
+            let mut x = i.wrapping_add(offset);
+            x ^= x >> 16;
+            x = x.wrapping_mul(0x7FEB_352D);
+            x ^= x >> 15;
+            x = x.wrapping_mul(0x846C_A68B);
+            x ^= x >> 16;
+            let u = (f64::from(x) + 0.5) / 4_294_967_296.0 * 2.0 - 1.0;
+            (scale * u) as f32
+        })
+        .collect()
+}

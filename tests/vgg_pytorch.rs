@@ -14,23 +14,10 @@ use serde_json::Value;
 
 const TOLERANCE: f64 = 1e-4;
 
-/// The formula of generate_vgg.py: integer hash of (index, seed), uniform in (-scale, scale).
+/// The formula weights (tests/fixtures/formula.py) as a tensor.
 fn formula(shape: &[usize], seed: u32, scale: f64) -> Tensor {
     let n: usize = shape.iter().product();
-    let offset = seed.wrapping_mul(0x9E37_79B9);
-    let v: Vec<f32> = (0..n as u32)
-        .map(|i| {
-            let mut x = i.wrapping_add(offset);
-            x ^= x >> 16;
-            x = x.wrapping_mul(0x7FEB_352D);
-            x ^= x >> 15;
-            x = x.wrapping_mul(0x846C_A68B);
-            x ^= x >> 16;
-            let u = (f64::from(x) + 0.5) / 4_294_967_296.0 * 2.0 - 1.0;
-            (scale * u) as f32
-        })
-        .collect();
-    Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    Tensor::from_vec(glassbox_tests::formula(n, seed, scale), shape, &Device::Cpu).unwrap()
 }
 
 fn formula_network() -> Vgg16 {

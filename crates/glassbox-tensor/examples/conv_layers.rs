@@ -8,6 +8,9 @@
 //! dispatch takes, and the largest difference of each variant from im2col relative to the output's mean
 //! magnitude (so that the timings compare like with like). Threads: rayon's pool (`RAYON_NUM_THREADS`).
 
+mod common;
+
+use common::{median, sci};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -39,21 +42,6 @@ fn secs<T>(f: impl FnOnce() -> T) -> f64 {
     let s = t.elapsed().as_secs_f64();
     drop(out);
     s
-}
-
-/// `x` in one-digit scientific notation, `0` for zero.
-fn sci(x: f64) -> String {
-    if x == 0.0 {
-        "0".into()
-    } else {
-        format!("{x:.0e}")
-    }
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    (xs[(n - 1) / 2] + xs[n / 2]) / 2.0
 }
 
 /// `max |a - r| / mean |r|`.

@@ -13,6 +13,9 @@
 //! Each row also gives the largest difference between the two results (relative to the largest entry)
 //! and which of the two `kernels::gemm::sgemm` picks for that product and thread count.
 
+mod common;
+
+use common::{median, sci};
 use std::time::Instant;
 
 use glassbox_tensor::kernels::activation::has_avx2_fma;
@@ -141,21 +144,6 @@ impl Product {
         let _ = threads;
         "gemm crate"
     }
-}
-
-/// `x` in one-digit scientific notation, `0` for zero.
-fn sci(x: f64) -> String {
-    if x == 0.0 {
-        "0".into()
-    } else {
-        format!("{x:.0e}")
-    }
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    (xs[(n - 1) / 2] + xs[n / 2]) / 2.0
 }
 
 /// The products of one band (one whole image) of MNIST's convolutions at batch 128, from
