@@ -73,7 +73,7 @@ enum Command {
               default_missing_value = "true", value_name = "BOOL")]
         release: bool,
     },
-    /// Run CI: cargo fmt --check, cargo build --release, cargo test --workspace --release.
+    /// Run CI: cargo fmt --check, cargo build --release, cargo test --workspace --profile ci.
     Ci,
     /// Benchmarks outside the test suite.
     Bench {
