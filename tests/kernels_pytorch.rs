@@ -1,5 +1,7 @@
 //! glassbox-tensor's fast CPU kernels against PyTorch: `conv2d` (with bias, some with the fused ReLU),
-//! `max_pool2d`, `conv_transpose2d`, `upsample_nearest2d`, `lstm_recurrence` and a stacked `nn::Lstm`, forward and every gradient, must match
+//! `max_pool2d`, `conv_transpose2d`, `upsample_nearest2d`, `lstm_recurrence`, a stacked `nn::Lstm`,
+//! `nn::BatchNorm` (training and inference, with its running averages) and `leaky_relu`, forward and every
+//! gradient, must match
 //! tests/fixtures/kernels.json (written by tests/fixtures/generate_kernels.py) to 1e-4 relative.
 //!
 //! Inputs are not stored: both sides build them from the closed formula
@@ -20,10 +22,10 @@ use std::collections::HashMap;
 
 use candle_core::{Device, Tensor, Var};
 use candle_nn::VarBuilder;
-use glassbox_tensor::nn::{Lstm, LstmConfig};
+use glassbox_tensor::nn::{BatchNorm, BatchNormConfig, Lstm, LstmConfig};
 use glassbox_tensor::ops::{
-    conv2d, conv_transpose2d, lstm_recurrence, max_pool2d, upsample_nearest2d, ConvParams,
-    ConvTransposeParams,
+    conv2d, conv_transpose2d, leaky_relu, lstm_recurrence, max_pool2d, upsample_nearest2d,
+    ConvParams, ConvTransposeParams,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -94,6 +96,10 @@ impl Case {
         self.param(key).as_u64().unwrap() as usize
     }
 
+    fn f64(&self, key: &str) -> f64 {
+        self.param(key).as_f64().unwrap()
+    }
+
     /// The family of the case, for the summary: conv2d, max_pool2d, lstm_recurrence, lstm_stacked.
     fn family(&self) -> &str {
         &self.op
@@ -129,6 +135,36 @@ impl Case {
             }
             "upsample_nearest2d" => {
                 let y = upsample_nearest2d(t(0), self.usize("scale")).unwrap();
+                vec![("y".into(), y)]
+            }
+            "batch_norm" => {
+                let channels = t(1).dim(0).unwrap();
+                let config = BatchNormConfig {
+                    eps: self.f64("eps"),
+                    momentum: self.f64("momentum"),
+                };
+                let start =
+                    |v: f32| Var::from_tensor(&Tensor::full(v, channels, &Device::Cpu).unwrap());
+                let bn = BatchNorm::from_tensors(
+                    t(1).clone(),
+                    t(2).clone(),
+                    start(0.0).unwrap(),
+                    start(1.0).unwrap(),
+                    config,
+                );
+                let y = bn.forward_t(t(0), true).unwrap();
+                let running = [
+                    ("running_mean".to_string(), bn.running_mean().clone()),
+                    ("running_var".to_string(), bn.running_var().clone()),
+                ];
+                let y_eval = bn.forward_t(t(0), false).unwrap();
+                let mut outputs = vec![("y".to_string(), y)];
+                outputs.extend(running);
+                outputs.push(("y_eval".into(), y_eval));
+                outputs
+            }
+            "leaky_relu" => {
+                let y = leaky_relu(t(0), self.f64("slope")).unwrap();
                 vec![("y".into(), y)]
             }
             "lstm_recurrence" => {

@@ -12,10 +12,6 @@ pub enum Error {
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 
-    /// A checkpoint that cannot continue this run (another optimizer, another model).
-    #[error("{}: {problem}", path.display())]
-    Resume { path: PathBuf, problem: String },
-
     /// An input image that cannot be used as asked (no ink in a digit, ...).
     #[error("{}: {problem}", path.display())]
     Input { path: PathBuf, problem: String },

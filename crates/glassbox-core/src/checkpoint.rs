@@ -103,10 +103,29 @@ pub fn varmap_tensors(varmap: &VarMap) -> Vec<(String, Tensor)> {
 /// (hash order, different in every process): optimizer state is saved by position, so the order must be
 /// the same when a run resumes.
 pub fn sorted_vars(varmap: &VarMap) -> Vec<candle_core::Var> {
+    sorted_vars_where(varmap, |_| true)
+}
+
+fn sorted_vars_where(varmap: &VarMap, keep: impl Fn(&str) -> bool) -> Vec<candle_core::Var> {
     let data = varmap.data().lock().expect("varmap poisoned");
-    let mut named: Vec<_> = data.iter().collect();
+    let mut named: Vec<_> = data.iter().filter(|(k, _)| keep(k)).collect();
     named.sort_by(|a, b| a.0.cmp(b.0));
     named.into_iter().map(|(_, v)| v.clone()).collect()
+}
+
+/// The last name components of buffers: state a layer keeps in the `VarMap` (so checkpoints carry it) but
+/// that no gradient trains, under PyTorch's names (batch normalization's running averages).
+pub const BUFFER_NAMES: [&str; 2] = ["running_mean", "running_var"];
+
+/// Whether the variable `name` is a buffer (see [`BUFFER_NAMES`]).
+pub fn is_buffer(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    BUFFER_NAMES.contains(&last)
+}
+
+/// [`sorted_vars`] without the buffers: what an optimizer should hold.
+pub fn trainable_vars(varmap: &VarMap) -> Vec<candle_core::Var> {
+    sorted_vars_where(varmap, |name| !is_buffer(name))
 }
 
 /// Writes a checkpoint atomically: a crash at any point leaves the previous file at `path` intact.
@@ -300,6 +319,25 @@ mod tests {
             seed: Some(1),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn buffers_are_kept_but_not_trained() {
+        let vm = model(1);
+        let vb = candle_nn::VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        for name in ["bn.running_mean", "bn.running_var", "bn.weight"] {
+            vb.get(2, name).unwrap();
+        }
+        let all: Vec<String> = varmap_tensors(&vm).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(all.len(), 7);
+        let trainable = trainable_vars(&vm);
+        assert_eq!(trainable.len(), 5);
+        assert_eq!(sorted_vars(&vm).len(), 7);
+        assert!(is_buffer("gen.bn0.running_var") && is_buffer("running_mean"));
+        assert!(!is_buffer("bn.weight") && !is_buffer("running_mean_of_x"));
+        // The same order every time: the optimizer state is saved by position.
+        let dims: Vec<Vec<usize>> = trainable.iter().map(|v| v.dims().to_vec()).collect();
+        assert_eq!(dims, [vec![2], vec![2], vec![2, 3], vec![4], vec![4, 2]]);
     }
 
     #[test]

@@ -49,6 +49,10 @@ pub enum Error {
         value: f64,
     },
 
+    /// A checkpoint that cannot continue this run (another model, another optimizer).
+    #[error("{}: {problem}", path.display())]
+    Resume { path: PathBuf, problem: String },
+
     /// A command-line or config value outside what is allowed.
     #[error("invalid {option} {value:?}: expected {expected}")]
     InvalidOption {

@@ -3,9 +3,9 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use glassbox_tensor::ops::{
-    conv2d, conv_transpose2d, lstm_recurrence, max_pool2d, reference_conv2d,
-    reference_conv_transpose2d, reference_lstm_recurrence, upsample_nearest2d, ConvParams,
-    ConvTransposeParams,
+    batch_norm, conv2d, conv_transpose2d, leaky_relu, lstm_recurrence, max_pool2d,
+    reference_batch_norm, reference_conv2d, reference_conv_transpose2d, reference_lstm_recurrence,
+    upsample_nearest2d, ConvParams, ConvTransposeParams,
 };
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -406,4 +406,65 @@ fn nearest_upsampling_matches_candle_and_sums_gradients_over_blocks() {
         let block_sums = (r.avg_pool2d(scale).unwrap() * (scale * scale) as f64).unwrap();
         assert_close("upsample dx", grads.get(&x).unwrap(), &block_sums);
     }
+}
+
+/// The fused batch normalization against its candle composition (what runs off the CPU), forward, batch
+/// statistics and all three gradients, on image and dense shapes; then LeakyReLU against candle-nn's.
+#[test]
+fn batch_norm_and_leaky_relu_match_candle() {
+    for (k, dims) in [vec![4, 3, 5, 6], vec![9, 7], vec![1, 2, 8, 3]]
+        .into_iter()
+        .enumerate()
+    {
+        let c = dims[1];
+        let x = Var::from_tensor(&((random(&dims, 60 + k as u64) * 3.0).unwrap() + 0.5).unwrap())
+            .unwrap();
+        let gamma = Var::from_tensor(&random(&[c], 70 + k as u64)).unwrap();
+        let beta = Var::from_tensor(&random(&[c], 80 + k as u64)).unwrap();
+        let r = random(&dims, 90 + k as u64);
+        let run = |fast: bool| {
+            let f = if fast {
+                batch_norm
+            } else {
+                reference_batch_norm
+            };
+            let out = f(x.as_tensor(), gamma.as_tensor(), beta.as_tensor(), 1e-5).unwrap();
+            let grads = (&out.y * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let g = |v: &Var| grads.get(v.as_tensor()).unwrap().clone();
+            (out.y, out.mean, out.var, g(&x), g(&gamma), g(&beta))
+        };
+        let (fast, reference) = (run(true), run(false));
+        assert_close(&format!("batch_norm {dims:?} y"), &fast.0, &reference.0);
+        assert_close(&format!("batch_norm {dims:?} mean"), &fast.1, &reference.1);
+        assert_close(&format!("batch_norm {dims:?} var"), &fast.2, &reference.2);
+        assert_close(&format!("batch_norm {dims:?} dx"), &fast.3, &reference.3);
+        assert_close(
+            &format!("batch_norm {dims:?} dgamma"),
+            &fast.4,
+            &reference.4,
+        );
+        assert_close(&format!("batch_norm {dims:?} dbeta"), &fast.5, &reference.5);
+    }
+    let x = Var::from_tensor(&random(&[3, 4, 5], 5)).unwrap();
+    let r = random(&[3, 4, 5], 6);
+    let run = |y: Tensor| {
+        let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        (y, grads.get(x.as_tensor()).unwrap().clone())
+    };
+    let fast = run(leaky_relu(x.as_tensor(), 0.2).unwrap());
+    let reference = run(candle_nn::ops::leaky_relu(x.as_tensor(), 0.2).unwrap());
+    assert_close("leaky_relu y", &fast.0, &reference.0);
+    assert_close("leaky_relu dx", &fast.1, &reference.1);
+    // A batch of one value per channel has no variance to normalize by.
+    let one = random(&[1, 3], 7);
+    let err = batch_norm(&one, &random(&[3], 8), &random(&[3], 9), 1e-5)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("at least 2 values"), "{err}");
 }

@@ -20,7 +20,7 @@
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Init, Linear, VarBuilder, VarMap};
 use glassbox_core::seed::{Seed, SeededInit};
-use glassbox_tensor::nn::{Conv2d, Conv2dConfig, Dropout};
+use glassbox_tensor::nn::{keras, Conv2d, Conv2dConfig, Dropout};
 use glassbox_tensor::ops::{conv2d_relu_pool, ConvParams};
 
 /// The name checkpoints carry.
@@ -36,12 +36,6 @@ pub struct MnistCnn {
     fc2: Linear,
 }
 
-/// Glorot (Xavier) uniform: U(-b, b) with b = sqrt(6 / (fan_in + fan_out)), Keras's default kernel init.
-fn glorot(fan_in: usize, fan_out: usize) -> Init {
-    let b = (6.0 / (fan_in + fan_out) as f64).sqrt();
-    Init::Uniform { lo: -b, up: b }
-}
-
 impl MnistCnn {
     /// A new network with seeded Keras-style initial weights, its variables recorded in `varmap`.
     pub fn new(varmap: &VarMap, seed: Seed, device: &Device) -> Result<Self> {
@@ -53,16 +47,12 @@ impl MnistCnn {
     pub fn load(vb: VarBuilder, seed: Seed) -> Result<Self> {
         let conv = |name: &str, c: usize, m: usize| -> Result<(Tensor, Tensor)> {
             let vb = vb.pp(name);
-            let w = vb.get_with_hints((m, c, 3, 3), "weight", glorot(c * 9, m * 9))?;
+            let w =
+                vb.get_with_hints((m, c, 3, 3), "weight", keras::glorot_uniform(c * 9, m * 9))?;
             let b = vb.get_with_hints(m, "bias", Init::Const(0.0))?;
             Ok((w, b))
         };
-        let dense = |name: &str, i: usize, o: usize| -> Result<Linear> {
-            let vb = vb.pp(name);
-            let w = vb.get_with_hints((o, i), "weight", glorot(i, o))?;
-            let b = vb.get_with_hints(o, "bias", Init::Const(0.0))?;
-            Ok(Linear::new(w, Some(b)))
-        };
+        let dense = |name: &str, i: usize, o: usize| keras::dense(i, o, vb.pp(name));
         let (w1, b1) = conv("conv1", 1, 32)?;
         let (conv2_weight, conv2_bias) = conv("conv2", 32, 64)?;
         let relu = Conv2dConfig {

@@ -3,21 +3,25 @@
 //! killed continues where its last epoch ended and finishes with the weights it would have had.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
-use glassbox_core::checkpoint::{self, Checkpoint, CheckpointMeta};
+use glassbox_core::checkpoint::{self, Checkpoint};
 use glassbox_core::data::Mnist;
-use glassbox_core::optim::{Adadelta, Adam, Optimizer, OptimizerState, ParamsAdadelta, ParamsAdam};
+use glassbox_core::optim::{Adadelta, Adam, AnyOptimizer, Optimizer, ParamsAdadelta, ParamsAdam};
 use glassbox_core::seed::Seed;
-use glassbox_core::train::{fit, EpochReport, FitConfig, MetricsLog, StepOutput};
+use glassbox_core::train::{fit, run, EpochReport, FitConfig, MetricsLog, StepOutput};
 use serde::Serialize;
 use serde_json::json;
 
 use super::eval::{evaluate, Evaluation};
 use super::model::{MnistCnn, MODEL_NAME};
 use crate::{Error, Result};
+
+/// The checkpoint metadata entry that keeps the dropout count (so a resumed run draws the same masks).
+const DROPOUT_CALLS: &str = "dropout_calls";
 
 /// The two optimizers the course used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -84,48 +88,29 @@ impl TrainOutcome {
     }
 }
 
-enum AnyOptimizer {
-    Adadelta(Adadelta),
-    Adam(Adam),
-}
-
-impl AnyOptimizer {
-    fn new(varmap: &VarMap, config: &TrainConfig) -> Result<Self> {
-        let vars = checkpoint::sorted_vars(varmap);
-        Ok(match config.optimizer {
-            OptimizerKind::Adadelta => AnyOptimizer::Adadelta(Adadelta::new(
-                vars,
-                ParamsAdadelta {
-                    lr: config.learning_rate.unwrap_or(1.0),
-                    rho: 0.95,
-                    eps: 1e-7,
-                    weight_decay: 0.0,
-                },
-            )?),
-            OptimizerKind::Adam => AnyOptimizer::Adam(Adam::new(
-                vars,
-                ParamsAdam {
-                    lr: config.learning_rate.unwrap_or(1e-3),
-                    eps: 1e-7,
-                    ..Default::default()
-                },
-            )?),
-        })
-    }
-
-    fn state(&mut self) -> &mut dyn OptimizerState {
-        match self {
-            AnyOptimizer::Adadelta(o) => o,
-            AnyOptimizer::Adam(o) => o,
-        }
-    }
-
-    fn backward_step(&mut self, loss: &Tensor) -> candle_core::Result<()> {
-        match self {
-            AnyOptimizer::Adadelta(o) => o.backward_step(loss),
-            AnyOptimizer::Adam(o) => o.backward_step(loss),
-        }
-    }
+fn optimizer(varmap: &VarMap, config: &TrainConfig) -> Result<AnyOptimizer> {
+    let vars = checkpoint::trainable_vars(varmap);
+    Ok(match config.optimizer {
+        OptimizerKind::Adadelta => Adadelta::new(
+            vars,
+            ParamsAdadelta {
+                lr: config.learning_rate.unwrap_or(1.0),
+                rho: 0.95,
+                eps: 1e-7,
+                weight_decay: 0.0,
+            },
+        )?
+        .into(),
+        OptimizerKind::Adam => Adam::new(
+            vars,
+            ParamsAdam {
+                lr: config.learning_rate.unwrap_or(1e-3),
+                eps: 1e-7,
+                ..Default::default()
+            },
+        )?
+        .into(),
+    })
 }
 
 /// Trains on `data.train` (evaluating on `data.test` after each epoch) into `out`: `checkpoint.safetensors`
@@ -150,39 +135,24 @@ pub fn train(
     let ckpt_path = out.join(super::CHECKPOINT_FILE);
     let varmap = VarMap::new();
     let model = MnistCnn::new(&varmap, seed, device)?;
-    let mut optimizer = AnyOptimizer::new(&varmap, config)?;
-    let mut start_epoch = 0;
-    let checkpoint = if resume {
-        Checkpoint::load_if_exists(&ckpt_path, device)?
+    let mut optimizer = optimizer(&varmap, config)?;
+    let resumed = if resume {
+        run::resume(&ckpt_path, MODEL_NAME, &varmap, optimizer.state(), device)?
     } else {
         None
     };
-    if let Some(ck) = checkpoint {
-        let found = ck.meta.optimizer.as_deref().unwrap_or("none");
-        if found != config.optimizer.name() {
-            return Err(Error::Resume {
-                path: ck.path.clone(),
-                problem: format!(
-                    "this checkpoint was trained with {found}, not {}; pick --optimizer {found}, another --out, or --fresh to start over",
-                    config.optimizer.name()
-                ),
-            });
-        }
-        ck.restore(MODEL_NAME, &varmap)?;
-        optimizer
-            .state()
-            .load_state_tensors(&ck.optimizer_state())?;
-        let calls = ck
-            .meta
+    let mut start_epoch = 0;
+    if let Some(r) = resumed {
+        let calls = r
             .extra
-            .get("dropout_calls")
+            .get(DROPOUT_CALLS)
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
         model.set_dropout_calls(calls);
-        start_epoch = ck.meta.epoch.min(config.epochs);
+        start_epoch = r.epoch.min(config.epochs);
     }
-    let run = json!({"lesson": "mnist train", "config": config, "seed": seed.0, "source": data.source.to_string()});
-    let mut metrics = MetricsLog::resume(out.join("metrics.json"), run, start_epoch)?;
+    let about = json!({"lesson": "mnist train", "config": config, "seed": seed.0, "source": data.source.to_string()});
+    let mut metrics = MetricsLog::resume(out.join("metrics.json"), about, start_epoch)?;
     let fit_config = FitConfig {
         epochs: config.epochs,
         batch_size: config.batch_size,
@@ -222,20 +192,16 @@ pub fn train(
         },
         |report| {
             metrics.push_epoch(serde_json::to_value(report).expect("reports serialize"))?;
-            let mut meta = CheckpointMeta {
-                model: MODEL_NAME.into(),
-                epoch: report.epoch,
-                optimizer: Some(config.optimizer.name().into()),
-                seed: Some(seed.0),
-                ..Default::default()
-            };
-            meta.extra
-                .insert("dropout_calls".into(), model.dropout_calls().to_string());
-            checkpoint::save(
+            let extra =
+                BTreeMap::from([(DROPOUT_CALLS.to_string(), model.dropout_calls().to_string())]);
+            run::save_epoch(
                 &ckpt_path,
-                &meta,
-                &checkpoint::varmap_tensors(&varmap),
-                &optimizer.borrow_mut().state().state_tensors()?,
+                MODEL_NAME,
+                report.epoch,
+                seed,
+                &varmap,
+                optimizer.borrow_mut().state(),
+                extra,
             )
         },
     )?;

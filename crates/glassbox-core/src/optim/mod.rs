@@ -77,6 +77,7 @@ macro_rules! var_state_fields {
 
 mod adadelta;
 mod adam;
+mod any;
 mod fused;
 mod rmsprop;
 mod sgd;
@@ -88,6 +89,7 @@ use candle_core::{DType, Device, Tensor};
 
 pub use adadelta::{Adadelta, ParamsAdadelta};
 pub use adam::{Adam, AdamW, ParamsAdam, ParamsAdamW};
+pub use any::AnyOptimizer;
 pub use candle_nn::Optimizer;
 pub use rmsprop::{ParamsRmsProp, RmsProp};
 pub use sgd::{ParamsSgd, Sgd};

@@ -37,6 +37,26 @@ pub fn tanh(x: f32) -> f32 {
     2.0 / (1.0 + exp(-2.0 * x)) - 1.0
 }
 
+/// LeakyReLU: `x` where `x > 0`, `slope x` elsewhere.
+pub fn leaky_relu(x: &[f32], slope: f32) -> Vec<f32> {
+    x.iter()
+        .map(|&v| if v > 0.0 { v } else { v * slope })
+        .collect()
+}
+
+/// LeakyReLU's input gradient: `dy` where `x > 0`, `slope dy` elsewhere (PyTorch's choice at 0).
+pub fn leaky_relu_backward(x: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
+    assert_eq!(
+        x.len(),
+        dy.len(),
+        "leaky_relu: input and gradient lengths differ"
+    );
+    x.iter()
+        .zip(dy)
+        .map(|(&v, &g)| if v > 0.0 { g } else { g * slope })
+        .collect()
+}
+
 /// Whether the AVX2 + FMA builds can run here (checked once).
 pub fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -98,5 +118,16 @@ mod tests {
         assert_eq!(sigmoid(-200.0), sigmoid(-200.0).max(0.0));
         assert_eq!(tanh(100.0), 1.0);
         assert_eq!(tanh(-100.0), -1.0);
+    }
+
+    #[test]
+    fn leaky_relu_by_hand() {
+        let x = [-2.0, -0.5, 0.0, 0.5, 3.0];
+        assert_eq!(leaky_relu(&x, 0.2), vec![-0.4, -0.1, 0.0, 0.5, 3.0]);
+        let dy = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(
+            leaky_relu_backward(&x, &dy, 0.2),
+            vec![0.2, 0.4, 3.0 * 0.2, 4.0, 5.0]
+        );
     }
 }

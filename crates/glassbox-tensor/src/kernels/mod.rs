@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod allocator;
+pub mod batch_norm;
 pub mod conv2d;
 pub mod conv_pool;
 pub mod dropout;

@@ -3,17 +3,21 @@
 //! [`crate::kernels`]; on other devices and dtypes they fall back to candle's own ops, which are also the
 //! reference the tests compare against. Second derivatives are not supported through the fast path.
 
+pub mod batch_norm;
 pub mod conv2d;
 pub mod conv_transpose;
 pub mod dropout;
+pub mod leaky_relu;
 pub mod lstm;
 pub mod pool;
 pub mod resize;
 pub mod upsample;
 
+pub use batch_norm::{batch_norm, reference_batch_norm, BatchNormOutput};
 pub use conv2d::{conv2d, conv2d_relu_pool, reference_conv2d, uses_fast_path, ConvParams};
 pub use conv_transpose::{conv_transpose2d, reference_conv_transpose2d, ConvTransposeParams};
 pub use dropout::dropout;
+pub use leaky_relu::leaky_relu;
 pub use lstm::{lstm_recurrence, reference_lstm_recurrence, LstmStates};
 pub use pool::max_pool2d;
 pub use resize::resize_bilinear;
