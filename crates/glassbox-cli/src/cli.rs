@@ -92,6 +92,9 @@ pub enum Command {
     /// Reinforcement learning: Flippers and tic-tac-toe with tabular Q-learning.
     #[command(subcommand)]
     Rl(crate::rl_cmd::RlCommand),
+    /// Autoencoders on MNIST: dense, deep with a 2-D code, convolutional, denoising.
+    #[command(subcommand)]
+    Ae(crate::ae_cmd::AeCommand),
 }
 
 #[derive(Debug, Subcommand)]

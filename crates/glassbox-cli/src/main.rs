@@ -2,6 +2,7 @@
 
 mod adversary_cmd;
 mod adversary_photo_cmd;
+mod ae_cmd;
 mod cli;
 mod conv_cmd;
 mod data_cmd;
@@ -35,5 +36,6 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Adversary(cmd) => adversary_cmd::run(&args.common, cmd),
         cli::Command::Vgg(cmd) => vgg_cmd::run(&args.common, cmd),
         cli::Command::Rl(cmd) => rl_cmd::run(&args.common, cmd),
+        cli::Command::Ae(cmd) => ae_cmd::run(&args.common, cmd),
     }
 }

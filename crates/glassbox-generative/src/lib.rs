@@ -1,4 +1,26 @@
-//! Autoencoders, variational autoencoders and a GAN.
+//! Autoencoders, variational autoencoders and a GAN on the fast CPU kernels of glassbox-tensor: the
+//! course's generative models, each a library type readable top to bottom in one file.
 //!
-//! Status: this crate is a placeholder in the workspace; nothing is implemented yet. See README.md for what
-//! it will hold and which issue builds it.
+//! - [`dense`]: the dense autoencoders (784-20-784, the deep one with a 2-D code, the tiger's
+//!   10000-20-10000).
+//! - [`conv`]: the convolutional autoencoder with its 7x7x3 code, and the denoising one (7x7x32).
+//! - [`autoencoder`]: what they share (the [`autoencoder::Autoencoder`] trait, the losses).
+//! - [`train`]: training with checkpoints that resume; [`images`]: the data sets and the noise;
+//!   [`figures`]: reconstructions, code scatter, decoded lattices, blends.
+//!
+//! The VAE, the GAN and judging samples with the MNIST CNN are still to come (issue 15).
+
+pub mod autoencoder;
+pub mod conv;
+pub mod dense;
+mod error;
+pub mod figures;
+pub mod images;
+pub mod train;
+
+pub use autoencoder::{Autoencoder, Reconstruction};
+pub use conv::{ConvAutoencoder, ConvConfig};
+pub use dense::{DenseAutoencoder, DenseConfig};
+pub use error::{Error, Result};
+pub use images::{ImageSet, InMemory, Noise};
+pub use train::{OptimizerChoice, TrainConfig, TrainOutcome};

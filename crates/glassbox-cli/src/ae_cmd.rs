@@ -1,0 +1,376 @@
+//! `glassbox ae ...`: the autoencoder lessons (glassbox-generative) on MNIST.
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarMap;
+use clap::{Subcommand, ValueEnum};
+use glassbox_core::checkpoint;
+use glassbox_core::data::{Mnist, MnistSplit};
+use glassbox_core::plot::{line_chart, LineChart, Series};
+use glassbox_core::seed::SeededInit;
+use glassbox_generative::train::{self, CHECKPOINT_FILE};
+use glassbox_generative::{
+    figures, Autoencoder, ConvAutoencoder, ConvConfig, DenseAutoencoder, DenseConfig, ImageSet,
+    Noise, OptimizerChoice, TrainConfig,
+};
+use serde_json::json;
+
+use crate::cli::Common;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModelArg {
+    /// 784-20-784, binary cross-entropy (course: loss 0.118 / val 0.116 after 50 epochs).
+    Shallow,
+    /// 784-512-256-2-256-512-784 with a 2-D code (course: 0.1866 / 0.1870 after 50 epochs).
+    Deep,
+    /// Convolutional, 7x7x3 code, Adadelta (course: 0.0762 / 0.0762 after 50 epochs).
+    Conv,
+    /// Convolutional denoising, 7x7x32 code, noisy inputs (course: 0.0945 / 0.0938 after 100 epochs).
+    Denoise,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerArg {
+    /// Keras's Adam: lr 1e-3.
+    Adam,
+    /// Keras 2's Adadelta: lr 1.0, rho 0.95.
+    Adadelta,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AeCommand {
+    /// Trains an autoencoder on MNIST (checkpoint after every epoch; run again to resume) and draws its
+    /// reconstructions, and for the deep model its 2-D code, a decoded lattice and blends.
+    Mnist {
+        #[arg(long, value_enum, default_value = "shallow")]
+        model: ModelArg,
+        /// Default: the course's (50; 100 for denoise).
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Default: the course's (256 for the dense models, 128 for the convolutional ones).
+        #[arg(long)]
+        batch_size: Option<usize>,
+        /// Default: Adam for the dense models, Adadelta for the convolutional ones (the course's).
+        #[arg(long, value_enum)]
+        optimizer: Option<OptimizerArg>,
+        /// Overrides the optimizer's learning rate.
+        #[arg(long)]
+        lr: Option<f64>,
+        /// Train on the first N training digits only.
+        #[arg(long, value_name = "N")]
+        train_limit: Option<usize>,
+        /// Evaluate on the first N test digits only.
+        #[arg(long, value_name = "N")]
+        test_limit: Option<usize>,
+        /// Start over even if the output directory holds a checkpoint.
+        #[arg(long)]
+        fresh: bool,
+    },
+}
+
+/// The course's settings and reported losses for each model.
+struct Recipe {
+    epochs: usize,
+    batch_size: usize,
+    optimizer: OptimizerArg,
+    noise: Option<Noise>,
+    /// (train loss, validation loss) after `epochs`.
+    course: (f64, f64),
+}
+
+fn recipe(model: ModelArg) -> Recipe {
+    let dense = |course| Recipe {
+        epochs: 50,
+        batch_size: 256,
+        optimizer: OptimizerArg::Adam,
+        noise: None,
+        course,
+    };
+    match model {
+        ModelArg::Shallow => dense((0.118, 0.116)),
+        ModelArg::Deep => dense((0.1866, 0.1870)),
+        ModelArg::Conv => Recipe {
+            epochs: 50,
+            batch_size: 128,
+            optimizer: OptimizerArg::Adadelta,
+            noise: None,
+            course: (0.0762, 0.0762),
+        },
+        ModelArg::Denoise => Recipe {
+            epochs: 100,
+            batch_size: 128,
+            optimizer: OptimizerArg::Adadelta,
+            noise: Some(Noise { std: 0.5 }),
+            course: (0.0945, 0.0938),
+        },
+    }
+}
+
+pub fn run(common: &Common, cmd: &AeCommand) -> anyhow::Result<()> {
+    let device = common.device.open()?;
+    let out = &common.out;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    match cmd {
+        AeCommand::Mnist {
+            model,
+            epochs,
+            batch_size,
+            optimizer,
+            lr,
+            train_limit,
+            test_limit,
+            fresh,
+        } => {
+            let recipe = recipe(*model);
+            let optimizer = match optimizer.unwrap_or(recipe.optimizer) {
+                OptimizerArg::Adam => OptimizerChoice::Adam {
+                    lr: lr.unwrap_or(1e-3),
+                },
+                OptimizerArg::Adadelta => OptimizerChoice::Adadelta {
+                    lr: lr.unwrap_or(1.0),
+                },
+            };
+            let config = TrainConfig {
+                epochs: epochs.unwrap_or(recipe.epochs),
+                batch_size: batch_size.unwrap_or(recipe.batch_size),
+                optimizer,
+                noise: recipe.noise,
+            };
+            let data = load_mnist(common, *train_limit, *test_limit)?;
+            mnist(common, &device, *model, &config, &recipe, &data, !fresh)
+        }
+    }
+}
+
+fn load_mnist(
+    common: &Common,
+    train_limit: Option<usize>,
+    test_limit: Option<usize>,
+) -> anyhow::Result<Mnist> {
+    let mut data = Mnist::load(&common.locator())?;
+    println!(
+        "MNIST from {}: {} training and {} test digits",
+        data.source, data.train.count, data.test.count
+    );
+    for (limit, what) in [(train_limit, "--train-limit"), (test_limit, "--test-limit")] {
+        if limit == Some(0) {
+            bail!("invalid {what} 0: expected at least 1 digit");
+        }
+    }
+    if let Some(n) = train_limit {
+        data.train = data.train.take(n);
+    }
+    if let Some(n) = test_limit {
+        data.test = data.test.take(n);
+    }
+    Ok(data)
+}
+
+fn build(
+    model: ModelArg,
+    varmap: &VarMap,
+    common: &Common,
+    device: &Device,
+) -> anyhow::Result<Box<dyn Autoencoder>> {
+    let vb = SeededInit::var_builder(varmap, common.seed(), DType::F32, device);
+    Ok(match model {
+        ModelArg::Shallow => Box::new(DenseAutoencoder::new(DenseConfig::shallow(), vb)?),
+        ModelArg::Deep => Box::new(DenseAutoencoder::new(DenseConfig::deep(), vb)?),
+        ModelArg::Conv => Box::new(ConvAutoencoder::new(ConvConfig::course(), vb)?),
+        ModelArg::Denoise => Box::new(ConvAutoencoder::new(ConvConfig::denoising(), vb)?),
+    })
+}
+
+fn mnist(
+    common: &Common,
+    device: &Device,
+    model_arg: ModelArg,
+    config: &TrainConfig,
+    recipe: &Recipe,
+    data: &Mnist,
+    resume: bool,
+) -> anyhow::Result<()> {
+    let course = recipe.course;
+    let out = &common.out;
+    let varmap = VarMap::new();
+    let model = build(model_arg, &varmap, common, device)?;
+    let clock = std::time::Instant::now();
+    let mut outcome = train::train(
+        model.as_ref(),
+        &varmap,
+        &data.train,
+        &data.test,
+        config,
+        out,
+        common.seed(),
+        device,
+        resume,
+    )?;
+    if outcome.resumed_from > 0 {
+        println!(
+            "resumed after epoch {} from {}",
+            outcome.resumed_from,
+            out.join(CHECKPOINT_FILE).display()
+        );
+    }
+    let epochs = outcome.metrics.epochs().to_vec();
+    let last_train = epochs
+        .last()
+        .and_then(|e| e["train_loss"].as_f64())
+        .unwrap_or(f64::NAN);
+    println!(
+        "{}: train loss {last_train:.4}, test loss {:.4} after {} epochs (course: {} / {}); {:.0} s this run",
+        model.model_name(),
+        outcome.test_loss,
+        epochs.len(),
+        course.0,
+        course.1,
+        clock.elapsed().as_secs_f64()
+    );
+    let mut written = vec![CHECKPOINT_FILE.to_string()];
+    loss_curve(out, &epochs, &model.model_name())?;
+    written.push("loss.png".into());
+    reconstructions(
+        out,
+        model.as_ref(),
+        &data.test,
+        config.noise,
+        common,
+        device,
+    )?;
+    written.push("reconstructions.png".into());
+    if model_arg == ModelArg::Deep {
+        written.extend(code_figures(out, model.as_ref(), &data.test, device)?);
+    }
+    let parameters: usize = checkpoint::varmap_tensors(&varmap)
+        .iter()
+        .map(|(_, t)| t.elem_count())
+        .sum();
+    let seconds: Vec<f64> = epochs
+        .iter()
+        .filter_map(|e| e["seconds"].as_f64())
+        .collect();
+    outcome.metrics.set(
+        "summary",
+        json!({
+            "model": model.model_name(),
+            "parameters": parameters,
+            "epochs": epochs.len(),
+            "train_loss": last_train,
+            "test_loss": outcome.test_loss,
+            "course": {"train_loss": course.0, "val_loss": course.1, "epochs": recipe.epochs},
+            "median_seconds_per_epoch": median(&seconds),
+        }),
+    )?;
+    written.push("metrics.json".into());
+    for f in written {
+        println!("wrote {}", out.join(f).display());
+    }
+    Ok(())
+}
+
+fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    (!v.is_empty()).then(|| v[v.len() / 2])
+}
+
+fn loss_curve(out: &Path, epochs: &[serde_json::Value], name: &str) -> anyhow::Result<()> {
+    let series = |pick: &dyn Fn(&serde_json::Value) -> Option<f64>, label: &str| {
+        let points = epochs
+            .iter()
+            .filter_map(|e| Some((e["epoch"].as_f64()?, pick(e)?)))
+            .collect();
+        Series::new(label, points)
+    };
+    line_chart(
+        out.join("loss.png"),
+        &LineChart {
+            title: format!("{name}: reconstruction loss"),
+            x_label: "epoch".into(),
+            y_label: "loss".into(),
+            series: vec![
+                series(&|e| e["train_loss"].as_f64(), "train"),
+                series(&|e| e["eval"]["test_loss"].as_f64(), "test"),
+            ],
+            y_range: None,
+        },
+    )?;
+    Ok(())
+}
+
+/// The first ten test digits: input, (noisy input,) output.
+fn reconstructions(
+    out: &Path,
+    model: &dyn Autoencoder,
+    test: &MnistSplit,
+    noise: Option<Noise>,
+    common: &Common,
+    device: &Device,
+) -> anyhow::Result<()> {
+    let indices: Vec<usize> = (0..test.len().min(10)).collect();
+    let clean = test.batch(&indices, device)?;
+    let mut rows = vec![("test digits", clean.clone())];
+    let input = match noise {
+        Some(n) => {
+            let noisy = n.apply(&clean, &indices, "test", common.seed())?;
+            rows.push(("with noise (the input)", noisy.clone()));
+            noisy
+        }
+        None => clean,
+    };
+    rows.push(("reconstructed", model.reconstruct(&input)?));
+    figures::rows(&out.join("reconstructions.png"), &rows, 3)?;
+    Ok(())
+}
+
+/// The deep model's 2-D code: the test set's scatter, a decoded lattice over it, blends.
+fn code_figures(
+    out: &Path,
+    model: &dyn Autoencoder,
+    test: &MnistSplit,
+    device: &Device,
+) -> anyhow::Result<Vec<String>> {
+    let indices: Vec<usize> = (0..test.len()).collect();
+    let codes = indices
+        .chunks(1000)
+        .map(|c| Ok(model.encode(&test.batch(c, device)?)?))
+        .collect::<anyhow::Result<Vec<Tensor>>>()?;
+    let codes = Tensor::cat(&codes, 0)?;
+    figures::code_scatter(
+        &out.join("codes.png"),
+        &codes,
+        &test.labels,
+        "the test digits' 2-D codes",
+    )?;
+    // The lattice spans the middle 90% of the codes on each axis.
+    let axis = |k: usize| -> anyhow::Result<(f32, f32)> {
+        let mut v: Vec<f32> = codes.narrow(1, k, 1)?.flatten_all()?.to_vec1()?;
+        v.sort_by(f32::total_cmp);
+        Ok((v[v.len() / 20], v[v.len() - 1 - v.len() / 20]))
+    };
+    figures::decoded_lattice(
+        &out.join("lattice.png"),
+        model,
+        axis(0)?,
+        axis(1)?,
+        15,
+        device,
+    )?;
+    // Blends between the first test digits of different classes.
+    let mut pairs = Vec::new();
+    for (a, b) in [(0usize, 1usize), (2, 3), (4, 5)] {
+        let first = |digit: u8| test.labels.iter().position(|&l| l == digit);
+        if let (Some(i), Some(j)) = (first(a as u8), first(b as u8)) {
+            pairs.push((test.batch(&[i], device)?, test.batch(&[j], device)?));
+        }
+    }
+    figures::blends(&out.join("blends.png"), model, &pairs, 8)?;
+    Ok(vec![
+        "codes.png".into(),
+        "lattice.png".into(),
+        "blends.png".into(),
+    ])
+}

@@ -1,0 +1,99 @@
+//! `glassbox ae ...` end to end on the embedded subset: a short run writes its checkpoint, figures and
+//! metrics with the loss falling; the same directory resumes; another model's checkpoint is refused with
+//! a way out; bad options are clear errors.
+
+mod common;
+
+use common::{glassbox, text};
+use std::path::Path;
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("written")).expect("JSON")
+}
+
+#[test]
+fn ae_trains_resumes_and_refuses_another_models_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ae");
+    let out_s = out.to_str().unwrap();
+    let args = |model: &'static str, epochs: &'static str| -> Vec<&str> {
+        vec![
+            "ae",
+            "mnist",
+            "--model",
+            model,
+            "--epochs",
+            epochs,
+            "--train-limit",
+            "600",
+            "--test-limit",
+            "200",
+            "--batch-size",
+            "32",
+            "--out",
+            out_s,
+        ]
+    };
+    let o = glassbox(&args("deep", "1"), None);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = glassbox(&args("deep", "3"), None);
+    let s = text(&o);
+    assert!(o.status.success(), "{s}");
+    assert!(s.contains("resumed after epoch 1"), "{s}");
+    for f in [
+        "checkpoint.safetensors",
+        "loss.png",
+        "reconstructions.png",
+        "codes.png",
+        "lattice.png",
+        "blends.png",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing: {s}");
+    }
+    let m = json(&out.join("metrics.json"));
+    let losses: Vec<f64> = m["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eval"]["test_loss"].as_f64().unwrap())
+        .collect();
+    assert_eq!(losses.len(), 3);
+    // Binary cross-entropy starts at ln 2 = 0.693 for an untrained sigmoid output.
+    assert!(losses[2] < 0.45 && losses[2] < losses[0], "{losses:?}");
+    assert_eq!(m["summary"]["parameters"], 1_068_306);
+    assert_eq!(m["summary"]["course"]["epochs"], 50);
+
+    // The shallow model cannot continue the deep one's checkpoint.
+    let o = glassbox(&args("shallow", "1"), None);
+    let s = text(&o);
+    assert!(!o.status.success(), "{s}");
+    assert!(
+        s.contains("dense-autoencoder-784-512-256-2") && s.contains("--fresh"),
+        "{s}"
+    );
+    let mut fresh = args("shallow", "1");
+    fresh.push("--fresh");
+    let o = glassbox(&fresh, None);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn ae_refuses_bad_options_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().to_str().unwrap();
+    for (flags, expected) in [
+        (vec!["--train-limit", "0"], "--train-limit 0"),
+        (vec!["--epochs", "0"], "epochs"),
+        (vec!["--batch-size", "0"], "batch size"),
+        (vec!["--model", "vae"], "invalid value 'vae'"),
+    ] {
+        let mut args = vec!["ae", "mnist", "--out", out];
+        args.extend(flags.iter().copied());
+        let o = glassbox(&args, None);
+        let s = text(&o);
+        assert!(
+            !o.status.success() && s.contains(expected),
+            "{flags:?}: {s}"
+        );
+    }
+}
