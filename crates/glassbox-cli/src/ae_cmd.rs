@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use clap::{Subcommand, ValueEnum};
@@ -138,34 +138,10 @@ pub fn run(common: &Common, cmd: &AeCommand) -> anyhow::Result<()> {
                 optimizer,
                 noise: recipe.noise,
             };
-            let data = load_mnist(common, *train_limit, *test_limit)?;
+            let data = common.load_mnist(*train_limit, *test_limit)?;
             mnist(common, &device, *model, &config, &recipe, &data, !fresh)
         }
     }
-}
-
-fn load_mnist(
-    common: &Common,
-    train_limit: Option<usize>,
-    test_limit: Option<usize>,
-) -> anyhow::Result<Mnist> {
-    let mut data = Mnist::load(&common.locator())?;
-    println!(
-        "MNIST from {}: {} training and {} test digits",
-        data.source, data.train.count, data.test.count
-    );
-    for (limit, what) in [(train_limit, "--train-limit"), (test_limit, "--test-limit")] {
-        if limit == Some(0) {
-            bail!("invalid {what} 0: expected at least 1 digit");
-        }
-    }
-    if let Some(n) = train_limit {
-        data.train = data.train.take(n);
-    }
-    if let Some(n) = test_limit {
-        data.test = data.test.take(n);
-    }
-    Ok(data)
 }
 
 fn build(

@@ -46,6 +46,32 @@ impl Common {
         Seed(self.seed)
     }
 
+    /// MNIST from the data directory (or the embedded subset), cut to the first `train_limit` training
+    /// and `test_limit` test digits when given; says where it came from.
+    pub fn load_mnist(
+        &self,
+        train_limit: Option<usize>,
+        test_limit: Option<usize>,
+    ) -> anyhow::Result<glassbox_core::data::Mnist> {
+        let mut data = glassbox_core::data::Mnist::load(&self.locator())?;
+        println!(
+            "MNIST from {}: {} training and {} test digits",
+            data.source, data.train.count, data.test.count
+        );
+        for (limit, what) in [(train_limit, "--train-limit"), (test_limit, "--test-limit")] {
+            if limit == Some(0) {
+                anyhow::bail!("invalid {what} 0: expected at least 1 digit");
+            }
+        }
+        if let Some(n) = train_limit {
+            data.train = data.train.take(n);
+        }
+        if let Some(n) = test_limit {
+            data.test = data.test.take(n);
+        }
+        Ok(data)
+    }
+
     /// Ends a lesson command: `metrics.json` (`{"run": {lesson, seed}, "metrics": ...}`) in the output
     /// directory, then a `wrote` line for each file the lesson wrote and for the metrics.
     pub fn finish_lesson(

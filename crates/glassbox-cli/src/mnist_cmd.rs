@@ -2,10 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use glassbox_convnet::mnist::{self, digits, figures, OptimizerKind, TrainConfig};
-use glassbox_core::data::Mnist;
 use glassbox_core::imaging::{save_rgb_png, side_by_side, upscale};
 use glassbox_core::train::write_json;
 use image::{Rgb, RgbImage};
@@ -92,30 +91,6 @@ pub fn run(common: &Common, cmd: &MnistCommand) -> anyhow::Result<()> {
     }
 }
 
-fn load_data(
-    common: &Common,
-    train_limit: Option<usize>,
-    test_limit: Option<usize>,
-) -> anyhow::Result<Mnist> {
-    let mut data = Mnist::load(&common.locator())?;
-    println!(
-        "MNIST from {}: {} training and {} test digits",
-        data.source, data.train.count, data.test.count
-    );
-    for (limit, what) in [(train_limit, "--train-limit"), (test_limit, "--test-limit")] {
-        if limit == Some(0) {
-            bail!("invalid {what} 0: expected at least 1 digit");
-        }
-    }
-    if let Some(n) = train_limit {
-        data.train = data.train.take(n);
-    }
-    if let Some(n) = test_limit {
-        data.test = data.test.take(n);
-    }
-    Ok(data)
-}
-
 fn train(
     common: &Common,
     device: &candle_core::Device,
@@ -124,7 +99,7 @@ fn train(
     test_limit: Option<usize>,
     fresh: bool,
 ) -> anyhow::Result<()> {
-    let data = load_data(common, train_limit, test_limit)?;
+    let data = common.load_mnist(train_limit, test_limit)?;
     let out = &common.out;
     let clock = std::time::Instant::now();
     let mut outcome = mnist::train(&data, config, out, common.seed(), device, !fresh)?;
@@ -181,7 +156,7 @@ fn eval(
 ) -> anyhow::Result<()> {
     let path = checkpoint_path(common, checkpoint);
     let model = mnist::load_trained(&path, device)?;
-    let data = load_data(common, None, None)?;
+    let data = common.load_mnist(None, None)?;
     let e = mnist::evaluate(&model, &data.test, device)?;
     println!(
         "{}: test accuracy {:.2}% ({} of {} wrong), loss {:.4}",

@@ -103,14 +103,7 @@ pub fn train(
     device: &Device,
     resume: bool,
 ) -> Result<TrainOutcome> {
-    if config.epochs == 0 || config.batch_size == 0 {
-        return Err(glassbox_core::Error::invalid(
-            "epochs and batch size",
-            format!("{} and {}", config.epochs, config.batch_size),
-            "both at least 1",
-        )
-        .into());
-    }
+    FitConfig::check(config.epochs, config.batch_size)?;
     let ckpt = out.join(CHECKPOINT_FILE);
     let name = model.model_name();
     let mut optimizer = config.optimizer.build(varmap)?;

@@ -40,6 +40,20 @@ impl Default for FitConfig {
     }
 }
 
+impl FitConfig {
+    /// Checks what a run needs before anything is loaded: at least one epoch and one item per batch.
+    pub fn check(epochs: usize, batch_size: usize) -> Result<()> {
+        if epochs == 0 || batch_size == 0 {
+            return Err(Error::invalid(
+                "epochs and batch size",
+                format!("{epochs} and {batch_size}"),
+                "both at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The current mini-batch.
 pub struct Batch<'a> {
     pub epoch: usize,
