@@ -13,7 +13,7 @@ use glassbox_core::seed::SeededInit;
 use glassbox_generative::train::{self, CHECKPOINT_FILE};
 use glassbox_generative::{
     figures, Autoencoder, ConvAutoencoder, ConvConfig, DenseAutoencoder, DenseConfig, ImageSet,
-    Noise, OptimizerChoice, TrainConfig,
+    Noise, OptimizerChoice, TrainConfig, Vae, VaeConfig,
 };
 use serde_json::json;
 
@@ -70,14 +70,41 @@ pub enum AeCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum VaeCommand {
+    /// Trains the variational autoencoder (784-512-256-L) on MNIST: test ELBO, one digit decoded from
+    /// several samples of its code, digits from random codes, and for L = 2 the code plane.
+    Mnist {
+        /// The code's size: 2 for the plots, 50 for the best samples.
+        #[arg(long, default_value_t = 2)]
+        latent: usize,
+        #[arg(long, default_value_t = 50)]
+        epochs: usize,
+        #[arg(long, default_value_t = 128)]
+        batch_size: usize,
+        /// Adam's learning rate.
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        /// Train on the first N training digits only.
+        #[arg(long, value_name = "N")]
+        train_limit: Option<usize>,
+        /// Evaluate on the first N test digits only.
+        #[arg(long, value_name = "N")]
+        test_limit: Option<usize>,
+        /// Start over even if the output directory holds a checkpoint.
+        #[arg(long)]
+        fresh: bool,
+    },
+}
+
 /// The course's settings and reported losses for each model.
 struct Recipe {
     epochs: usize,
     batch_size: usize,
     optimizer: OptimizerArg,
     noise: Option<Noise>,
-    /// (train loss, validation loss) after `epochs`.
-    course: (f64, f64),
+    /// (train loss, validation loss) after `epochs`, where the course reports them.
+    course: Option<(f64, f64)>,
 }
 
 fn recipe(model: ModelArg) -> Recipe {
@@ -89,21 +116,21 @@ fn recipe(model: ModelArg) -> Recipe {
         course,
     };
     match model {
-        ModelArg::Shallow => dense((0.118, 0.116)),
-        ModelArg::Deep => dense((0.1866, 0.1870)),
+        ModelArg::Shallow => dense(Some((0.118, 0.116))),
+        ModelArg::Deep => dense(Some((0.1866, 0.1870))),
         ModelArg::Conv => Recipe {
             epochs: 50,
             batch_size: 128,
             optimizer: OptimizerArg::Adadelta,
             noise: None,
-            course: (0.0762, 0.0762),
+            course: Some((0.0762, 0.0762)),
         },
         ModelArg::Denoise => Recipe {
             epochs: 100,
             batch_size: 128,
             optimizer: OptimizerArg::Adadelta,
             noise: Some(Noise { std: 0.5 }),
-            course: (0.0945, 0.0938),
+            course: Some((0.0945, 0.0938)),
         },
     }
 }
@@ -139,9 +166,80 @@ pub fn run(common: &Common, cmd: &AeCommand) -> anyhow::Result<()> {
                 noise: recipe.noise,
             };
             let data = common.load_mnist(*train_limit, *test_limit)?;
-            mnist(common, &device, *model, &config, &recipe, &data, !fresh)
+            let varmap = VarMap::new();
+            let ae = build(*model, &varmap, common, &device)?;
+            let (mut metrics, mut written) = train_and_report(
+                common,
+                &device,
+                ae.as_ref(),
+                &varmap,
+                &config,
+                &recipe,
+                &data,
+                !fresh,
+            )?;
+            if *model == ModelArg::Deep {
+                written.extend(code_figures(out, ae.as_ref(), &data.test, None, &device)?);
+            }
+            finish(out, &mut metrics, written)
         }
     }
+}
+
+pub fn run_vae(common: &Common, cmd: &VaeCommand) -> anyhow::Result<()> {
+    let device = common.device.open()?;
+    let out = &common.out;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let VaeCommand::Mnist {
+        latent,
+        epochs,
+        batch_size,
+        lr,
+        train_limit,
+        test_limit,
+        fresh,
+    } = cmd;
+    if *latent == 0 {
+        anyhow::bail!("invalid --latent 0: the code needs at least 1 number");
+    }
+    let recipe = Recipe {
+        epochs: *epochs,
+        batch_size: *batch_size,
+        optimizer: OptimizerArg::Adam,
+        noise: None,
+        course: None,
+    };
+    let config = TrainConfig {
+        epochs: *epochs,
+        batch_size: *batch_size,
+        optimizer: OptimizerChoice::Adam { lr: *lr },
+        noise: None,
+    };
+    let data = common.load_mnist(*train_limit, *test_limit)?;
+    let varmap = VarMap::new();
+    let vb = SeededInit::var_builder(&varmap, common.seed(), DType::F32, &device);
+    let vae = Vae::new(VaeConfig::mnist(*latent), vb)?;
+    let (mut metrics, mut written) = train_and_report(
+        common, &device, &vae, &varmap, &config, &recipe, &data, !fresh,
+    )?;
+    written.extend(vae_figures(out, &vae, &data.test, common, &device)?);
+    if *latent == 2 {
+        // The prior's N(0, I): the course's grid over [-2, 2]^2.
+        written.extend(code_figures(
+            out,
+            &vae,
+            &data.test,
+            Some((-2.0, 2.0)),
+            &device,
+        )?);
+    }
+    let test_loss = metrics.summary("test_loss");
+    println!(
+        "test ELBO {:.2} nats per image (the loss is its negative)",
+        -test_loss
+    );
+    metrics.add("test_elbo_nats", json!(-test_loss));
+    finish(out, &mut metrics, written)
 }
 
 fn build(
@@ -159,23 +257,40 @@ fn build(
     })
 }
 
-fn mnist(
+/// The summary of a run, written into metrics.json at the end.
+struct Summary {
+    log: glassbox_core::train::MetricsLog,
+    values: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Summary {
+    fn summary(&self, key: &str) -> f64 {
+        self.values[key].as_f64().unwrap_or(f64::NAN)
+    }
+
+    fn add(&mut self, key: &str, value: serde_json::Value) {
+        self.values.insert(key.into(), value);
+    }
+}
+
+/// Trains `model` on `data` with the checkpoint in the output directory, prints the result beside the
+/// course's, draws the loss curve and the reconstructions; returns the summary and the files written.
+#[allow(clippy::too_many_arguments)]
+fn train_and_report(
     common: &Common,
     device: &Device,
-    model_arg: ModelArg,
+    model: &dyn Autoencoder,
+    varmap: &VarMap,
     config: &TrainConfig,
     recipe: &Recipe,
     data: &Mnist,
     resume: bool,
-) -> anyhow::Result<()> {
-    let course = recipe.course;
+) -> anyhow::Result<(Summary, Vec<String>)> {
     let out = &common.out;
-    let varmap = VarMap::new();
-    let model = build(model_arg, &varmap, common, device)?;
     let clock = std::time::Instant::now();
-    let mut outcome = train::train(
-        model.as_ref(),
-        &varmap,
+    let outcome = train::train(
+        model,
+        varmap,
         &data.train,
         &data.test,
         config,
@@ -196,31 +311,20 @@ fn mnist(
         .last()
         .and_then(|e| e["train_loss"].as_f64())
         .unwrap_or(f64::NAN);
+    let course = recipe
+        .course
+        .map(|(t, v)| format!(" (course: {t} / {v} after {} epochs)", recipe.epochs))
+        .unwrap_or_default();
     println!(
-        "{}: train loss {last_train:.4}, test loss {:.4} after {} epochs (course: {} / {}); {:.0} s this run",
+        "{}: train loss {last_train:.4}, test loss {:.4} after {} epochs{course}; {:.0} s this run",
         model.model_name(),
         outcome.test_loss,
         epochs.len(),
-        course.0,
-        course.1,
         clock.elapsed().as_secs_f64()
     );
-    let mut written = vec![CHECKPOINT_FILE.to_string()];
     loss_curve(out, &epochs, &model.model_name())?;
-    written.push("loss.png".into());
-    reconstructions(
-        out,
-        model.as_ref(),
-        &data.test,
-        config.noise,
-        common,
-        device,
-    )?;
-    written.push("reconstructions.png".into());
-    if model_arg == ModelArg::Deep {
-        written.extend(code_figures(out, model.as_ref(), &data.test, device)?);
-    }
-    let parameters: usize = checkpoint::varmap_tensors(&varmap)
+    reconstructions(out, model, &data.test, config.noise, common, device)?;
+    let parameters: usize = checkpoint::varmap_tensors(varmap)
         .iter()
         .map(|(_, t)| t.elem_count())
         .sum();
@@ -228,23 +332,83 @@ fn mnist(
         .iter()
         .filter_map(|e| e["seconds"].as_f64())
         .collect();
-    outcome.metrics.set(
-        "summary",
-        json!({
-            "model": model.model_name(),
-            "parameters": parameters,
-            "epochs": epochs.len(),
-            "train_loss": last_train,
-            "test_loss": outcome.test_loss,
-            "course": {"train_loss": course.0, "val_loss": course.1, "epochs": recipe.epochs},
-            "median_seconds_per_epoch": median(&seconds),
-        }),
-    )?;
-    written.push("metrics.json".into());
-    for f in written {
+    let mut values = serde_json::Map::new();
+    values.insert("model".into(), json!(model.model_name()));
+    values.insert("parameters".into(), json!(parameters));
+    values.insert("epochs".into(), json!(epochs.len()));
+    values.insert("train_loss".into(), json!(last_train));
+    values.insert("test_loss".into(), json!(outcome.test_loss));
+    values.insert("median_seconds_per_epoch".into(), json!(median(&seconds)));
+    if let Some((t, v)) = recipe.course {
+        values.insert(
+            "course".into(),
+            json!({"train_loss": t, "val_loss": v, "epochs": recipe.epochs}),
+        );
+    }
+    let written = vec![
+        CHECKPOINT_FILE.to_string(),
+        "loss.png".into(),
+        "reconstructions.png".into(),
+    ];
+    Ok((
+        Summary {
+            log: outcome.metrics,
+            values,
+        },
+        written,
+    ))
+}
+
+/// Writes the summary into metrics.json and lists the files.
+fn finish(out: &Path, summary: &mut Summary, written: Vec<String>) -> anyhow::Result<()> {
+    summary
+        .log
+        .set("summary", serde_json::Value::Object(summary.values.clone()))?;
+    for f in written.iter().map(String::as_str).chain(["metrics.json"]) {
         println!("wrote {}", out.join(f).display());
     }
     Ok(())
+}
+
+/// The VAE's own figures: one test digit decoded from eight samples of its code, and 80 digits decoded
+/// from random codes.
+fn vae_figures(
+    out: &Path,
+    vae: &Vae,
+    test: &MnistSplit,
+    common: &Common,
+    device: &Device,
+) -> anyhow::Result<Vec<String>> {
+    use rand::Rng;
+    let mut rng = common.seed().stream("vae figures");
+    let digit = test.batch(&[0], device)?;
+    let (mean, log_var) = vae.posterior(&digit)?;
+    let samples = (0..8)
+        .map(|_| vae.reparameterize(&mean, &log_var, rng.random()))
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    let decoded = vae.decode(&Tensor::cat(&samples, 0)?)?;
+    figures::rows(
+        &out.join("samples-of-one-code.png"),
+        &[
+            ("a test digit", digit),
+            ("decoded from 8 samples of its code", decoded),
+        ],
+        3,
+    )?;
+    let random = vae.decode(&vae.sample_codes(80, rng.random(), device)?)?;
+    glassbox_core::imaging::save_rgb_png(
+        out.join("random-digits.png"),
+        &glassbox_core::imaging::grid(
+            &figures::to_images(&random, 2)?,
+            10,
+            2,
+            image::Rgb([255, 255, 255]),
+        ),
+    )?;
+    Ok(vec![
+        "samples-of-one-code.png".into(),
+        "random-digits.png".into(),
+    ])
 }
 
 fn median(values: &[f64]) -> Option<f64> {
@@ -302,11 +466,13 @@ fn reconstructions(
     Ok(())
 }
 
-/// The deep model's 2-D code: the test set's scatter, a decoded lattice over it, blends.
+/// A 2-D code: the test set's scatter, a decoded lattice (over `span` on both axes, else over the middle
+/// 90% of the codes), blends.
 fn code_figures(
     out: &Path,
     model: &dyn Autoencoder,
     test: &MnistSplit,
+    span: Option<(f32, f32)>,
     device: &Device,
 ) -> anyhow::Result<Vec<String>> {
     let indices: Vec<usize> = (0..test.len()).collect();
@@ -323,6 +489,9 @@ fn code_figures(
     )?;
     // The lattice spans the middle 90% of the codes on each axis.
     let axis = |k: usize| -> anyhow::Result<(f32, f32)> {
+        if let Some(span) = span {
+            return Ok(span);
+        }
         let mut v: Vec<f32> = codes.narrow(1, k, 1)?.flatten_all()?.to_vec1()?;
         v.sort_by(f32::total_cmp);
         Ok((v[v.len() / 20], v[v.len() - 1 - v.len() / 20]))

@@ -121,6 +121,9 @@ pub enum Command {
     /// Autoencoders on MNIST: dense, deep with a 2-D code, convolutional, denoising.
     #[command(subcommand)]
     Ae(crate::ae_cmd::AeCommand),
+    /// The variational autoencoder on MNIST: test ELBO, samples, the 2-D code plane.
+    #[command(subcommand)]
+    Vae(crate::ae_cmd::VaeCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -37,5 +37,6 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Vgg(cmd) => vgg_cmd::run(&args.common, cmd),
         cli::Command::Rl(cmd) => rl_cmd::run(&args.common, cmd),
         cli::Command::Ae(cmd) => ae_cmd::run(&args.common, cmd),
+        cli::Command::Vae(cmd) => ae_cmd::run_vae(&args.common, cmd),
     }
 }

@@ -78,6 +78,59 @@ fn ae_trains_resumes_and_refuses_another_models_checkpoint() {
 }
 
 #[test]
+fn vae_trains_and_reports_its_elbo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("vae");
+    let o = glassbox(
+        &[
+            "vae",
+            "mnist",
+            "--latent",
+            "2",
+            "--epochs",
+            "2",
+            "--train-limit",
+            "1000",
+            "--test-limit",
+            "200",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    let s = text(&o);
+    assert!(o.status.success(), "{s}");
+    for f in [
+        "samples-of-one-code.png",
+        "random-digits.png",
+        "codes.png",
+        "lattice.png",
+        "blends.png",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing: {s}");
+    }
+    let m = json(&out.join("metrics.json"));
+    let elbo = m["summary"]["test_elbo_nats"].as_f64().unwrap();
+    let loss = m["summary"]["test_loss"].as_f64().unwrap();
+    assert_eq!(elbo, -loss);
+    // An untrained decoder scores about 784 ln 2 = 543 nats; two short epochs reach about 200.
+    assert!((-300.0..-100.0).contains(&elbo), "ELBO {elbo}: {s}");
+    let o = glassbox(
+        &[
+            "vae",
+            "mnist",
+            "--latent",
+            "0",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    let s = text(&o);
+    assert!(!o.status.success() && s.contains("--latent 0"), "{s}");
+}
+
+#[test]
 fn ae_refuses_bad_options_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().to_str().unwrap();

@@ -62,6 +62,14 @@ pub trait Autoencoder {
     fn reconstruct(&self, x: &Tensor) -> Result<Tensor> {
         self.decode(&self.encode(x)?)
     }
+
+    /// The mean loss that training minimizes for inputs and their targets. `noise_seed` seeds whatever the
+    /// model draws at random (a VAE's code samples); a deterministic autoencoder ignores it.
+    fn training_loss(&self, input: &Tensor, target: &Tensor, noise_seed: u64) -> Result<Tensor> {
+        let _ = noise_seed;
+        let raw = self.decode_raw(&self.encode(input)?)?;
+        self.reconstruction().loss(&raw, target)
+    }
 }
 
 #[cfg(test)]

@@ -4,11 +4,12 @@
 //! - [`dense`]: the dense autoencoders (784-20-784, the deep one with a 2-D code, the tiger's
 //!   10000-20-10000).
 //! - [`conv`]: the convolutional autoencoder with its 7x7x3 code, and the denoising one (7x7x32).
+//! - [`vae`]: the variational autoencoder (784-512-256-L, latent 2 or 50), its loss the negative ELBO.
 //! - [`autoencoder`]: what they share (the [`autoencoder::Autoencoder`] trait, the losses).
 //! - [`train`]: training with checkpoints that resume; [`images`]: the data sets and the noise;
 //!   [`figures`]: reconstructions, code scatter, decoded lattices, blends.
 //!
-//! The VAE, the GAN and judging samples with the MNIST CNN are still to come (issue 15).
+//! The GAN and judging samples with the MNIST CNN are still to come (issue 15).
 
 pub mod autoencoder;
 pub mod conv;
@@ -17,6 +18,7 @@ mod error;
 pub mod figures;
 pub mod images;
 pub mod train;
+pub mod vae;
 
 pub use autoencoder::{Autoencoder, Reconstruction};
 pub use conv::{ConvAutoencoder, ConvConfig};
@@ -24,3 +26,4 @@ pub use dense::{DenseAutoencoder, DenseConfig};
 pub use error::{Error, Result};
 pub use images::{ImageSet, InMemory, Noise};
 pub use train::{OptimizerChoice, TrainConfig, TrainOutcome};
+pub use vae::{Vae, VaeConfig};

@@ -131,8 +131,8 @@ pub fn train(
             let clean = train.batch(batch.indices, device).map_err(into_core)?;
             let input =
                 noisy(config.noise, &clean, batch.indices, "train", seed).map_err(into_core)?;
-            let raw = model.decode_raw(&model.encode(&input)?)?;
-            let loss = model.reconstruction().loss(&raw, &clean)?;
+            let noise_seed = step_seed(seed, &format!("epoch{}/batch{}", batch.epoch, batch.index));
+            let loss = model.training_loss(&input, &clean, noise_seed)?;
             optimizer.borrow_mut().backward_step(&loss)?;
             Ok(StepOutput {
                 loss: f64::from(loss.to_scalar::<f32>()?),
@@ -169,6 +169,12 @@ pub fn train(
     })
 }
 
+/// The seed of a model's own random draws in one step, from the run's seed and the step's name.
+fn step_seed(seed: Seed, step: &str) -> u64 {
+    use rand::Rng;
+    seed.stream(&format!("model-noise/{step}")).random()
+}
+
 fn noisy(
     noise: Option<Noise>,
     clean: &Tensor,
@@ -182,7 +188,8 @@ fn noisy(
     }
 }
 
-/// The mean reconstruction loss over a whole set (noisy inputs when `noise` is given), in batches.
+/// The mean training loss over a whole set (noisy inputs when `noise` is given), in batches; a model's random
+/// draws are seeded the same way at every call, so the number is comparable from epoch to epoch.
 pub fn evaluate(
     model: &dyn Autoencoder,
     set: &dyn ImageSet,
@@ -193,11 +200,10 @@ pub fn evaluate(
     const BATCH: usize = 1000;
     let (mut sum, mut count) = (0.0, 0usize);
     let all: Vec<usize> = (0..set.len()).collect();
-    for indices in all.chunks(BATCH) {
+    for (k, indices) in all.chunks(BATCH).enumerate() {
         let clean = set.batch(indices, device)?;
         let input = noisy(noise, &clean, indices, "test", seed)?;
-        let raw = model.decode_raw(&model.encode(&input)?.detach())?;
-        let loss = model.reconstruction().loss(&raw, &clean)?;
+        let loss = model.training_loss(&input, &clean, step_seed(seed, &format!("test/{k}")))?;
         sum += f64::from(loss.to_scalar::<f32>()?) * indices.len() as f64;
         count += indices.len();
     }
@@ -210,7 +216,7 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ConvAutoencoder, ConvConfig, DenseAutoencoder, DenseConfig};
+    use crate::{ConvAutoencoder, ConvConfig, DenseAutoencoder, DenseConfig, Vae, VaeConfig};
     use candle_core::DType;
     use glassbox_core::data::Mnist;
     use glassbox_core::seed::SeededInit;
@@ -234,6 +240,8 @@ mod tests {
                 config(3, 32, OptimizerChoice::adadelta(), Some(Noise { std: 0.5 })),
                 0.8,
             ),
+            // The negative ELBO starts near 784 ln 2 = 543 nats.
+            ("vae", config(3, 32, OptimizerChoice::adam(), None), 0.5),
         ];
         for (name, config, ratio) in cases {
             let dir = tempfile::tempdir().unwrap();
@@ -243,6 +251,7 @@ mod tests {
                 "shallow" => Box::new(DenseAutoencoder::new(DenseConfig::shallow(), vb).unwrap()),
                 "deep" => Box::new(DenseAutoencoder::new(DenseConfig::deep(), vb).unwrap()),
                 "conv" => Box::new(ConvAutoencoder::new(ConvConfig::course(), vb).unwrap()),
+                "vae" => Box::new(Vae::new(VaeConfig::mnist(50), vb).unwrap()),
                 _ => Box::new(ConvAutoencoder::new(ConvConfig::denoising(), vb).unwrap()),
             };
             let before = evaluate(
