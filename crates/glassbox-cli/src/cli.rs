@@ -124,6 +124,9 @@ pub enum Command {
     /// The variational autoencoder on MNIST: test ELBO, samples, the 2-D code plane.
     #[command(subcommand)]
     Vae(crate::ae_cmd::VaeCommand),
+    /// GANs on MNIST: the course's setup and a stable DCGAN.
+    #[command(subcommand)]
+    Gan(crate::gan_cmd::GanCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ mod ae_cmd;
 mod cli;
 mod conv_cmd;
 mod data_cmd;
+mod gan_cmd;
 mod mnist_cmd;
 mod rl_cmd;
 mod vgg_cmd;
@@ -38,5 +39,6 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Rl(cmd) => rl_cmd::run(&args.common, cmd),
         cli::Command::Ae(cmd) => ae_cmd::run(&args.common, cmd),
         cli::Command::Vae(cmd) => ae_cmd::run_vae(&args.common, cmd),
+        cli::Command::Gan(cmd) => gan_cmd::run(&args.common, cmd),
     }
 }

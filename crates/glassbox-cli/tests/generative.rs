@@ -131,6 +131,73 @@ fn vae_trains_and_reports_its_elbo() {
 }
 
 #[test]
+fn gan_trains_both_setups_resumes_and_draws_the_same_noise_each_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    for setup in ["dcgan", "course"] {
+        let out = tmp.path().join(setup);
+        let out_s = out.to_str().unwrap();
+        let args = |epochs: &'static str| -> Vec<&str> {
+            vec![
+                "gan",
+                "mnist",
+                "--setup",
+                setup,
+                "--epochs",
+                epochs,
+                "--train-limit",
+                "96",
+                "--batch-size",
+                "32",
+                "--out",
+                out_s,
+            ]
+        };
+        let o = glassbox(&args("1"), None);
+        assert!(o.status.success(), "{}", text(&o));
+        let o = glassbox(&args("2"), None);
+        let s = text(&o);
+        assert!(
+            o.status.success() && s.contains("resumed after epoch 1"),
+            "{s}"
+        );
+        for f in [
+            "samples.png",
+            "samples-epoch-1.png",
+            "evolution.png",
+            "losses.png",
+            "samples/epoch-002.png",
+            "checkpoint.safetensors",
+        ] {
+            assert!(out.join(f).is_file(), "{setup}: {f} missing: {s}");
+        }
+        let m = json(&out.join("metrics.json"));
+        assert_eq!(m["epochs"].as_array().unwrap().len(), 2);
+        assert_eq!(m["summary"]["training_digits"], 96);
+        let e = &m["epochs"][1]["eval"];
+        for key in ["generator_loss", "d_real", "d_fake"] {
+            assert!(
+                e[key].as_f64().unwrap().is_finite(),
+                "{setup}: {key} in {e}"
+            );
+        }
+    }
+    let out = tmp.path().join("bad");
+    let o = glassbox(
+        &[
+            "gan",
+            "mnist",
+            "--real-label",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    let s = text(&o);
+    assert!(!o.status.success() && s.contains("--real-label 2"), "{s}");
+}
+
+#[test]
 fn ae_refuses_bad_options_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().to_str().unwrap();

@@ -128,6 +128,11 @@ pub fn trainable_vars(varmap: &VarMap) -> Vec<candle_core::Var> {
     sorted_vars_where(varmap, |name| !is_buffer(name))
 }
 
+/// [`trainable_vars`] whose names start with `prefix` (one network of several, e.g. a GAN's generator).
+pub fn trainable_vars_under(varmap: &VarMap, prefix: &str) -> Vec<candle_core::Var> {
+    sorted_vars_where(varmap, |name| name.starts_with(prefix) && !is_buffer(name))
+}
+
 /// Writes a checkpoint atomically: a crash at any point leaves the previous file at `path` intact.
 pub fn save(
     path: &Path,
@@ -338,6 +343,12 @@ mod tests {
         // The same order every time: the optimizer state is saved by position.
         let dims: Vec<Vec<usize>> = trainable.iter().map(|v| v.dims().to_vec()).collect();
         assert_eq!(dims, [vec![2], vec![2], vec![2, 3], vec![4], vec![4, 2]]);
+        let fc2: Vec<Vec<usize>> = trainable_vars_under(&vm, "fc2.")
+            .iter()
+            .map(|v| v.dims().to_vec())
+            .collect();
+        assert_eq!(fc2, [vec![4], vec![4, 2]]);
+        assert_eq!(trainable_vars_under(&vm, "bn.").len(), 1);
     }
 
     #[test]

@@ -5,17 +5,20 @@
 //!   10000-20-10000).
 //! - [`conv`]: the convolutional autoencoder with its 7x7x3 code, and the denoising one (7x7x32).
 //! - [`vae`]: the variational autoencoder (784-512-256-L, latent 2 or 50), its loss the negative ELBO.
+//! - [`gan`]: the course's GAN and a DCGAN; [`gan_train`]: training both players, with checkpoints.
 //! - [`autoencoder`]: what they share (the [`autoencoder::Autoencoder`] trait, the losses).
 //! - [`train`]: training with checkpoints that resume; [`images`]: the data sets and the noise;
 //!   [`figures`]: reconstructions, code scatter, decoded lattices, blends.
 //!
-//! The GAN and judging samples with the MNIST CNN are still to come (issue 15).
+//! Judging samples with the MNIST CNN is still to come (issue 15).
 
 pub mod autoencoder;
 pub mod conv;
 pub mod dense;
 mod error;
 pub mod figures;
+pub mod gan;
+pub mod gan_train;
 pub mod images;
 pub mod train;
 pub mod vae;
