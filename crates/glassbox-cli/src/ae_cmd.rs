@@ -94,7 +94,70 @@ pub enum VaeCommand {
         /// Start over even if the output directory holds a checkpoint.
         #[arg(long)]
         fresh: bool,
+        #[command(flatten)]
+        judge: JudgeArgs,
     },
+}
+
+/// Judging generated digits with a trained MNIST CNN.
+#[derive(Debug, clap::Args)]
+pub struct JudgeArgs {
+    /// A checkpoint of `glassbox mnist train`: the CNN judges samples of the trained model (class
+    /// balance, confidence, FID on its features).
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub judge_with: Option<std::path::PathBuf>,
+    /// How many samples to judge.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub judge_samples: usize,
+}
+
+/// Judges `draw(n)` samples (pixels in 0..1) with the CNN of `args`, beside the floor (the training digits
+/// against the test digits); prints the verdict and returns it for metrics.json.
+pub fn judge_samples(
+    args: &JudgeArgs,
+    data: &Mnist,
+    device: &Device,
+    draw: impl Fn(usize) -> anyhow::Result<Tensor>,
+) -> anyhow::Result<Option<serde_json::Value>> {
+    let Some(path) = &args.judge_with else {
+        println!(
+            "(samples not judged: pass --judge-with CHECKPOINT, a CNN trained by `glassbox mnist train`)"
+        );
+        return Ok(None);
+    };
+    if args.judge_samples < 2 {
+        anyhow::bail!(
+            "invalid --judge-samples {}: expected at least 2",
+            args.judge_samples
+        );
+    }
+    let judge = glassbox_generative::judge::Judge::load(path, device)?;
+    let reference = judge.reference(&data.test, 10_000)?;
+    let train_digits = data.train.batch(
+        &(0..data.train.len().min(args.judge_samples)).collect::<Vec<_>>(),
+        device,
+    )?;
+    let floor = judge.judge(&train_digits, &reference)?;
+    let samples = judge.judge(&draw(args.judge_samples)?, &reference)?;
+    println!(
+        "judged by {}: {} samples, class entropy {:.3} (ln 10 = 2.303), mean confidence {:.3}, FID {:.1} (training digits against test digits: {:.1})",
+        path.display(),
+        samples.samples,
+        samples.entropy,
+        samples.mean_confidence,
+        samples.fid,
+        floor.fid
+    );
+    println!("classes: {:?}", samples.histogram);
+    if let Some(w) = &samples.warning {
+        println!("warning: {w}");
+    }
+    Ok(Some(json!({
+        "cnn_checkpoint": path,
+        "cnn_trained_by": "glassbox mnist train",
+        "samples": samples,
+        "floor_train_vs_test": floor,
+    })))
 }
 
 /// The course's settings and reported losses for each model.
@@ -198,6 +261,7 @@ pub fn run_vae(common: &Common, cmd: &VaeCommand) -> anyhow::Result<()> {
         train_limit,
         test_limit,
         fresh,
+        judge,
     } = cmd;
     if *latent == 0 {
         anyhow::bail!("invalid --latent 0: the code needs at least 1 number");
@@ -239,6 +303,14 @@ pub fn run_vae(common: &Common, cmd: &VaeCommand) -> anyhow::Result<()> {
         -test_loss
     );
     metrics.add("test_elbo_nats", json!(-test_loss));
+    let draw = |n: usize| -> anyhow::Result<Tensor> {
+        use rand::Rng;
+        let seed = common.seed().stream("vae judge samples").random();
+        Ok(vae.decode(&vae.sample_codes(n, seed, &device)?)?)
+    };
+    if let Some(verdict) = judge_samples(judge, &data, &device, draw)? {
+        metrics.log.set("judge", verdict)?;
+    }
     finish(out, &mut metrics, written)
 }
 

@@ -46,6 +46,8 @@ pub enum GanCommand {
         /// Start over even if the output directory holds a checkpoint.
         #[arg(long)]
         fresh: bool,
+        #[command(flatten)]
+        judge: crate::ae_cmd::JudgeArgs,
     },
 }
 
@@ -57,6 +59,7 @@ pub fn run(common: &Common, cmd: &GanCommand) -> anyhow::Result<()> {
         train_limit,
         real_label,
         fresh,
+        judge,
     } = cmd;
     let device = common.device.open()?;
     let out = &common.out;
@@ -73,7 +76,12 @@ pub fn run(common: &Common, cmd: &GanCommand) -> anyhow::Result<()> {
         }
         recipe.real_label = *label;
     }
-    let data = common.load_mnist(train_limit.or(default_limit), Some(1))?;
+    let data = common.load_mnist(None, None)?;
+    let limit = train_limit.or(default_limit);
+    if limit == Some(0) {
+        anyhow::bail!("invalid --train-limit 0: expected at least 1 digit");
+    }
+    let training = data.train.take(limit.unwrap_or(data.train.count));
     let varmap = VarMap::new();
     let vb = SeededInit::var_builder(&varmap, common.seed(), DType::F32, &device);
     let gan = Gan::new(recipe.arch, vb)?;
@@ -81,7 +89,7 @@ pub fn run(common: &Common, cmd: &GanCommand) -> anyhow::Result<()> {
     let mut outcome = train_gan(
         &gan,
         &varmap,
-        &data.train,
+        &training,
         &recipe,
         out,
         common.seed(),
@@ -125,10 +133,27 @@ pub fn run(common: &Common, cmd: &GanCommand) -> anyhow::Result<()> {
         json!({
             "model": gan.model_name(),
             "epochs": epochs.len(),
-            "training_digits": data.train.count,
+            "training_digits": training.count,
             "median_seconds_per_epoch": sorted.get(sorted.len() / 2),
         }),
     )?;
+    let draw = |n: usize| -> anyhow::Result<Tensor> {
+        let mut rng = common.seed().stream("gan judge samples");
+        let mut parts = Vec::new();
+        for start in (0..n).step_by(1000) {
+            let z = glassbox_generative::gan_train::noise(
+                recipe.noise,
+                1000.min(n - start),
+                &mut rng,
+                &device,
+            )?;
+            parts.push(((gan.generator.forward_t(&z, false)? + 1.0)? * 0.5)?);
+        }
+        Ok(Tensor::cat(&parts, 0)?)
+    };
+    if let Some(verdict) = crate::ae_cmd::judge_samples(judge, &data, &device, draw)? {
+        outcome.metrics.set("judge", verdict)?;
+    }
     let mut written = vec![CHECKPOINT_FILE.to_string(), "losses.png".into()];
     written.extend(evolution);
     written.push("metrics.json".into());

@@ -197,6 +197,88 @@ fn gan_trains_both_setups_resumes_and_draws_the_same_noise_each_epoch() {
     assert!(!o.status.success() && s.contains("--real-label 2"), "{s}");
 }
 
+/// A CNN trained briefly on the embedded digits judges a briefly trained VAE's samples: the histogram
+/// counts every sample, real digits (the floor) score a smaller FID and a balanced histogram, and the
+/// VAE's own checkpoint is refused as a judge with the model named.
+#[test]
+fn samples_are_judged_by_the_mnist_cnn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cnn = tmp.path().join("cnn");
+    let o = glassbox(
+        &[
+            "mnist",
+            "train",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "2000",
+            "--test-limit",
+            "200",
+            "--out",
+            cnn.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let judge = cnn.join("checkpoint.safetensors");
+    let out = tmp.path().join("vae");
+    let vae = |judge: &Path| {
+        glassbox(
+            &[
+                "vae",
+                "mnist",
+                "--epochs",
+                "1",
+                "--train-limit",
+                "1000",
+                "--test-limit",
+                "500",
+                "--judge-with",
+                judge.to_str().unwrap(),
+                "--judge-samples",
+                "500",
+                "--out",
+                out.to_str().unwrap(),
+                "--fresh",
+            ],
+            None,
+        )
+    };
+    let o = vae(&judge);
+    let s = text(&o);
+    assert!(o.status.success(), "{s}");
+    let m = json(&out.join("metrics.json"));
+    let samples = &m["judge"]["samples"];
+    let floor = &m["judge"]["floor_train_vs_test"];
+    let histogram: Vec<u64> = samples["histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(histogram.iter().sum::<u64>(), 500, "{samples}");
+    let (fid, floor_fid) = (
+        samples["fid"].as_f64().unwrap(),
+        floor["fid"].as_f64().unwrap(),
+    );
+    assert!(
+        floor_fid.is_finite() && floor_fid >= 0.0 && floor_fid < fid,
+        "floor {floor_fid}, samples {fid}"
+    );
+    assert!(floor["entropy"].as_f64().unwrap() > 2.1, "{floor}");
+    let entropy = samples["entropy"].as_f64().unwrap();
+    assert!((0.0..=10f64.ln() + 1e-9).contains(&entropy), "{entropy}");
+    assert!(s.contains("FID") && s.contains("classes:"), "{s}");
+
+    // The VAE's checkpoint is not a judge.
+    let o = vae(&out.join("checkpoint.safetensors"));
+    let s = text(&o);
+    assert!(
+        !o.status.success() && s.contains("mnist-cnn") && s.contains("vae-784"),
+        "{s}"
+    );
+}
+
 #[test]
 fn ae_refuses_bad_options_clearly() {
     let tmp = tempfile::tempdir().unwrap();

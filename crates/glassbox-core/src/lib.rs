@@ -11,6 +11,7 @@
 //! - [`train`]: epochs and mini-batches with a progress bar, per-epoch metrics JSON, a stop on NaN/Inf.
 //! - [`checkpoint`]: safetensors checkpoints with metadata, written atomically, checked on load.
 //! - [`optim`]: SGD (momentum, Nesterov), Adam, RMSprop, Adadelta, matching PyTorch's update rules.
+//! - [`stats`]: Gaussians of feature vectors, symmetric eigenvalues, the Fréchet distance (FID).
 //! - [`testdata`]: how the tests of every crate find the shared real data (skip with a note; fail under CI).
 
 pub mod checkpoint;
@@ -21,6 +22,7 @@ pub mod imaging;
 pub mod optim;
 pub mod plot;
 pub mod seed;
+pub mod stats;
 pub mod testdata;
 pub mod train;
 

@@ -9,6 +9,10 @@ pub enum Error {
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+
+    /// The MNIST CNN that judges samples could not be loaded or run.
+    #[error(transparent)]
+    Convnet(#[from] glassbox_convnet::Error),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -18,5 +22,7 @@ pub(crate) fn into_core(e: Error) -> glassbox_core::Error {
     match e {
         Error::Core(e) => e,
         Error::Candle(e) => glassbox_core::Error::Candle(e),
+        Error::Convnet(glassbox_convnet::Error::Core(e)) => e,
+        Error::Convnet(e) => glassbox_core::Error::Candle(candle_core::Error::Msg(e.to_string())),
     }
 }

@@ -10,7 +10,7 @@
 //! - [`train`]: training with checkpoints that resume; [`images`]: the data sets and the noise;
 //!   [`figures`]: reconstructions, code scatter, decoded lattices, blends.
 //!
-//! Judging samples with the MNIST CNN is still to come (issue 15).
+//! - [`judge`]: generated digits judged by the trained MNIST CNN (class balance, confidence, FID).
 
 pub mod autoencoder;
 pub mod conv;
@@ -20,6 +20,7 @@ pub mod figures;
 pub mod gan;
 pub mod gan_train;
 pub mod images;
+pub mod judge;
 pub mod train;
 pub mod vae;
 

@@ -86,6 +86,23 @@ impl MnistCnn {
         self.fc2.forward(&x)
     }
 
+    /// The 128 penultimate features (after the first dense layer's ReLU) and the logits, without dropout:
+    /// what judging generated digits compares (their mean and covariance, as FID does with Inception's).
+    pub fn features_and_logits(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let x = self.conv1.forward(x)?;
+        let x = conv2d_relu_pool(
+            &x,
+            &self.conv2_weight,
+            Some(&self.conv2_bias),
+            ConvParams::default(),
+            2,
+        )?
+        .flatten_from(1)?;
+        let features = self.fc1.forward(&x)?.relu()?;
+        let logits = self.fc2.forward(&features)?;
+        Ok((features, logits))
+    }
+
     /// Dropout calls so far (saved in checkpoints so that a resumed run draws the same masks).
     pub fn dropout_calls(&self) -> u64 {
         self.dropout1.calls()
@@ -112,6 +129,17 @@ mod tests {
         assert_eq!(model.forward_t(&x, true).unwrap().dims(), [3, 10]);
         // Zero biases and a zero image give zero logits.
         let y = model.forward_t(&x, false).unwrap();
+        // The judge's features lead to the same logits as inference does.
+        let digits = Tensor::rand(0f32, 1f32, (3, 1, 28, 28), &Device::Cpu).unwrap();
+        let (features, logits) = model.features_and_logits(&digits).unwrap();
+        assert_eq!(features.dims(), [3, 128]);
+        let inferred = model.forward_t(&digits, false).unwrap();
+        let logits: Vec<f32> = logits.flatten_all().unwrap().to_vec1().unwrap();
+        assert!(logits.iter().any(|&v| v != 0.0));
+        assert_eq!(
+            logits,
+            inferred.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
         assert_eq!(
             y.abs()
                 .unwrap()
