@@ -279,6 +279,79 @@ fn samples_are_judged_by_the_mnist_cnn() {
     );
 }
 
+/// The tiger lesson on the shared photos (skipped with a note without them; a failure under CI): the
+/// memorized autoencoder draws the tiger when fed the cat, and many photos come out worse than the one.
+#[test]
+fn the_tiger_is_memorized_and_many_photos_are_not() {
+    if glassbox_core::testdata::data_file("images/photos/tiger-bw-100.jpg").is_none() {
+        return;
+    }
+    let data = glassbox_core::testdata::data_dir().expect("the tiger was found in it");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("tiger");
+    let o = glassbox(
+        &[
+            "ae",
+            "tiger",
+            "--epochs",
+            "10",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        Some(data.to_str().unwrap()),
+    );
+    let s = text(&o);
+    assert!(o.status.success(), "{s}");
+    for f in [
+        "memorization.png",
+        "many.png",
+        "memorize/checkpoint.safetensors",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing: {s}");
+    }
+    let m = json(&out.join("metrics.json"));
+    let cat = &m["memorization"][1];
+    assert_eq!(cat["input"], "another photo");
+    let (to_tiger, to_input) = (
+        cat["output_to_tiger_mse"].as_f64().unwrap(),
+        cat["output_to_input_mse"].as_f64().unwrap(),
+    );
+    assert!(
+        to_tiger < to_input / 5.0,
+        "fed the cat: {to_tiger} to the tiger, {to_input} to the cat"
+    );
+    assert!(
+        cat["output_tiger_correlation"].as_f64().unwrap() > 0.9,
+        "{cat}"
+    );
+    let alone = m["memorization"][0]["output_to_input_mse"]
+        .as_f64()
+        .unwrap();
+    let many = m["many"]["mean_mse"].as_f64().unwrap();
+    assert_eq!(m["many"]["per_image"].as_array().unwrap().len(), 26);
+    assert!(
+        many > 5.0 * alone,
+        "26 photos {many}, the tiger alone {alone}"
+    );
+
+    // A file that is not an image, named in the error.
+    let bad = tmp.path().join("not-a-photo.png");
+    std::fs::write(&bad, b"hello").unwrap();
+    let o = glassbox(
+        &[
+            "ae",
+            "tiger",
+            "--other",
+            bad.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        Some(data.to_str().unwrap()),
+    );
+    let s = text(&o);
+    assert!(!o.status.success() && s.contains("not-a-photo.png"), "{s}");
+}
+
 #[test]
 fn ae_refuses_bad_options_clearly() {
     let tmp = tempfile::tempdir().unwrap();

@@ -37,15 +37,25 @@ impl ImageSet for MnistSplit {
     }
 }
 
-/// Images in one `(N, C, H, W)` tensor.
+/// Images in one `(N, C, H, W)` tensor, optionally seen several times per epoch.
 pub struct InMemory {
     images: Tensor,
+    copies: usize,
 }
 
 impl InMemory {
     pub fn new(images: Tensor) -> Result<Self> {
+        Self::repeated(images, 1)
+    }
+
+    /// Each image `copies` times per epoch (index `i` is image `i mod N`): a handful of photos then fill
+    /// several mini-batches an epoch.
+    pub fn repeated(images: Tensor, copies: usize) -> Result<Self> {
         images.dims4()?;
-        Ok(InMemory { images })
+        Ok(InMemory {
+            images,
+            copies: copies.max(1),
+        })
     }
 
     pub fn tensor(&self) -> &Tensor {
@@ -55,7 +65,7 @@ impl InMemory {
 
 impl ImageSet for InMemory {
     fn len(&self) -> usize {
-        self.images.dim(0).unwrap_or(0)
+        self.images.dim(0).unwrap_or(0) * self.copies
     }
 
     fn dims(&self) -> (usize, usize, usize) {
@@ -64,7 +74,8 @@ impl ImageSet for InMemory {
     }
 
     fn batch(&self, indices: &[usize], device: &Device) -> Result<Tensor> {
-        let ids: Vec<u32> = indices.iter().map(|&i| i as u32).collect();
+        let n = self.images.dim(0)?;
+        let ids: Vec<u32> = indices.iter().map(|&i| (i % n) as u32).collect();
         let ids = Tensor::new(ids.as_slice(), self.images.device())?;
         Ok(self.images.index_select(&ids, 0)?.to_device(device)?)
     }
@@ -136,6 +147,13 @@ mod tests {
         assert_eq!(
             b.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
             [8.0, 9.0, 10.0, 11.0, 0.0, 1.0, 2.0, 3.0]
+        );
+        let twice = InMemory::repeated(set.tensor().clone(), 2).unwrap();
+        assert_eq!(twice.len(), 6);
+        let b = twice.batch(&[4], &Device::Cpu).unwrap();
+        assert_eq!(
+            b.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            [4.0, 5.0, 6.0, 7.0]
         );
     }
 }

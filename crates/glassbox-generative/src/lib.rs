@@ -3,6 +3,7 @@
 //!
 //! - [`dense`]: the dense autoencoders (784-20-784, the deep one with a 2-D code, the tiger's
 //!   10000-20-10000).
+//! - [`tiger`]: the tiny autoencoder's photos (the tiger, crops of other photos, quarter turns).
 //! - [`conv`]: the convolutional autoencoder with its 7x7x3 code, and the denoising one (7x7x32).
 //! - [`vae`]: the variational autoencoder (784-512-256-L, latent 2 or 50), its loss the negative ELBO.
 //! - [`gan`]: the course's GAN and a DCGAN; [`gan_train`]: training both players, with checkpoints.
@@ -21,6 +22,7 @@ pub mod gan;
 pub mod gan_train;
 pub mod images;
 pub mod judge;
+pub mod tiger;
 pub mod train;
 pub mod vae;
 
