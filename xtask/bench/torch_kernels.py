@@ -37,6 +37,19 @@ def mnist_cnn():
     )
 
 
+def conv_autoencoder():
+    """The course's convolutional autoencoder (7x7x3 code), logits out; binary cross-entropy in the loss."""
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 3, 3, padding=1), nn.ReLU(),
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(16, 1, 3, padding=1),
+    )
+
+
 class CharLstm(nn.Module):
     """Two LSTM(128) over one-hot vectors, a dense head on the last step (the course's model)."""
 
@@ -110,11 +123,11 @@ def timed(step, reps, warmup):
     return out
 
 
-def train_step(model, x, y, compile_):
+def train_step(model, x, y, compile_, criterion=F.cross_entropy):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
 
     def loss(x, y):
-        return F.cross_entropy(model(x), y)
+        return criterion(model(x), y)
 
     loss_fn = torch.compile(loss) if compile_ else loss
 
@@ -145,6 +158,11 @@ def case_step(case, compile_):
         if case == "mnist_train":
             return "images/s", 128, train_step(model.train(), x, y, compile_)
         return "images/s", 128, inference_step(model, x, compile_)
+    if case == "conv_ae_train":
+        x = torch.rand(128, 1, 28, 28, generator=g)
+        return "images/s", 128, train_step(
+            conv_autoencoder().train(), x, x, compile_, F.binary_cross_entropy_with_logits
+        )
     if case in ("lstm_train", "lstm_train_ids"):
         ids = torch.randint(0, SYMBOLS, (128, 40), generator=g)
         y = torch.arange(128) * 13 % SYMBOLS

@@ -32,11 +32,7 @@ impl Reconstruction {
     }
 }
 
-/// `mean(max(z, 0) - z t + ln(1 + e^-|z|))`: `-t ln σ(z) - (1 - t) ln(1 - σ(z))` without overflow.
-pub fn bce_with_logits(z: &Tensor, t: &Tensor) -> Result<Tensor> {
-    let softplus = (z.abs()?.neg()?.exp()? + 1.0)?.log()?;
-    ((z.relu()? - (z * t)?)? + softplus)?.mean_all()
-}
+pub use glassbox_tensor::ops::bce_with_logits;
 
 /// An encoder and a decoder, trained to give back their input.
 pub trait Autoencoder {

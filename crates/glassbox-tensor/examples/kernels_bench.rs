@@ -116,6 +116,44 @@ impl MnistCnn {
     }
 }
 
+/// The course's convolutional autoencoder (glassbox-generative's `ConvAutoencoder::course`, 7x7x3 code),
+/// rebuilt from the same layers so this example needs only glassbox-tensor; logits out.
+struct ConvAutoencoder {
+    convs: Vec<(Tensor, Tensor)>,
+    imp: Impl,
+}
+
+impl ConvAutoencoder {
+    fn new(vb: VarBuilder, imp: Impl) -> Result<Self> {
+        let same = glassbox_tensor::nn::Conv2dConfig {
+            padding: 1,
+            ..Default::default()
+        };
+        let convs = [(1, 16), (16, 8), (8, 3), (3, 16), (16, 1)]
+            .iter()
+            .enumerate()
+            .map(|(k, &(i, o))| {
+                let c = glassbox_tensor::nn::Conv2d::new(i, o, 3, same, vb.pp(format!("conv{k}")))?;
+                Ok((c.weight().clone(), c.bias().unwrap().clone()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ConvAutoencoder { convs, imp })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let c = |k: usize| (&self.convs[k].0, &self.convs[k].1);
+        let up = |t: &Tensor| match self.imp {
+            Impl::Fast => ops::upsample_nearest2d(t, 2),
+            Impl::Candle => t.upsample_nearest2d(t.dim(2)? * 2, t.dim(3)? * 2),
+        };
+        let h = conv_pool(x, c(0).0, c(0).1, 1, self.imp)?;
+        let h = conv_pool(&h, c(1).0, c(1).1, 1, self.imp)?;
+        let h = conv(&h, c(2).0, Some(c(2).1), 1, true, self.imp)?;
+        let h = conv(&up(&h)?, c(3).0, Some(c(3).1), 1, true, self.imp)?;
+        conv(&up(&h)?, c(4).0, Some(c(4).1), 1, false, self.imp)
+    }
+}
+
 const VGG16: [(usize, usize, bool); 13] = [
     (3, 64, false),
     (64, 64, true),
@@ -194,6 +232,18 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
                 let s = timed(reps, warmup, || model.forward(&x, false, 0).map(|_| ()))?;
                 Ok(("images/s", s.iter().map(|t| 128.0 / t).collect()))
             }
+        }
+        "conv_ae_train" => {
+            let varmap = VarMap::new();
+            let model =
+                ConvAutoencoder::new(VarBuilder::from_varmap(&varmap, DType::F32, &dev), imp)?;
+            // Pixels uniform in (0, 1), as torch.rand draws them; the target is the input.
+            let x = random(&[128, 1, 28, 28], 1.0, &mut rng)?.affine(0.5, 0.5)?;
+            let mut opt = AnyAdamW::new(varmap.all_vars(), imp)?;
+            let s = timed(reps, warmup, || {
+                opt.backward_step(&ops::bce_with_logits(&model.forward(&x)?, &x)?)
+            })?;
+            Ok(("images/s", s.iter().map(|t| 128.0 / t).collect()))
         }
         "lstm_train" | "lstm_train_ids" => {
             let varmap = VarMap::new();
