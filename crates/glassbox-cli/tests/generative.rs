@@ -352,6 +352,49 @@ fn the_tiger_is_memorized_and_many_photos_are_not() {
     assert!(!o.status.success() && s.contains("not-a-photo.png"), "{s}");
 }
 
+/// A loss that blows up (the second epoch resumed with a learning rate of 1e6) stops the run with a
+/// message that names the epoch and the batch, and the checkpoint on disk is still the first epoch's.
+#[test]
+fn a_diverging_run_stops_clearly_and_keeps_the_last_good_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("vae");
+    let run = |epochs: &'static str, lr: &'static str| {
+        glassbox(
+            &[
+                "vae",
+                "mnist",
+                "--latent",
+                "2",
+                "--epochs",
+                epochs,
+                "--lr",
+                lr,
+                "--train-limit",
+                "512",
+                "--test-limit",
+                "100",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            None,
+        )
+    };
+    let o = run("1", "0.001");
+    assert!(o.status.success(), "{}", text(&o));
+    let before = std::fs::read(out.join("checkpoint.safetensors")).unwrap();
+    let o = run("2", "1e6");
+    let s = text(&o);
+    assert!(!o.status.success(), "{s}");
+    assert!(s.contains("epoch 2") && s.contains("learning rate"), "{s}");
+    let after = std::fs::read(out.join("checkpoint.safetensors")).unwrap();
+    assert!(
+        before == after,
+        "the checkpoint changed after the run diverged"
+    );
+    let m = json(&out.join("metrics.json"));
+    assert_eq!(m["epochs"].as_array().unwrap().len(), 1);
+}
+
 #[test]
 fn ae_refuses_bad_options_clearly() {
     let tmp = tempfile::tempdir().unwrap();
