@@ -218,6 +218,36 @@ impl Discriminator {
         })
     }
 
+    /// The same discriminator with constant weights: the generator's step needs gradients through it to
+    /// the images, not for its weights (its running averages are shared and still update).
+    pub fn frozen(&self) -> Discriminator {
+        let linear = |l: &Linear| Linear::new(l.weight().detach(), l.bias().map(Tensor::detach));
+        match self {
+            Discriminator::Course {
+                conv0,
+                conv1,
+                dense0,
+                dense1,
+            } => Discriminator::Course {
+                conv0: conv0.detached(),
+                conv1: conv1.detached(),
+                dense0: linear(dense0),
+                dense1: linear(dense1),
+            },
+            Discriminator::Dcgan {
+                conv0,
+                conv1,
+                bn,
+                dense,
+            } => Discriminator::Dcgan {
+                conv0: conv0.detached(),
+                conv1: conv1.detached(),
+                bn: bn.detached(),
+                dense: linear(dense),
+            },
+        }
+    }
+
     /// One logit per image, `(N, 1)`; `train` selects batch statistics where there is batch norm.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         match self {

@@ -76,6 +76,18 @@ impl BatchNorm {
         }
     }
 
+    /// The same layer with its scale and shift as constants (no gradient for them); the running averages
+    /// are shared, so training-mode calls still update them.
+    pub fn detached(&self) -> Self {
+        BatchNorm {
+            weight: self.weight.detach(),
+            bias: self.bias.detach(),
+            running_mean: self.running_mean.clone(),
+            running_var: self.running_var.clone(),
+            config: self.config,
+        }
+    }
+
     pub fn running_mean(&self) -> &Tensor {
         self.running_mean.as_tensor()
     }

@@ -90,6 +90,17 @@ impl Conv2d {
     pub fn bias(&self) -> Option<&Tensor> {
         self.bias.as_ref()
     }
+
+    /// The same layer with its weights as constants: gradients flow to the input only (a frozen network,
+    /// e.g. a GAN's discriminator while the generator trains), and no weight gradient is computed.
+    pub fn detached(&self) -> Self {
+        Conv2d {
+            weight: self.weight.detach(),
+            bias: self.bias.as_ref().map(Tensor::detach),
+            params: self.params,
+            relu: self.relu,
+        }
+    }
 }
 
 impl Module for Conv2d {
