@@ -113,6 +113,59 @@ pub enum VaeCommand {
     },
 }
 
+/// `glassbox judge`: digits generated elsewhere (e.g. by the PyTorch reference scripts), judged exactly as
+/// `--judge-with` judges glassbox's own.
+#[derive(Debug, clap::Args)]
+pub struct JudgeFileArgs {
+    /// A safetensors file with a tensor "samples" of shape (N, 1, 28, 28), pixels in 0..1.
+    #[arg(long, value_name = "FILE")]
+    pub samples: PathBuf,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+}
+
+pub fn run_judge(common: &Common, args: &JudgeFileArgs) -> anyhow::Result<()> {
+    let device = common.device.open()?;
+    if args.judge.judge_with.is_none() {
+        anyhow::bail!("--judge-with CHECKPOINT is required: the MNIST CNN that judges the samples");
+    }
+    let path = &args.samples;
+    let tensors = candle_core::safetensors::load(path, &Device::Cpu)
+        .with_context(|| format!("{}: not a readable safetensors file", path.display()))?;
+    let samples = tensors
+        .get("samples")
+        .ok_or_else(|| anyhow::anyhow!("{}: no tensor named \"samples\"", path.display()))?
+        .to_dtype(DType::F32)?;
+    let dims = samples.dims().to_vec();
+    if dims.len() != 4 || dims[1..] != [1, 28, 28] || dims[0] < 2 {
+        anyhow::bail!(
+            "{}: samples have shape {dims:?}, expected (N, 1, 28, 28) with N at least 2",
+            path.display()
+        );
+    }
+    let (lo, hi) = (
+        samples.min_all()?.to_scalar::<f32>()?,
+        samples.max_all()?.to_scalar::<f32>()?,
+    );
+    if !(lo >= -1e-3 && hi <= 1.0 + 1e-3) {
+        anyhow::bail!(
+            "{}: pixels run from {lo} to {hi}, expected 0..1 (rescale tanh outputs with (x + 1) / 2)",
+            path.display()
+        );
+    }
+    let data = common.load_mnist(None, None)?;
+    let n = dims[0].min(args.judge.judge_samples);
+    let draw = |_: usize| -> anyhow::Result<Tensor> { Ok(samples.narrow(0, 0, n)?) };
+    let verdict = judge_samples(&args.judge, &data, &device, draw)?;
+    std::fs::create_dir_all(&common.out)
+        .with_context(|| format!("cannot create {}", common.out.display()))?;
+    common.finish_lesson(
+        "judge",
+        json!({"samples_file": path, "judge": verdict}),
+        &[] as &[&str],
+    )
+}
+
 /// Judging generated digits with a trained MNIST CNN.
 #[derive(Debug, clap::Args)]
 pub struct JudgeArgs {

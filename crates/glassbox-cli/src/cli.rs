@@ -127,6 +127,9 @@ pub enum Command {
     /// GANs on MNIST: the course's setup and a stable DCGAN.
     #[command(subcommand)]
     Gan(crate::gan_cmd::GanCommand),
+    /// Judges generated digits from a safetensors file with the trained MNIST CNN (class balance,
+    /// confidence, FID), as `--judge-with` does for glassbox's own samples.
+    Judge(crate::ae_cmd::JudgeFileArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -40,5 +40,6 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Ae(cmd) => ae_cmd::run(&args.common, cmd),
         cli::Command::Vae(cmd) => ae_cmd::run_vae(&args.common, cmd),
         cli::Command::Gan(cmd) => gan_cmd::run(&args.common, cmd),
+        cli::Command::Judge(args_) => ae_cmd::run_judge(&args.common, args_),
     }
 }
