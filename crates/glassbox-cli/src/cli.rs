@@ -123,13 +123,13 @@ pub enum Command {
     Ae(crate::ae_cmd::AeCommand),
     /// The variational autoencoder on MNIST: test ELBO, samples, the 2-D code plane.
     #[command(subcommand)]
-    Vae(crate::ae_cmd::VaeCommand),
+    Vae(crate::vae_cmd::VaeCommand),
     /// GANs on MNIST: the course's setup and a stable DCGAN.
     #[command(subcommand)]
     Gan(crate::gan_cmd::GanCommand),
     /// Judges generated digits from a safetensors file with the trained MNIST CNN (class balance,
     /// confidence, FID), as `--judge-with` does for glassbox's own samples.
-    Judge(crate::ae_cmd::JudgeFileArgs),
+    Judge(crate::judge_cmd::JudgeFileArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -47,7 +47,7 @@ pub enum GanCommand {
         #[arg(long)]
         fresh: bool,
         #[command(flatten)]
-        judge: crate::ae_cmd::JudgeArgs,
+        judge: crate::judge_cmd::JudgeArgs,
     },
 }
 
@@ -151,7 +151,7 @@ pub fn run(common: &Common, cmd: &GanCommand) -> anyhow::Result<()> {
         }
         Ok(Tensor::cat(&parts, 0)?)
     };
-    if let Some(verdict) = crate::ae_cmd::judge_samples(judge, &data, &device, draw)? {
+    if let Some(verdict) = crate::judge_cmd::judge_samples(judge, &data, &device, draw)? {
         outcome.metrics.set("judge", verdict)?;
     }
     let mut written = vec![CHECKPOINT_FILE.to_string(), "losses.png".into()];

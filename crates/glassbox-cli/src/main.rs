@@ -7,8 +7,11 @@ mod cli;
 mod conv_cmd;
 mod data_cmd;
 mod gan_cmd;
+mod judge_cmd;
 mod mnist_cmd;
 mod rl_cmd;
+mod tiger_cmd;
+mod vae_cmd;
 mod vgg_cmd;
 mod visualize_cmd;
 
@@ -38,8 +41,8 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Vgg(cmd) => vgg_cmd::run(&args.common, cmd),
         cli::Command::Rl(cmd) => rl_cmd::run(&args.common, cmd),
         cli::Command::Ae(cmd) => ae_cmd::run(&args.common, cmd),
-        cli::Command::Vae(cmd) => ae_cmd::run_vae(&args.common, cmd),
+        cli::Command::Vae(cmd) => vae_cmd::run(&args.common, cmd),
         cli::Command::Gan(cmd) => gan_cmd::run(&args.common, cmd),
-        cli::Command::Judge(args_) => ae_cmd::run_judge(&args.common, args_),
+        cli::Command::Judge(args_) => judge_cmd::run(&args.common, args_),
     }
 }
