@@ -318,13 +318,6 @@ fn median(values: &[f64]) -> Option<f64> {
 }
 
 fn loss_curve(out: &Path, epochs: &[serde_json::Value], name: &str) -> anyhow::Result<()> {
-    let series = |pick: &dyn Fn(&serde_json::Value) -> Option<f64>, label: &str| {
-        let points = epochs
-            .iter()
-            .filter_map(|e| Some((e["epoch"].as_f64()?, pick(e)?)))
-            .collect();
-        Series::new(label, points)
-    };
     line_chart(
         out.join("loss.png"),
         &LineChart {
@@ -332,8 +325,8 @@ fn loss_curve(out: &Path, epochs: &[serde_json::Value], name: &str) -> anyhow::R
             x_label: "epoch".into(),
             y_label: "loss".into(),
             series: vec![
-                series(&|e| e["train_loss"].as_f64(), "train"),
-                series(&|e| e["eval"]["test_loss"].as_f64(), "test"),
+                Series::from_epochs("train", epochs, |e| e["train_loss"].as_f64()),
+                Series::from_epochs("test", epochs, |e| e["eval"]["test_loss"].as_f64()),
             ],
             y_range: None,
         },

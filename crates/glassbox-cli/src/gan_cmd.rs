@@ -209,13 +209,6 @@ fn evolution(out: &Path, epochs: usize) -> anyhow::Result<Vec<String>> {
 }
 
 fn losses(out: &Path, epochs: &[serde_json::Value], name: &str) -> anyhow::Result<()> {
-    let series = |pick: &dyn Fn(&serde_json::Value) -> Option<f64>, label: &str| {
-        let points = epochs
-            .iter()
-            .filter_map(|e| Some((e["epoch"].as_f64()?, pick(e)?)))
-            .collect();
-        Series::new(label, points)
-    };
     line_chart(
         out.join("losses.png"),
         &LineChart {
@@ -223,8 +216,10 @@ fn losses(out: &Path, epochs: &[serde_json::Value], name: &str) -> anyhow::Resul
             x_label: "epoch".into(),
             y_label: "binary cross-entropy".into(),
             series: vec![
-                series(&|e| e["train_loss"].as_f64(), "discriminator"),
-                series(&|e| e["eval"]["generator_loss"].as_f64(), "generator"),
+                Series::from_epochs("discriminator", epochs, |e| e["train_loss"].as_f64()),
+                Series::from_epochs("generator", epochs, |e| {
+                    e["eval"]["generator_loss"].as_f64()
+                }),
             ],
             y_range: None,
         },

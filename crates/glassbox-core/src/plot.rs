@@ -56,6 +56,20 @@ impl Series {
         }
     }
 
+    /// One point per entry of a metrics log's `epochs` (see [`crate::train::MetricsLog`]): `(epoch, pick(entry))`,
+    /// skipping entries where `pick` finds nothing.
+    pub fn from_epochs(
+        name: impl Into<String>,
+        epochs: &[serde_json::Value],
+        pick: impl Fn(&serde_json::Value) -> Option<f64>,
+    ) -> Self {
+        let points = epochs
+            .iter()
+            .filter_map(|e| Some((e["epoch"].as_f64()?, pick(e)?)))
+            .collect();
+        Series::new(name, points)
+    }
+
     /// Points `(1, v0), (2, v1), ...`: one value per epoch, epochs counted from 1.
     pub fn per_epoch(name: impl Into<String>, values: &[f64]) -> Self {
         let points = values
@@ -553,6 +567,18 @@ fn draw_scatter(root: &Root, plot: &Scatter) -> std::result::Result<(), String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn series_from_epochs_skips_entries_without_the_value() {
+        let epochs = vec![
+            serde_json::json!({"epoch": 1, "eval": {"test_loss": 0.5}}),
+            serde_json::json!({"epoch": 2, "eval": {}}),
+            serde_json::json!({"epoch": 3, "eval": {"test_loss": 0.25}}),
+        ];
+        let s = Series::from_epochs("test", &epochs, |e| e["eval"]["test_loss"].as_f64());
+        assert_eq!(s.points, vec![(1.0, 0.5), (3.0, 0.25)]);
+        assert_eq!(s.name, "test");
+    }
 
     #[test]
     fn bar_chart_draws_and_refuses_nothing() {

@@ -19,14 +19,9 @@ const MISTAKE: Rgb<u8> = Rgb([220, 30, 30]);
 /// `loss.png` and `accuracy.png` from the epochs of a metrics log (train and test, per epoch).
 pub fn training_curves(out: &Path, epochs: &[Value]) -> Result<()> {
     let series = |key: &str, name: &str, nested: bool| {
-        let points = epochs
-            .iter()
-            .filter_map(|e| {
-                let v = if nested { &e["eval"][key] } else { &e[key] };
-                Some((e["epoch"].as_f64()?, v.as_f64()?))
-            })
-            .collect();
-        Series::new(name, points)
+        Series::from_epochs(name, epochs, |e| {
+            if nested { &e["eval"][key] } else { &e[key] }.as_f64()
+        })
     };
     line_chart(
         out.join("loss.png"),
