@@ -200,6 +200,11 @@ mod tests {
             min < 0.0 && relu_min >= 0.0,
             "deep code min {min}, shallow {relu_min}"
         );
+        // The tiger's: 10000*20+20 + 20*10000+10000.
+        let (vm, tiger) = build(DenseConfig::tiger(100));
+        assert_eq!(count(&vm), 410_020);
+        let photo = Tensor::rand(0f32, 1f32, (1, 1, 100, 100), &Device::Cpu).unwrap();
+        assert_eq!(tiger.reconstruct(&photo).unwrap().dims(), [1, 1, 100, 100]);
         assert!(DenseAutoencoder::new(
             DenseConfig {
                 widths: vec![0],
