@@ -85,7 +85,8 @@ enum Command {
 #[derive(Subcommand)]
 enum BenchCommand {
     /// The fast CPU kernels against PyTorch (eager and torch.compile) on this machine, alternating, same
-    /// thread count: MNIST CNN training and inference, the LSTM training step (one-hot input, and ids),
+    /// thread count: MNIST CNN training and inference, the convolutional autoencoder's training step, the
+    /// LSTM training step (one-hot input, and ids),
     /// VGG16 convolutions forward (+ input gradient), conv2d 64->64 on 56x56, sgemm 2048^3. Run it on an
     /// otherwise idle machine.
     Kernels {
