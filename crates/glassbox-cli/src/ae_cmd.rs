@@ -236,13 +236,7 @@ pub(crate) fn train_and_report(
         device,
         resume,
     )?;
-    if outcome.resumed_from > 0 {
-        println!(
-            "resumed after epoch {} from {}",
-            outcome.resumed_from,
-            out.join(CHECKPOINT_FILE).display()
-        );
-    }
+    common.say_resumed(outcome.resumed_from);
     let epochs = outcome.metrics.epochs().to_vec();
     let last_train = epochs
         .last()

@@ -46,6 +46,18 @@ impl Common {
         Seed(self.seed)
     }
 
+    /// Says that training continued from the checkpoint in the output directory, when it did.
+    pub fn say_resumed(&self, epochs_before: usize) {
+        if epochs_before > 0 {
+            println!(
+                "resumed after epoch {epochs_before} from {}",
+                self.out
+                    .join(glassbox_core::train::run::CHECKPOINT_FILE)
+                    .display()
+            );
+        }
+    }
+
     /// MNIST from the data directory (or the embedded subset), cut to the first `train_limit` training
     /// and `test_limit` test digits when given; says where it came from.
     pub fn load_mnist(

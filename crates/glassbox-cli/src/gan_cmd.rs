@@ -101,13 +101,7 @@ pub fn run(common: &Common, cmd: &GanCommand) -> anyhow::Result<()> {
             })
         },
     )?;
-    if outcome.resumed_from > 0 {
-        println!(
-            "resumed after epoch {} from {}",
-            outcome.resumed_from,
-            out.join(CHECKPOINT_FILE).display()
-        );
-    }
+    common.say_resumed(outcome.resumed_from);
     let epochs = outcome.metrics.epochs().to_vec();
     let last = epochs.last().cloned().unwrap_or_default();
     println!(

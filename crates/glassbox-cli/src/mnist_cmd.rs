@@ -103,13 +103,7 @@ fn train(
     let out = &common.out;
     let clock = std::time::Instant::now();
     let mut outcome = mnist::train(&data, config, out, common.seed(), device, !fresh)?;
-    if outcome.resumed_from > 0 {
-        println!(
-            "resumed after epoch {} from {}",
-            outcome.resumed_from,
-            out.join(mnist::CHECKPOINT_FILE).display()
-        );
-    }
+    common.say_resumed(outcome.resumed_from);
     let seconds = clock.elapsed().as_secs_f64();
     let test = &outcome.test;
     println!(

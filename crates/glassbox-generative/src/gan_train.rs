@@ -152,13 +152,7 @@ impl OptimizerState for Players {
             ("generator.", &self.generator),
             ("discriminator.", &self.discriminator),
         ] {
-            let state = match o {
-                AnyOptimizer::Sgd(s) => s.state_tensors()?,
-                AnyOptimizer::Adam(a) => a.state_tensors()?,
-                AnyOptimizer::AdamW(a) => a.state_tensors()?,
-                AnyOptimizer::RmsProp(r) => r.state_tensors()?,
-                AnyOptimizer::Adadelta(a) => a.state_tensors()?,
-            };
+            let state = o.state_ref().state_tensors()?;
             all.extend(state.into_iter().map(|(n, t)| (format!("{prefix}{n}"), t)));
         }
         Ok(all)
@@ -195,8 +189,7 @@ pub struct GanOutcome {
     pub metrics: MetricsLog,
 }
 
-/// The file each GAN run keeps in its output directory.
-pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+pub use glassbox_core::train::run::CHECKPOINT_FILE;
 
 /// Trains `gan` (variables in `varmap`) on `images` (pixels in 0..1, scaled here to [-1, 1]) into `out`.
 /// After each epoch `on_epoch(epoch, samples)` gets the generator's images for the run's fixed noise.

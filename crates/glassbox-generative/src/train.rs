@@ -20,8 +20,7 @@ use crate::error::into_core;
 use crate::images::{ImageSet, Noise};
 use crate::Result;
 
-/// The file each run keeps in its output directory.
-pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+pub use glassbox_core::train::run::CHECKPOINT_FILE;
 
 /// The optimizers of the course's autoencoders, with Keras's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]

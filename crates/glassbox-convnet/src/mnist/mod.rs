@@ -18,5 +18,4 @@ pub use eval::{evaluate, Evaluation};
 pub use model::{MnistCnn, MODEL_NAME};
 pub use train::{load_trained, train, OptimizerKind, TrainConfig, TrainOutcome};
 
-/// Where `train` writes its checkpoint in the output directory, and where `eval` and `predict` look.
-pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+pub use glassbox_core::train::run::CHECKPOINT_FILE;

@@ -38,6 +38,11 @@ impl AnyOptimizer {
         each!(self, o => o)
     }
 
+    /// The state, read-only.
+    pub fn state_ref(&self) -> &dyn OptimizerState {
+        each!(self, o => o)
+    }
+
     /// Computes the gradients of `loss` and takes one step.
     pub fn backward_step(&mut self, loss: &Tensor) -> candle_core::Result<()> {
         each!(self, o => o.backward_step(loss))

@@ -14,6 +14,9 @@ use crate::optim::OptimizerState;
 use crate::seed::Seed;
 use crate::{Error, Result};
 
+/// The file a training run keeps in its output directory.
+pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+
 /// What a resumed run continues from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Resumed {
