@@ -93,6 +93,76 @@ class CharLstmIds(nn.Module):
         return self.head(out[:, -1])
 
 
+class DcganGenerator(nn.Module):
+    """glassbox-generative's DCGAN generator (gan.rs): 100 -> 128x7x7 -> 64x14x14 -> 1x28x28."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = nn.Linear(100, 128 * 7 * 7, bias=False)
+        self.bn0 = nn.BatchNorm1d(128 * 7 * 7)
+        self.up0 = nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.up1 = nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1)
+
+    def forward(self, z):
+        h = F.relu(self.bn0(self.dense(z))).view(-1, 128, 7, 7)
+        h = F.relu(self.bn1(self.up0(h)))
+        return torch.tanh(self.up1(h))
+
+
+class DcganDiscriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv0 = nn.Conv2d(1, 64, 4, stride=2, padding=1)
+        self.conv1 = nn.Conv2d(64, 128, 4, stride=2, padding=1)
+        self.bn = nn.BatchNorm2d(128)
+        self.dense = nn.Linear(128 * 7 * 7, 1)
+
+    def forward(self, x):
+        h = F.leaky_relu(self.conv0(x), 0.2)
+        h = F.leaky_relu(self.bn(self.conv1(h)), 0.2)
+        return self.dense(h.flatten(1))
+
+
+def dcgan_step(compile_):
+    """One step of both players as glassbox's train_gan takes it: the discriminator on a real batch and a
+    generated one (drawn without a graph), then the generator through the discriminator with the
+    discriminator's weights frozen (no gradients computed for them), fused Adam 2e-4 / beta1 0.5."""
+    g = torch.Generator().manual_seed(0)
+    gen, disc = DcganGenerator().train(), DcganDiscriminator().train()
+    for m in (*gen.modules(), *disc.modules()):
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            with torch.no_grad():
+                m.weight.normal_(0.0, 0.02, generator=g)
+    real = uniform((128, 1, 28, 28), 1.0, g)
+    ones, zeros = torch.ones(128, 1), torch.zeros(128, 1)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)
+
+    def d_loss(real, fake):
+        bce = F.binary_cross_entropy_with_logits
+        return 0.5 * (bce(disc(real), ones) + bce(disc(fake), zeros))
+
+    def g_loss(z):
+        return F.binary_cross_entropy_with_logits(disc(gen(z)), ones)
+
+    d_loss_fn = torch.compile(d_loss) if compile_ else d_loss
+    g_loss_fn = torch.compile(g_loss) if compile_ else g_loss
+
+    def step():
+        with torch.no_grad():
+            fake = gen(torch.randn(128, 100, generator=g))
+        opt_d.zero_grad(set_to_none=True)
+        d_loss_fn(real, fake).backward()
+        opt_d.step()
+        disc.requires_grad_(False)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss_fn(torch.randn(128, 100, generator=g)).backward()
+        opt_g.step()
+        disc.requires_grad_(True)
+    return step
+
+
 VGG16_CONVS = [(3, 64), (64, 64), "M", (64, 128), (128, 128), "M", (128, 256), (256, 256), (256, 256), "M",
                (256, 512), (512, 512), (512, 512), "M", (512, 512), (512, 512), (512, 512)]
 
@@ -163,6 +233,8 @@ def case_step(case, compile_):
         return "images/s", 128, train_step(
             conv_autoencoder().train(), x, x, compile_, F.binary_cross_entropy_with_logits
         )
+    if case == "dcgan_train":
+        return "images/s", 128, dcgan_step(compile_)
     if case in ("lstm_train", "lstm_train_ids"):
         ids = torch.randint(0, SYMBOLS, (128, 40), generator=g)
         y = torch.arange(128) * 13 % SYMBOLS

@@ -21,10 +21,11 @@ use serde_json::Value;
 use crate::process;
 
 /// The cases, in the order the issues list them.
-pub const CASES: [&str; 10] = [
+pub const CASES: [&str; 11] = [
     "mnist_train",
     "mnist_infer",
     "conv_ae_train",
+    "dcgan_train",
     "lstm_train",
     "lstm_train_ids",
     "vgg_input_grad",

@@ -242,6 +242,9 @@ pub fn train_gan(
         ..Default::default()
     };
     let players = RefCell::new(players);
+    // Shares the discriminator's storage, so it sees every update; the generator's step needs gradients
+    // through it to the images only, not for its weights.
+    let frozen_discriminator = gan.discriminator.frozen();
     let epoch_sums = RefCell::new((0.0f64, 0.0f64, 0.0f64, 0usize));
     let reports = fit(
         &fit_config,
@@ -271,9 +274,8 @@ pub fn train_gan(
 
                 // The generator: make the discriminator score its images as real.
                 let z = noise(recipe.noise, n, &mut rng, device)?;
-                let scores = gan
-                    .discriminator
-                    .forward_t(&gan.generator.forward_t(&z, true)?, true)?;
+                let scores =
+                    frozen_discriminator.forward_t(&gan.generator.forward_t(&z, true)?, true)?;
                 let ones = Tensor::ones((n, 1), DType::F32, device)?;
                 let g_loss = bce_with_logits(&scores, &ones)?;
                 players.generator.step(&g_loss.backward()?)?;

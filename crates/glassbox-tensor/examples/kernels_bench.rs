@@ -154,6 +154,111 @@ impl ConvAutoencoder {
     }
 }
 
+/// glassbox-generative's DCGAN pair (gan.rs), rebuilt from glassbox-tensor's layers: the generator
+/// 100 -> 128x7x7 -> 64x14x14 -> 1x28x28 (batch norm, ReLU, strided transposed convolutions, tanh), the
+/// discriminator back down (strided convolutions, LeakyReLU 0.2, batch norm) to one logit.
+struct Dcgan {
+    g_dense: Tensor,
+    g_bn0: glassbox_tensor::nn::BatchNorm,
+    g_up: [(Tensor, Tensor); 2],
+    g_bn1: glassbox_tensor::nn::BatchNorm,
+    d_conv: [(Tensor, Tensor); 2],
+    d_bn: glassbox_tensor::nn::BatchNorm,
+    d_dense: (Tensor, Tensor),
+    imp: Impl,
+}
+
+impl Dcgan {
+    fn new(vb: VarBuilder, imp: Impl) -> Result<Self> {
+        use glassbox_tensor::nn::BatchNorm;
+        let normal = candle_nn::Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        };
+        let zero = candle_nn::Init::Const(0.0);
+        let pair = |shape: (usize, usize, usize, usize), bias: usize, name: &str| -> Result<_> {
+            Ok((
+                vb.pp(name).get_with_hints(shape, "weight", normal)?,
+                vb.pp(name).get_with_hints(bias, "bias", zero)?,
+            ))
+        };
+        Ok(Dcgan {
+            g_dense: vb.get_with_hints((128 * 49, 100), "g_dense", normal)?,
+            g_bn0: BatchNorm::new(128 * 49, Default::default(), vb.pp("g_bn0"))?,
+            g_up: [
+                pair((128, 64, 4, 4), 64, "g_up0")?,
+                pair((64, 1, 4, 4), 1, "g_up1")?,
+            ],
+            g_bn1: BatchNorm::new(64, Default::default(), vb.pp("g_bn1"))?,
+            d_conv: [
+                pair((64, 1, 4, 4), 64, "d_conv0")?,
+                pair((128, 64, 4, 4), 128, "d_conv1")?,
+            ],
+            d_bn: BatchNorm::new(128, Default::default(), vb.pp("d_bn"))?,
+            d_dense: (
+                vb.get_with_hints((1, 128 * 49), "d_dense.weight", normal)?,
+                vb.get_with_hints(1, "d_dense.bias", zero)?,
+            ),
+            imp,
+        })
+    }
+
+    fn batch_norm(&self, bn: &glassbox_tensor::nn::BatchNorm, x: &Tensor) -> Result<Tensor> {
+        match self.imp {
+            Impl::Fast => bn.forward_t(x, true),
+            Impl::Candle => {
+                let (w, b) = (bn.weight(), bn.bias());
+                Ok(ops::reference_batch_norm(x, w, b, 1e-5)?.y)
+            }
+        }
+    }
+
+    fn generate(&self, z: &Tensor) -> Result<Tensor> {
+        let p = ops::ConvTransposeParams {
+            padding: 1,
+            stride: 2,
+            ..Default::default()
+        };
+        let up = |x: &Tensor, (w, b): &(Tensor, Tensor)| match self.imp {
+            Impl::Fast => ops::conv_transpose2d(x, w, Some(b), p),
+            Impl::Candle => ops::reference_conv_transpose2d(x, w, Some(b), p),
+        };
+        let h = self
+            .batch_norm(&self.g_bn0, &z.matmul(&self.g_dense.t()?)?)?
+            .relu()?;
+        let h = h.reshape((z.dim(0)?, 128, 7, 7))?;
+        let h = self
+            .batch_norm(&self.g_bn1, &up(&h, &self.g_up[0])?)?
+            .relu()?;
+        up(&h, &self.g_up[1])?.tanh()
+    }
+
+    /// `frozen`: the weights as constants (the generator's step needs gradients to the images only).
+    fn discriminate(&self, x: &Tensor, frozen: bool) -> Result<Tensor> {
+        let p = ConvParams {
+            padding: 1,
+            stride: 2,
+            ..Default::default()
+        };
+        let w = |t: &Tensor| if frozen { t.detach() } else { t.clone() };
+        let conv = |x: &Tensor, (cw, cb): &(Tensor, Tensor)| match self.imp {
+            Impl::Fast => ops::conv2d(x, &w(cw), Some(&w(cb)), p, false),
+            Impl::Candle => ops::reference_conv2d(x, &w(cw), Some(&w(cb)), p, false),
+        };
+        let bn = if frozen {
+            self.d_bn.detached()
+        } else {
+            self.d_bn.clone()
+        };
+        let h = ops::leaky_relu(&conv(x, &self.d_conv[0])?, 0.2)?;
+        let h = ops::leaky_relu(&self.batch_norm(&bn, &conv(&h, &self.d_conv[1])?)?, 0.2)?;
+        let (dw, db) = &self.d_dense;
+        h.flatten_from(1)?
+            .matmul(&w(dw).t()?)?
+            .broadcast_add(&w(db))
+    }
+}
+
 const VGG16: [(usize, usize, bool); 13] = [
     (3, 64, false),
     (64, 64, true),
@@ -242,6 +347,39 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
             let mut opt = AnyAdamW::new(varmap.all_vars(), imp)?;
             let s = timed(reps, warmup, || {
                 opt.backward_step(&ops::bce_with_logits(&model.forward(&x)?, &x)?)
+            })?;
+            Ok(("images/s", s.iter().map(|t| 128.0 / t).collect()))
+        }
+        "dcgan_train" => {
+            let varmap = VarMap::new();
+            let gan = Dcgan::new(VarBuilder::from_varmap(&varmap, DType::F32, &dev), imp)?;
+            let real = random(&[128, 1, 28, 28], 1.0, &mut rng)?;
+            let (ones, zeros) = (
+                Tensor::ones((128, 1), DType::F32, &dev)?,
+                Tensor::zeros((128, 1), DType::F32, &dev)?,
+            );
+            let trainable = |prefix: &str| -> Vec<Var> {
+                let data = varmap.data().lock().expect("not poisoned");
+                data.iter()
+                    .filter(|(n, _)| n.starts_with(prefix) && !n.contains("running"))
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            };
+            let adam = |vars| AnyAdamW::with(vars, imp, 2e-4, 0.5, 0.0);
+            let mut opt_g = adam(trainable("g_"))?;
+            let mut opt_d = adam(trainable("d_"))?;
+            let s = timed(reps, warmup, || {
+                let fake = gan
+                    .generate(&Tensor::randn(0f32, 1.0, (128, 100), &dev)?)?
+                    .detach();
+                let d_loss = ((ops::bce_with_logits(&gan.discriminate(&real, false)?, &ones)?
+                    + ops::bce_with_logits(&gan.discriminate(&fake, false)?, &zeros)?)?
+                    * 0.5)?;
+                opt_d.backward_step(&d_loss)?;
+                let z = Tensor::randn(0f32, 1.0, (128, 100), &dev)?;
+                let g_loss =
+                    ops::bce_with_logits(&gan.discriminate(&gan.generate(&z)?, true)?, &ones)?;
+                opt_g.backward_step(&g_loss)
             })?;
             Ok(("images/s", s.iter().map(|t| 128.0 / t).collect()))
         }
@@ -374,8 +512,14 @@ enum AnyAdamW {
 
 impl AnyAdamW {
     fn new(vars: Vec<Var>, imp: Impl) -> Result<Self> {
+        Self::with(vars, imp, 1e-3, 0.9, 0.01)
+    }
+
+    fn with(vars: Vec<Var>, imp: Impl, lr: f64, beta1: f64, weight_decay: f64) -> Result<Self> {
         let params = ParamsAdamW {
-            lr: 1e-3,
+            lr,
+            beta1,
+            weight_decay,
             ..Default::default()
         };
         Ok(match imp {

@@ -88,6 +88,16 @@ impl BatchNorm {
         }
     }
 
+    /// The per-channel scale (gamma).
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The per-channel shift (beta).
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
     pub fn running_mean(&self) -> &Tensor {
         self.running_mean.as_tensor()
     }
