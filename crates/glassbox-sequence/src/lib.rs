@@ -1,4 +1,10 @@
-//! Character- and word-level LSTM text models.
+//! Character- and word-level LSTM text models on the Sherlock Holmes corpus (issue 16, in progress).
 //!
-//! Status: this crate is a placeholder in the workspace; nothing is implemented yet. See README.md for what
-//! it will hold and which issue builds it.
+//! - [`chars`]: the character lesson's data (the corpus as symbol indices, the held-out tail, the course's
+//!   windows).
+
+pub mod chars;
+mod error;
+
+pub use chars::CharText;
+pub use error::{Error, Result};
