@@ -2,9 +2,12 @@
 //!
 //! - [`chars`]: the character lesson's data (the corpus as symbol indices, the held-out tail, the course's
 //!   windows).
+//! - [`char_model`]: the course's character LSTM and the default (predicting every step).
 
+pub mod char_model;
 pub mod chars;
 mod error;
 
+pub use char_model::{CharModel, CharModelConfig, Targets};
 pub use chars::CharText;
 pub use error::{Error, Result};

@@ -389,7 +389,10 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
             let lstm = glassbox_tensor::nn::Lstm::new(
                 SYMBOLS,
                 128,
-                glassbox_tensor::nn::LstmConfig { layers: 2 },
+                glassbox_tensor::nn::LstmConfig {
+                    layers: 2,
+                    ..Default::default()
+                },
                 vb.pp("lstm"),
             )?;
             let head = candle_nn::linear(128, SYMBOLS, vb.pp("head"))?;

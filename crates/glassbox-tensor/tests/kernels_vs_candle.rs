@@ -256,7 +256,16 @@ fn the_lstm_layer_reads_one_hot_ids_like_dense_one_hot_vectors() {
     use glassbox_tensor::nn::{Lstm, LstmConfig};
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let lstm = Lstm::new(11, 8, LstmConfig { layers: 2 }, vb).unwrap();
+    let lstm = Lstm::new(
+        11,
+        8,
+        LstmConfig {
+            layers: 2,
+            ..Default::default()
+        },
+        vb,
+    )
+    .unwrap();
     let ids: Vec<u32> = (0..15).map(|i| (i * 7 % 11) as u32).collect();
     let ids = Tensor::from_vec(ids, (3, 5), &Device::Cpu).unwrap();
     let dense = candle_nn::encoding::one_hot(ids.clone(), 11, 1f32, 0f32).unwrap();

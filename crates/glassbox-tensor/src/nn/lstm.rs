@@ -8,12 +8,30 @@ use crate::ops::lstm_recurrence;
 pub struct LstmConfig {
     /// Stacked layers; layer `k + 1` reads the hidden states of layer `k`.
     pub layers: usize,
+    /// Whose LSTM: PyTorch's (two biases per layer, everything U(+-1/sqrt(hidden))) or Keras's (one bias).
+    pub flavor: LstmFlavor,
 }
 
 impl Default for LstmConfig {
     fn default() -> Self {
-        LstmConfig { layers: 1 }
+        LstmConfig {
+            layers: 1,
+            flavor: LstmFlavor::PyTorch,
+        }
     }
+}
+
+/// The two conventions an [`Lstm`] can follow. The arithmetic is the same (gate order input, forget,
+/// cell, output); the parameters and their start differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LstmFlavor {
+    /// `weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`, all U(+-1/sqrt(hidden)).
+    #[default]
+    PyTorch,
+    /// Keras's `LSTM` layer, under PyTorch's weight names and layouts: `weight_ih_l{k}` Glorot-uniform,
+    /// `weight_hh_l{k}` orthogonal, one `bias_l{k}`, zero but 1 for the forget gate
+    /// (`unit_forget_bias`). Its parameter count is the one Keras's `model.summary()` prints.
+    Keras,
 }
 
 struct LstmLayer {
@@ -53,27 +71,52 @@ impl LstmOutput {
 }
 
 impl Lstm {
-    /// Reads (or creates, initialized uniformly in +-1/sqrt(hidden) as PyTorch does) the weights under `vb`.
+    /// Reads (or creates, started as `cfg.flavor` says) the weights under `vb`. A new Keras-flavored
+    /// LSTM's recurrent weights are drawn from N(0, 1) here and made orthogonal by
+    /// [`keras::start_lstm`](super::keras::start_lstm), which also sets the forget biases: a
+    /// `VarBuilder` can only draw element-wise.
     pub fn new(input_size: usize, hidden: usize, cfg: LstmConfig, vb: VarBuilder) -> Result<Self> {
         let bound = 1.0 / (hidden as f64).sqrt();
-        let init = Init::Uniform {
+        let pytorch = Init::Uniform {
             lo: -bound,
             up: bound,
         };
         let layers = (0..cfg.layers.max(1))
             .map(|k| {
                 let inputs = if k == 0 { input_size } else { hidden };
-                let w_ih =
-                    vb.get_with_hints((4 * hidden, inputs), &format!("weight_ih_l{k}"), init)?;
-                let w_hh =
-                    vb.get_with_hints((4 * hidden, hidden), &format!("weight_hh_l{k}"), init)?;
-                let b_ih = vb.get_with_hints(4 * hidden, &format!("bias_ih_l{k}"), init)?;
-                let b_hh = vb.get_with_hints(4 * hidden, &format!("bias_hh_l{k}"), init)?;
-                Ok(LstmLayer {
-                    w_ih,
-                    w_hh,
-                    bias: (b_ih + b_hh)?,
-                })
+                let (input_init, recurrent_init) = match cfg.flavor {
+                    LstmFlavor::PyTorch => (pytorch, pytorch),
+                    LstmFlavor::Keras => (
+                        super::keras::glorot_uniform(inputs, 4 * hidden),
+                        Init::Randn {
+                            mean: 0.0,
+                            stdev: 1.0,
+                        },
+                    ),
+                };
+                let w_ih = vb.get_with_hints(
+                    (4 * hidden, inputs),
+                    &format!("weight_ih_l{k}"),
+                    input_init,
+                )?;
+                let w_hh = vb.get_with_hints(
+                    (4 * hidden, hidden),
+                    &format!("weight_hh_l{k}"),
+                    recurrent_init,
+                )?;
+                let bias = match cfg.flavor {
+                    LstmFlavor::PyTorch => {
+                        let b_ih =
+                            vb.get_with_hints(4 * hidden, &format!("bias_ih_l{k}"), pytorch)?;
+                        let b_hh =
+                            vb.get_with_hints(4 * hidden, &format!("bias_hh_l{k}"), pytorch)?;
+                        (b_ih + b_hh)?
+                    }
+                    LstmFlavor::Keras => {
+                        vb.get_with_hints(4 * hidden, &format!("bias_l{k}"), Init::Const(0.0))?
+                    }
+                };
+                Ok(LstmLayer { w_ih, w_hh, bias })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Lstm {
@@ -85,6 +128,10 @@ impl Lstm {
 
     pub fn hidden_size(&self) -> usize {
         self.hidden
+    }
+
+    pub fn layers(&self) -> usize {
+        self.layers.len()
     }
 
     /// Runs over dense inputs `x: (batch, steps, input_size)`.

@@ -1,0 +1,180 @@
+//! The character-level language models, read top to bottom.
+//!
+//! The course's network is Keras's `lstm_text_generation` example as the course ran it on holmes.txt:
+//!
+//! ```text
+//! 40 one-hot characters -> LSTM(128, return_sequences=True) -> LSTM(128) -> Dense(89, softmax)
+//! ```
+//!
+//! 254,681 parameters (Keras's `model.summary()`: 111,616 + 131,584 + 11,481), predicting the one
+//! character after the window. The default reads the same kind of windows but predicts the next character
+//! at every step, so each window teaches as many targets as it has characters.
+//!
+//! One-hot inputs are never built: the first layer's input projection of a one-hot vector is a row of its
+//! weights, looked up by index ([`Lstm::forward_one_hot`]).
+
+use candle_core::{Result, Tensor, D};
+use candle_nn::{Linear, Module, VarBuilder, VarMap};
+use glassbox_tensor::nn::{keras, Lstm, LstmConfig, LstmFlavor};
+
+/// What a [`CharModel`] predicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Targets {
+    /// The character after the window (the course).
+    AfterWindow,
+    /// The next character at every step of the window.
+    EveryStep,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CharModelConfig {
+    /// The vocabulary's size: inputs and outputs.
+    pub symbols: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    /// Keras's LSTM for the course's network (one bias per layer, its start), PyTorch's otherwise.
+    pub flavor: LstmFlavor,
+    pub targets: Targets,
+}
+
+impl CharModelConfig {
+    /// The course's network, exactly.
+    pub fn course(symbols: usize) -> Self {
+        CharModelConfig {
+            symbols,
+            hidden: 128,
+            layers: 2,
+            flavor: LstmFlavor::Keras,
+            targets: Targets::AfterWindow,
+        }
+    }
+}
+
+pub struct CharModel {
+    config: CharModelConfig,
+    lstm: Lstm,
+    head: Linear,
+}
+
+impl CharModel {
+    /// Reads or creates the weights under `vb`: `lstm.*` (PyTorch's names) and `head.{weight,bias}`.
+    pub fn new(config: CharModelConfig, vb: VarBuilder) -> Result<Self> {
+        let lstm_config = LstmConfig {
+            layers: config.layers,
+            flavor: config.flavor,
+        };
+        let lstm = Lstm::new(config.symbols, config.hidden, lstm_config, vb.pp("lstm"))?;
+        let head = match config.flavor {
+            LstmFlavor::Keras => keras::dense(config.hidden, config.symbols, vb.pp("head"))?,
+            LstmFlavor::PyTorch => candle_nn::linear(config.hidden, config.symbols, vb.pp("head"))?,
+        };
+        Ok(CharModel { config, lstm, head })
+    }
+
+    /// Completes the start of fresh weights where a `VarBuilder` cannot (Keras's orthogonal recurrent
+    /// weights and forget-gate biases); `varmap` is the one `new`'s builder wrote to, at its root.
+    pub fn start_fresh(&self, varmap: &VarMap) -> Result<()> {
+        match self.config.flavor {
+            LstmFlavor::Keras => keras::start_lstm(varmap, "lstm", self.config.layers),
+            LstmFlavor::PyTorch => Ok(()),
+        }
+    }
+
+    pub fn config(&self) -> &CharModelConfig {
+        &self.config
+    }
+
+    /// Logits for windows `ids: (batch, steps)` of symbol indices: `(batch, symbols)` for the character
+    /// after each window, or `(steps * batch, symbols)` time-major for [`Targets::EveryStep`].
+    pub fn logits(&self, ids: &Tensor) -> Result<Tensor> {
+        let states = self.lstm.forward_one_hot(ids)?;
+        let hidden = match self.config.targets {
+            Targets::AfterWindow => states.last_hidden()?,
+            Targets::EveryStep => states.sequence.flatten_to(1)?,
+        };
+        self.head.forward(&hidden)
+    }
+
+    /// Mean cross-entropy in nats per predicted character. `next` holds the targets: `(batch)` after the
+    /// window, or `(batch, steps)` for every step (the window shifted by one).
+    pub fn loss(&self, ids: &Tensor, next: &Tensor) -> Result<Tensor> {
+        let logits = self.logits(ids)?;
+        let targets = match self.config.targets {
+            Targets::AfterWindow => next.clone(),
+            Targets::EveryStep => next.t()?.flatten_all()?,
+        };
+        let log_p = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        log_p.gather(&targets.unsqueeze(1)?, 1)?.mean_all()?.neg()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+    use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+    use glassbox_core::seed::{Seed, SeededInit};
+
+    #[test]
+    fn the_course_network_has_the_course_parameter_count() {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        CharModel::new(CharModelConfig::course(89), vb).unwrap();
+        let count: usize = varmap.all_vars().iter().map(|v| v.elem_count()).sum();
+        assert_eq!(count, 254_681);
+    }
+
+    /// A few steps on one repeated sentence: both kinds of target learn it far below the uniform guess.
+    #[test]
+    fn both_models_learn_a_repeated_sentence() {
+        let text: Vec<u32> = "elementary, my dear watson. "
+            .bytes()
+            .cycle()
+            .take(400)
+            .map(|b| u32::from(b - b' ') % 64)
+            .collect();
+        let symbols = 64;
+        let dev = Device::Cpu;
+        for targets in [Targets::AfterWindow, Targets::EveryStep] {
+            let varmap = VarMap::new();
+            let vb = SeededInit::var_builder(&varmap, Seed(7), DType::F32, &dev);
+            let config = CharModelConfig {
+                hidden: 32,
+                flavor: LstmFlavor::PyTorch,
+                targets,
+                ..CharModelConfig::course(symbols)
+            };
+            let model = CharModel::new(config, vb).unwrap();
+            let steps = 12;
+            let starts: Vec<usize> = (0..16).map(|i| i * 7).collect();
+            let window = |offset: usize, len: usize| -> Tensor {
+                let rows: Vec<u32> = starts
+                    .iter()
+                    .flat_map(|&s| text[s + offset..s + offset + len].to_vec())
+                    .collect();
+                Tensor::from_vec(rows, (starts.len(), len), &dev).unwrap()
+            };
+            let ids = window(0, steps);
+            let next = match targets {
+                Targets::AfterWindow => window(steps, 1).flatten_all().unwrap(),
+                Targets::EveryStep => window(1, steps),
+            };
+            let params = ParamsAdamW {
+                lr: 1e-2,
+                weight_decay: 0.0,
+                ..Default::default()
+            };
+            let mut opt = AdamW::new(varmap.all_vars(), params).unwrap();
+            let first = model.loss(&ids, &next).unwrap().to_scalar::<f32>().unwrap();
+            let mut last = first;
+            for _ in 0..150 {
+                let loss = model.loss(&ids, &next).unwrap();
+                last = loss.to_scalar::<f32>().unwrap();
+                opt.backward_step(&loss).unwrap();
+            }
+            let uniform = (symbols as f32).ln();
+            assert!((first - uniform).abs() < 0.5, "{targets:?}: start {first}");
+            assert!(last < 0.2 * uniform, "{targets:?}: {first} -> {last}");
+        }
+    }
+}
