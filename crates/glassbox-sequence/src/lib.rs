@@ -3,8 +3,10 @@
 //! - [`chars`]: the character lesson's data (the corpus as symbol indices, the held-out tail, the course's
 //!   windows).
 //! - [`char_model`]: the course's character LSTM and the default (predicting every step).
+//! - [`char_train`]: training them, with checkpoints that resume.
 
 pub mod char_model;
+pub mod char_train;
 pub mod chars;
 mod error;
 

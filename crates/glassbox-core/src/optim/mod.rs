@@ -78,6 +78,7 @@ macro_rules! var_state_fields {
 mod adadelta;
 mod adam;
 mod any;
+mod clip;
 mod fused;
 mod rmsprop;
 mod sgd;
@@ -91,6 +92,7 @@ pub use adadelta::{Adadelta, ParamsAdadelta};
 pub use adam::{Adam, AdamW, ParamsAdam, ParamsAdamW};
 pub use any::AnyOptimizer;
 pub use candle_nn::Optimizer;
+pub use clip::clip_grad_norm;
 pub use rmsprop::{ParamsRmsProp, RmsProp};
 pub use sgd::{ParamsSgd, Sgd};
 
