@@ -4,11 +4,13 @@
 //!   windows).
 //! - [`char_model`]: the course's character LSTM and the default (predicting every step).
 //! - [`char_train`]: training them, with checkpoints that resume.
+//! - [`generate`]: text from them, greedy or at a temperature, streamed as it is drawn.
 
 pub mod char_model;
 pub mod char_train;
 pub mod chars;
 mod error;
+pub mod generate;
 
 pub use char_model::{CharModel, CharModelConfig, Targets};
 pub use chars::CharText;
