@@ -38,6 +38,47 @@ pub struct CharModelConfig {
 }
 
 impl CharModelConfig {
+    /// See [`CharModel::name`].
+    pub fn name(&self) -> String {
+        let flavor = match self.flavor {
+            LstmFlavor::Keras => "keras",
+            LstmFlavor::PyTorch => "pytorch",
+        };
+        let targets = match self.targets {
+            Targets::AfterWindow => "after-window",
+            Targets::EveryStep => "every-step",
+        };
+        format!(
+            "char-lstm-{}x{}-{flavor}-{targets}",
+            self.layers, self.hidden
+        )
+    }
+
+    /// The configuration [`CharModelConfig::name`] describes, for a vocabulary of `symbols`; `None`
+    /// for a name of another model.
+    pub fn from_name(name: &str, symbols: usize) -> Option<Self> {
+        let rest = name.strip_prefix("char-lstm-")?;
+        let (size, rest) = rest.split_once('-')?;
+        let (layers, hidden) = size.split_once('x')?;
+        let (flavor, targets) = rest.split_once('-')?;
+        let config = CharModelConfig {
+            symbols,
+            hidden: hidden.parse().ok()?,
+            layers: layers.parse().ok()?,
+            flavor: match flavor {
+                "keras" => LstmFlavor::Keras,
+                "pytorch" => LstmFlavor::PyTorch,
+                _ => return None,
+            },
+            targets: match targets {
+                "after-window" => Targets::AfterWindow,
+                "every-step" => Targets::EveryStep,
+                _ => return None,
+            },
+        };
+        (config.layers > 0 && config.hidden > 0).then_some(config)
+    }
+
     /// The course's network, exactly.
     pub fn course(symbols: usize) -> Self {
         CharModelConfig {
@@ -84,6 +125,12 @@ impl CharModel {
         &self.config
     }
 
+    /// The name checkpoints carry, which says everything but the vocabulary needed to rebuild the
+    /// model, e.g. `char-lstm-2x128-keras-after-window`.
+    pub fn name(&self) -> String {
+        self.config.name()
+    }
+
     /// Logits for windows `ids: (batch, steps)` of symbol indices: `(batch, symbols)` for the character
     /// after each window, or `(steps * batch, symbols)` time-major for [`Targets::EveryStep`].
     pub fn logits(&self, ids: &Tensor) -> Result<Tensor> {
@@ -122,6 +169,33 @@ mod tests {
         CharModel::new(CharModelConfig::course(89), vb).unwrap();
         let count: usize = varmap.all_vars().iter().map(|v| v.elem_count()).sum();
         assert_eq!(count, 254_681);
+    }
+
+    #[test]
+    fn a_name_rebuilds_its_configuration() {
+        for config in [
+            CharModelConfig::course(89),
+            CharModelConfig {
+                hidden: 256,
+                flavor: LstmFlavor::PyTorch,
+                targets: Targets::EveryStep,
+                ..CharModelConfig::course(70)
+            },
+        ] {
+            assert_eq!(
+                CharModelConfig::from_name(&config.name(), config.symbols),
+                Some(config)
+            );
+        }
+        assert_eq!(
+            CharModelConfig::course(89).name(),
+            "char-lstm-2x128-keras-after-window"
+        );
+        assert_eq!(CharModelConfig::from_name("vae-784-512-256-2", 89), None);
+        assert_eq!(
+            CharModelConfig::from_name("char-lstm-0x128-keras-after-window", 89),
+            None
+        );
     }
 
     /// A few steps on one repeated sentence: both kinds of target learn it far below the uniform guess.

@@ -6,9 +6,10 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
-use candle_nn::VarMap;
-use glassbox_core::checkpoint;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use glassbox_core::checkpoint::{self, Checkpoint};
+use glassbox_core::data::CharVocab;
 use glassbox_core::optim::{
     clip_grad_norm, Adam, AnyOptimizer, Optimizer, ParamsAdam, ParamsRmsProp, RmsProp,
 };
@@ -17,7 +18,7 @@ use glassbox_core::train::{fit, run, EpochReport, FitConfig, MetricsLog, StepOut
 use serde::Serialize;
 use serde_json::json;
 
-use crate::char_model::{CharModel, Targets};
+use crate::char_model::{CharModel, CharModelConfig, Targets};
 use crate::chars::{course_windows, CharText};
 use crate::Result;
 
@@ -25,6 +26,18 @@ pub use glassbox_core::train::run::CHECKPOINT_FILE;
 
 /// The checkpoint metadata entry that holds the vocabulary, its symbols in index order.
 pub const VOCABULARY_KEY: &str = "vocabulary";
+/// The checkpoint metadata entry that holds the window the model was trained on.
+pub const WINDOW_KEY: &str = "window";
+
+/// Where and how a training run goes.
+pub struct CharRun<'a> {
+    /// The output directory: checkpoint and metrics.json.
+    pub out: &'a Path,
+    pub seed: Seed,
+    pub device: &'a Device,
+    /// Continue from the checkpoint in `out` when there is one.
+    pub resume: bool,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "name")]
@@ -167,19 +180,24 @@ pub fn validation_loss(
 }
 
 /// Trains `model` (its weights in `varmap`) on `text`, continuing from `out/checkpoint.safetensors`
-/// when `resume` is set and the checkpoint is of this model and vocabulary.
-#[allow(clippy::too_many_arguments)]
+/// when `run.resume` is set and the checkpoint is of this model and vocabulary. `after_epoch` runs once
+/// each epoch's checkpoint is written (e.g. to write samples).
 pub fn train_chars(
     model: &CharModel,
-    model_name: &str,
     varmap: &VarMap,
     text: &CharText,
     recipe: &CharRecipe,
-    out: &Path,
-    seed: Seed,
-    device: &Device,
-    resume: bool,
+    run: &CharRun,
+    mut after_epoch: impl FnMut(&EpochReport) -> Result<()>,
 ) -> Result<CharOutcome> {
+    let CharRun {
+        out,
+        seed,
+        device,
+        resume,
+    } = *run;
+    let model_name = model.name();
+    let model_name = model_name.as_str();
     FitConfig::check(recipe.epochs, recipe.batch_size)?;
     let ckpt = out.join(CHECKPOINT_FILE);
     let mut optimizer = recipe.build(varmap)?;
@@ -256,14 +274,67 @@ pub fn train_chars(
                 seed,
                 varmap,
                 optimizer.borrow_mut().state(),
-                BTreeMap::from([(VOCABULARY_KEY.to_string(), vocabulary.clone())]),
-            )
+                BTreeMap::from([
+                    (VOCABULARY_KEY.to_string(), vocabulary.clone()),
+                    (WINDOW_KEY.to_string(), recipe.window.to_string()),
+                ]),
+            )?;
+            after_epoch(report).map_err(into_core)
         },
     )?;
     Ok(CharOutcome {
         resumed_from: start_epoch,
         reports,
         metrics,
+    })
+}
+
+/// A trained character model and what generating from it needs.
+pub struct TrainedChars {
+    pub model: CharModel,
+    pub vocab: CharVocab,
+    /// The window it was trained on (the context generation reads).
+    pub window: usize,
+    /// Epochs it was trained for.
+    pub epoch: usize,
+}
+
+/// Rebuilds a model from a checkpoint `train_chars` wrote. Anything else (another lesson's checkpoint,
+/// missing metadata, mis-shaped tensors) is an error naming the file.
+pub fn load_trained(path: &Path, device: &Device) -> Result<TrainedChars> {
+    let ck = Checkpoint::load(path, device)?;
+    let not_ours = |what: &str| {
+        glassbox_core::Error::format(
+            path,
+            format!(
+                "not a character model's checkpoint ({what}; it holds a {:?})",
+                ck.meta.model
+            ),
+        )
+    };
+    let vocabulary = ck
+        .meta
+        .extra
+        .get(VOCABULARY_KEY)
+        .ok_or_else(|| not_ours("no vocabulary in its metadata"))?;
+    let vocab = CharVocab::from_text(vocabulary);
+    let config = CharModelConfig::from_name(&ck.meta.model, vocab.len())
+        .ok_or_else(|| not_ours("its model name is not a character LSTM's"))?;
+    let window = ck
+        .meta
+        .extra
+        .get(WINDOW_KEY)
+        .and_then(|w| w.parse().ok())
+        .ok_or_else(|| not_ours("no window in its metadata"))?;
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+    let model = CharModel::new(config, vb)?;
+    ck.restore(&ck.meta.model, &varmap)?;
+    Ok(TrainedChars {
+        model,
+        vocab,
+        window,
+        epoch: ck.meta.epoch,
     })
 }
 
@@ -278,8 +349,6 @@ fn into_core(e: crate::Error) -> glassbox_core::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::char_model::CharModelConfig;
-    use candle_core::DType;
     use glassbox_core::seed::SeededInit;
     use glassbox_tensor::nn::LstmFlavor;
 
@@ -315,19 +384,39 @@ mod tests {
             cosine: false,
             ..CharRecipe::every_step()
         };
-        let outcome = train_chars(
-            &model,
-            "tiny-char",
-            &varmap,
-            &text,
-            &recipe,
+        let run = CharRun {
             out,
-            Seed(5),
-            &Device::Cpu,
+            seed: Seed(5),
+            device: &Device::Cpu,
             resume,
+        };
+        let outcome = train_chars(&model, &varmap, &text, &recipe, &run, |_| Ok(())).unwrap();
+        (varmap, outcome.reports)
+    }
+
+    #[test]
+    fn another_models_checkpoint_is_not_taken_for_a_character_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.safetensors");
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        candle_nn::linear(4, 2, vb.pp("fc")).unwrap();
+        let mut opt = Adam::new(varmap.all_vars(), ParamsAdam::default()).unwrap();
+        run::save_epoch(
+            &path,
+            "mnist-cnn",
+            1,
+            Seed(1),
+            &varmap,
+            &mut opt,
+            BTreeMap::new(),
         )
         .unwrap();
-        (varmap, outcome.reports)
+        let err = load_trained(&path, &Device::Cpu).err().unwrap().to_string();
+        assert!(
+            err.contains("other.safetensors") && err.contains("not a character model"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -340,6 +429,9 @@ mod tests {
             validation < 0.3 * symbols.ln(),
             "held-out loss {validation} vs ln {symbols}"
         );
+        let trained = load_trained(&whole.path().join(CHECKPOINT_FILE), &Device::Cpu).unwrap();
+        assert_eq!((trained.window, trained.epoch), (20, 2));
+        assert_eq!(trained.vocab, slice().vocab);
         let split = tempfile::tempdir().unwrap();
         run(split.path(), 1, false);
         let (resumed, later) = run(split.path(), 2, true);

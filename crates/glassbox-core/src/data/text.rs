@@ -1,9 +1,18 @@
 //! Text corpora for the character- and word-level lessons.
 
 use std::collections::BTreeSet;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use super::locate::{DataLocator, DataSource};
 use crate::{Error, Result};
+
+/// Where the course's corpus lives below a data directory.
+pub const HOLMES: &str = "text/holmes.txt";
+
+/// The first 199,940 bytes of holmes.txt (to the end of a line: most of "A Scandal in Bohemia" and "The
+/// Red-headed League"), compiled in so that a fresh clone's text lessons run without downloads.
+const EMBEDDED_HOLMES: &[u8] = include_bytes!("../../embedded/text/holmes-head.txt.gz");
 
 /// A corpus after the course's normalization.
 #[derive(Clone, Debug)]
@@ -37,6 +46,40 @@ impl Corpus {
         Ok(Corpus {
             text,
             path: path.to_path_buf(),
+        })
+    }
+
+    /// The course's corpus from the usual places (`--data-dir`, `GLASSBOX_DATA`, `data/`), else the
+    /// embedded slice of it; says where it came from. A `--data-dir` without it is an error rather than
+    /// a silent fall-back.
+    pub fn holmes(locator: &DataLocator) -> Result<(Corpus, DataSource)> {
+        if let Some((source, path)) = locator.find_file(HOLMES) {
+            return Ok((Corpus::load(&path)?, source));
+        }
+        if let Some(dir) = locator.explicit() {
+            return Err(Error::NotFound {
+                what: "the Holmes corpus".into(),
+                searched: vec![dir.join(HOLMES)],
+                hint: Some(
+                    "run `cargo xtask fetch-data --dataset holmes`, or omit --data-dir to use the \
+                     embedded slice"
+                        .into(),
+                ),
+            });
+        }
+        Ok((Corpus::embedded_holmes()?, DataSource::Embedded))
+    }
+
+    /// The slice of holmes.txt compiled into glassbox-core, normalized.
+    pub fn embedded_holmes() -> Result<Corpus> {
+        let path = PathBuf::from("<embedded>/text/holmes-head.txt.gz");
+        let mut raw = String::new();
+        flate2::read::GzDecoder::new(EMBEDDED_HOLMES)
+            .read_to_string(&mut raw)
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(Corpus {
+            text: normalize(&raw),
+            path,
         })
     }
 
@@ -139,6 +182,22 @@ mod tests {
         assert_eq!(v.decode(&enc), "low");
         assert!(v.encode("z").unwrap_err().to_string().contains("'z'"));
         assert_eq!(window_starts(10, 4, 3).collect::<Vec<_>>(), vec![0, 3]);
+    }
+
+    #[test]
+    fn the_embedded_slice_is_the_start_of_the_course_corpus() {
+        let c = Corpus::embedded_holmes().unwrap();
+        assert!(c
+            .text
+            .starts_with("THE ADVENTURES OF SHERLOCK HOLMES by SIR ARTHUR CONAN DOYLE"));
+        assert!(c
+            .text
+            .contains("To Sherlock Holmes she is always THE woman."));
+        assert_eq!(c.chars(), 198_942);
+        if let Some(full) = crate::testdata::data_file(HOLMES) {
+            let full = Corpus::load(&full).unwrap();
+            assert!(full.text.starts_with(c.text.trim_end()));
+        }
     }
 
     #[test]
