@@ -10,6 +10,7 @@ mod gan_cmd;
 mod judge_cmd;
 mod mnist_cmd;
 mod rl_cmd;
+mod text_cmd;
 mod tiger_cmd;
 mod vae_cmd;
 mod vgg_cmd;
@@ -44,5 +45,6 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Vae(cmd) => vae_cmd::run(&args.common, cmd),
         cli::Command::Gan(cmd) => gan_cmd::run(&args.common, cmd),
         cli::Command::Judge(args_) => judge_cmd::run(&args.common, args_),
+        cli::Command::Text(cmd) => text_cmd::run(&args.common, cmd),
     }
 }

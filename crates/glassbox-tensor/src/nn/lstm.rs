@@ -37,7 +37,19 @@ pub enum LstmFlavor {
 struct LstmLayer {
     w_ih: Tensor,
     w_hh: Tensor,
-    bias: Tensor,
+    /// PyTorch's two biases or Keras's one. Summed at every forward pass, not once here: an optimizer
+    /// updates the variables in place, and a sum taken at construction would keep their first values.
+    biases: Vec<Tensor>,
+}
+
+impl LstmLayer {
+    fn bias(&self) -> Result<Tensor> {
+        match self.biases.as_slice() {
+            [one] => Ok(one.clone()),
+            [first, rest @ ..] => rest.iter().try_fold(first.clone(), |sum, b| sum + b),
+            [] => candle_core::bail!("lstm: a layer without a bias"),
+        }
+    }
 }
 
 /// A stacked LSTM with PyTorch's parameters and names (`weight_ih_l{k}`, `weight_hh_l{k}`,
@@ -104,19 +116,18 @@ impl Lstm {
                     &format!("weight_hh_l{k}"),
                     recurrent_init,
                 )?;
-                let bias = match cfg.flavor {
-                    LstmFlavor::PyTorch => {
-                        let b_ih =
-                            vb.get_with_hints(4 * hidden, &format!("bias_ih_l{k}"), pytorch)?;
-                        let b_hh =
-                            vb.get_with_hints(4 * hidden, &format!("bias_hh_l{k}"), pytorch)?;
-                        (b_ih + b_hh)?
-                    }
-                    LstmFlavor::Keras => {
-                        vb.get_with_hints(4 * hidden, &format!("bias_l{k}"), Init::Const(0.0))?
-                    }
+                let biases = match cfg.flavor {
+                    LstmFlavor::PyTorch => vec![
+                        vb.get_with_hints(4 * hidden, &format!("bias_ih_l{k}"), pytorch)?,
+                        vb.get_with_hints(4 * hidden, &format!("bias_hh_l{k}"), pytorch)?,
+                    ],
+                    LstmFlavor::Keras => vec![vb.get_with_hints(
+                        4 * hidden,
+                        &format!("bias_l{k}"),
+                        Init::Const(0.0),
+                    )?],
                 };
-                Ok(LstmLayer { w_ih, w_hh, bias })
+                Ok(LstmLayer { w_ih, w_hh, biases })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Lstm {
@@ -175,7 +186,7 @@ impl Lstm {
                     .matmul(&layer.w_ih.t()?)?
                     .reshape((steps, batch, four_h))?;
             }
-            let states = lstm_recurrence(&xw, &layer.w_hh, Some(&layer.bias))?;
+            let states = lstm_recurrence(&xw, &layer.w_hh, Some(&layer.bias()?))?;
             last_cells.push(states.last_cell);
             sequence = Some(states.hidden);
         }
@@ -183,5 +194,63 @@ impl Lstm {
             sequence: sequence.expect("at least one layer"),
             last_cells,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+    use candle_nn::VarMap;
+
+    /// Optimizers change variables in place: the layer must read its biases at every pass, or it keeps
+    /// computing with their first values (as an earlier version did with PyTorch's summed pair).
+    #[test]
+    fn variables_changed_in_place_change_the_output() {
+        for flavor in [LstmFlavor::PyTorch, LstmFlavor::Keras] {
+            let varmap = VarMap::new();
+            let dev = Device::Cpu;
+            let cfg = LstmConfig { layers: 2, flavor };
+            let lstm = Lstm::new(
+                3,
+                4,
+                cfg,
+                VarBuilder::from_varmap(&varmap, DType::F32, &dev),
+            )
+            .unwrap();
+            let x = Tensor::arange(0f32, 30.0, &dev)
+                .unwrap()
+                .affine(0.05, -0.7)
+                .unwrap()
+                .reshape((2, 5, 3))
+                .unwrap();
+            let run = |l: &Lstm| -> Vec<f32> {
+                l.forward(&x)
+                    .unwrap()
+                    .sequence
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap()
+            };
+            let before = run(&lstm);
+            for (name, var) in varmap.data().lock().unwrap().iter() {
+                if name.starts_with("bias") {
+                    let shifted = (var.as_tensor() + 0.5).unwrap();
+                    var.set(&shifted).unwrap();
+                }
+            }
+            // A layer built now reads the new values; the old one must agree with it.
+            let rebuilt = Lstm::new(
+                3,
+                4,
+                cfg,
+                VarBuilder::from_varmap(&varmap, DType::F32, &dev),
+            )
+            .unwrap();
+            let after = run(&lstm);
+            assert_eq!(after, run(&rebuilt), "{flavor:?}");
+            assert_ne!(after, before, "{flavor:?}");
+        }
     }
 }
