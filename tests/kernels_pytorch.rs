@@ -187,7 +187,10 @@ impl Case {
                 let lstm = Lstm::new(
                     self.usize("input_size"),
                     self.usize("hidden"),
-                    LstmConfig { layers },
+                    LstmConfig {
+                        layers,
+                        ..Default::default()
+                    },
                     vb,
                 )
                 .unwrap();

@@ -401,14 +401,14 @@ mod tests {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         candle_nn::linear(4, 2, vb.pp("fc")).unwrap();
-        let mut opt = Adam::new(varmap.all_vars(), ParamsAdam::default()).unwrap();
+        let opt = Adam::new(varmap.all_vars(), ParamsAdam::default()).unwrap();
         run::save_epoch(
             &path,
             "mnist-cnn",
             1,
             Seed(1),
             &varmap,
-            &mut opt,
+            &opt,
             BTreeMap::new(),
         )
         .unwrap();
