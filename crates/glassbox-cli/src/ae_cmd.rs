@@ -305,7 +305,8 @@ pub(crate) fn finish(
     Ok(())
 }
 
-fn median(values: &[f64]) -> Option<f64> {
+/// The middle value (the upper one of an even count), for seconds per epoch.
+pub(crate) fn median(values: &[f64]) -> Option<f64> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     (!v.is_empty()).then(|| v[v.len() / 2])

@@ -120,15 +120,13 @@ pub fn run(common: &Common, cmd: &GanCommand) -> anyhow::Result<()> {
         .iter()
         .filter_map(|e| e["seconds"].as_f64())
         .collect();
-    let mut sorted = seconds.clone();
-    sorted.sort_by(f64::total_cmp);
     outcome.metrics.set(
         "summary",
         json!({
             "model": gan.model_name(),
             "epochs": epochs.len(),
             "training_digits": training.count,
-            "median_seconds_per_epoch": sorted.get(sorted.len() / 2),
+            "median_seconds_per_epoch": crate::ae_cmd::median(&seconds),
         }),
     )?;
     let draw = |n: usize| -> anyhow::Result<Tensor> {

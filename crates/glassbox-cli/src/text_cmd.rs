@@ -21,6 +21,7 @@ use glassbox_tensor::nn::LstmFlavor;
 use rand::SeedableRng;
 use serde_json::json;
 
+use crate::ae_cmd::median;
 use crate::cli::Common;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -335,10 +336,4 @@ fn generate_cmd(
     )?;
     writeln!(stdout)?;
     Ok(())
-}
-
-fn median(values: &[f64]) -> Option<f64> {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    (!v.is_empty()).then(|| v[v.len() / 2])
 }

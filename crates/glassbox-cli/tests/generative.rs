@@ -4,12 +4,8 @@
 
 mod common;
 
-use common::{glassbox, text};
+use common::{glassbox, json, text};
 use std::path::Path;
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("written")).expect("JSON")
-}
 
 #[test]
 fn ae_trains_resumes_and_refuses_another_models_checkpoint() {

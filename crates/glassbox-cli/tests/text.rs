@@ -5,12 +5,7 @@
 
 mod common;
 
-use common::{glassbox, text};
-use std::path::Path;
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("written")).expect("JSON")
-}
+use common::{glassbox, json, text};
 
 #[test]
 fn a_character_model_trains_resumes_and_generates_the_same_text_for_the_same_seed() {
