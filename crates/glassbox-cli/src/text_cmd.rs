@@ -16,9 +16,7 @@ use glassbox_sequence::char_train::{
     load_trained, train_chars, CharRecipe, CharRun, CHECKPOINT_FILE,
 };
 use glassbox_sequence::generate::{generate, Sampling};
-use glassbox_sequence::{CharModel, CharModelConfig, CharText, Targets};
-use glassbox_tensor::nn::LstmFlavor;
-use rand::SeedableRng;
+use glassbox_sequence::{CharModel, CharModelConfig, CharText};
 use serde_json::json;
 
 use crate::ae_cmd::median;
@@ -99,7 +97,10 @@ pub fn run(common: &Common, cmd: &TextCommand) -> anyhow::Result<()> {
             hidden,
             fresh,
         } => {
-            let (mut config, mut recipe) = preset_of(*preset);
+            let mut recipe = match preset {
+                Preset::Course => CharRecipe::course(),
+                Preset::Default => CharRecipe::every_step(),
+            };
             if let Some(e) = epochs {
                 recipe.epochs = *e;
             }
@@ -109,13 +110,14 @@ pub fn run(common: &Common, cmd: &TextCommand) -> anyhow::Result<()> {
             if let Some(lr) = lr {
                 recipe.optimizer = with_lr(recipe.optimizer, *lr)?;
             }
-            if let Some(h) = hidden {
-                if *h == 0 {
-                    anyhow::bail!("invalid --hidden 0: expected at least 1");
-                }
-                config.hidden = *h;
+            if *hidden == Some(0) {
+                anyhow::bail!("invalid --hidden 0: expected at least 1");
             }
-            train(common, corpus.as_deref(), *limit, config, &recipe, !fresh)
+            let model = Model {
+                preset: *preset,
+                hidden: *hidden,
+            };
+            train(common, corpus.as_deref(), *limit, model, &recipe, !fresh)
         }
         TextCommand::Generate {
             checkpoint,
@@ -132,19 +134,22 @@ pub fn run(common: &Common, cmd: &TextCommand) -> anyhow::Result<()> {
     }
 }
 
-fn preset_of(preset: Preset) -> (CharModelConfig, CharRecipe) {
-    // The symbol count is set from the corpus once it is read.
-    match preset {
-        Preset::Course => (CharModelConfig::course(0), CharRecipe::course()),
-        Preset::Default => (
-            CharModelConfig {
-                hidden: 256,
-                flavor: LstmFlavor::PyTorch,
-                targets: Targets::EveryStep,
-                ..CharModelConfig::course(0)
-            },
-            CharRecipe::every_step(),
-        ),
+/// The network asked for, built once the corpus says how many symbols it has.
+struct Model {
+    preset: Preset,
+    hidden: Option<usize>,
+}
+
+impl Model {
+    fn config(&self, symbols: usize) -> CharModelConfig {
+        let config = match self.preset {
+            Preset::Course => CharModelConfig::course(symbols),
+            Preset::Default => CharModelConfig::every_step(symbols),
+        };
+        CharModelConfig {
+            hidden: self.hidden.unwrap_or(config.hidden),
+            ..config
+        }
     }
 }
 
@@ -166,7 +171,7 @@ fn train(
     common: &Common,
     corpus: Option<&Path>,
     limit: Option<usize>,
-    mut config: CharModelConfig,
+    model: Model,
     recipe: &CharRecipe,
     resume: bool,
 ) -> anyhow::Result<()> {
@@ -180,13 +185,17 @@ fn train(
             (c, source.to_string())
         }
     };
-    let text: String = match limit {
+    let text = match limit {
         Some(0) => anyhow::bail!("invalid --limit 0: expected a number of characters"),
-        Some(n) => corpus.text.chars().take(n).collect(),
-        None => corpus.text.clone(),
+        Some(n) => corpus
+            .text
+            .char_indices()
+            .nth(n)
+            .map_or(&corpus.text[..], |(end, _)| &corpus.text[..end]),
+        None => &corpus.text[..],
     };
-    let text = CharText::from_text(&text, &corpus.path, recipe.window)?;
-    config.symbols = text.vocab.len();
+    let text = CharText::from_text(text, &corpus.path, recipe.window)?;
+    let config = model.config(text.vocab.len());
     println!(
         "corpus from {source}: {} characters, {} symbols; {} held out",
         text.ids.len(),
@@ -276,7 +285,7 @@ fn samples(
 ) -> glassbox_sequence::Result<String> {
     let mut all = String::new();
     for t in SAMPLE_TEMPERATURES {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(common.seed);
+        let mut rng = common.seed().stream("text samples");
         let sampling = Sampling::from_temperature(t)?;
         let sample = generate(
             model,
@@ -318,7 +327,7 @@ fn generate_cmd(
         }
         None => trained.vocab.chars()[..1].iter().collect(),
     };
-    let mut rng = rand::rngs::StdRng::seed_from_u64(common.seed);
+    let mut rng = common.seed().stream("text generate");
     let mut stdout = std::io::stdout().lock();
     write!(stdout, "{seed_text}")?;
     generate(

@@ -13,7 +13,7 @@
 //! One-hot inputs are never built: the first layer's input projection of a one-hot vector is a row of its
 //! weights, looked up by index ([`Lstm::forward_one_hot`]).
 
-use candle_core::{Result, Tensor, D};
+use candle_core::{Result, Tensor};
 use candle_nn::{Linear, Module, VarBuilder, VarMap};
 use glassbox_tensor::nn::{keras, Lstm, LstmConfig, LstmFlavor};
 
@@ -79,6 +79,18 @@ impl CharModelConfig {
         (config.layers > 0 && config.hidden > 0).then_some(config)
     }
 
+    /// The default: two LSTM(256) of PyTorch's kind predicting every step (provisional: issue 16's runs
+    /// beside PyTorch settle its size).
+    pub fn every_step(symbols: usize) -> Self {
+        CharModelConfig {
+            symbols,
+            hidden: 256,
+            layers: 2,
+            flavor: LstmFlavor::PyTorch,
+            targets: Targets::EveryStep,
+        }
+    }
+
     /// The course's network, exactly.
     pub fn course(symbols: usize) -> Self {
         CharModelConfig {
@@ -125,6 +137,11 @@ impl CharModel {
         &self.config
     }
 
+    /// Where the weights live; inputs go there.
+    pub fn device(&self) -> &candle_core::Device {
+        self.head.weight().device()
+    }
+
     /// The name checkpoints carry, which says everything but the vocabulary needed to rebuild the
     /// model, e.g. `char-lstm-2x128-keras-after-window`.
     pub fn name(&self) -> String {
@@ -150,8 +167,7 @@ impl CharModel {
             Targets::AfterWindow => next.clone(),
             Targets::EveryStep => next.t()?.flatten_all()?,
         };
-        let log_p = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-        log_p.gather(&targets.unsqueeze(1)?, 1)?.mean_all()?.neg()
+        candle_nn::loss::cross_entropy(&logits, &targets)
     }
 }
 

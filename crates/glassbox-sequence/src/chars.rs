@@ -61,7 +61,7 @@ impl CharText {
             ))
             .into());
         }
-        let ids = vocab.encode(text)?;
+        let ids = vocab.encode(text, "corpus")?;
         let held_out = (ids.len() as f64 * HELD_OUT).round() as usize;
         let split = ids.len() - held_out;
         let needed = window + 1;

@@ -1,7 +1,7 @@
 //! Text from a character model: each next symbol drawn from the model's softmax at a temperature (or the
 //! likeliest one), appended, and the window moved on, as the course's `sample` does.
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use glassbox_core::data::CharVocab;
 use rand::Rng;
 
@@ -86,25 +86,11 @@ pub fn generate(
             glassbox_core::Error::invalid("seed text", "", "at least one character").into(),
         );
     }
-    let mut ids = Vec::with_capacity(seed_text.chars().count() + length);
-    for c in seed_text.chars() {
-        let id = vocab.index(c).ok_or_else(|| {
-            glassbox_core::Error::invalid(
-                "seed text",
-                seed_text,
-                format!(
-                    "only the model's {} symbols; {c:?} (U+{:04X}) is not one of them",
-                    vocab.len(),
-                    c as u32
-                ),
-            )
-        })?;
-        ids.push(id);
-    }
+    let mut ids = vocab.encode(seed_text, "seed text")?;
     let mut out = String::new();
     for _ in 0..length {
         let context = &ids[ids.len().saturating_sub(window.max(1))..];
-        let input = Tensor::from_slice(context, (1, context.len()), &Device::Cpu)?;
+        let input = Tensor::from_slice(context, (1, context.len()), model.device())?;
         let logits = model.logits(&input)?;
         let last: Vec<f32> = logits.get(logits.dim(0)? - 1)?.to_vec1()?;
         let next = sampling.choose(&last, rng.random::<f64>());
@@ -122,7 +108,7 @@ pub fn generate(
 mod tests {
     use super::*;
     use crate::char_model::{CharModelConfig, Targets};
-    use candle_core::DType;
+    use candle_core::{DType, Device};
     use candle_nn::{VarBuilder, VarMap};
     use glassbox_core::seed::{Seed, SeededInit};
     use rand::SeedableRng;

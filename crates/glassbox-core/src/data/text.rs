@@ -133,16 +133,17 @@ impl CharVocab {
         self.chars.get(index as usize).copied()
     }
 
-    /// The whole text as indices; characters outside the vocabulary are an error naming the first one.
-    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+    /// The whole text as indices; a character outside the vocabulary is an error naming the first one
+    /// (and its code point), `what` naming the text ("seed text").
+    pub fn encode(&self, text: &str, what: &str) -> Result<Vec<u32>> {
         text.chars()
             .enumerate()
             .map(|(i, c)| {
                 self.index(c).ok_or_else(|| {
                     Error::invalid(
-                        "text",
-                        format!("{c:?} at character {i}"),
-                        "characters of the vocabulary",
+                        what,
+                        format!("{c:?} (U+{:04X}) at character {i}", c as u32),
+                        format!("only the {} symbols of the vocabulary", self.len()),
                     )
                 })
             })
@@ -178,9 +179,13 @@ mod tests {
         let v = CharVocab::from_text("hello world");
         assert_eq!(v.len(), 8);
         assert_eq!(v.index(' '), Some(0));
-        let enc = v.encode("low").unwrap();
+        let enc = v.encode("low", "text").unwrap();
         assert_eq!(v.decode(&enc), "low");
-        assert!(v.encode("z").unwrap_err().to_string().contains("'z'"));
+        let err = v.encode("oz", "seed text").unwrap_err().to_string();
+        assert!(
+            err.contains("seed text") && err.contains("'z' (U+007A) at character 1"),
+            "{err}"
+        );
         assert_eq!(window_starts(10, 4, 3).collect::<Vec<_>>(), vec![0, 3]);
     }
 

@@ -141,10 +141,6 @@ impl Lstm {
         self.hidden
     }
 
-    pub fn layers(&self) -> usize {
-        self.layers.len()
-    }
-
     /// Runs over dense inputs `x: (batch, steps, input_size)`.
     pub fn forward(&self, x: &Tensor) -> Result<LstmOutput> {
         let (batch, steps, features) = x.dims3()?;
