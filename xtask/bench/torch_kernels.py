@@ -208,6 +208,29 @@ def train_step(model, x, y, compile_, criterion=F.cross_entropy):
     return step
 
 
+def char_lstm_every_step(compile_, g):
+    """The character lesson's default step, as tests/fixtures/reference_char_lstm.py trains it: one-hot
+    windows of 100 symbols, batch 32, nn.LSTM(89, 256, 2), the head at every step, the gradient norm
+    clipped at 1, fused Adam 2e-3."""
+    lstm, head = nn.LSTM(SYMBOLS, 256, num_layers=2), nn.Linear(256, SYMBOLS)
+    params = list(lstm.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=2e-3, fused=True)
+    ids = torch.randint(0, SYMBOLS, (100, 32), generator=g)
+    y = torch.randint(0, SYMBOLS, (100 * 32,), generator=g)
+
+    def loss(ids, y):
+        seq, _ = lstm(F.one_hot(ids, SYMBOLS).float())
+        return F.cross_entropy(head(seq).reshape(-1, SYMBOLS), y)
+    loss_fn = torch.compile(loss) if compile_ else loss
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss_fn(ids, y).backward()
+        nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+    return step
+
+
 def inference_step(model, x, compile_):
     model.eval()
     run = torch.compile(model) if compile_ else model
@@ -241,6 +264,8 @@ def case_step(case, compile_):
         if case == "lstm_train":
             return "sequences/s", 128, train_step(CharLstm(), F.one_hot(ids, SYMBOLS).float(), y, compile_)
         return "sequences/s", 128, train_step(CharLstmIds(), ids, y, compile_)
+    if case == "char_lstm_train":
+        return "sequences/s", 32, char_lstm_every_step(compile_, g)
     if case in ("vgg_input_grad", "vgg_forward"):
         model = vgg16_features(g)
         img = uniform((1, 3, 224, 224), 1.0, g)

@@ -269,7 +269,10 @@ pub(crate) fn train_and_report(
     values.insert("epochs".into(), json!(epochs.len()));
     values.insert("train_loss".into(), json!(last_train));
     values.insert("test_loss".into(), json!(outcome.test_loss));
-    values.insert("median_seconds_per_epoch".into(), json!(median(&seconds)));
+    values.insert(
+        "median_seconds_per_epoch".into(),
+        json!(glassbox_core::stats::median(&seconds)),
+    );
     if let Some((t, v)) = recipe.course {
         values.insert(
             "course".into(),
@@ -303,13 +306,6 @@ pub(crate) fn finish(
         println!("wrote {}", out.join(f).display());
     }
     Ok(())
-}
-
-/// The middle value (the upper one of an even count), for seconds per epoch.
-pub(crate) fn median(values: &[f64]) -> Option<f64> {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    (!v.is_empty()).then(|| v[v.len() / 2])
 }
 
 fn loss_curve(out: &Path, epochs: &[serde_json::Value], name: &str) -> anyhow::Result<()> {

@@ -126,7 +126,7 @@ pub fn run(common: &Common, cmd: &GanCommand) -> anyhow::Result<()> {
             "model": gan.model_name(),
             "epochs": epochs.len(),
             "training_digits": training.count,
-            "median_seconds_per_epoch": crate::ae_cmd::median(&seconds),
+            "median_seconds_per_epoch": glassbox_core::stats::median(&seconds),
         }),
     )?;
     let draw = |n: usize| -> anyhow::Result<Tensor> {

@@ -11,6 +11,7 @@ mod judge_cmd;
 mod mnist_cmd;
 mod rl_cmd;
 mod text_cmd;
+mod text_inspect;
 mod tiger_cmd;
 mod vae_cmd;
 mod vgg_cmd;

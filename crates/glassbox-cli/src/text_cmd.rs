@@ -19,8 +19,8 @@ use glassbox_sequence::generate::{generate, Sampling};
 use glassbox_sequence::{CharModel, CharModelConfig, CharText};
 use serde_json::json;
 
-use crate::ae_cmd::median;
 use crate::cli::Common;
+use crate::text_inspect::{inspect, seed_text_for};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Preset {
@@ -61,6 +61,19 @@ pub enum TextCommand {
         #[arg(long)]
         fresh: bool,
     },
+    /// Measures a trained model: the share of real words in 3,000 words sampled at temperature 0.5,
+    /// and cells.png, the memory cells that follow quotations and words over held-out text.
+    Inspect {
+        /// A checkpoint written by `glassbox text train`.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: PathBuf,
+        /// The corpus it was trained on, if not the Holmes corpus.
+        #[arg(long, value_name = "FILE")]
+        corpus: Option<PathBuf>,
+        /// The --limit it was trained with: words and held-out text from that slice.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
     /// Writes text from a trained model to the terminal as it is sampled.
     Generate {
         /// A checkpoint written by `glassbox text train`.
@@ -79,8 +92,6 @@ pub enum TextCommand {
     },
 }
 
-/// The course's first sentence: the default text to continue.
-const DEFAULT_SEED_TEXT: &str = "To Sherlock Holmes she is always THE woman. ";
 /// The temperatures of the samples written during training (0 = greedy).
 const SAMPLE_TEMPERATURES: [f64; 4] = [0.0, 0.5, 1.0, 1.5];
 const SAMPLE_LENGTH: usize = 400;
@@ -119,6 +130,11 @@ pub fn run(common: &Common, cmd: &TextCommand) -> anyhow::Result<()> {
             };
             train(common, corpus.as_deref(), *limit, model, &recipe, !fresh)
         }
+        TextCommand::Inspect {
+            checkpoint,
+            corpus,
+            limit,
+        } => inspect_cmd(common, checkpoint, corpus.as_deref(), *limit),
         TextCommand::Generate {
             checkpoint,
             seed_text,
@@ -178,22 +194,9 @@ fn train(
     let device = common.device.open()?;
     let out = &common.out;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let (corpus, source) = match corpus {
-        Some(path) => (Corpus::load(path)?, path.display().to_string()),
-        None => {
-            let (c, source) = Corpus::holmes(&common.locator())?;
-            (c, source.to_string())
-        }
-    };
-    let text = match limit {
-        Some(0) => anyhow::bail!("invalid --limit 0: expected a number of characters"),
-        Some(n) => corpus
-            .text
-            .char_indices()
-            .nth(n)
-            .map_or(&corpus.text[..], |(end, _)| &corpus.text[..end]),
-        None => &corpus.text[..],
-    };
+    let (corpus, source) = load_corpus(common, corpus)?;
+    let text = first_chars(&corpus.text, limit)?;
+    let corpus_text = text;
     let text = CharText::from_text(text, &corpus.path, recipe.window)?;
     let config = model.config(text.vocab.len());
     println!(
@@ -219,7 +222,7 @@ fn train(
     let outcome = train_chars(&model, &varmap, &text, recipe, &run, |report| {
         if report.epoch == 1 || report.epoch == recipe.epochs {
             let name = format!("samples-epoch-{:03}.txt", report.epoch);
-            let samples = samples(&model, &text, recipe.window, &seed_text, common)?;
+            let samples = samples(&model, &text, &seed_text, common)?;
             println!("after epoch {}:\n{samples}", report.epoch);
             glassbox_core::assets::atomic::write_bytes_atomic(&out.join(&name), samples.as_bytes())
                 .map_err(glassbox_core::Error::from)?;
@@ -228,6 +231,16 @@ fn train(
         Ok(())
     })?;
     common.say_resumed(outcome.resumed_from);
+    let held_out = text.vocab.decode(text.validation());
+    let inspection = inspect(
+        &model,
+        &text.vocab,
+        corpus_text,
+        &held_out,
+        out,
+        common.seed(),
+    )?;
+    written.extend(["real-words.txt".to_string(), "cells.png".to_string()]);
     let epochs = outcome.metrics.epochs().to_vec();
     line_chart(
         out.join("loss.png"),
@@ -258,8 +271,10 @@ fn train(
         "epochs": epochs.len(),
         "train_loss": last("/train_loss"),
         "validation_loss": last("/eval/validation_loss"),
-        "median_seconds_per_epoch": median(&seconds),
+        "median_seconds_per_epoch": glassbox_core::stats::median(&seconds),
         "source": source,
+        "real_words": inspection["real_words"],
+        "cells": inspection["cells"],
     });
     println!(
         "after {} epochs: training loss {}, held-out loss {} nats per character",
@@ -279,7 +294,6 @@ fn train(
 fn samples(
     model: &CharModel,
     text: &CharText,
-    window: usize,
     seed_text: &str,
     common: &Common,
 ) -> glassbox_sequence::Result<String> {
@@ -291,7 +305,6 @@ fn samples(
             model,
             &text.vocab,
             seed_text,
-            window,
             SAMPLE_LENGTH,
             sampling,
             &mut rng,
@@ -307,6 +320,72 @@ fn samples(
     Ok(all)
 }
 
+/// The first `limit` characters of `text` (all of it without a limit).
+fn first_chars(text: &str, limit: Option<usize>) -> anyhow::Result<&str> {
+    Ok(match limit {
+        Some(0) => anyhow::bail!("invalid --limit 0: expected a number of characters"),
+        Some(n) => text
+            .char_indices()
+            .nth(n)
+            .map_or(text, |(end, _)| &text[..end]),
+        None => text,
+    })
+}
+
+/// The Holmes corpus (found as the data locator says) or the file given, and where it came from.
+fn load_corpus(common: &Common, corpus: Option<&Path>) -> anyhow::Result<(Corpus, String)> {
+    Ok(match corpus {
+        Some(path) => (Corpus::load(path)?, path.display().to_string()),
+        None => {
+            let (c, source) = Corpus::holmes(&common.locator())?;
+            (c, source.to_string())
+        }
+    })
+}
+
+fn inspect_cmd(
+    common: &Common,
+    checkpoint: &Path,
+    corpus: Option<&Path>,
+    limit: Option<usize>,
+) -> anyhow::Result<()> {
+    let device = common.device.open()?;
+    let trained = load_trained(checkpoint, &device)?;
+    let (corpus, source) = load_corpus(common, corpus)?;
+    let corpus_text = first_chars(&corpus.text, limit)?;
+    let text = CharText::from_text(corpus_text, &corpus.path, trained.window)?;
+    println!(
+        "{} after {} epochs; words and held-out text from {source}",
+        trained.model.name(),
+        trained.epoch
+    );
+    let out = &common.out;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let held_out = text.vocab.decode(text.validation());
+    let found = inspect(
+        &trained.model,
+        &trained.vocab,
+        corpus_text,
+        &held_out,
+        out,
+        common.seed(),
+    )?;
+    let report = json!({
+        "checkpoint": checkpoint.display().to_string(),
+        "model": trained.model.name(),
+        "epoch": trained.epoch,
+        "source": source,
+        "inspection": found,
+    });
+    let path = out.join("inspect.json");
+    glassbox_core::assets::atomic::write_bytes_atomic(
+        &path,
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
 fn generate_cmd(
     common: &Common,
     checkpoint: &Path,
@@ -319,13 +398,7 @@ fn generate_cmd(
     let trained = load_trained(checkpoint, &device)?;
     let seed_text = match seed_text {
         Some(s) => s.to_string(),
-        None if DEFAULT_SEED_TEXT
-            .chars()
-            .all(|c| trained.vocab.index(c).is_some()) =>
-        {
-            DEFAULT_SEED_TEXT.to_string()
-        }
-        None => trained.vocab.chars()[..1].iter().collect(),
+        None => seed_text_for(&trained.vocab),
     };
     let mut rng = common.seed().stream("text generate");
     let mut stdout = std::io::stdout().lock();
@@ -334,7 +407,6 @@ fn generate_cmd(
         &trained.model,
         &trained.vocab,
         &seed_text,
-        trained.window,
         length,
         sampling,
         &mut rng,

@@ -67,6 +67,34 @@ fn a_character_model_trains_resumes_and_generates_the_same_text_for_the_same_see
     );
     let samples = std::fs::read_to_string(out.join("samples-epoch-004.txt")).unwrap();
     assert!(samples.contains("--- greedy") && samples.contains("--- temperature 1.5"));
+    // 3,000 words at temperature 0.5, counted against the slice's words; this small model writes many
+    // non-words (about half were real here), an untrained one almost none.
+    let real = &m["summary"]["real_words"];
+    assert_eq!(real["words"], 3000, "{real}");
+    let share = real["share"].as_f64().unwrap();
+    assert!((0.2..1.0).contains(&share), "{real}");
+    let cells = image::open(out.join("cells.png")).expect("cells.png decodes");
+    assert_eq!((cells.width(), cells.height()), (900, 600));
+    assert_eq!(m["summary"]["cells"].as_array().unwrap().len(), 3, "{m}");
+    // `inspect` measures a checkpoint again: the same seed draws the same words.
+    let again = tmp.path().join("inspect");
+    let o = glassbox(
+        &[
+            "text",
+            "inspect",
+            "--checkpoint",
+            out.join("checkpoint.safetensors").to_str().unwrap(),
+            "--limit",
+            "60000",
+            "--out",
+            again.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let report = json(&again.join("inspect.json"));
+    assert_eq!(report["inspection"]["real_words"], *real, "{report}");
+    assert!(again.join("cells.png").is_file());
 
     let ckpt = out.join("checkpoint.safetensors");
     let generate = |seed: &'static str, seed_text: &'static str| {

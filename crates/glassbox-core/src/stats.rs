@@ -56,6 +56,14 @@ impl Gaussian {
     }
 }
 
+/// The middle value (the upper one of an even count; NaN sorts last), `None` for no values: seconds per
+/// epoch, gradient norms per epoch.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    (!v.is_empty()).then(|| v[v.len() / 2])
+}
+
 /// The eigenvalues of a symmetric `d x d` matrix (row-major), ascending.
 pub fn symmetric_eigenvalues(matrix: &[f64], d: usize) -> Vec<f64> {
     let mut eig = jacobi(matrix, d).0;
@@ -179,6 +187,13 @@ pub fn frechet_distance(a: &Gaussian, b: &Gaussian) -> Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_is_the_middle_or_upper_middle_value() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(3.0));
+        assert_eq!(median(&[]), None);
+    }
 
     #[test]
     fn eigenvalues_of_known_matrices() {

@@ -15,7 +15,7 @@
 
 use candle_core::{Result, Tensor};
 use candle_nn::{Linear, Module, VarBuilder, VarMap};
-use glassbox_tensor::nn::{keras, Lstm, LstmConfig, LstmFlavor};
+use glassbox_tensor::nn::{keras, Lstm, LstmConfig, LstmFlavor, LstmState};
 
 /// What a [`CharModel`] predicts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,6 +157,20 @@ impl CharModel {
             Targets::EveryStep => states.sequence.flatten_to(1)?,
         };
         self.head.forward(&hidden)
+    }
+
+    /// The state before the first character: zeros, as training starts every window.
+    pub fn zero_state(&self, batch: usize) -> Result<LstmState> {
+        self.lstm.zero_state(batch, self.device())
+    }
+
+    /// Reads one character per sequence, `ids: (batch)`, after `state`: the logits of the next
+    /// character, `(batch, symbols)`, and the state after it. What [`CharModel::logits`] computes at each
+    /// step of a window, one step at a time (for generation with a carried state, and for looking at
+    /// the cells).
+    pub fn step(&self, ids: &Tensor, state: &LstmState) -> Result<(Tensor, LstmState)> {
+        let state = self.lstm.step_one_hot(ids, state)?;
+        Ok((self.head.forward(state.top())?, state))
     }
 
     /// Mean cross-entropy in nats per predicted character. `next` holds the targets: `(batch)` after the

@@ -82,7 +82,7 @@ impl CharRecipe {
     /// clipping at 1, a cosine schedule (the PyTorch yardstick's recipe).
     pub fn every_step() -> Self {
         CharRecipe {
-            epochs: 10,
+            epochs: 20,
             batch_size: 32,
             window: 100,
             step: 100,
@@ -233,6 +233,7 @@ pub fn train_chars(
     };
     let vars = checkpoint::trainable_vars(varmap);
     let optimizer = RefCell::new(optimizer);
+    let grad_norms = RefCell::new(Vec::new());
     let targets = model.config().targets;
     let reports = fit(
         &fit_config,
@@ -244,9 +245,9 @@ pub fn train_chars(
                     .map_err(into_core)?;
             let loss = model.loss(&inputs, &next)?;
             let mut grads = loss.backward()?;
-            if let Some(max_norm) = recipe.clip {
-                clip_grad_norm(&mut grads, &vars, max_norm)?;
-            }
+            // Measured whether or not it is clipped: the norms show a run heading for divergence.
+            let norm = clip_grad_norm(&mut grads, &vars, recipe.clip.unwrap_or(f64::INFINITY))?;
+            grad_norms.borrow_mut().push(norm);
             let mut optimizer = optimizer.borrow_mut();
             if recipe.cosine {
                 let done = ((batch.epoch - 1) * batches_per_epoch + batch.index) as f64;
@@ -263,7 +264,14 @@ pub fn train_chars(
         },
         |_| {
             let loss = validation_loss(model, text, recipe, device).map_err(into_core)?;
-            Ok(json!({ "validation_loss": loss }))
+            let norms = std::mem::take(&mut *grad_norms.borrow_mut());
+            Ok(json!({
+                "validation_loss": loss,
+                "gradient_norm": {
+                    "median": glassbox_core::stats::median(&norms),
+                    "max": norms.iter().copied().fold(f64::NAN, f64::max),
+                },
+            }))
         },
         |report| {
             metrics.push_epoch(serde_json::to_value(report).expect("reports serialize"))?;

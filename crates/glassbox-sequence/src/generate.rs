@@ -1,8 +1,9 @@
 //! Text from a character model: each next symbol drawn from the model's softmax at a temperature (or the
-//! likeliest one), appended, and the window moved on, as the course's `sample` does.
+//! likeliest one) and read back in, as the course's `sample` does.
 
 use candle_core::Tensor;
 use glassbox_core::data::CharVocab;
+use glassbox_tensor::nn::LstmState;
 use rand::Rng;
 
 use crate::char_model::CharModel;
@@ -67,37 +68,72 @@ impl Sampling {
     }
 }
 
+/// Draws text from a model one symbol at a time, its LSTM state carried from each symbol to the next (as
+/// Karpathy's char-rnn samples): each symbol costs one step whatever the length.
+pub struct Sampler<'a> {
+    model: &'a CharModel,
+    vocab: &'a CharVocab,
+    state: LstmState,
+    /// The model's logits for the next symbol.
+    logits: Vec<f32>,
+}
+
+impl<'a> Sampler<'a> {
+    /// Reads `seed_text` from a zero state. A seed text with a symbol outside the vocabulary is refused,
+    /// the symbol named.
+    pub fn new(model: &'a CharModel, vocab: &'a CharVocab, seed_text: &str) -> Result<Self> {
+        if seed_text.is_empty() {
+            return Err(
+                glassbox_core::Error::invalid("seed text", "", "at least one character").into(),
+            );
+        }
+        let mut sampler = Sampler {
+            model,
+            vocab,
+            state: model.zero_state(1)?,
+            logits: Vec::new(),
+        };
+        for id in vocab.encode(seed_text, "seed text")? {
+            sampler.read(id)?;
+        }
+        Ok(sampler)
+    }
+
+    fn read(&mut self, id: u32) -> Result<()> {
+        let ids = Tensor::new(&[id], self.model.device())?;
+        let (logits, state) = self.model.step(&ids, &self.state)?;
+        self.logits = logits.squeeze(0)?.to_vec1()?;
+        self.state = state;
+        Ok(())
+    }
+
+    /// The next symbol, drawn as `sampling` says and then read by the model.
+    pub fn next(&mut self, sampling: Sampling, rng: &mut impl Rng) -> Result<char> {
+        let next = sampling.choose(&self.logits, rng.random::<f64>()) as u32;
+        let c = self
+            .vocab
+            .char(next)
+            .expect("the model has one output per symbol");
+        self.read(next)?;
+        Ok(c)
+    }
+}
+
 /// Appends `length` symbols to `seed_text`, handing each to `emit` as it is drawn (to stream it), and
-/// returns them. The model reads the last `window` symbols of the text so far. A seed text with a
-/// symbol outside the vocabulary is refused, the symbol named.
-#[allow(clippy::too_many_arguments)]
+/// returns them (see [`Sampler`]).
 pub fn generate(
     model: &CharModel,
     vocab: &CharVocab,
     seed_text: &str,
-    window: usize,
     length: usize,
     sampling: Sampling,
     rng: &mut impl Rng,
     mut emit: impl FnMut(char),
 ) -> Result<String> {
-    if seed_text.is_empty() {
-        return Err(
-            glassbox_core::Error::invalid("seed text", "", "at least one character").into(),
-        );
-    }
-    let mut ids = vocab.encode(seed_text, "seed text")?;
+    let mut sampler = Sampler::new(model, vocab, seed_text)?;
     let mut out = String::new();
     for _ in 0..length {
-        let context = &ids[ids.len().saturating_sub(window.max(1))..];
-        let input = Tensor::from_slice(context, (1, context.len()), model.device())?;
-        let logits = model.logits(&input)?;
-        let last: Vec<f32> = logits.get(logits.dim(0)? - 1)?.to_vec1()?;
-        let next = sampling.choose(&last, rng.random::<f64>());
-        ids.push(next as u32);
-        let c = vocab
-            .char(next as u32)
-            .expect("the model has one output per symbol");
+        let c = sampler.next(sampling, rng)?;
         emit(c);
         out.push(c);
     }
@@ -154,7 +190,6 @@ mod tests {
                 &m,
                 &vocab,
                 "abc",
-                8,
                 40,
                 Sampling::Temperature(1.0),
                 &mut rng,
@@ -174,18 +209,9 @@ mod tests {
         let vocab = CharVocab::from_text("abc ");
         let m = model(&vocab);
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let err = generate(
-            &m,
-            &vocab,
-            "a cab!",
-            8,
-            5,
-            Sampling::Greedy,
-            &mut rng,
-            |_| {},
-        )
-        .unwrap_err()
-        .to_string();
+        let err = generate(&m, &vocab, "a cab!", 5, Sampling::Greedy, &mut rng, |_| {})
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("'!'") && err.contains("U+0021"), "{err}");
     }
 }

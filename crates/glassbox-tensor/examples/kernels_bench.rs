@@ -416,12 +416,70 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
                     // The same arithmetic with the one-hot product done as a row lookup.
                     (Impl::Fast, _) => lstm.forward_one_hot(&ids)?.last_hidden()?,
                     // candle-nn's own LSTM, one step at a time; it has no lookup path, so dense in both.
-                    (Impl::Candle, _) => candle_lstm_last(&dense, &varmap)?,
+                    (Impl::Candle, _) => {
+                        candle_lstm(&dense, &varmap, 128)?.pop().expect("40 steps")
+                    }
                 };
                 let loss = candle_nn::loss::cross_entropy(&head.forward(&out)?, &y)?;
                 opt.backward_step(&loss)
             })?;
             Ok(("sequences/s", s.iter().map(|t| 128.0 / t).collect()))
+        }
+        "char_lstm_train" => {
+            // The character lesson's default step (glassbox-sequence's every-step model and recipe): two
+            // LSTM(256) over 100 symbols of 32 windows, a head at every step, the global gradient norm
+            // clipped at 1, Adam.
+            let (batch, steps, hidden) = (32, 100, 256);
+            let varmap = VarMap::new();
+            let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+            let lstm = glassbox_tensor::nn::Lstm::new(
+                SYMBOLS,
+                hidden,
+                glassbox_tensor::nn::LstmConfig {
+                    layers: 2,
+                    ..Default::default()
+                },
+                vb.pp("lstm"),
+            )?;
+            let head = candle_nn::linear(hidden, SYMBOLS, vb.pp("head"))?;
+            let symbols = |n: usize, rng: &mut StdRng| -> Vec<u32> {
+                (0..n)
+                    .map(|_| rng.random_range(0..SYMBOLS as u32))
+                    .collect()
+            };
+            let ids = Tensor::from_vec(symbols(batch * steps, &mut rng), (batch, steps), &dev)?;
+            let dense = candle_nn::encoding::one_hot(ids.clone(), SYMBOLS, 1f32, 0f32)?;
+            // Time-major targets, as the head's rows come.
+            let y = Tensor::from_vec(symbols(batch * steps, &mut rng), batch * steps, &dev)?;
+            let vars = varmap.all_vars();
+            let params = glassbox_core::optim::ParamsAdam {
+                lr: 2e-3,
+                ..Default::default()
+            };
+            let mut opt = glassbox_core::optim::Adam::new(vars.clone(), params)?;
+            let mut candle_opt = candle_nn::AdamW::new(
+                vars.clone(),
+                ParamsAdamW {
+                    lr: 2e-3,
+                    weight_decay: 0.0,
+                    ..Default::default()
+                },
+            )?;
+            let s = timed(reps, warmup, || {
+                let sequence = match imp {
+                    Impl::Fast => lstm.forward_one_hot(&ids)?.sequence,
+                    Impl::Candle => Tensor::stack(&candle_lstm(&dense, &varmap, hidden)?, 0)?,
+                };
+                let logits = head.forward(&sequence.reshape((steps * batch, hidden))?)?;
+                let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+                let mut grads = loss.backward()?;
+                glassbox_core::optim::clip_grad_norm(&mut grads, &vars, 1.0)?;
+                match imp {
+                    Impl::Fast => opt.step(&grads),
+                    Impl::Candle => candle_opt.step(&grads),
+                }
+            })?;
+            Ok(("sequences/s", s.iter().map(|t| batch as f64 / t).collect()))
         }
         "vgg_input_grad" | "vgg_forward" => {
             let layers = VGG16
@@ -539,33 +597,27 @@ impl AnyAdamW {
     }
 }
 
-/// candle-nn's LSTM (two layers, batch-first input) over `x`, returning the last hidden state; it reads
-/// the glassbox layer's weights from the same VarMap so both see the same model.
-fn candle_lstm_last(x: &Tensor, varmap: &VarMap) -> Result<Tensor> {
+/// candle-nn's LSTM (two layers of `hidden`, batch-first input) over `x`, returning the upper layer's hidden
+/// state at every step; it reads the glassbox layer's weights from the same VarMap so both see the same
+/// model.
+fn candle_lstm(x: &Tensor, varmap: &VarMap, hidden: usize) -> Result<Vec<Tensor>> {
     use candle_nn::rnn::{LSTMConfig, RNN};
     let vb = VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu).pp("lstm");
-    let l0 = candle_nn::lstm(
-        SYMBOLS,
-        128,
-        LSTMConfig {
-            layer_idx: 0,
-            ..Default::default()
-        },
-        vb.clone(),
-    )?;
-    let l1 = candle_nn::lstm(
-        128,
-        128,
-        LSTMConfig {
-            layer_idx: 1,
-            ..Default::default()
-        },
-        vb,
-    )?;
+    let layer = |inputs, k| {
+        candle_nn::lstm(
+            inputs,
+            hidden,
+            LSTMConfig {
+                layer_idx: k,
+                ..Default::default()
+            },
+            vb.clone(),
+        )
+    };
+    let (l0, l1) = (layer(SYMBOLS, 0)?, layer(hidden, 1)?);
     let s0 = l0.seq(x)?;
     let h0 = l0.states_to_tensor(&s0)?;
-    let s1 = l1.seq(&h0)?;
-    Ok(s1.last().expect("40 steps").h().clone())
+    Ok(l1.seq(&h0)?.into_iter().map(|s| s.h().clone()).collect())
 }
 
 fn main() -> Result<()> {

@@ -1,6 +1,7 @@
 use candle_core::{DType, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
+use crate::ops::lstm::lstm_cell_step;
 use crate::ops::lstm_recurrence;
 
 /// How an [`Lstm`] is built.
@@ -79,6 +80,21 @@ impl LstmOutput {
     /// The hidden states batch-first, `(batch, steps, hidden)`.
     pub fn batch_first(&self) -> Result<Tensor> {
         self.sequence.transpose(0, 1)
+    }
+}
+
+/// What an [`Lstm`] carries from one step to the next: each layer's hidden and cell state,
+/// `(batch, hidden)`, lowest layer first.
+#[derive(Clone, Debug)]
+pub struct LstmState {
+    pub hidden: Vec<Tensor>,
+    pub cells: Vec<Tensor>,
+}
+
+impl LstmState {
+    /// The top layer's hidden state, what a head reads.
+    pub fn top(&self) -> &Tensor {
+        self.hidden.last().expect("an LSTM has at least one layer")
     }
 }
 
@@ -169,6 +185,42 @@ impl Lstm {
         self.run(xw, steps, batch)
     }
 
+    /// The state before the first step: zeros, as [`Lstm::forward`] starts.
+    pub fn zero_state(&self, batch: usize, device: &candle_core::Device) -> Result<LstmState> {
+        let zeros = Tensor::zeros((batch, self.hidden), DType::F32, device)?;
+        Ok(LstmState {
+            hidden: vec![zeros.clone(); self.layers.len()],
+            cells: vec![zeros; self.layers.len()],
+        })
+    }
+
+    /// One step over symbol indices `ids: (batch)` read as one-hot vectors, from `state`: the state
+    /// after it. Stepping through a sequence gives what [`Lstm::forward_one_hot`] gives for it, one step
+    /// at a time, so generation can carry the state instead of rereading its context. It runs on candle's
+    /// ops and is meant for inference: the state it returns is detached, so a run of any length neither
+    /// keeps its history alive nor builds a graph as deep as the run (whose drop would overflow the stack).
+    pub fn step_one_hot(&self, ids: &Tensor, state: &LstmState) -> Result<LstmState> {
+        let ids = ids.to_dtype(DType::U32)?;
+        let mut below: Option<Tensor> = None;
+        let mut next = LstmState {
+            hidden: Vec::with_capacity(self.layers.len()),
+            cells: Vec::with_capacity(self.layers.len()),
+        };
+        for (k, layer) in self.layers.iter().enumerate() {
+            let projection = match &below {
+                None => layer.w_ih.index_select(&ids, 1)?.t()?,
+                Some(h) => h.matmul(&layer.w_ih.t()?)?,
+            };
+            let input = projection.broadcast_add(&layer.bias()?)?;
+            let (h, c) = lstm_cell_step(&input, &layer.w_hh, &state.hidden[k], &state.cells[k])?;
+            let (h, c) = (h.detach(), c.detach());
+            below = Some(h.clone());
+            next.hidden.push(h);
+            next.cells.push(c);
+        }
+        Ok(next)
+    }
+
     fn run(&self, first_projection: Tensor, steps: usize, batch: usize) -> Result<LstmOutput> {
         let four_h = 4 * self.hidden;
         let mut xw = first_projection.reshape((steps, batch, four_h))?;
@@ -247,6 +299,44 @@ mod tests {
             let after = run(&lstm);
             assert_eq!(after, run(&rebuilt), "{flavor:?}");
             assert_ne!(after, before, "{flavor:?}");
+        }
+    }
+
+    /// Stepping with a carried state is the fused forward pass, one step at a time.
+    #[test]
+    fn steps_with_a_carried_state_agree_with_the_whole_sequence() {
+        let varmap = VarMap::new();
+        let dev = Device::Cpu;
+        let cfg = LstmConfig {
+            layers: 2,
+            flavor: LstmFlavor::PyTorch,
+        };
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+        let lstm = Lstm::new(7, 5, cfg, vb).unwrap();
+        let ids = Tensor::new(&[[3u32, 0, 6, 6, 1, 2], [5, 4, 4, 0, 2, 3]], &dev).unwrap();
+        let whole: Vec<Vec<Vec<f32>>> = lstm
+            .forward_one_hot(&ids)
+            .unwrap()
+            .sequence
+            .to_vec3()
+            .unwrap();
+        let mut state = lstm.zero_state(2, &dev).unwrap();
+        for (t, expected) in whole.iter().enumerate() {
+            state = lstm
+                .step_one_hot(&ids.narrow(1, t, 1).unwrap().squeeze(1).unwrap(), &state)
+                .unwrap();
+            // Detached: a long run must not chain every step into one graph.
+            assert!(!state.top().track_op() && !state.cells[1].track_op());
+            let stepped: Vec<Vec<f32>> = state.top().to_vec2().unwrap();
+            for (b, row) in stepped.iter().enumerate() {
+                for (j, v) in row.iter().enumerate() {
+                    assert!(
+                        (v - expected[b][j]).abs() < 1e-5,
+                        "step {t} row {b}: {v} vs {}",
+                        expected[b][j]
+                    );
+                }
+            }
         }
     }
 }

@@ -13,4 +13,4 @@ pub use conv::{
     Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, MaxPool2d, UpsampleNearest2d,
 };
 pub use dropout::Dropout;
-pub use lstm::{Lstm, LstmConfig, LstmFlavor, LstmOutput};
+pub use lstm::{Lstm, LstmConfig, LstmFlavor, LstmOutput, LstmState};

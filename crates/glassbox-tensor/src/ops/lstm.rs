@@ -89,24 +89,36 @@ pub fn reference_lstm_recurrence(
         None => xw.clone(),
     };
     let hidden = four_h / 4;
-    let w_t = w_hh.t()?;
     let mut h = Tensor::zeros((batch, hidden), xw.dtype(), xw.device())?;
     let mut c = h.clone();
     let mut all = Vec::with_capacity(steps);
     for t in 0..steps {
-        let z = xw.get(t)?.add(&h.matmul(&w_t)?)?;
-        let i = candle_nn::ops::sigmoid(&z.narrow(1, 0, hidden)?)?;
-        let f = candle_nn::ops::sigmoid(&z.narrow(1, hidden, hidden)?)?;
-        let g = z.narrow(1, 2 * hidden, hidden)?.tanh()?;
-        let o = candle_nn::ops::sigmoid(&z.narrow(1, 3 * hidden, hidden)?)?;
-        c = f.mul(&c)?.add(&i.mul(&g)?)?;
-        h = o.mul(&c.tanh()?)?;
+        (h, c) = lstm_cell_step(&xw.get(t)?, w_hh, &h, &c)?;
         all.push(h.clone());
     }
     Ok(LstmStates {
         hidden: Tensor::stack(&all, 0)?,
         last_cell: c,
     })
+}
+
+/// One step of one layer in candle's ops: `input: (batch, 4 hidden)` is the step's input projection with
+/// the bias added, `h` and `c` the state before it, `(batch, hidden)`; returns the state after it.
+pub fn lstm_cell_step(
+    input: &Tensor,
+    w_hh: &Tensor,
+    h: &Tensor,
+    c: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let hidden = h.dim(1)?;
+    let z = input.add(&h.matmul(&w_hh.t()?)?)?;
+    let i = candle_nn::ops::sigmoid(&z.narrow(1, 0, hidden)?)?;
+    let f = candle_nn::ops::sigmoid(&z.narrow(1, hidden, hidden)?)?;
+    let g = z.narrow(1, 2 * hidden, hidden)?.tanh()?;
+    let o = candle_nn::ops::sigmoid(&z.narrow(1, 3 * hidden, hidden)?)?;
+    let c = f.mul(c)?.add(&i.mul(&g)?)?;
+    let h = o.mul(&c.tanh()?)?;
+    Ok((h, c))
 }
 
 /// The recurrence keeps everything backward needs (cell states, gate activations) in the op itself, so

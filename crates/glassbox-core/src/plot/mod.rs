@@ -1,4 +1,5 @@
-//! Loss and accuracy curves, and 2-D scatter plots, as PNG files.
+//! Loss and accuracy curves, 2-D scatter plots, bar charts, confusion matrices and shaded text, as PNG
+//! files.
 //!
 //! Charts are drawn with plotters into an in-memory RGB buffer (with the embedded DejaVu Sans, so they look
 //! the same on every machine), encoded with the image crate and written atomically. Every drawing problem is
@@ -13,6 +14,9 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::imaging::{font, save_rgb_png};
 use crate::{Error, Result};
+
+mod text;
+pub use text::{text_heatmap, ShadedText, TextHeatmap, TEXT_HEATMAP_COLUMNS};
 
 /// The size of every chart, in pixels.
 pub const PLOT_WIDTH: u32 = 900;
