@@ -6,6 +6,7 @@
 //! - [`char_train`]: training them, with checkpoints that resume.
 //! - [`generate`]: text from them, greedy or at a temperature, streamed as it is drawn.
 //! - [`real_words`]: the share of a sample's words that the corpus has.
+//! - [`words`]: the word lesson's tokenizer (a tokenizers WordLevel model, saved as tokenizer.json).
 //! - [`cells`]: the memory cells' activations over a passage, and the cells that track quotes or words.
 
 pub mod cells;
@@ -15,6 +16,7 @@ pub mod chars;
 mod error;
 pub mod generate;
 pub mod real_words;
+pub mod words;
 
 pub use char_model::{CharModel, CharModelConfig, Targets};
 pub use chars::CharText;

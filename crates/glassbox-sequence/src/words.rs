@@ -1,0 +1,167 @@
+//! The word lesson's vocabulary: a tokenizers `WordLevel` model over words and punctuation marks (the
+//! `Whitespace` pre-tokenizer: runs of word characters, and runs of other non-space characters), keeping
+//! the most frequent tokens of the training text and one unknown token for the rest. The course keeps
+//! 8,000: `[UNK]` and the 7,999 most frequent. It is saved as `tokenizer.json` beside a checkpoint, so
+//! anything that reads the tokenizers format can use it.
+
+use std::path::Path;
+
+use tokenizers::models::wordlevel::{WordLevel, WordLevelTrainerBuilder};
+use tokenizers::pre_tokenizers::whitespace::Whitespace;
+use tokenizers::{
+    AddedToken, DecoderWrapper, Model, NormalizerWrapper, PostProcessorWrapper,
+    PreTokenizerWrapper, Tokenizer, TokenizerBuilder,
+};
+
+use crate::Result;
+
+/// The token that stands for every word outside the vocabulary (id 0).
+pub const UNKNOWN: &str = "[UNK]";
+/// The course's vocabulary: the unknown token and the 7,999 most frequent tokens.
+pub const COURSE_VOCABULARY: usize = 8000;
+/// The file name beside a checkpoint.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// A word-level tokenizer and its vocabulary.
+pub struct WordTokenizer {
+    tokenizer: Tokenizer,
+}
+
+fn tokenizer_error(path: &Path, what: &str, e: impl std::fmt::Display) -> crate::Error {
+    glassbox_core::Error::format(path, format!("{what}: {e}")).into()
+}
+
+impl WordTokenizer {
+    /// Learns the `vocabulary - 1` most frequent tokens of `text` (ties broken alphabetically, so the
+    /// result is the same on every run) plus [`UNKNOWN`]. `source` names the text in errors.
+    pub fn train(text: &str, vocabulary: usize, source: &Path) -> Result<WordTokenizer> {
+        if vocabulary < 2 {
+            return Err(glassbox_core::Error::invalid(
+                "vocabulary",
+                vocabulary,
+                "at least 2 (the unknown token and one word)",
+            )
+            .into());
+        }
+        let model = WordLevel::builder()
+            .unk_token(UNKNOWN.into())
+            .build()
+            .map_err(|e| tokenizer_error(source, "word-level model", e))?;
+        let mut trainer = WordLevelTrainerBuilder::default()
+            .vocab_size(vocabulary)
+            .min_frequency(0)
+            .show_progress(false)
+            .special_tokens(vec![AddedToken::from(UNKNOWN, true)])
+            .build()
+            .map_err(|e| tokenizer_error(source, "word-level trainer", e))?;
+        let mut word_level = TokenizerBuilder::<
+            WordLevel,
+            NormalizerWrapper,
+            PreTokenizerWrapper,
+            PostProcessorWrapper,
+            DecoderWrapper,
+        >::new()
+        .with_model(model)
+        .with_pre_tokenizer(Some(PreTokenizerWrapper::Whitespace(Whitespace {})))
+        .build()
+        .map_err(|e| tokenizer_error(source, "tokenizer", e))?;
+        word_level
+            .train(&mut trainer, std::iter::once(text))
+            .map_err(|e| tokenizer_error(source, "training the tokenizer", e))?;
+        let tokenizer = Tokenizer::from(word_level);
+        Ok(WordTokenizer { tokenizer })
+    }
+
+    /// Reads a `tokenizer.json` written by [`WordTokenizer::save`]; anything else is an error naming the
+    /// file.
+    pub fn load(path: &Path) -> Result<WordTokenizer> {
+        let tokenizer = Tokenizer::from_file(path)
+            .map_err(|e| tokenizer_error(path, "not a tokenizer file", e))?;
+        if tokenizer.token_to_id(UNKNOWN) != Some(0) {
+            return Err(glassbox_core::Error::format(
+                path,
+                format!("not a word-level tokenizer of this lesson: no {UNKNOWN} token with id 0"),
+            )
+            .into());
+        }
+        Ok(WordTokenizer { tokenizer })
+    }
+
+    /// Writes the tokenizer atomically in the tokenizers JSON format.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = self
+            .tokenizer
+            .to_string(true)
+            .map_err(|e| tokenizer_error(path, "serializing the tokenizer", e))?;
+        glassbox_core::assets::atomic::write_bytes_atomic(path, json.as_bytes())
+            .map_err(glassbox_core::Error::from)?;
+        Ok(())
+    }
+
+    /// Tokens in the vocabulary, the unknown one included.
+    pub fn len(&self) -> usize {
+        self.tokenizer.get_model().get_vocab_size()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The ids of `text`'s tokens; a token outside the vocabulary becomes [`UNKNOWN`]'s id, 0.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| tokenizer_error(Path::new("text"), "tokenizing", e))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// The token of `id`, if the vocabulary has one.
+    pub fn token(&self, id: u32) -> Option<String> {
+        self.tokenizer.id_to_token(id)
+    }
+
+    /// The tokens of `ids` joined by spaces (the word level keeps no spacing).
+    pub fn decode(&self, ids: &[u32]) -> String {
+        ids.iter()
+            .map(|&id| self.token(id).unwrap_or_else(|| UNKNOWN.to_string()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_frequent_tokens_and_the_unknown_one_make_the_vocabulary() {
+        let text = "the cat saw the dog. The dog saw the cat, and the bird saw nothing!";
+        let source = Path::new("tiny.txt");
+        // Counts: the 4, saw 3, cat 2, dog 2, . 1, The 1, , 1, and 1, bird 1, nothing 1, ! 1.
+        let t = WordTokenizer::train(text, 5, source).unwrap();
+        assert_eq!(t.len(), 5);
+        let ids = t.encode("the dog saw a bird.").unwrap();
+        let tokens: Vec<String> = ids.iter().map(|&i| t.token(i).unwrap()).collect();
+        assert_eq!(tokens, ["the", "dog", "saw", UNKNOWN, UNKNOWN, UNKNOWN]);
+        assert_eq!(t.token(0).as_deref(), Some(UNKNOWN));
+        assert_eq!(t.token(1).as_deref(), Some("the"));
+        // Equal counts are broken alphabetically: cat before dog.
+        assert_eq!(
+            (t.token(3).as_deref(), t.token(4).as_deref()),
+            (Some("cat"), Some("dog"))
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(TOKENIZER_FILE);
+        t.save(&path).unwrap();
+        let back = WordTokenizer::load(&path).unwrap();
+        assert_eq!(back.encode("the dog saw a bird.").unwrap(), ids);
+        assert_eq!(back.decode(&ids[..3]), "the dog saw");
+
+        std::fs::write(&path, b"{ not json").unwrap();
+        let err = WordTokenizer::load(&path).err().unwrap().to_string();
+        assert!(err.contains(TOKENIZER_FILE), "{err}");
+        assert!(WordTokenizer::train(text, 1, source).is_err());
+    }
+}
