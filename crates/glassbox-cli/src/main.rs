@@ -12,6 +12,7 @@ mod mnist_cmd;
 mod rl_cmd;
 mod text_cmd;
 mod text_inspect;
+mod text_words;
 mod tiger_cmd;
 mod vae_cmd;
 mod vgg_cmd;

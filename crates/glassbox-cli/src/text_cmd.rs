@@ -1,6 +1,6 @@
-//! `glassbox text`: the character LSTMs on the Holmes corpus (glassbox-sequence): training with
+//! `glassbox text`: the character and word LSTMs on the Holmes corpus (glassbox-sequence): training with
 //! checkpoints that resume, samples after the first and the last epoch, and generation streamed to the
-//! terminal.
+//! terminal. The word level's own parts are in [`crate::text_words`].
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,10 +12,9 @@ use clap::{Subcommand, ValueEnum};
 use glassbox_core::data::Corpus;
 use glassbox_core::plot::{line_chart, LineChart, Series};
 use glassbox_core::seed::SeededInit;
-use glassbox_sequence::char_train::{
-    load_trained, train_chars, CharRecipe, CharRun, CHECKPOINT_FILE,
-};
+use glassbox_sequence::char_train::{load_trained, train_chars};
 use glassbox_sequence::generate::{generate, Sampling};
+use glassbox_sequence::train::{Recipe, TrainRun, CHECKPOINT_FILE};
 use glassbox_sequence::{CharModel, CharModelConfig, CharText};
 use serde_json::json;
 
@@ -32,13 +31,31 @@ pub enum Preset {
     Default,
 }
 
+/// What a model reads and writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Level {
+    /// Characters.
+    Char,
+    /// Words and punctuation marks, through a learned vocabulary (tokenizer.json beside the checkpoint).
+    /// The course preset: two LSTM(8) with dropout 0.3 over one-hot words, the word after 40-word
+    /// windows; the default: embedding 128, two LSTM(256) with dropout 0.3, every step of 40-word
+    /// windows, Adam 2e-3, clipping, cosine, batch 32.
+    Word,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TextCommand {
-    /// Trains a character model on the Holmes corpus (or --corpus): a checkpoint per epoch (run the same
-    /// command again to resume), samples after epoch 1 and at the end, loss.png, metrics.json.
+    /// Trains a character (or --level word) model on the Holmes corpus (or --corpus): a checkpoint per
+    /// epoch (run the same command again to resume), samples after epoch 1 and at the end, loss.png,
+    /// metrics.json.
     Train {
+        #[arg(long, value_enum, default_value_t = Level::Char)]
+        level: Level,
         #[arg(long, value_enum, default_value_t = Preset::Default)]
         preset: Preset,
+        /// Word level: tokens in the vocabulary, the unknown one included.
+        #[arg(long, default_value_t = glassbox_sequence::words::COURSE_VOCABULARY)]
+        vocabulary: usize,
         /// Any UTF-8 text file instead of the Holmes corpus (normalized the same way).
         #[arg(long, value_name = "FILE")]
         corpus: Option<PathBuf>,
@@ -74,7 +91,7 @@ pub enum TextCommand {
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
     },
-    /// Writes text from a trained model to the terminal as it is sampled.
+    /// Writes text from a trained model (character or word) to the terminal as it is sampled.
     Generate {
         /// A checkpoint written by `glassbox text train`.
         #[arg(long, value_name = "FILE")]
@@ -86,20 +103,22 @@ pub enum TextCommand {
         /// 0 for the likeliest symbol every time; 0.5 safe, 1.0 the model's own odds, 1.5 wild.
         #[arg(long, default_value_t = 0.5)]
         temperature: f64,
-        /// Characters to write.
-        #[arg(long, default_value_t = 500)]
-        length: usize,
+        /// Characters to write (words for a word model) [default: 500 characters, 100 words].
+        #[arg(long)]
+        length: Option<usize>,
     },
 }
 
 /// The temperatures of the samples written during training (0 = greedy).
-const SAMPLE_TEMPERATURES: [f64; 4] = [0.0, 0.5, 1.0, 1.5];
+pub(crate) const SAMPLE_TEMPERATURES: [f64; 4] = [0.0, 0.5, 1.0, 1.5];
 const SAMPLE_LENGTH: usize = 400;
 
 pub fn run(common: &Common, cmd: &TextCommand) -> anyhow::Result<()> {
     match cmd {
         TextCommand::Train {
+            level,
             preset,
+            vocabulary,
             corpus,
             limit,
             epochs,
@@ -108,9 +127,11 @@ pub fn run(common: &Common, cmd: &TextCommand) -> anyhow::Result<()> {
             hidden,
             fresh,
         } => {
-            let mut recipe = match preset {
-                Preset::Course => CharRecipe::course(),
-                Preset::Default => CharRecipe::every_step(),
+            let mut recipe = match (level, preset) {
+                (Level::Char, Preset::Course) => Recipe::course(),
+                (Level::Char, Preset::Default) => Recipe::every_step(),
+                (Level::Word, Preset::Course) => Recipe::course_words(),
+                (Level::Word, Preset::Default) => Recipe::every_step_words(),
             };
             if let Some(e) = epochs {
                 recipe.epochs = *e;
@@ -119,7 +140,10 @@ pub fn run(common: &Common, cmd: &TextCommand) -> anyhow::Result<()> {
                 recipe.batch_size = *b;
             }
             if let Some(lr) = lr {
-                recipe.optimizer = with_lr(recipe.optimizer, *lr)?;
+                if !(lr.is_finite() && *lr > 0.0) {
+                    anyhow::bail!("invalid --lr {lr}: expected a positive number");
+                }
+                recipe.optimizer = recipe.optimizer.with_lr(*lr);
             }
             if *hidden == Some(0) {
                 anyhow::bail!("invalid --hidden 0: expected at least 1");
@@ -128,7 +152,21 @@ pub fn run(common: &Common, cmd: &TextCommand) -> anyhow::Result<()> {
                 preset: *preset,
                 hidden: *hidden,
             };
-            train(common, corpus.as_deref(), *limit, model, &recipe, !fresh)
+            match level {
+                Level::Char => train(common, corpus.as_deref(), *limit, model, &recipe, !fresh),
+                Level::Word => crate::text_words::train(
+                    common,
+                    corpus.as_deref(),
+                    *limit,
+                    &crate::text_words::WordModelChoice {
+                        preset: *preset,
+                        hidden: *hidden,
+                        vocabulary: *vocabulary,
+                    },
+                    &recipe,
+                    !fresh,
+                ),
+            }
         }
         TextCommand::Inspect {
             checkpoint,
@@ -151,7 +189,7 @@ pub fn run(common: &Common, cmd: &TextCommand) -> anyhow::Result<()> {
 }
 
 /// The network asked for, built once the corpus says how many symbols it has.
-struct Model {
+pub(crate) struct Model {
     preset: Preset,
     hidden: Option<usize>,
 }
@@ -169,26 +207,12 @@ impl Model {
     }
 }
 
-fn with_lr(
-    optimizer: glassbox_sequence::char_train::CharOptimizer,
-    lr: f64,
-) -> anyhow::Result<glassbox_sequence::char_train::CharOptimizer> {
-    use glassbox_sequence::char_train::CharOptimizer;
-    if !(lr.is_finite() && lr > 0.0) {
-        anyhow::bail!("invalid --lr {lr}: expected a positive number");
-    }
-    Ok(match optimizer {
-        CharOptimizer::RmsProp { .. } => CharOptimizer::RmsProp { lr },
-        CharOptimizer::Adam { .. } => CharOptimizer::Adam { lr },
-    })
-}
-
 fn train(
     common: &Common,
     corpus: Option<&Path>,
     limit: Option<usize>,
     model: Model,
-    recipe: &CharRecipe,
+    recipe: &Recipe,
     resume: bool,
 ) -> anyhow::Result<()> {
     let device = common.device.open()?;
@@ -211,7 +235,7 @@ fn train(
     model.start_fresh(&varmap)?;
     let parameters: usize = varmap.all_vars().iter().map(|v| v.elem_count()).sum();
     println!("{}: {parameters} parameters", model.name());
-    let run = CharRun {
+    let run = TrainRun {
         out,
         seed: common.seed(),
         device: &device,
@@ -242,27 +266,9 @@ fn train(
     )?;
     written.extend(["real-words.txt".to_string(), "cells.png".to_string()]);
     let epochs = outcome.metrics.epochs().to_vec();
-    line_chart(
-        out.join("loss.png"),
-        &LineChart {
-            title: format!("{}: nats per character", model.name()),
-            x_label: "epoch".into(),
-            y_label: "cross-entropy (nats per character)".into(),
-            series: vec![
-                Series::from_epochs("training", &epochs, |e| e["train_loss"].as_f64()),
-                Series::from_epochs("held out", &epochs, |e| {
-                    e["eval"]["validation_loss"].as_f64()
-                }),
-            ],
-            y_range: None,
-        },
-    )?;
+    loss_chart(out, &model.name(), &epochs, "character")?;
     written.push("loss.png".into());
     let last = |key: &str| epochs.last().and_then(|e| e.pointer(key)).cloned();
-    let seconds: Vec<f64> = epochs
-        .iter()
-        .filter_map(|e| e["seconds"].as_f64())
-        .collect();
     let summary = json!({
         "model": model.name(),
         "parameters": parameters,
@@ -271,7 +277,7 @@ fn train(
         "epochs": epochs.len(),
         "train_loss": last("/train_loss"),
         "validation_loss": last("/eval/validation_loss"),
-        "median_seconds_per_epoch": glassbox_core::stats::median(&seconds),
+        "median_seconds_per_epoch": median_seconds(&epochs),
         "source": source,
         "real_words": inspection["real_words"],
         "cells": inspection["cells"],
@@ -288,6 +294,40 @@ fn train(
         println!("wrote {}", out.join(f).display());
     }
     Ok(())
+}
+
+/// loss.png: training and held-out loss per epoch, in nats per `unit`.
+pub(crate) fn loss_chart(
+    out: &Path,
+    model: &str,
+    epochs: &[serde_json::Value],
+    unit: &str,
+) -> anyhow::Result<()> {
+    line_chart(
+        out.join("loss.png"),
+        &LineChart {
+            title: format!("{model}: nats per {unit}"),
+            x_label: "epoch".into(),
+            y_label: format!("cross-entropy (nats per {unit})"),
+            series: vec![
+                Series::from_epochs("training", epochs, |e| e["train_loss"].as_f64()),
+                Series::from_epochs("held out", epochs, |e| {
+                    e["eval"]["validation_loss"].as_f64()
+                }),
+            ],
+            y_range: None,
+        },
+    )?;
+    Ok(())
+}
+
+/// The median of the epochs' training seconds.
+pub(crate) fn median_seconds(epochs: &[serde_json::Value]) -> Option<f64> {
+    let seconds: Vec<f64> = epochs
+        .iter()
+        .filter_map(|e| e["seconds"].as_f64())
+        .collect();
+    glassbox_core::stats::median(&seconds)
 }
 
 /// The same seed text continued at each of [`SAMPLE_TEMPERATURES`].
@@ -321,7 +361,7 @@ fn samples(
 }
 
 /// The first `limit` characters of `text` (all of it without a limit).
-fn first_chars(text: &str, limit: Option<usize>) -> anyhow::Result<&str> {
+pub(crate) fn first_chars(text: &str, limit: Option<usize>) -> anyhow::Result<&str> {
     Ok(match limit {
         Some(0) => anyhow::bail!("invalid --limit 0: expected a number of characters"),
         Some(n) => text
@@ -333,7 +373,10 @@ fn first_chars(text: &str, limit: Option<usize>) -> anyhow::Result<&str> {
 }
 
 /// The Holmes corpus (found as the data locator says) or the file given, and where it came from.
-fn load_corpus(common: &Common, corpus: Option<&Path>) -> anyhow::Result<(Corpus, String)> {
+pub(crate) fn load_corpus(
+    common: &Common,
+    corpus: Option<&Path>,
+) -> anyhow::Result<(Corpus, String)> {
     Ok(match corpus {
         Some(path) => (Corpus::load(path)?, path.display().to_string()),
         None => {
@@ -391,10 +434,20 @@ fn generate_cmd(
     checkpoint: &Path,
     seed_text: Option<&str>,
     temperature: f64,
-    length: usize,
+    length: Option<usize>,
 ) -> anyhow::Result<()> {
     let sampling = Sampling::from_temperature(temperature)?;
     let device = common.device.open()?;
+    if crate::text_words::is_word_checkpoint(checkpoint, &device)? {
+        return crate::text_words::generate(
+            common,
+            checkpoint,
+            seed_text,
+            sampling,
+            length.unwrap_or(100),
+        );
+    }
+    let length = length.unwrap_or(500);
     let trained = load_trained(checkpoint, &device)?;
     let seed_text = match seed_text {
         Some(s) => s.to_string(),

@@ -3,6 +3,10 @@
 //! the most frequent tokens of the training text and one unknown token for the rest. The course keeps
 //! 8,000: `[UNK]` and the 7,999 most frequent. It is saved as `tokenizer.json` beside a checkpoint, so
 //! anything that reads the tokenizers format can use it.
+//!
+//! [`WordText`] is the lesson's data: the corpus as token ids, its last 5% held out. The tokenizer learns
+//! its vocabulary from the training part only, so held-out words it never saw count as unknown, as they
+//! would for new text.
 
 use std::path::Path;
 
@@ -116,6 +120,11 @@ impl WordTokenizer {
         Ok(encoding.get_ids().to_vec())
     }
 
+    /// The id of `token`, if the vocabulary has it.
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.tokenizer.token_to_id(token)
+    }
+
     /// The token of `id`, if the vocabulary has one.
     pub fn token(&self, id: u32) -> Option<String> {
         self.tokenizer.id_to_token(id)
@@ -128,6 +137,118 @@ impl WordTokenizer {
             .collect::<Vec<_>>()
             .join(" ")
     }
+
+    /// The tokens of `ids` as prose: spaces between words, none before closing punctuation.
+    pub fn to_prose(&self, ids: &[u32]) -> String {
+        ids.iter()
+            .enumerate()
+            .map(|(i, &id)| self.prose_piece(id, i == 0))
+            .collect()
+    }
+
+    /// Token `id` as it continues prose: after a space, unless it is closing punctuation or `first`.
+    pub fn prose_piece(&self, id: u32, first: bool) -> String {
+        let token = self.token(id).unwrap_or_else(|| UNKNOWN.to_string());
+        if first || token.starts_with(['.', ',', ';', ':', '!', '?', ')']) {
+            token
+        } else {
+            format!(" {token}")
+        }
+    }
+
+    /// A short digest of the vocabulary (FNV-1a over the tokens in id order): checkpoints keep it, so a
+    /// run never resumes with another corpus's tokens.
+    pub fn fingerprint(&self) -> String {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for id in 0..self.len() as u32 {
+            let token = self.token(id).unwrap_or_default();
+            for b in token.bytes().chain([0xff]) {
+                hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        format!("{hash:016x}")
+    }
+}
+
+/// A corpus as token ids, split into training and held-out text.
+pub struct WordText {
+    pub tokenizer: WordTokenizer,
+    /// The training tokens, then the held-out ones.
+    pub ids: Vec<u32>,
+    /// The first held-out token.
+    pub split: usize,
+}
+
+impl WordText {
+    /// Learns a tokenizer of `vocabulary` tokens from the first 95% of `text` (cut at a space) and
+    /// encodes both parts. `window` is checked: both parts must hold a window and its target. `source`
+    /// names the text in errors.
+    pub fn from_text(
+        text: &str,
+        source: &Path,
+        vocabulary: usize,
+        window: usize,
+    ) -> Result<WordText> {
+        let (train, _) = text.split_at(held_out_start(text));
+        let tokenizer = WordTokenizer::train(train, vocabulary, source)?;
+        WordText::with_tokenizer(text, source, tokenizer, window)
+    }
+
+    /// As [`WordText::from_text`] with a tokenizer already learned (e.g. read beside a checkpoint).
+    pub fn with_tokenizer(
+        text: &str,
+        source: &Path,
+        tokenizer: WordTokenizer,
+        window: usize,
+    ) -> Result<WordText> {
+        let (train, held_out) = text.split_at(held_out_start(text));
+        let mut ids = tokenizer.encode(train)?;
+        let split = ids.len();
+        ids.extend(tokenizer.encode(held_out)?);
+        let needed = window + 1;
+        if split < needed || ids.len() - split < needed {
+            return Err(glassbox_core::Error::format(
+                source,
+                format!(
+                    "too short for {window}-word windows: {split} tokens to train on and {} held out, \
+                     and each part needs at least {needed}",
+                    ids.len() - split
+                ),
+            )
+            .into());
+        }
+        Ok(WordText {
+            tokenizer,
+            ids,
+            split,
+        })
+    }
+
+    pub fn train(&self) -> &[u32] {
+        &self.ids[..self.split]
+    }
+
+    pub fn validation(&self) -> &[u32] {
+        &self.ids[self.split..]
+    }
+
+    pub fn split(&self) -> crate::train::Split<'_> {
+        crate::train::Split {
+            train: self.train(),
+            validation: self.validation(),
+        }
+    }
+}
+
+/// Where the held-out text starts, in bytes: after the first 95% of the characters
+/// ([`crate::chars::HELD_OUT`]), moved on to the next whitespace so that no word is cut in two.
+pub fn held_out_start(text: &str) -> usize {
+    let chars = text.chars().count();
+    let held_out = (chars as f64 * crate::chars::HELD_OUT).round() as usize;
+    text.char_indices()
+        .skip(chars - held_out)
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(text.len(), |(at, _)| at)
 }
 
 #[cfg(test)]
@@ -163,5 +284,37 @@ mod tests {
         let err = WordTokenizer::load(&path).err().unwrap().to_string();
         assert!(err.contains(TOKENIZER_FILE), "{err}");
         assert!(WordTokenizer::train(text, 1, source).is_err());
+        assert_eq!(back.fingerprint(), t.fingerprint());
+        let other = WordTokenizer::train("the cat, the cat. A dog!", 5, source).unwrap();
+        assert_ne!(other.fingerprint(), t.fingerprint());
+    }
+
+    #[test]
+    fn prose_closes_up_punctuation() {
+        let t = WordTokenizer::train("Holmes said , Watson ! .", 10, Path::new("x")).unwrap();
+        let ids = t.encode("Holmes said, Watson!").unwrap();
+        assert_eq!(t.to_prose(&ids), "Holmes said, Watson!");
+    }
+
+    #[test]
+    fn the_held_out_words_are_the_tail_and_unknown_to_the_tokenizer_if_new() {
+        // 100 sentences; the last 5% of the characters hold the only "zebra".
+        let mut text = "the cat saw the dog . ".repeat(95);
+        text.push_str("a zebra saw the cat .");
+        let cut = held_out_start(&text);
+        assert!(text[cut..].starts_with(' '), "{:?}", &text[cut..]);
+        assert!(text[..cut].len() as f64 > 0.94 * text.len() as f64);
+        let words = WordText::from_text(&text, Path::new("zoo.txt"), 50, 5).unwrap();
+        assert_eq!(words.tokenizer.token_to_id("zebra"), None);
+        assert!(words.validation().contains(&0), "zebra is unknown");
+        assert_eq!(words.train().len(), words.split);
+        let err = WordText::from_text(&text, Path::new("zoo.txt"), 50, 200)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("zoo.txt") && err.contains("too short"),
+            "{err}"
+        );
     }
 }
