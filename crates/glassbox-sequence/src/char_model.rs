@@ -14,8 +14,8 @@
 //! weights, looked up by index ([`Lstm::forward_one_hot`]).
 
 use candle_core::{Result, Tensor};
-use candle_nn::{Linear, Module, VarBuilder, VarMap};
-use glassbox_tensor::nn::{keras, Lstm, LstmConfig, LstmFlavor, LstmState};
+use candle_nn::{Module, VarBuilder, VarMap};
+use glassbox_tensor::nn::{keras, Linear, Lstm, LstmConfig, LstmFlavor, LstmState};
 
 /// What a [`CharModel`] predicts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +120,8 @@ impl CharModel {
         let head = match config.flavor {
             LstmFlavor::Keras => keras::dense(config.hidden, config.symbols, vb.pp("head"))?,
             LstmFlavor::PyTorch => candle_nn::linear(config.hidden, config.symbols, vb.pp("head"))?,
-        };
+        }
+        .into();
         Ok(CharModel { config, lstm, head })
     }
 
@@ -181,7 +182,7 @@ impl CharModel {
             Targets::AfterWindow => next.clone(),
             Targets::EveryStep => next.t()?.flatten_all()?,
         };
-        candle_nn::loss::cross_entropy(&logits, &targets)
+        glassbox_tensor::ops::cross_entropy(&logits, &targets)
     }
 }
 

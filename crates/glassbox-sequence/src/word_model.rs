@@ -16,9 +16,9 @@
 //! character default does), the layout of PyTorch's word_language_model example.
 
 use candle_core::{Result, Tensor};
-use candle_nn::{Embedding, Linear, Module, VarBuilder, VarMap};
+use candle_nn::{Embedding, Module, VarBuilder, VarMap};
 use glassbox_core::seed::Seed;
-use glassbox_tensor::nn::{keras, Dropout, Lstm, LstmConfig, LstmFlavor};
+use glassbox_tensor::nn::{keras, Dropout, Linear, Lstm, LstmConfig, LstmFlavor};
 
 use crate::char_model::Targets;
 use crate::train::LanguageModel;
@@ -183,7 +183,8 @@ impl WordModel {
             LstmFlavor::PyTorch => {
                 candle_nn::linear(config.hidden, config.vocabulary, vb.pp("head"))?
             }
-        };
+        }
+        .into();
         Ok(WordModel {
             config,
             embedding,
@@ -262,7 +263,7 @@ impl LanguageModel for WordModel {
             Targets::AfterWindow => next.clone(),
             Targets::EveryStep => next.t()?.flatten_all()?,
         };
-        candle_nn::loss::cross_entropy(&logits, &targets)
+        glassbox_tensor::ops::cross_entropy(&logits, &targets)
     }
 
     fn before_step(&self, step: u64) {

@@ -441,7 +441,9 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
                 },
                 vb.pp("lstm"),
             )?;
-            let head = candle_nn::linear(hidden, SYMBOLS, vb.pp("head"))?;
+            let candle_head = candle_nn::linear(hidden, SYMBOLS, vb.pp("head"))?;
+            // The lesson's head: the same layer with its bias on our kernel.
+            let head = glassbox_tensor::nn::Linear::from(candle_head.clone());
             let symbols = |n: usize, rng: &mut StdRng| -> Vec<u32> {
                 (0..n)
                     .map(|_| rng.random_range(0..SYMBOLS as u32))
@@ -470,8 +472,13 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
                     Impl::Fast => lstm.forward_one_hot(&ids)?.sequence,
                     Impl::Candle => Tensor::stack(&candle_lstm(&dense, &varmap, hidden)?, 0)?,
                 };
-                let logits = head.forward(&sequence.reshape((steps * batch, hidden))?)?;
-                let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+                let rows = sequence.reshape((steps * batch, hidden))?;
+                let loss = match imp {
+                    Impl::Fast => glassbox_tensor::ops::cross_entropy(&head.forward(&rows)?, &y)?,
+                    Impl::Candle => {
+                        candle_nn::loss::cross_entropy(&candle_head.forward(&rows)?, &y)?
+                    }
+                };
                 let mut grads = loss.backward()?;
                 glassbox_core::optim::clip_grad_norm(&mut grads, &vars, 1.0)?;
                 match imp {

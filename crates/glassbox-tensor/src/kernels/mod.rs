@@ -7,8 +7,10 @@
 pub mod activation;
 pub mod allocator;
 pub mod batch_norm;
+pub mod bias;
 pub mod conv2d;
 pub mod conv_pool;
+pub mod cross_entropy;
 pub mod dropout;
 pub mod gemm;
 pub mod lstm;

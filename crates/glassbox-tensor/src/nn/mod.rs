@@ -6,6 +6,7 @@ mod batch_norm;
 mod conv;
 mod dropout;
 pub mod keras;
+mod linear;
 mod lstm;
 
 pub use batch_norm::{BatchNorm, BatchNormConfig};
@@ -13,4 +14,5 @@ pub use conv::{
     Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, MaxPool2d, UpsampleNearest2d,
 };
 pub use dropout::Dropout;
+pub use linear::Linear;
 pub use lstm::{Lstm, LstmConfig, LstmFlavor, LstmOutput, LstmState};

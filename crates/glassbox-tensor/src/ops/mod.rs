@@ -8,6 +8,7 @@ pub mod conv2d;
 pub mod conv_transpose;
 pub mod dropout;
 pub mod leaky_relu;
+pub mod linear;
 pub mod loss;
 pub mod lstm;
 pub mod pool;
@@ -19,7 +20,8 @@ pub use conv2d::{conv2d, conv2d_relu_pool, reference_conv2d, uses_fast_path, Con
 pub use conv_transpose::{conv_transpose2d, reference_conv_transpose2d, ConvTransposeParams};
 pub use dropout::dropout;
 pub use leaky_relu::leaky_relu;
-pub use loss::bce_with_logits;
+pub use linear::{add_bias, linear};
+pub use loss::{bce_with_logits, cross_entropy};
 pub use lstm::{lstm_recurrence, reference_lstm_recurrence, LstmStates};
 pub use pool::max_pool2d;
 pub use resize::resize_bilinear;

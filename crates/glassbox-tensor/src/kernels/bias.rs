@@ -1,0 +1,72 @@
+//! A bias added to every row of a matrix, and its gradient (the column sums of the output's gradient), in
+//! one pass each: candle's broadcast add and its backward (a sum over the leading dimension, a strided
+//! reduction) cost a fully connected head with thousands of outputs more than its product's memory traffic
+//! should.
+
+use super::parallel::{for_parts, threads};
+
+/// Rows per thread below which splitting costs more than it saves.
+const ROWS_PER_PART: usize = 64;
+
+fn parts(rows: usize) -> usize {
+    threads().min(rows.div_ceil(ROWS_PER_PART)).max(1)
+}
+
+/// `x + bias` for row-major `x: (rows, bias.len())`.
+pub fn add_to_rows(x: &[f32], bias: &[f32]) -> Vec<f32> {
+    use rayon::prelude::*;
+    let cols = bias.len().max(1);
+    let rows = x.len() / cols;
+    let mut out = vec![0.0f32; x.len()];
+    let block = rows.div_ceil(parts(rows)).max(1) * cols;
+    out.par_chunks_mut(block)
+        .zip(x.par_chunks(block))
+        .for_each(|(out, x)| {
+            for (out, x) in out.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
+                for ((o, &v), &b) in out.iter_mut().zip(x).zip(bias) {
+                    *o = v + b;
+                }
+            }
+        });
+    out
+}
+
+/// The sum of the rows of row-major `g: (rows, cols)`: each thread sums its rows, and the partial sums are
+/// added in thread order, so the result is the same on every run with the same thread count.
+pub fn column_sums(g: &[f32], cols: usize) -> Vec<f32> {
+    let cols_nz = cols.max(1);
+    let rows = g.len() / cols_nz;
+    let partials = for_parts(rows, parts(rows), |_, range| {
+        let mut sum = vec![0.0f32; cols];
+        for row in g[range.start * cols..range.end * cols].chunks_exact(cols_nz) {
+            for (s, &v) in sum.iter_mut().zip(row) {
+                *s += v;
+            }
+        }
+        sum
+    });
+    let mut total = vec![0.0f32; cols];
+    for p in partials {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn by_hand() {
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        assert_eq!(
+            add_to_rows(&x, &[10.0, 20.0, 30.0]),
+            [11.0, 22.0, 33.0, 14.0, 25.0, 36.0]
+        );
+        assert_eq!(column_sums(&x, 3), [5.0, 7.0, 9.0]);
+        assert_eq!(column_sums(&x, 2), [9.0, 12.0]);
+        assert_eq!(column_sums(&[], 3), [0.0, 0.0, 0.0]);
+    }
+}
