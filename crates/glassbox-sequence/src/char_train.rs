@@ -6,13 +6,12 @@ use std::path::Path;
 
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
-use glassbox_core::checkpoint::Checkpoint;
 use glassbox_core::data::CharVocab;
 use glassbox_core::train::EpochReport;
 
 use crate::char_model::{CharModel, CharModelConfig, Targets};
 use crate::chars::CharText;
-use crate::train::{train_lm, LanguageModel, Recipe, Split, TrainOutcome, TrainRun, WINDOW_KEY};
+use crate::train::{train_lm, LanguageModel, Recipe, SavedModel, Split, TrainOutcome, TrainRun};
 use crate::Result;
 
 /// The checkpoint metadata entry that holds the vocabulary, its symbols in index order.
@@ -82,39 +81,20 @@ pub struct TrainedChars {
 /// Rebuilds a model from a checkpoint `train_chars` wrote. Anything else (another lesson's checkpoint,
 /// missing metadata, mis-shaped tensors) is an error naming the file.
 pub fn load_trained(path: &Path, device: &Device) -> Result<TrainedChars> {
-    let ck = Checkpoint::load(path, device)?;
-    let not_ours = |what: &str| {
-        glassbox_core::Error::format(
-            path,
-            format!(
-                "not a character model's checkpoint ({what}; it holds a {:?})",
-                ck.meta.model
-            ),
-        )
-    };
-    let vocabulary = ck
-        .meta
-        .extra
-        .get(VOCABULARY_KEY)
-        .ok_or_else(|| not_ours("no vocabulary in its metadata"))?;
+    let saved = SavedModel::open(path, device, "a character model")?;
+    let vocabulary = saved.extra(VOCABULARY_KEY, "no vocabulary in its metadata")?;
     let vocab = CharVocab::from_text(vocabulary);
-    let config = CharModelConfig::from_name(&ck.meta.model, vocab.len())
-        .ok_or_else(|| not_ours("its model name is not a character LSTM's"))?;
-    let window = ck
-        .meta
-        .extra
-        .get(WINDOW_KEY)
-        .and_then(|w| w.parse().ok())
-        .ok_or_else(|| not_ours("no window in its metadata"))?;
+    let config = CharModelConfig::from_name(saved.model_name(), vocab.len())
+        .ok_or_else(|| saved.not_ours("its model name is not a character LSTM's"))?;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
     let model = CharModel::new(config, vb)?;
-    ck.restore(&ck.meta.model, &varmap)?;
+    saved.restore(&varmap)?;
     Ok(TrainedChars {
         model,
         vocab,
-        window,
-        epoch: ck.meta.epoch,
+        window: saved.window,
+        epoch: saved.epoch(),
     })
 }
 

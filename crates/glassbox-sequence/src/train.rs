@@ -5,11 +5,11 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
-use glassbox_core::checkpoint;
+use glassbox_core::checkpoint::{self, Checkpoint};
 use glassbox_core::optim::{
     clip_grad_norm, Adam, AnyOptimizer, Optimizer, ParamsAdam, ParamsRmsProp, RmsProp,
 };
@@ -332,6 +332,72 @@ pub fn train_lm(
         reports,
         metrics,
     })
+}
+
+/// A checkpoint [`train_lm`] wrote, opened to rebuild its model: its metadata, the window, and errors that
+/// name the file and say what it holds instead.
+pub struct SavedModel {
+    pub checkpoint: Checkpoint,
+    /// The window the model was trained on.
+    pub window: usize,
+    path: PathBuf,
+    /// What the caller expects, e.g. "a character model".
+    kind: &'static str,
+}
+
+impl SavedModel {
+    pub fn open(path: &Path, device: &Device, kind: &'static str) -> Result<SavedModel> {
+        let checkpoint = Checkpoint::load(path, device)?;
+        let mut saved = SavedModel {
+            checkpoint,
+            window: 0,
+            path: path.to_path_buf(),
+            kind,
+        };
+        saved.window = saved
+            .checkpoint
+            .meta
+            .extra
+            .get(WINDOW_KEY)
+            .and_then(|w| w.parse().ok())
+            .ok_or_else(|| saved.not_ours("no window in its metadata"))?;
+        Ok(saved)
+    }
+
+    /// "not {kind}'s checkpoint ({what}; it holds a ...)", naming the file.
+    pub fn not_ours(&self, what: &str) -> glassbox_core::Error {
+        glassbox_core::Error::format(
+            &self.path,
+            format!(
+                "not {}'s checkpoint ({what}; it holds a {:?})",
+                self.kind, self.checkpoint.meta.model
+            ),
+        )
+    }
+
+    /// A metadata entry the model needs; `missing` says what its absence means.
+    pub fn extra(&self, key: &str, missing: &str) -> Result<&String> {
+        Ok(self
+            .checkpoint
+            .meta
+            .extra
+            .get(key)
+            .ok_or_else(|| self.not_ours(missing))?)
+    }
+
+    /// Reads the weights into `varmap`, whose variables a model of the saved name created.
+    pub fn restore(&self, varmap: &VarMap) -> Result<()> {
+        let name = &self.checkpoint.meta.model;
+        Ok(self.checkpoint.restore(name, varmap)?)
+    }
+
+    pub fn model_name(&self) -> &str {
+        &self.checkpoint.meta.model
+    }
+
+    pub fn epoch(&self) -> usize {
+        self.checkpoint.meta.epoch
+    }
 }
 
 /// glassbox-core's training loop takes core errors from its closures.

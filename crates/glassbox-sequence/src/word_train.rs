@@ -7,14 +7,13 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use glassbox_core::checkpoint::Checkpoint;
 use glassbox_core::seed::Seed;
 use glassbox_core::train::EpochReport;
 use rand::Rng;
 
 use crate::chars::course_windows;
 use crate::generate::Sampling;
-use crate::train::{train_lm, Recipe, TrainOutcome, TrainRun, CHECKPOINT_FILE, WINDOW_KEY};
+use crate::train::{train_lm, Recipe, SavedModel, TrainOutcome, TrainRun, CHECKPOINT_FILE};
 use crate::word_model::{WordModel, WordModelConfig};
 use crate::words::{WordText, WordTokenizer, TOKENIZER_FILE};
 use crate::Result;
@@ -85,21 +84,8 @@ pub struct TrainedWords {
 /// Anything else (another lesson's checkpoint, a missing or different tokenizer, mis-shaped tensors) is
 /// an error naming the file.
 pub fn load_trained_words(path: &Path, device: &Device) -> Result<TrainedWords> {
-    let ck = Checkpoint::load(path, device)?;
-    let not_ours = |what: &str| {
-        glassbox_core::Error::format(
-            path,
-            format!(
-                "not a word model's checkpoint ({what}; it holds a {:?})",
-                ck.meta.model
-            ),
-        )
-    };
-    let fingerprint = ck
-        .meta
-        .extra
-        .get(TOKENS_KEY)
-        .ok_or_else(|| not_ours("no tokenizer fingerprint in its metadata"))?;
+    let saved = SavedModel::open(path, device, "a word model")?;
+    let fingerprint = saved.extra(TOKENS_KEY, "no tokenizer fingerprint in its metadata")?;
     let tokenizer_path = path.with_file_name(TOKENIZER_FILE);
     let tokenizer = WordTokenizer::load(&tokenizer_path)?;
     if &tokenizer.fingerprint() != fingerprint {
@@ -109,23 +95,17 @@ pub fn load_trained_words(path: &Path, device: &Device) -> Result<TrainedWords> 
         )
         .into());
     }
-    let config = WordModelConfig::from_name(&ck.meta.model, tokenizer.len())
-        .ok_or_else(|| not_ours("its model name is not a word LSTM's"))?;
-    let window = ck
-        .meta
-        .extra
-        .get(WINDOW_KEY)
-        .and_then(|w| w.parse().ok())
-        .ok_or_else(|| not_ours("no window in its metadata"))?;
+    let config = WordModelConfig::from_name(saved.model_name(), tokenizer.len())
+        .ok_or_else(|| saved.not_ours("its model name is not a word LSTM's"))?;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
     let model = WordModel::new(config, vb, Seed(0))?;
-    ck.restore(&ck.meta.model, &varmap)?;
+    saved.restore(&varmap)?;
     Ok(TrainedWords {
         model,
         tokenizer,
-        window,
-        epoch: ck.meta.epoch,
+        window: saved.window,
+        epoch: saved.epoch(),
     })
 }
 
