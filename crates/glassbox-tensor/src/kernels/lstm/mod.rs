@@ -1,15 +1,15 @@
-//! One LSTM layer over a whole sequence, fused, on a team of threads that each own a slice of the hidden
-//! units (all four gates of them) for the whole sequence.
+//! One LSTM layer over a whole sequence, fused, on a team of threads that split the hidden units (all
+//! four gates of each) between them.
 //!
-//! Forward, per step, every thread computes its units' gate columns of `h_{t-1} W_hh^T` for the whole
-//! batch from a panel of `W_hh` it packed once for the sequence (so the panel stays in its own L2 cache
-//! instead of being repacked at every step), then updates the cells of those units; one barrier per step
-//! publishes `h_t`. Backward mirrors it: each thread turns the gradients reaching its units into their
-//! gate gradients, and after the step's barrier computes its units' part of `dh_{t-1} = dgates_t W_hh`.
+//! Forward, per step, the job of a block of units computes its gate columns of `h_{t-1} W_hh^T` for the
+//! whole batch from a sliver of `W_hh` packed once for the sequence (before, every thread repacked all of
+//! `W_hh` at every step), then updates the block's cells. Each thread keeps taking the same blocks (see
+//! [`team`]), so its slivers stay in its own L2 cache; a step ends when every block is done. Backward
+//! mirrors it: the gate gradients of each block, then each block's part of `dh_{t-1} = dgates_t W_hh`.
 //! The recurrent weight gradient is a single product over all steps at the end.
 //!
-//! Every output element is computed by the same code in the same order whichever thread owns it, so the
-//! results do not depend on the thread count.
+//! Every output element is computed by the same code in the same order whichever thread runs its block,
+//! so the results do not depend on the thread count.
 //!
 //! Gate order is PyTorch's (input, forget, cell, output). Each (step, batch row) of the result packs
 //! `[h | c | tanh(c) | i | f | g | o]` (7 x hidden floats), everything backward needs.
@@ -20,7 +20,7 @@ pub mod lanes;
 mod team;
 
 use super::activation::{sigmoid, tanh};
-use super::parallel::{partition, threads, SharedMut};
+use super::parallel::{threads, SharedMut};
 pub use backward::lstm_backward_on;
 pub use forward::lstm_forward_on;
 pub use lanes::Isa;
@@ -46,22 +46,13 @@ impl LstmGeometry {
     }
 
     /// Threads for a pass: all of them once a step has about a million multiply-adds, below which the
-    /// barrier costs more than it saves; never more than there are vectors of hidden units.
-    fn team_size(&self, isa: Isa) -> usize {
+    /// synchronization costs more than it saves.
+    fn team_size(&self) -> usize {
         if self.batch * 4 * self.hidden * self.hidden >= 1 << 20 {
-            threads().min(self.hidden.div_ceil(isa.width()))
+            threads()
         } else {
             1
         }
-    }
-
-    /// The hidden units of each member of a team of `members`: whole vectors, the last one ragged.
-    fn unit_ranges(&self, isa: Isa, members: usize) -> Vec<std::ops::Range<usize>> {
-        let w = isa.width();
-        partition(self.hidden.div_ceil(w), members)
-            .into_iter()
-            .map(|r| r.start * w..(r.end * w).min(self.hidden))
-            .collect()
     }
 }
 
@@ -70,7 +61,7 @@ impl LstmGeometry {
 /// biases, summed). Returns the packed `(steps, batch, 7 hidden)` result.
 pub fn lstm_forward(xw: &[f32], w_hh: &[f32], bias: &[f32], g: &LstmGeometry) -> Vec<f32> {
     let isa = Isa::best();
-    lstm_forward_on(isa, g.team_size(isa), xw, w_hh, bias, g)
+    lstm_forward_on(isa, g.team_size(), xw, w_hh, bias, g)
 }
 
 /// Backpropagation through time from the gradient of every hidden state, `grad_h: (steps, batch,
@@ -79,7 +70,7 @@ pub fn lstm_forward(xw: &[f32], w_hh: &[f32], bias: &[f32], g: &LstmGeometry) ->
 /// `(4 hidden)`, one after the other in one buffer.
 pub fn lstm_backward(packed: &[f32], grad_h: &[f32], w_hh: &[f32], g: &LstmGeometry) -> Vec<f32> {
     let isa = Isa::best();
-    lstm_backward_on(isa, g.team_size(isa), packed, grad_h, w_hh, g)
+    lstm_backward_on(isa, g.team_size(), packed, grad_h, w_hh, g)
 }
 
 /// The hidden states `(steps, batch, hidden)` out of the packed result.
