@@ -28,8 +28,9 @@ impl Isa {
         let mut out = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
-            if super::super::activation::has_avx2_fma() {
-                if is_x86_feature_detected!("avx512f") {
+            use super::super::activation::{has_avx2_fma, has_avx512f};
+            if has_avx2_fma() {
+                if has_avx512f() {
                     out.push(Isa::Avx512);
                 }
                 out.push(Isa::Avx2);
