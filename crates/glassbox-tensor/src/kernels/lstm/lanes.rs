@@ -11,7 +11,7 @@
 pub enum Isa {
     /// AVX-512F: 16 floats a vector, 6-row tiles.
     Avx512,
-    /// AVX2 + FMA: 8 floats a vector, 3-row tiles.
+    /// AVX2 + FMA: 8 floats a vector, 2-row tiles.
     Avx2,
     /// Plain Rust over arrays of 8 floats, vectorized as the target allows.
     Portable,
@@ -128,9 +128,9 @@ mod x86 {
     // SAFETY (all methods): pointers valid for 8 floats and AVX2 + FMA present, as the trait requires.
     impl Lanes for Avx2 {
         const V: usize = 8;
-        // 12 accumulators, 4 of B and a broadcast would need 17 of the 16 registers; at 3 rows LLVM reads
-        // B from memory in the FMAs instead, which measured faster than 2-row tiles.
-        const MR: usize = 3;
+        // 8 accumulators + 4 vectors of B + 1 broadcast of the 16 registers. Three rows would need 17,
+        // and the spills made the forward pass twice as slow (char_lstm_train's geometry, 1 thread).
+        const MR: usize = 2;
         type R = __m256;
         #[inline(always)]
         unsafe fn zero() -> __m256 {
