@@ -38,7 +38,7 @@ impl Padding {
         Ok(match self {
             Padding::Valid => 0,
             Padding::Same => {
-                if span % 2 != 0 {
+                if !span.is_multiple_of(2) {
                     return Err(Error::conv(format!(
                         "\"same\" padding needs an odd kernel span, got kernel {kernel} with dilation {dilation} (span {})",
                         span + 1

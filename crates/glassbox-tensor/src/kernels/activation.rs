@@ -71,6 +71,20 @@ pub fn has_avx2_fma() -> bool {
     }
 }
 
+/// Whether the CPU has AVX-512F (checked once).
+pub fn has_avx512f() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| is_x86_feature_detected!("avx512f"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Defines `fn $name(args)` that runs `$body` compiled for AVX2 + FMA when the CPU has them and
 /// compiled portably otherwise.
 macro_rules! dispatch_avx2 {

@@ -5,6 +5,7 @@
 //! reduction in a fixed way, so results do not change from run to run.
 
 pub mod activation;
+pub mod aligned;
 pub mod allocator;
 pub mod batch_norm;
 pub mod bias;

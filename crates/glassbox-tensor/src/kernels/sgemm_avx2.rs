@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 use std::arch::x86_64::*;
 
+use super::aligned::AlignedBuf;
 use super::gemm::{Mat, MatMut};
 
 const MR: usize = 6;
@@ -72,26 +73,6 @@ pub fn sgemm(dst: MatMut<'_>, accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
                 }
             }
         });
-    }
-}
-
-/// A zeroed `f32` buffer whose first element sits on a 64-byte boundary, so that each step of a packed
-/// B sliver is one cache line and no vector load straddles two.
-struct AlignedBuf {
-    buf: Vec<f32>,
-    offset: usize,
-    len: usize,
-}
-
-impl AlignedBuf {
-    fn new(len: usize) -> Self {
-        let buf = vec![0.0f32; len + 16];
-        let offset = buf.as_ptr().align_offset(64).min(16);
-        AlignedBuf { buf, offset, len }
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [f32] {
-        &mut self.buf[self.offset..self.offset + self.len]
     }
 }
 

@@ -1,0 +1,204 @@
+//! The backward pass: a first phase packs the columns of the recurrent weights, one block of hidden
+//! units per job; then each step is two phases, the gate gradients of each block of units, and (once all
+//! are in) each block's part of the gradient reaching `h_{t-1}`. The recurrent weight gradient follows as
+//! one product.
+
+use std::ops::Range;
+
+use super::lanes::{tile_rows, with_lanes, Isa, Lanes, MAX_TILE};
+use super::team::{run_team, Crew};
+use super::{cell_backward, segment_mut, LstmGeometry, C, PACKED};
+use crate::kernels::aligned::AlignedBuf;
+use crate::kernels::gemm::{sgemm, Mat, MatMut, Threads};
+use crate::kernels::parallel::{threads, SharedMut};
+
+/// Units per job of the cell phase (whole vectors on every instruction set).
+const BLOCK: usize = 16;
+
+/// What the jobs of a backward pass read, and the buffers they write (each job its own block of units).
+#[derive(Clone, Copy)]
+struct Pass<'a> {
+    packed: &'a [f32],
+    grad_h: &'a [f32],
+    w_hh: &'a [f32],
+    g: LstmGeometry,
+    /// `(steps, batch, 4 hidden)` gate gradients.
+    dxw: SharedMut,
+    /// `(4 hidden)` bias gradient.
+    db: SharedMut,
+    /// `(batch, hidden)`: the gradients reaching `h` and `c` of the current step from the next one.
+    dh: SharedMut,
+    dc: SharedMut,
+    /// The columns of the recurrent weights, one sliver of `4 hidden x 4 V` floats per `4 V` units.
+    panel: SharedMut,
+}
+
+/// [`super::lstm_backward`] on `isa` (one of [`Isa::available`]) with a team of `members` threads.
+pub fn lstm_backward_on(
+    isa: Isa,
+    members: usize,
+    packed: &[f32],
+    grad_h: &[f32],
+    w_hh: &[f32],
+    g: &LstmGeometry,
+) -> Vec<f32> {
+    assert!(Isa::available().contains(&isa), "lstm: {isa:?} unavailable");
+    let (b, hd) = (g.batch, g.hidden);
+    assert_eq!(packed.len(), g.packed_len(), "lstm: packed length");
+    assert_eq!(grad_h.len(), g.steps * b * hd, "lstm: grad_h length");
+    assert_eq!(w_hh.len(), 4 * hd * hd, "lstm: w_hh length");
+    let dxw_len = g.steps * b * 4 * hd;
+    let mut all = vec![0.0f32; dxw_len + 4 * hd * hd + 4 * hd];
+    let (dgates_all, rest) = all.split_at_mut(dxw_len);
+    let (dw, db) = rest.split_at_mut(4 * hd * hd);
+    let (mut dh, mut dc) = (vec![0.0f32; b * hd], vec![0.0f32; b * hd]);
+    let wide = 4 * isa.width();
+    let mut panel = AlignedBuf::new(hd.div_ceil(wide) * 4 * hd * wide);
+    let pass = Pass {
+        packed,
+        grad_h,
+        w_hh,
+        g: *g,
+        dxw: SharedMut::new(dgates_all),
+        db: SharedMut::new(db),
+        dh: SharedMut::new(&mut dh),
+        dc: SharedMut::new(&mut dc),
+        panel: SharedMut::new(panel.as_mut_slice()),
+    };
+    run_team(members.clamp(1, hd.div_ceil(BLOCK)), |crew| {
+        let pass = &pass;
+        with_lanes!(isa, member(pass: &Pass, crew: &Crew))
+    });
+    if g.steps > 1 {
+        let rows = (g.steps - 1) * b;
+        let dgates = Mat::rows(&dgates_all[b * 4 * hd..], rows, 4 * hd);
+        let h_prev = Mat {
+            data: packed,
+            rows,
+            cols: hd,
+            rs: PACKED * hd,
+            cs: 1,
+        };
+        sgemm(
+            MatMut::rows(dw, 4 * hd, hd),
+            false,
+            dgates.t(),
+            h_prev,
+            Threads::Pool(threads()),
+        );
+    }
+    all
+}
+
+/// One member's part of the pass: the same phases as every other member, some of their jobs.
+#[inline(always)]
+fn member<L: Lanes>(pass: &Pass, crew: &Crew) {
+    let (hd, wide) = (pass.g.hidden, 4 * L::V);
+    let (wides, sliver) = (hd.div_ceil(wide), 4 * hd * wide);
+    let units = |k: usize, width: usize| k * width..((k + 1) * width).min(hd);
+    for k in crew.jobs(wides) {
+        // SAFETY: job k alone writes sliver k, and nothing reads the panel during this phase.
+        let out = unsafe { pass.panel.slice(k * sliver, sliver) };
+        pack_columns(pass.w_hh, hd, units(k, wide), wide, out);
+    }
+    let mut tile = [0.0f32; MAX_TILE];
+    for t in (0..pass.g.steps).rev() {
+        for k in crew.jobs(hd.div_ceil(BLOCK)) {
+            cells(pass, t, units(k, BLOCK));
+        }
+        if t > 0 {
+            for k in crew.jobs(wides) {
+                // SAFETY: the panel is complete since the first phase and only read from then on.
+                let sliver = unsafe { &*pass.panel.slice(k * sliver, sliver) };
+                carry::<L>(pass, t, units(k, wide), sliver, &mut tile);
+            }
+        }
+    }
+}
+
+/// The gate gradients of step `t` for the block `units` and every row of the batch, added to the bias
+/// gradient; the gradient reaching the cells before the step replaces the one reaching the step's.
+#[inline(always)]
+fn cells(pass: &Pass, t: usize, units: Range<usize>) {
+    let Pass {
+        packed,
+        grad_h,
+        g,
+        dxw,
+        db,
+        dh,
+        dc,
+        ..
+    } = *pass;
+    let (b, hd) = (g.batch, g.hidden);
+    let (row, u0, n) = (PACKED * hd, units.start, units.len());
+    for r in 0..b {
+        let at = (t * b + r) * row;
+        let seg = |s: usize| &packed[at + s * hd + u0..][..n];
+        let c_prev = match t {
+            0 => None,
+            _ => Some(&packed[at - b * row + C * hd + u0..][..n]),
+        };
+        // SAFETY: this job's units of row r (of dh, dc, the step's gate gradients) and of the bias
+        // gradient; other jobs touch other units, and the next phase reads them only after this one.
+        let (dh, dc, dgates, db) = unsafe {
+            let d = |q| segment_mut(&dxw, (t * b + r) * 4 * hd, hd, u0, n, q);
+            let sum = |q| segment_mut(&db, 0, hd, u0, n, q);
+            (
+                &*dh.slice(r * hd + u0, n),
+                dc.slice(r * hd + u0, n),
+                [d(0), d(1), d(2), d(3)],
+                [sum(0), sum(1), sum(2), sum(3)],
+            )
+        };
+        cell_backward::<BLOCK>(
+            [seg(0), seg(1), seg(2), seg(3), seg(4), seg(5), seg(6)],
+            c_prev,
+            dh,
+            &grad_h[(t * b + r) * hd + u0..][..n],
+            dc,
+            dgates,
+            db,
+        );
+    }
+}
+
+/// The block `units` of `dh_{t-1} = dgates_t W_hh` for every row of the batch, from the block's `sliver`
+/// of the weights.
+#[inline(always)]
+fn carry<L: Lanes>(pass: &Pass, t: usize, units: Range<usize>, sliver: &[f32], tile: &mut [f32]) {
+    let Pass { g, dxw, dh, .. } = *pass;
+    let (b, hd, wide) = (g.batch, g.hidden, 4 * L::V);
+    let (u0, n) = (units.start, units.len());
+    for r0 in (0..b).step_by(L::MR) {
+        let rows = L::MR.min(b - r0);
+        // SAFETY: rows r0..r0+rows of the step's gate gradients (4 hd floats each) lie in `dxw`,
+        // complete since the last phase and written by nobody until the pass ends; the sliver holds
+        // 4 hd steps of `wide` floats and the tile room for L::MR rows of them; `L` is the running ISA.
+        unsafe {
+            tile_rows::<L>(
+                rows,
+                4 * hd,
+                dxw.0.add((t * b + r0) * 4 * hd),
+                4 * hd,
+                sliver.as_ptr(),
+                tile.as_mut_ptr(),
+            )
+        }
+        for r in 0..rows {
+            // SAFETY: this job's units of row r0 + r; other jobs write other units, and the cell phase
+            // reads them only after this one.
+            let dh = unsafe { dh.slice((r0 + r) * hd + u0, n) };
+            dh.copy_from_slice(&tile[r * wide..][..n]);
+        }
+    }
+}
+
+/// The columns `units` of `w_hh` (every gate row of them) as a sliver of `wide` units: for each of the
+/// `4 hd` gate rows, `wide` consecutive weights. Units past the end of the range stay zero.
+fn pack_columns(w_hh: &[f32], hd: usize, units: Range<usize>, wide: usize, out: &mut [f32]) {
+    let n = units.len();
+    for (p, step) in out.chunks_exact_mut(wide).enumerate() {
+        step[..n].copy_from_slice(&w_hh[p * hd + units.start..][..n]);
+    }
+}

@@ -1,0 +1,147 @@
+//! The forward pass: a first phase packs the recurrent weights, one block of hidden units per job; then
+//! each step is a phase whose jobs compute the gates and cells of one block of units for the whole batch.
+
+use std::ops::Range;
+
+use super::lanes::{tile_rows, with_lanes, Isa, Lanes, MAX_TILE};
+use super::team::{run_team, Crew};
+use super::{cell_forward, gates_of, segment_mut, LstmGeometry, C, H, PACKED};
+use crate::kernels::aligned::AlignedBuf;
+use crate::kernels::parallel::SharedMut;
+
+/// What the jobs of a forward pass read, and the buffers they write (each job its own block of units).
+#[derive(Clone, Copy)]
+struct Pass<'a> {
+    xw: &'a [f32],
+    w_hh: &'a [f32],
+    bias: &'a [f32],
+    g: LstmGeometry,
+    /// The packed `(steps, batch, 7 hidden)` result.
+    out: SharedMut,
+    /// The recurrent weights, one sliver of `hidden x 4 V` floats per block of `V` units.
+    panel: SharedMut,
+}
+
+/// [`super::lstm_forward`] on `isa` (one of [`Isa::available`]) with a team of `members` threads.
+pub fn lstm_forward_on(
+    isa: Isa,
+    members: usize,
+    xw: &[f32],
+    w_hh: &[f32],
+    bias: &[f32],
+    g: &LstmGeometry,
+) -> Vec<f32> {
+    assert!(Isa::available().contains(&isa), "lstm: {isa:?} unavailable");
+    let hd = g.hidden;
+    assert_eq!(xw.len(), g.steps * g.batch * 4 * hd, "lstm: xw length");
+    assert_eq!(w_hh.len(), 4 * hd * hd, "lstm: w_hh length");
+    assert_eq!(bias.len(), 4 * hd, "lstm: bias length");
+    let v = isa.width();
+    let blocks = hd.div_ceil(v);
+    let mut packed = vec![0.0f32; g.packed_len()];
+    let mut panel = AlignedBuf::new(blocks * hd * 4 * v);
+    let pass = Pass {
+        xw,
+        w_hh,
+        bias,
+        g: *g,
+        out: SharedMut::new(&mut packed),
+        panel: SharedMut::new(panel.as_mut_slice()),
+    };
+    run_team(members.clamp(1, blocks), |crew| {
+        let pass = &pass;
+        with_lanes!(isa, member(pass: &Pass, crew: &Crew))
+    });
+    packed
+}
+
+/// One member's part of the pass: the same phases as every other member, some of their jobs.
+#[inline(always)]
+fn member<L: Lanes>(pass: &Pass, crew: &Crew) {
+    let (hd, v) = (pass.g.hidden, L::V);
+    let (blocks, sliver) = (hd.div_ceil(v), hd * 4 * v);
+    let units = |k: usize| k * v..((k + 1) * v).min(hd);
+    for k in crew.jobs(blocks) {
+        // SAFETY: job k alone writes sliver k, and nothing reads the panel during this phase.
+        let out = unsafe { pass.panel.slice(k * sliver, sliver) };
+        pack_gates(pass.w_hh, hd, units(k), v, out);
+    }
+    let mut tile = [0.0f32; MAX_TILE];
+    for t in 0..pass.g.steps {
+        for k in crew.jobs(blocks) {
+            // SAFETY: the panel is complete since the first phase and only read from then on.
+            let sliver = unsafe { &*pass.panel.slice(k * sliver, sliver) };
+            step::<L>(pass, t, units(k), sliver, &mut tile);
+        }
+    }
+}
+
+/// Step `t` of the block `units` for every row of the batch: the recurrent part of its gates (from the
+/// block's `sliver` of the weights), then its cells.
+#[inline(always)]
+fn step<L: Lanes>(pass: &Pass, t: usize, units: Range<usize>, sliver: &[f32], tile: &mut [f32]) {
+    let Pass {
+        xw, bias, g, out, ..
+    } = *pass;
+    let (b, hd, v) = (g.batch, g.hidden, L::V);
+    let (row, u0, n) = (PACKED * hd, units.start, units.len());
+    let xw_t = &xw[t * b * 4 * hd..][..b * 4 * hd];
+    for r0 in (0..b).step_by(L::MR) {
+        let rows = L::MR.min(b - r0);
+        if t == 0 {
+            tile.fill(0.0);
+        } else {
+            // SAFETY: rows r0..r0+rows of h_{t-1} lie in `out` (hd floats each, `row` apart), complete
+            // since the last phase and written by nobody during this one; the sliver holds hd steps of
+            // 4v floats and the tile room for L::MR rows of them; `L` is the running ISA.
+            unsafe {
+                tile_rows::<L>(
+                    rows,
+                    hd,
+                    out.0.add(((t - 1) * b + r0) * row + H * hd),
+                    row,
+                    sliver.as_ptr(),
+                    tile.as_mut_ptr(),
+                )
+            }
+        }
+        for r in 0..rows {
+            let at = |t: usize| (t * b + r0 + r) * row;
+            let tile = gates_of(&tile[r * 4 * v..][..4 * v], v, 0, n);
+            let x = gates_of(&xw_t[(r0 + r) * 4 * hd..][..4 * hd], hd, u0, n);
+            let bias = gates_of(bias, hd, u0, n);
+            // SAFETY: this job's units of row r0 + r, of step t-1 (cells, complete since the last
+            // phase) and t (all seven segments); other jobs touch other units.
+            let (c_prev, seg) = unsafe {
+                let c_prev = match t {
+                    0 => None,
+                    _ => Some(&*out.slice(at(t - 1) + C * hd + u0, n)),
+                };
+                let seg = |s| segment_mut(&out, at(t), hd, u0, n, s);
+                (
+                    c_prev,
+                    [seg(0), seg(1), seg(2), seg(3), seg(4), seg(5), seg(6)],
+                )
+            };
+            // A block of one vector of units, whichever width that is.
+            match v {
+                16 => cell_forward::<16>(tile, x, bias, c_prev, seg),
+                _ => cell_forward::<8>(tile, x, bias, c_prev, seg),
+            }
+        }
+    }
+}
+
+/// The rows of `w_hh` for `units` (all four gates), transposed into a sliver of `v` units: for each input
+/// `p`, the `v` weights of the input gate, then of the forget, cell and output gates. Units past the end
+/// of the range stay zero.
+fn pack_gates(w_hh: &[f32], hd: usize, units: Range<usize>, v: usize, out: &mut [f32]) {
+    for q in 0..4 {
+        for (j, u) in units.clone().enumerate() {
+            let w = &w_hh[(q * hd + u) * hd..][..hd];
+            for (p, &x) in w.iter().enumerate() {
+                out[p * 4 * v + q * v + j] = x;
+            }
+        }
+    }
+}

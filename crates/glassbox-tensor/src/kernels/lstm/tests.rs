@@ -1,0 +1,198 @@
+//! The team kernels against a plain f64 transcription of the LSTM equations, on every instruction set
+//! this CPU has and several team sizes, over awkward shapes.
+
+use super::*;
+
+fn sig(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The packed forward result, in f64.
+fn reference_forward(xw: &[f32], w: &[f32], bias: &[f32], g: &LstmGeometry) -> Vec<f64> {
+    let (b, hd) = (g.batch, g.hidden);
+    let row = PACKED * hd;
+    let mut out = vec![0.0f64; g.packed_len()];
+    for t in 0..g.steps {
+        for r in 0..b {
+            let now = (t * b + r) * row;
+            for u in 0..hd {
+                let z = |q: usize| {
+                    let col = q * hd + u;
+                    let mut z = (xw[(t * b + r) * 4 * hd + col] + bias[col]) as f64;
+                    if t > 0 {
+                        let prev = ((t - 1) * b + r) * row;
+                        for p in 0..hd {
+                            z += out[prev + p] * w[col * hd + p] as f64;
+                        }
+                    }
+                    z
+                };
+                let (i, f, gg, o) = (sig(z(0)), sig(z(1)), z(2).tanh(), sig(z(3)));
+                let c_prev = if t > 0 {
+                    out[((t - 1) * b + r) * row + C * hd + u]
+                } else {
+                    0.0
+                };
+                let c = f * c_prev + i * gg;
+                for (s, v) in [o * c.tanh(), c, c.tanh(), i, f, gg, o]
+                    .into_iter()
+                    .enumerate()
+                {
+                    out[now + s * hd + u] = v;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `(dxw, dw, db)` from the reference forward result, in f64.
+fn reference_backward(
+    packed: &[f64],
+    grad_h: &[f32],
+    w: &[f32],
+    g: &LstmGeometry,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (b, hd) = (g.batch, g.hidden);
+    let row = PACKED * hd;
+    let mut dxw = vec![0.0f64; g.steps * b * 4 * hd];
+    let mut dw = vec![0.0f64; 4 * hd * hd];
+    let mut db = vec![0.0f64; 4 * hd];
+    let (mut dh, mut dc) = (vec![0.0f64; b * hd], vec![0.0f64; b * hd]);
+    for t in (0..g.steps).rev() {
+        for r in 0..b {
+            let s = |seg: usize, u: usize| packed[(t * b + r) * row + seg * hd + u];
+            for u in 0..hd {
+                let (tc, i, f, gg, o) = (s(TANH_C, u), s(3, u), s(4, u), s(5, u), s(6, u));
+                let c_prev = if t > 0 {
+                    packed[((t - 1) * b + r) * row + C * hd + u]
+                } else {
+                    0.0
+                };
+                let dhu = dh[r * hd + u] + grad_h[(t * b + r) * hd + u] as f64;
+                let dcu = dc[r * hd + u] + dhu * o * (1.0 - tc * tc);
+                let d = [
+                    dcu * gg * i * (1.0 - i),
+                    dcu * c_prev * f * (1.0 - f),
+                    dcu * i * (1.0 - gg * gg),
+                    dhu * tc * o * (1.0 - o),
+                ];
+                dc[r * hd + u] = dcu * f;
+                for (q, d) in d.into_iter().enumerate() {
+                    dxw[(t * b + r) * 4 * hd + q * hd + u] = d;
+                    db[q * hd + u] += d;
+                }
+            }
+        }
+        dh.fill(0.0);
+        for r in 0..b {
+            for col in 0..4 * hd {
+                let d = dxw[(t * b + r) * 4 * hd + col];
+                for p in 0..hd {
+                    dh[r * hd + p] += d * w[col * hd + p] as f64;
+                    if t > 0 {
+                        dw[col * hd + p] += d * packed[((t - 1) * b + r) * row + p];
+                    }
+                }
+            }
+        }
+    }
+    (dxw, dw, db)
+}
+
+fn pseudo_random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+/// Largest `|a - b|` over `max |b| + 1`.
+fn error(a: &[f32], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y).abs() / scale)
+        .fold(0.0, |m, e| if e.is_nan() { f64::NAN } else { m.max(e) })
+}
+
+const SHAPES: [(usize, usize, usize); 9] = [
+    (1, 1, 8),
+    (3, 1, 5),
+    (1, 4, 17),
+    (5, 7, 8),
+    (4, 3, 33),
+    (6, 13, 40),
+    (2, 6, 71),
+    (3, 9, 130),
+    (3, 32, 256),
+];
+
+#[test]
+fn forward_and_backward_match_the_equations_on_every_isa_and_team_size() {
+    for (steps, batch, hidden) in SHAPES {
+        let g = LstmGeometry {
+            steps,
+            batch,
+            hidden,
+        };
+        let w_scale = 2.0 / (hidden as f32).sqrt();
+        let xw = pseudo_random(steps * batch * 4 * hidden, 1, 1.0);
+        let w = pseudo_random(4 * hidden * hidden, 2, w_scale);
+        let bias = pseudo_random(4 * hidden, 3, 0.5);
+        let grad_h = pseudo_random(steps * batch * hidden, 4, 1.0);
+        let expected = reference_forward(&xw, &w, &bias, &g);
+        let (dxw, dw, db) = reference_backward(&expected, &grad_h, &w, &g);
+        let dxw_len = dxw.len();
+        for isa in Isa::available() {
+            let mut first: Option<(Vec<f32>, Vec<f32>)> = None;
+            for members in [1, 2, 3] {
+                let what = format!("T{steps} B{batch} H{hidden} {isa:?} x{members}");
+                let packed = lstm_forward_on(isa, members, &xw, &w, &bias, &g);
+                let e = error(&packed, &expected);
+                assert!(e < 2e-5, "{what}: forward error {e:.2e}");
+                let grads = lstm_backward_on(isa, members, &packed, &grad_h, &w, &g);
+                let (gx, rest) = grads.split_at(dxw_len);
+                let (gw, gb) = rest.split_at(4 * hidden * hidden);
+                for (name, got, want) in [("dxw", gx, &dxw), ("dw", gw, &dw), ("db", gb, &db)] {
+                    let e = error(got, want);
+                    assert!(e < 5e-5, "{what}: {name} error {e:.2e}");
+                }
+                // The same code computes each element whichever member owns it.
+                match &first {
+                    None => first = Some((packed, grads)),
+                    Some((p, gr)) => {
+                        assert!(p == &packed && gr == &grads, "{what}: differs from x1");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_public_entry_points_use_the_best_isa() {
+    let g = LstmGeometry {
+        steps: 4,
+        batch: 32,
+        hidden: 64,
+    };
+    let xw = pseudo_random(g.steps * g.batch * 4 * g.hidden, 5, 1.0);
+    let w = pseudo_random(4 * g.hidden * g.hidden, 6, 0.2);
+    let bias = pseudo_random(4 * g.hidden, 7, 0.5);
+    let grad_h = pseudo_random(g.steps * g.batch * g.hidden, 8, 1.0);
+    let packed = lstm_forward(&xw, &w, &bias, &g);
+    assert_eq!(packed, lstm_forward_on(Isa::best(), 1, &xw, &w, &bias, &g));
+    assert_eq!(
+        lstm_backward(&packed, &grad_h, &w, &g),
+        lstm_backward_on(Isa::best(), 1, &packed, &grad_h, &w, &g)
+    );
+}
