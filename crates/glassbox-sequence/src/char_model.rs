@@ -26,6 +26,18 @@ pub enum Targets {
     EveryStep,
 }
 
+impl Targets {
+    /// Mean cross-entropy of `logits` as a model predicting these targets returns them (`(batch, n)`, or
+    /// `(steps * batch, n)` time-major) against `next`: `(batch)`, or `(batch, steps)` for every step.
+    pub fn loss(self, logits: &Tensor, next: &Tensor) -> Result<Tensor> {
+        let targets = match self {
+            Targets::AfterWindow => next.clone(),
+            Targets::EveryStep => next.t()?.flatten_all()?,
+        };
+        glassbox_tensor::ops::cross_entropy(logits, &targets)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CharModelConfig {
     /// The vocabulary's size: inputs and outputs.
@@ -177,12 +189,7 @@ impl CharModel {
     /// Mean cross-entropy in nats per predicted character. `next` holds the targets: `(batch)` after the
     /// window, or `(batch, steps)` for every step (the window shifted by one).
     pub fn loss(&self, ids: &Tensor, next: &Tensor) -> Result<Tensor> {
-        let logits = self.logits(ids)?;
-        let targets = match self.config.targets {
-            Targets::AfterWindow => next.clone(),
-            Targets::EveryStep => next.t()?.flatten_all()?,
-        };
-        glassbox_tensor::ops::cross_entropy(&logits, &targets)
+        self.config.targets.loss(&self.logits(ids)?, next)
     }
 }
 

@@ -258,12 +258,7 @@ impl LanguageModel for WordModel {
     }
 
     fn loss(&self, ids: &Tensor, next: &Tensor, train: bool) -> Result<Tensor> {
-        let logits = self.logits(ids, train)?;
-        let targets = match self.config.targets {
-            Targets::AfterWindow => next.clone(),
-            Targets::EveryStep => next.t()?.flatten_all()?,
-        };
-        glassbox_tensor::ops::cross_entropy(&logits, &targets)
+        self.config.targets.loss(&self.logits(ids, train)?, next)
     }
 
     fn before_step(&self, step: u64) {
