@@ -12,9 +12,10 @@ use clap::{Subcommand, ValueEnum};
 use glassbox_core::data::Corpus;
 use glassbox_core::plot::{line_chart, LineChart, Series};
 use glassbox_core::seed::SeededInit;
-use glassbox_sequence::char_train::{load_trained, train_chars};
+use glassbox_sequence::char_train::{load_trained, train_chars, trained_chars};
 use glassbox_sequence::generate::{generate, Sampling};
-use glassbox_sequence::train::{Recipe, TrainRun, CHECKPOINT_FILE};
+use glassbox_sequence::train::{Recipe, SavedModel, TrainRun, CHECKPOINT_FILE};
+use glassbox_sequence::word_train::trained_words;
 use glassbox_sequence::{CharModel, CharModelConfig, CharText};
 use serde_json::json;
 
@@ -438,17 +439,17 @@ fn generate_cmd(
 ) -> anyhow::Result<()> {
     let sampling = Sampling::from_temperature(temperature)?;
     let device = common.device.open()?;
-    if crate::text_words::is_word_checkpoint(checkpoint, &device)? {
-        return crate::text_words::generate(
-            common,
-            checkpoint,
-            seed_text,
-            sampling,
-            length.unwrap_or(100),
-        );
+    let saved = SavedModel::open(checkpoint, &device, "a character or word model")?;
+    if saved
+        .model_name()
+        .starts_with(crate::text_words::WORD_MODEL_PREFIX)
+    {
+        let trained = trained_words(&saved.expecting("a word model"), &device)?;
+        let words = length.unwrap_or(100);
+        return crate::text_words::generate(common, &trained, seed_text, sampling, words);
     }
     let length = length.unwrap_or(500);
-    let trained = load_trained(checkpoint, &device)?;
+    let trained = trained_chars(&saved.expecting("a character model"), &device)?;
     let seed_text = match seed_text {
         Some(s) => s.to_string(),
         None => seed_text_for(&trained.vocab),

@@ -6,14 +6,13 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use candle_core::{DType, Device};
+use candle_core::DType;
 use candle_nn::VarMap;
-use glassbox_core::checkpoint::Checkpoint;
 use glassbox_core::seed::SeededInit;
 use glassbox_sequence::generate::Sampling;
 use glassbox_sequence::train::{LanguageModel, Recipe, TrainRun, CHECKPOINT_FILE};
 use glassbox_sequence::word_model::{WordModel, WordModelConfig};
-use glassbox_sequence::word_train::{load_trained_words, next_word_loss, train_words, WordSampler};
+use glassbox_sequence::word_train::{next_word_loss, train_words, TrainedWords, WordSampler};
 use glassbox_sequence::words::{WordText, TOKENIZER_FILE};
 use serde_json::json;
 
@@ -49,12 +48,8 @@ impl WordModelChoice {
     }
 }
 
-/// Whether `path` holds a word model's checkpoint (anything else is left to the character loader, whose
-/// errors name the file).
-pub fn is_word_checkpoint(path: &Path, device: &Device) -> anyhow::Result<bool> {
-    let ck = Checkpoint::load(path, device)?;
-    Ok(ck.meta.model.starts_with("word-lstm-"))
-}
+/// The prefix of every word model's name.
+pub const WORD_MODEL_PREFIX: &str = "word-lstm-";
 
 pub fn train(
     common: &Common,
@@ -185,13 +180,11 @@ fn samples(
 
 pub fn generate(
     common: &Common,
-    checkpoint: &Path,
+    trained: &TrainedWords,
     seed_text: Option<&str>,
     sampling: Sampling,
     words: usize,
 ) -> anyhow::Result<()> {
-    let device = common.device.open()?;
-    let trained = load_trained_words(checkpoint, &device)?;
     let seed_text = seed_text.unwrap_or(DEFAULT_SEED_TEXT.trim_end());
     let mut rng = common.seed().stream("text generate");
     let mut stdout = std::io::stdout().lock();

@@ -81,7 +81,14 @@ pub struct TrainedChars {
 /// Rebuilds a model from a checkpoint `train_chars` wrote. Anything else (another lesson's checkpoint,
 /// missing metadata, mis-shaped tensors) is an error naming the file.
 pub fn load_trained(path: &Path, device: &Device) -> Result<TrainedChars> {
-    let saved = SavedModel::open(path, device, "a character model")?;
+    trained_chars(
+        &SavedModel::open(path, device, "a character model")?,
+        device,
+    )
+}
+
+/// As [`load_trained`], from a checkpoint already opened.
+pub fn trained_chars(saved: &SavedModel, device: &Device) -> Result<TrainedChars> {
     let vocabulary = saved.extra(VOCABULARY_KEY, "no vocabulary in its metadata")?;
     let vocab = CharVocab::from_text(vocabulary);
     let config = CharModelConfig::from_name(saved.model_name(), vocab.len())

@@ -391,6 +391,17 @@ impl SavedModel {
         Ok(self.checkpoint.restore(name, varmap)?)
     }
 
+    /// The same checkpoint, its errors saying it is not `kind`'s (e.g. once its name says which lesson's
+    /// model it holds).
+    pub fn expecting(mut self, kind: &'static str) -> SavedModel {
+        self.kind = kind;
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn model_name(&self) -> &str {
         &self.checkpoint.meta.model
     }

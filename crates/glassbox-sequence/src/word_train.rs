@@ -11,9 +11,12 @@ use glassbox_core::seed::Seed;
 use glassbox_core::train::EpochReport;
 use rand::Rng;
 
+use crate::char_model::Targets;
 use crate::chars::course_windows;
 use crate::generate::Sampling;
-use crate::train::{train_lm, Recipe, SavedModel, TrainOutcome, TrainRun, CHECKPOINT_FILE};
+use crate::train::{
+    train_lm, window_batch, Recipe, SavedModel, TrainOutcome, TrainRun, CHECKPOINT_FILE,
+};
 use crate::word_model::{WordModel, WordModelConfig};
 use crate::words::{WordText, WordTokenizer, TOKENIZER_FILE};
 use crate::Result;
@@ -84,7 +87,12 @@ pub struct TrainedWords {
 /// Anything else (another lesson's checkpoint, a missing or different tokenizer, mis-shaped tensors) is
 /// an error naming the file.
 pub fn load_trained_words(path: &Path, device: &Device) -> Result<TrainedWords> {
-    let saved = SavedModel::open(path, device, "a word model")?;
+    trained_words(&SavedModel::open(path, device, "a word model")?, device)
+}
+
+/// As [`load_trained_words`], from a checkpoint already opened.
+pub fn trained_words(saved: &SavedModel, device: &Device) -> Result<TrainedWords> {
+    let path = saved.path();
     let fingerprint = saved.extra(TOKENS_KEY, "no tokenizer fingerprint in its metadata")?;
     let tokenizer_path = path.with_file_name(TOKENIZER_FILE);
     let tokenizer = WordTokenizer::load(&tokenizer_path)?;
@@ -117,13 +125,7 @@ pub fn next_word_loss(model: &WordModel, ids: &[u32], window: usize, step: usize
     let starts = course_windows(ids, window, step);
     let (mut sum, mut count) = (0.0, 0usize);
     for chunk in starts.chunks(256) {
-        let inputs: Vec<u32> = chunk
-            .iter()
-            .flat_map(|&s| ids[s..s + window].iter().copied())
-            .collect();
-        let inputs = Tensor::from_vec(inputs, (chunk.len(), window), device)?;
-        let next: Vec<u32> = chunk.iter().map(|&s| ids[s + window]).collect();
-        let next = Tensor::from_vec(next, chunk.len(), device)?;
+        let (inputs, next) = window_batch(ids, chunk, window, Targets::AfterWindow, device)?;
         let logits = model.next_word_logits(&inputs)?;
         let loss = glassbox_tensor::ops::cross_entropy(&logits, &next)?.to_scalar::<f32>()?;
         sum += f64::from(loss) * chunk.len() as f64;

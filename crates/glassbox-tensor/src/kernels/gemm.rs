@@ -157,8 +157,8 @@ pub fn sgemm(dst: MatMut<'_>, accumulate: bool, a: Mat<'_>, b: Mat<'_>, threads:
     }
     #[cfg(target_arch = "x86_64")]
     if let Threads::Pool(t) = threads {
-        // With AVX-512 the crate's own kernels are the faster ones (about 1.75x at 2048³ and on the
-        // LSTM's weight gradient, 2 threads, on a Zen 5 EPYC).
+        // With AVX-512 the crate's own kernels are the faster ones (1.8x at 2048³, 2 threads, on a Zen 5
+        // EPYC: examples/sgemm_compare.rs, docs/benchmarks.md).
         if super::sgemm_avx2::suits(dst.rows, dst.cols, a.cols, t)
             && super::activation::has_avx2_fma()
             && !super::activation::has_avx512f()

@@ -35,11 +35,20 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
 
 struct CrossEntropy;
 
-fn target_slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [u32]> {
-    match (storage, layout.contiguous_offsets()) {
-        (CpuStorage::U32(v), Some((start, end))) => Ok(&v[start..end]),
+/// The logits, the targets and the number of classes out of the two operands.
+fn operands<'a>(
+    ls: &'a CpuStorage,
+    ll: &Layout,
+    ts: &'a CpuStorage,
+    tl: &Layout,
+) -> Result<(&'a [f32], &'a [u32], usize)> {
+    let logits = f32_slice("cross_entropy logits", ls, ll)?;
+    let targets = match (ts, tl.contiguous_offsets()) {
+        (CpuStorage::U32(v), Some((start, end))) => &v[start..end],
         _ => candle_core::bail!("cross_entropy: targets must be contiguous u32"),
-    }
+    };
+    let (_, classes) = ll.shape().dims2()?;
+    Ok((logits, targets, classes))
 }
 
 impl CustomOp2 for CrossEntropy {
@@ -54,9 +63,7 @@ impl CustomOp2 for CrossEntropy {
         ts: &CpuStorage,
         tl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let logits = f32_slice("cross_entropy logits", ls, ll)?;
-        let targets = target_slice(ts, tl)?;
-        let (_, classes) = ll.shape().dims2()?;
+        let (logits, targets, classes) = operands(ls, ll, ts, tl)?;
         let loss = cross_entropy::cross_entropy(logits, targets, classes)?;
         Ok((CpuStorage::F32(vec![loss]), Shape::from(())))
     }
@@ -92,9 +99,7 @@ impl CustomOp2 for CrossEntropyBackward {
         ts: &CpuStorage,
         tl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let logits = f32_slice("cross_entropy logits", ls, ll)?;
-        let targets = target_slice(ts, tl)?;
-        let (_, classes) = ll.shape().dims2()?;
+        let (logits, targets, classes) = operands(ls, ll, ts, tl)?;
         let grad = cross_entropy::cross_entropy_backward(logits, targets, classes, self.grad)?;
         Ok((CpuStorage::F32(grad), ll.shape().clone()))
     }
