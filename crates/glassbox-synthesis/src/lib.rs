@@ -1,4 +1,11 @@
-//! Deep dreaming, style transfer and reinforcement-learning-guided path tracing.
+//! Deep dreaming and style transfer on a frozen VGG16 (only the image changes), and, later,
+//! reinforcement-learning-guided path tracing.
 //!
-//! Status: this crate is a placeholder in the workspace; nothing is implemented yet. See README.md for what
-//! it will hold and which issue builds it.
+//! - [`layers`]: which VGG16 layers an objective reads, parsed from `block4_conv3=1.0,block5_conv1=0.5`.
+//! - [`photo`]: photos in, with the size limit every lesson here shares.
+
+pub mod error;
+pub mod layers;
+pub mod photo;
+
+pub use error::{Error, Result};
