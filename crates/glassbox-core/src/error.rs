@@ -49,6 +49,10 @@ pub enum Error {
         value: f64,
     },
 
+    /// An optimization of an image or any other free-standing variable diverged.
+    #[error("the objective became {value} at evaluation {evaluation}; optimization stopped (lower the step size or the loss weights)")]
+    NonFiniteObjective { evaluation: usize, value: f64 },
+
     /// A checkpoint that cannot continue this run (another model, another optimizer).
     #[error("{}: {problem}", path.display())]
     Resume { path: PathBuf, problem: String },

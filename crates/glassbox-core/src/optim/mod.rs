@@ -8,6 +8,9 @@
 //! | [`Adadelta`] / [`ParamsAdadelta`] | `torch.optim.Adadelta` | `square_avg`, `acc_delta` |
 //! | [`AdamW`] / [`ParamsAdamW`] | `torch.optim.AdamW` | `exp_avg`, `exp_avg_sq` (candle-nn's params struct; the optimizer is ours, checkpointable) |
 //!
+//! [`lbfgs`] is the odd one out: it minimizes through a closure (loss and gradient at any point, as
+//! its line search needs) rather than stepping on a `GradStore`, so it lives in its own module.
+//!
 //! Each follows PyTorch's single-tensor algorithm (`foreach=False`), and each `Params*` struct's
 //! `Default` is PyTorch's default. All of them implement [`candle_nn::Optimizer`] (re-exported here as
 //! [`Optimizer`]): `new(vars, params)`, `step(&grads)` or `backward_step(&loss)`, `learning_rate`,
@@ -80,6 +83,7 @@ mod adam;
 mod any;
 mod clip;
 mod fused;
+pub mod lbfgs;
 mod rmsprop;
 mod sgd;
 
