@@ -65,10 +65,17 @@ fn iterates_match_pytorch_on_rosenbrock() {
         };
         let n = case.points.len();
         let mut ours = Vec::new();
-        minimize(case.start.clone(), &config, n, 100 * n, rosenbrock, |it, x| {
-            ours.push((x.to_vec(), it.evaluations));
-            Ok(())
-        })
+        minimize(
+            case.start.clone(),
+            &config,
+            n,
+            100 * n,
+            rosenbrock,
+            |it, x| {
+                ours.push((x.to_vec(), it.evaluations));
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(ours.len(), n, "{}: iterations", case.name);
         let reference = f64_points(&case.name);
@@ -97,7 +104,13 @@ fn iterates_match_pytorch_on_rosenbrock() {
             // Without a line search PyTorch skips the evaluation after its last iteration, which one
             // long run here does not, so evaluation counts are compared where the line search sets them.
             if config.line_search == LineSearch::StrongWolfe {
-                assert_eq!(*evaluations, want.evaluations, "{} iteration {}", case.name, k + 1);
+                assert_eq!(
+                    *evaluations,
+                    want.evaluations,
+                    "{} iteration {}",
+                    case.name,
+                    k + 1
+                );
             }
             compared += 1;
         }

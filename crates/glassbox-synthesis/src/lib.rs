@@ -3,9 +3,11 @@
 //!
 //! - [`layers`]: which VGG16 layers an objective reads, parsed from `block4_conv3=1.0,block5_conv1=0.5`.
 //! - [`photo`]: photos in, with the size limit every lesson here shares.
+//! - [`style`]: style transfer.
 
 pub mod error;
 pub mod layers;
 pub mod photo;
+pub mod style;
 
 pub use error::{Error, Result};

@@ -100,7 +100,11 @@ impl LbfgsConfig {
     fn check(&self) -> Result<()> {
         let bad = |what: &str, value: String, want: &str| Err(Error::invalid(what, value, want));
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad("L-BFGS learning rate", self.lr.to_string(), "a positive number");
+            return bad(
+                "L-BFGS learning rate",
+                self.lr.to_string(),
+                "a positive number",
+            );
         }
         if self.history == 0 {
             return bad("L-BFGS history", "0".into(), "at least 1 pair");
@@ -195,7 +199,8 @@ pub fn minimize(
                 alpha[i] = dot(&steps[i], &q) * rho[i];
                 axpy(-alpha[i], &changes[i], &mut q);
             }
-            q.iter_mut().for_each(|v| *v = (f64::from(*v) * h_diag) as f32);
+            q.iter_mut()
+                .for_each(|v| *v = (f64::from(*v) * h_diag) as f32);
             for i in 0..steps.len() {
                 let beta = dot(&changes[i], &q) * rho[i];
                 axpy(alpha[i] - beta, &steps[i], &mut q);
@@ -254,7 +259,8 @@ pub fn minimize(
             stop = Stop::Gradient;
             break;
         }
-        if max_abs(&d) * t <= config.tolerance_change || (loss - prev_loss).abs() < config.tolerance_change
+        if max_abs(&d) * t <= config.tolerance_change
+            || (loss - prev_loss).abs() < config.tolerance_change
         {
             stop = Stop::Stalled;
             break;
@@ -343,7 +349,13 @@ fn strong_wolfe(
         evaluations += 1;
         ls_iter += 1;
     };
-    let order = |b: &[Probe]| if b[0].loss <= b[b.len() - 1].loss { (0, 1) } else { (1, 0) };
+    let order = |b: &[Probe]| {
+        if b[0].loss <= b[b.len() - 1].loss {
+            (0, 1)
+        } else {
+            (1, 0)
+        }
+    };
     let (mut low, mut high) = order(&bracket);
     let mut insufficient_progress = false;
     while !done && ls_iter < max_ls {
@@ -490,10 +502,14 @@ mod tests {
                 line_search,
                 ..Default::default()
             };
-            let found = minimize(vec![0.0; 6], &config, 100, 200, quadratic, |_, _| Ok(())).unwrap();
+            let found =
+                minimize(vec![0.0; 6], &config, 100, 200, quadratic, |_, _| Ok(())).unwrap();
             for (i, &v) in found.x.iter().enumerate() {
                 let want = (1.0 + i as f32 * 0.5) / (i + 1) as f32;
-                assert!((v - want).abs() < 1e-4, "{line_search:?} x[{i}] = {v}, want {want}");
+                assert!(
+                    (v - want).abs() < 1e-4,
+                    "{line_search:?} x[{i}] = {v}, want {want}"
+                );
             }
             assert!(found.last_loss < found.start_loss);
         }
@@ -511,7 +527,11 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert!((found.x[0] - 1.0).abs() < 1e-3 && (found.x[1] - 1.0).abs() < 1e-3, "{:?}", found.x);
+        assert!(
+            (found.x[0] - 1.0).abs() < 1e-3 && (found.x[1] - 1.0).abs() < 1e-3,
+            "{:?}",
+            found.x
+        );
         // The strong Wolfe conditions include sufficient decrease: every iteration lowers the loss.
         assert!(losses.windows(2).all(|w| w[1] <= w[0]), "{losses:?}");
     }
@@ -532,14 +552,25 @@ mod tests {
             |_, _| Ok(()),
         )
         .unwrap_err();
-        assert!(matches!(err, Error::NonFiniteObjective { evaluation: 3, .. }), "{err}");
+        assert!(
+            matches!(err, Error::NonFiniteObjective { evaluation: 3, .. }),
+            "{err}"
+        );
     }
 
     #[test]
     fn dot_matches_a_plain_sum() {
         let a: Vec<f32> = (0..3001).map(|i| (i as f32 * 0.37).sin()).collect();
         let b: Vec<f32> = (0..3001).map(|i| (i as f32 * 0.11).cos()).collect();
-        let plain: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-        assert!((dot(&a, &b) - plain).abs() < 1e-4, "{} vs {plain}", dot(&a, &b));
+        let plain: f64 = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum();
+        assert!(
+            (dot(&a, &b) - plain).abs() < 1e-4,
+            "{} vs {plain}",
+            dot(&a, &b)
+        );
     }
 }
