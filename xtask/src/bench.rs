@@ -1,8 +1,9 @@
-//! `cargo xtask bench kernels`: glassbox's fast CPU kernels against PyTorch on the same machine, in the
-//! same command, alternating, with the same thread count.
+//! `cargo xtask bench kernels` and `cargo xtask bench style`: glassbox against PyTorch on the same machine,
+//! in the same command, alternating, with the same thread count.
 //!
-//! Each case runs as a fresh process on each side (crates/glassbox-tensor/examples/kernels_bench.rs and
-//! xtask/bench/torch_kernels.py, which define identical models, shapes and input distributions): glassbox,
+//! Each case runs as a fresh process on each side (a [`Suite`]'s example and PyTorch script, e.g.
+//! crates/glassbox-tensor/examples/kernels_bench.rs and xtask/bench/torch_kernels.py, which define
+//! identical models, shapes and input distributions): glassbox,
 //! PyTorch eager, PyTorch with `torch.compile` (inductor), and with `--candle` candle's own ops. Several
 //! rounds, the order of the sides reversed every other round; every process warms up and then times
 //! several repetitions. The table gives the median of all timed repetitions per side and the speed ratio
@@ -20,7 +21,42 @@ use serde_json::Value;
 
 use crate::process;
 
-/// The cases, in the order the issues list them.
+/// A set of cases: one example binary of ours and one PyTorch script that run the same cases and print
+/// the same JSON line.
+pub struct Suite {
+    pub name: &'static str,
+    /// The crate and example that are glassbox's side.
+    pub package: &'static str,
+    pub example: &'static str,
+    /// PyTorch's side, relative to the workspace root.
+    pub script: &'static str,
+    pub cases: &'static [&'static str],
+    /// Weights the cases read from GLASSBOX_WEIGHTS, checked before anything runs.
+    pub needs_weights: Option<&'static str>,
+}
+
+/// The fast CPU kernels (crates/glassbox-tensor/examples/kernels_bench.rs, xtask/bench/torch_kernels.py).
+pub const KERNELS: Suite = Suite {
+    name: "kernels",
+    package: "glassbox-tensor",
+    example: "kernels_bench",
+    script: "xtask/bench/torch_kernels.py",
+    cases: &CASES,
+    needs_weights: None,
+};
+
+/// Style transfer's L-BFGS step (crates/glassbox-synthesis/examples/style_bench.rs,
+/// xtask/bench/torch_style.py).
+pub const STYLE: Suite = Suite {
+    name: "style",
+    package: "glassbox-synthesis",
+    example: "style_bench",
+    script: "xtask/bench/torch_style.py",
+    cases: &["style_lbfgs_256", "style_lbfgs_512"],
+    needs_weights: Some("vgg16_features_hed.safetensors"),
+};
+
+/// The kernel cases, in the order the issues list them.
 pub const CASES: [&str; 12] = [
     "mnist_train",
     "mnist_infer",
@@ -82,10 +118,30 @@ struct Samples {
     compile_s: Vec<f64>,
 }
 
-pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
+pub fn run(root: &Path, suite: &Suite, opts: &Options) -> anyhow::Result<()> {
     for case in &opts.cases {
-        if !CASES.contains(&case.as_str()) {
-            bail!("unknown case {case}; the cases are {}", CASES.join(", "));
+        if !suite.cases.contains(&case.as_str()) {
+            bail!(
+                "unknown case {case}; the {} cases are {}",
+                suite.name,
+                suite.cases.join(", ")
+            );
+        }
+    }
+    if opts.candle && suite.name != KERNELS.name {
+        bail!("--candle is for `bench kernels`");
+    }
+    if let Some(file) = suite.needs_weights {
+        let dir = std::env::var_os("GLASSBOX_WEIGHTS").with_context(|| {
+            format!("`bench {}` reads {file}: set GLASSBOX_WEIGHTS to its directory (e.g. ../shared/weights)", suite.name)
+        })?;
+        let path = Path::new(&dir).join(file);
+        if !path.is_file() {
+            bail!(
+                "`bench {}` reads {}, which is not there",
+                suite.name,
+                path.display()
+            );
         }
     }
     let python = python(root, opts)?;
@@ -94,13 +150,15 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
         "build",
         "--release",
         "-p",
-        "glassbox-tensor",
+        suite.package,
         "--example",
-        "kernels_bench",
+        suite.example,
     ]);
     process::run(build, root)?;
-    let ours = root.join("target/release/examples/kernels_bench");
-    let script = root.join("xtask/bench/torch_kernels.py");
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let ours = target.join("release/examples").join(suite.example);
+    let script = root.join(suite.script);
     let tunables = allocator_tunables(&ours)?;
     // A fresh inductor cache, so the first round's compile time is a cold compile.
     let inductor_cache = root.join("target/bench/inductor-cache");
@@ -167,7 +225,7 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<()> {
     println!("{table}");
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let path = out.join("kernels.md");
+    let path = out.join(format!("{}.md", suite.name));
     std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
     println!("(also written to {})", path.display());
     Ok(())

@@ -5,6 +5,7 @@
 //! - `build`: the product, for the CPU or CUDA.
 //! - `ci`: what `.ci/run` runs: format check, release build, the tests.
 //! - `bench kernels`: the fast CPU kernels against PyTorch, side by side.
+//! - `bench style`: one L-BFGS step of style transfer against PyTorch, side by side.
 
 mod bench;
 mod build;
@@ -90,34 +91,69 @@ enum BenchCommand {
     /// VGG16 convolutions forward (+ input gradient), conv2d 64->64 on 56x56, sgemm 2048^3. Run it on an
     /// otherwise idle machine.
     Kernels {
-        /// Only these cases (repeatable); default: all.
-        #[arg(long = "case", value_name = "CASE")]
-        cases: Vec<String>,
-        /// Rounds; each runs every case once per side, the order of the sides swapped every round.
-        #[arg(long, default_value_t = 3)]
-        rounds: usize,
-        /// Timed repetitions per process.
-        #[arg(long, default_value_t = 5)]
-        reps: usize,
-        /// Untimed repetitions first.
-        #[arg(long, default_value_t = 2)]
-        warmup: usize,
-        /// Threads for both sides (RAYON_NUM_THREADS, torch.set_num_threads).
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
-        /// A Python that has torch [default: $GLASSBOX_BENCH_PYTHON, else .venv-bench/bin/python].
-        #[arg(long, value_name = "PATH")]
-        python: Option<PathBuf>,
-        /// Create .venv-bench and pip-install torch into it when it is missing (about 5 GB).
-        #[arg(long)]
-        setup: bool,
+        #[command(flatten)]
+        args: BenchArgs,
         /// Also run candle's own ops (the starting point) as another side.
         #[arg(long)]
         candle: bool,
-        /// Leave out PyTorch with torch.compile (it compiles for about a minute per case and round).
-        #[arg(long)]
-        no_compile: bool,
     },
+    /// One L-BFGS step of style transfer on the shared VGG16 at 256x256 and 512x512 against PyTorch (eager
+    /// and torch.compile) doing the same work. Needs GLASSBOX_WEIGHTS (the directory with
+    /// vgg16_features_hed.safetensors). Run it on an otherwise idle machine.
+    Style {
+        #[command(flatten)]
+        args: BenchArgs,
+    },
+}
+
+/// What every benchmark suite takes.
+#[derive(Args)]
+struct BenchArgs {
+    /// Only these cases (repeatable); default: all.
+    #[arg(long = "case", value_name = "CASE")]
+    cases: Vec<String>,
+    /// Rounds; each runs every case once per side, the order of the sides swapped every round.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Timed repetitions per process.
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Untimed repetitions first.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Threads for both sides (RAYON_NUM_THREADS, torch.set_num_threads).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// A Python that has torch [default: $GLASSBOX_BENCH_PYTHON, else .venv-bench/bin/python].
+    #[arg(long, value_name = "PATH")]
+    python: Option<PathBuf>,
+    /// Create .venv-bench and pip-install torch into it when it is missing (about 5 GB).
+    #[arg(long)]
+    setup: bool,
+    /// Leave out PyTorch with torch.compile (it compiles for about a minute per case and round).
+    #[arg(long)]
+    no_compile: bool,
+}
+
+impl BenchArgs {
+    fn options(self, suite: &bench::Suite, candle: bool) -> bench::Options {
+        let cases = if self.cases.is_empty() {
+            suite.cases.iter().map(|c| c.to_string()).collect()
+        } else {
+            self.cases
+        };
+        bench::Options {
+            cases,
+            rounds: self.rounds.max(1),
+            reps: self.reps.max(1),
+            warmup: self.warmup,
+            threads: self.threads.max(1),
+            python: self.python,
+            setup: self.setup,
+            candle,
+            no_compile: self.no_compile,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -158,37 +194,15 @@ fn main() -> ExitCode {
         Command::Build { backend, release } => build::run(backend.cuda, release, &root),
         Command::Ci => ci::run(&root),
         Command::Bench {
-            what:
-                BenchCommand::Kernels {
-                    cases,
-                    rounds,
-                    reps,
-                    warmup,
-                    threads,
-                    python,
-                    setup,
-                    candle,
-                    no_compile,
-                },
-        } => {
-            let cases = if cases.is_empty() {
-                bench::CASES.iter().map(|c| c.to_string()).collect()
-            } else {
-                cases
-            };
-            let opts = bench::Options {
-                cases,
-                rounds: rounds.max(1),
-                reps: reps.max(1),
-                warmup,
-                threads: threads.max(1),
-                python,
-                setup,
-                candle,
-                no_compile,
-            };
-            bench::run(&root, &opts)
-        }
+            what: BenchCommand::Kernels { args, candle },
+        } => bench::run(
+            &root,
+            &bench::KERNELS,
+            &args.options(&bench::KERNELS, candle),
+        ),
+        Command::Bench {
+            what: BenchCommand::Style { args },
+        } => bench::run(&root, &bench::STYLE, &args.options(&bench::STYLE, false)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -145,6 +145,9 @@ pub enum Command {
     /// Character LSTMs on the Sherlock Holmes corpus: train, then generate text.
     #[command(subcommand)]
     Text(crate::text_cmd::TextCommand),
+    /// Style transfer (Gatys et al.) on VGG16: a photo painted in a painting's manner, and the course's
+    /// figures (`style reconstruct`, `style gallery`).
+    Style(crate::style_cmd::StyleCommand),
 }
 
 #[derive(Debug, Subcommand)]

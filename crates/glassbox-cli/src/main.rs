@@ -10,6 +10,8 @@ mod gan_cmd;
 mod judge_cmd;
 mod mnist_cmd;
 mod rl_cmd;
+mod style_cmd;
+mod style_figures;
 mod text_cmd;
 mod text_inspect;
 mod text_words;
@@ -48,5 +50,6 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Gan(cmd) => gan_cmd::run(&args.common, cmd),
         cli::Command::Judge(args_) => judge_cmd::run(&args.common, args_),
         cli::Command::Text(cmd) => text_cmd::run(&args.common, cmd),
+        cli::Command::Style(cmd) => style_cmd::run(&args.common, cmd),
     }
 }

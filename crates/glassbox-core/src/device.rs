@@ -88,3 +88,25 @@ mod tests {
         );
     }
 }
+
+/// The process's peak resident memory in bytes (Linux's `VmHWM`), or `None` where the system does not say.
+/// Lessons whose memory grows with an option (style transfer's image size) report it.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod peak_rss_tests {
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn peak_rss_grows_with_a_touched_allocation() {
+        let before = super::peak_rss_bytes().expect("Linux reports VmHWM");
+        let block = vec![1u8; 64 << 20];
+        std::hint::black_box(&block);
+        let after = super::peak_rss_bytes().unwrap();
+        assert!(after >= before + (60 << 20), "{before} -> {after}");
+    }
+}
