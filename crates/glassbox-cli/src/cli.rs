@@ -145,6 +145,9 @@ pub enum Command {
     /// Character LSTMs on the Sherlock Holmes corpus: train, then generate text.
     #[command(subcommand)]
     Text(crate::text_cmd::TextCommand),
+    /// Deep dreaming on VGG16: a photo (a preset or any layer mix), or noise, pushed towards what
+    /// some layers respond to.
+    Dream(crate::dream_cmd::DreamArgs),
 }
 
 #[derive(Debug, Subcommand)]
