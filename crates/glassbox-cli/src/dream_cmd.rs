@@ -160,7 +160,7 @@ impl Snapshots {
 
     fn see(&mut self, out: &Path, image: &Tensor) {
         self.done += 1;
-        if self.every == 0 || self.done % self.every != 0 || self.failed.is_some() {
+        if self.every == 0 || !self.done.is_multiple_of(self.every) || self.failed.is_some() {
             return;
         }
         let name = format!("{}-{:03}.png", self.prefix, self.done);
