@@ -52,26 +52,31 @@ pub struct DreamArgs {
     /// "noise first" figure).
     #[arg(long, conflicts_with_all = ["image", "layers", "preset"])]
     from_noise: bool,
-    /// With --from-noise: the blocks, from 1 to 5.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5")]
+    /// With --from-noise: the blocks, from 1 to 5 (default: all five).
+    #[arg(long, value_delimiter = ',')]
     blocks: Vec<usize>,
     /// A safetensors file (default: VGG16 if fetched, else the shared convolution weights).
     #[arg(long, value_name = "FILE")]
     weights: Option<PathBuf>,
 }
 
-/// Step settings for dreams from noise: longer climbs than a photo's, which starts with structure.
-const NOISE_STEPS: usize = 20;
-const NOISE_OCTAVES: usize = 3;
-const NOISE_JITTER: usize = 4;
-const NOISE_STEP_SIZE: f32 = 1.5;
-
 pub fn run(common: &Common, args: &DreamArgs) -> anyhow::Result<()> {
     let size = check_side("--size", args.size)?;
+    if !args.blocks.is_empty() && !args.from_noise {
+        let blocks: Vec<String> = args.blocks.iter().map(usize::to_string).collect();
+        Err(glassbox_core::Error::invalid(
+            "--blocks",
+            blocks.join(","),
+            "--from-noise beside it (a photo's dream takes --preset or --layers)",
+        ))?;
+    }
+    for &block in &args.blocks {
+        dream::last_conv(block)?;
+    }
     let mut config = if args.from_noise {
         DreamConfig {
             layers: LayerMix::parse(dream::last_conv(1)?)?,
-            ascent: dream::dream_ascent(NOISE_STEPS, NOISE_STEP_SIZE, NOISE_OCTAVES, NOISE_JITTER),
+            ascent: dream::noise_ascent(),
         }
     } else {
         dream::preset(&args.preset)?.config()
@@ -337,15 +342,12 @@ fn from_noise(
     size: usize,
     ascent: &AscentConfig,
 ) -> anyhow::Result<()> {
-    if args.blocks.is_empty() {
-        Err(glassbox_core::Error::invalid(
-            "--blocks",
-            "none",
-            "some of 1,2,3,4,5",
-        ))?;
-    }
-    let layers = args
-        .blocks
+    let blocks = if args.blocks.is_empty() {
+        vec![1, 2, 3, 4, 5]
+    } else {
+        args.blocks.clone()
+    };
+    let layers = blocks
         .iter()
         .map(|&b| dream::last_conv(b))
         .collect::<glassbox_synthesis::Result<Vec<_>>>()?;
@@ -357,7 +359,7 @@ fn from_noise(
     );
     let (mut panels, mut captions, mut series, mut runs, mut files) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (&block, layer) in args.blocks.iter().zip(&layers) {
+    for (&block, layer) in blocks.iter().zip(&layers) {
         let total = ascent.octaves * ascent.steps;
         let mut snapshots = Snapshots::new(args.snapshot_every, format!("snapshot-block{block}"));
         let (dream, octaves) = climb(

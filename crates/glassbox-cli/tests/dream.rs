@@ -119,6 +119,11 @@ fn dreams_on_the_cat_and_from_noise_and_refuses_bad_input() {
         (vec![p, "--size", "5000"], vec!["5000", "32 to 1024"]),
         (vec![missing.to_str().unwrap()], vec!["no-such-cat.png"]),
         (vec![garbage.to_str().unwrap()], vec!["garbage.png"]),
+        (vec![p, "--blocks", "3"], vec!["--blocks", "--from-noise"]),
+        (
+            vec!["--from-noise", "--blocks", "7"],
+            vec!["block \"7\"", "1 to 5"],
+        ),
         (
             vec![p, "--size", "40", "--octaves", "4"],
             vec!["octaves", "16 pixels"],

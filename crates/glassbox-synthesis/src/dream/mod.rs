@@ -17,7 +17,7 @@ use glassbox_core::seed::Seed;
 use glassbox_tensor::ascent::{ascend_from, noise_image, AscentConfig, AscentStep, Start};
 
 pub use objective::{objective, smallest_side};
-pub use presets::{dream_ascent, preset, Preset, PRESETS};
+pub use presets::{dream_ascent, noise_ascent, preset, Preset, PRESETS};
 
 use crate::layers::LayerMix;
 use crate::Result;

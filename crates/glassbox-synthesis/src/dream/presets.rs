@@ -96,6 +96,12 @@ pub fn dream_ascent(steps: usize, step_size: f32, octaves: usize, jitter: usize)
     }
 }
 
+/// Dreams from noise (the course's "noise first" figure): longer climbs than a photo's, which starts with
+/// structure, and a small jitter, since the image starts small.
+pub fn noise_ascent() -> AscentConfig {
+    dream_ascent(20, 1.5, 3, 4)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
