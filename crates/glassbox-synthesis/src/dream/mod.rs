@@ -3,7 +3,7 @@
 //! the mean absolute gradient and octaves that re-inject the detail shrinking lost
 //! ([`Start::Photo`]).
 //!
-//! - [`objective`]: the weighted mean activation of a layer mix.
+//! - [`mod@objective`]: the weighted mean activation of a layer mix.
 //! - [`presets`]: named mixes with their step settings.
 //! - [`dream`] from a photo; [`dream_from_noise`] from grey noise, one block at a time (the course's
 //!   "noise first" figure).
