@@ -145,6 +145,9 @@ pub enum Command {
     /// Character LSTMs on the Sherlock Holmes corpus: train, then generate text.
     #[command(subcommand)]
     Text(crate::text_cmd::TextCommand),
+    /// Deep dreaming on VGG16: a photo (a preset or any layer mix), or noise, pushed towards what
+    /// some layers respond to.
+    Dream(crate::dream_cmd::DreamArgs),
     /// Style transfer (Gatys et al.) on VGG16: a photo painted in a painting's manner, and the course's
     /// figures (`style reconstruct`, `style gallery`).
     Style(crate::style_cmd::StyleCommand),

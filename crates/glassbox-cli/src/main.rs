@@ -6,6 +6,7 @@ mod ae_cmd;
 mod cli;
 mod conv_cmd;
 mod data_cmd;
+mod dream_cmd;
 mod gan_cmd;
 mod judge_cmd;
 mod mnist_cmd;
@@ -50,6 +51,7 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Gan(cmd) => gan_cmd::run(&args.common, cmd),
         cli::Command::Judge(args_) => judge_cmd::run(&args.common, args_),
         cli::Command::Text(cmd) => text_cmd::run(&args.common, cmd),
+        cli::Command::Dream(a) => dream_cmd::run(&args.common, a),
         cli::Command::Style(cmd) => style_cmd::run(&args.common, cmd),
     }
 }

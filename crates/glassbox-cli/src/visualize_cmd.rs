@@ -8,7 +8,7 @@ use glassbox_convnet::vgg::{self, Target, Vgg16};
 use glassbox_core::imaging::{grid, save_rgb_png, side_by_side, tensor_to_rgb};
 use glassbox_core::plot::{line_chart, LineChart, Series};
 use glassbox_core::train::Progress;
-use glassbox_tensor::ascent::{contrast_stretch, AscentConfig};
+use glassbox_tensor::ascent::{contrast_stretch, AscentConfig, StepNorm};
 use image::Rgb;
 use serde_json::json;
 
@@ -96,6 +96,7 @@ impl AscentArgs {
             octaves: self.octaves,
             octave_scale: self.octave_scale,
             range: (0.0, 255.0),
+            normalize: StepNorm::Rms,
         })
     }
 }

@@ -7,6 +7,12 @@
 //! Yosinski et al.'s: random jitter (rolling the image a few pixels before each step, so the result
 //! cannot rely on exact pixel positions), a Gaussian blur every few steps, and L2 decay towards grey.
 //! Octaves start small and enlarge the image between rounds, so large structures form first.
+//!
+//! Deep dreaming (Mordvintsev et al. 2015) climbs from a photo instead of noise, and differs in two
+//! ways, both options here: the step is divided by the mean absolute gradient ([`StepNorm::MeanAbs`],
+//! as the original notebook does), and the octaves re-inject detail ([`Start::Photo`]): each octave
+//! starts from the photo shrunk to its size plus what the dream added so far, enlarged, so the detail
+//! that shrinking removed comes back instead of being blurred away by the enlargement.
 
 use candle_core::{Result, Tensor, Var};
 use rand::Rng;
@@ -30,6 +36,35 @@ pub struct AscentConfig {
     pub octave_scale: f32,
     /// The valid pixel range; the image is clamped to it after every step.
     pub range: (f32, f32),
+    /// What the gradient is divided by before each step.
+    pub normalize: StepNorm,
+}
+
+/// What a step divides the gradient by, per image, so that `step_size` does not depend on the scale of
+/// the objective.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepNorm {
+    /// Root mean square: `step_size` is how far a typical pixel moves (filter visualization).
+    #[default]
+    Rms,
+    /// Mean absolute value (the DeepDream notebook's): the same idea, but a few large gradients
+    /// weigh less, so steps are a little longer where the gradient is spiky.
+    MeanAbs,
+}
+
+/// Where a climb starts.
+#[derive(Clone, Copy, Debug)]
+pub enum Start<'a> {
+    /// This image, of the first octave's size (see [`AscentConfig::octave_sizes`]), enlarged between
+    /// octaves until it is `size` (height, width).
+    Image {
+        image: &'a Tensor,
+        size: (usize, usize),
+    },
+    /// A photo of the final size. Each octave starts from it shrunk to the octave's size plus the
+    /// detail the dream added at the octave before (dream minus that octave's shrunk photo), enlarged.
+    Photo(&'a Tensor),
 }
 
 impl Default for AscentConfig {
@@ -45,6 +80,7 @@ impl Default for AscentConfig {
             octaves: 3,
             octave_scale: 1.4,
             range: (0.0, 255.0),
+            normalize: StepNorm::Rms,
         }
     }
 }
@@ -157,23 +193,61 @@ pub fn ascend(
     objective: impl Fn(&Tensor) -> Result<Tensor>,
     mut on_step: impl FnMut(&AscentStep),
 ) -> Result<(Tensor, Vec<AscentStep>)> {
+    ascend_from(
+        Start::Image { image: start, size },
+        config,
+        rng,
+        objective,
+        |s, _| on_step(s),
+    )
+}
+
+/// [`ascend`] from either kind of [`Start`]; `on_step` also sees the images each step produced (for
+/// snapshots).
+pub fn ascend_from(
+    start: Start<'_>,
+    config: &AscentConfig,
+    rng: &mut impl Rng,
+    objective: impl Fn(&Tensor) -> Result<Tensor>,
+    mut on_step: impl FnMut(&AscentStep, &Tensor),
+) -> Result<(Tensor, Vec<AscentStep>)> {
     config.check()?;
-    let sizes = config.octave_sizes(size);
-    let (_, _, h0, w0) = start.dims4()?;
-    if (h0, w0) != sizes[0] {
-        candle_core::bail!(
-            "gradient ascent: the start image is {h0}x{w0}, the first octave needs {}x{}",
-            sizes[0].0,
-            sizes[0].1
-        );
-    }
+    let (first, sizes, photo) = match start {
+        Start::Image { image, size } => {
+            let sizes = config.octave_sizes(size);
+            let (_, _, h0, w0) = image.dims4()?;
+            if (h0, w0) != sizes[0] {
+                candle_core::bail!(
+                    "gradient ascent: the start image is {h0}x{w0}, the first octave needs {}x{}",
+                    sizes[0].0,
+                    sizes[0].1
+                );
+            }
+            (image.detach(), sizes, None)
+        }
+        Start::Photo(photo) => {
+            let (_, _, h, w) = photo.dims4()?;
+            let sizes = config.octave_sizes((h, w));
+            let photo = photo.detach();
+            (shrink(&photo, sizes[0])?, sizes, Some(photo))
+        }
+    };
     let (lo, hi) = config.range;
     let middle = 0.5 * (lo + hi);
-    let mut x = start.detach();
+    let mut x = first;
+    // The photo at the size of the octave just climbed (re-injection's reference).
+    let mut base = x.clone();
     let mut trace = Vec::new();
     for (octave, &(h, w)) in sizes.iter().enumerate() {
         if octave > 0 {
-            x = x.upsample_bilinear2d(h, w, false)?;
+            x = match &photo {
+                None => x.upsample_bilinear2d(h, w, false)?,
+                Some(photo) => {
+                    let detail = (&x - &base)?.upsample_bilinear2d(h, w, false)?;
+                    base = shrink(photo, (h, w))?;
+                    (&base + detail)?.clamp(lo, hi)?
+                }
+            };
         }
         for step in 0..config.steps {
             let j = config.jitter as i32;
@@ -191,20 +265,16 @@ pub fn ascend(
                 width: w,
                 objective: values.to_dtype(candle_core::DType::F32)?.to_vec1()?,
             };
-            on_step(&record);
-            trace.push(record);
             let grads = values.sum_all()?.backward()?;
             let Some(g) = grads.get(shifted.as_tensor()) else {
                 candle_core::bail!("gradient ascent: the objective does not depend on the image");
             };
-            // Per-image RMS, so that every image of the batch moves at the same pace.
-            let rms = g
-                .sqr()?
-                .mean_keepdim(3)?
-                .mean_keepdim(2)?
-                .mean_keepdim(1)?
-                .sqrt()?;
-            let g = g.broadcast_div(&(rms + 1e-8)?)?;
+            // Per image, so that every image of the batch moves at the same pace.
+            let scale = match config.normalize {
+                StepNorm::Rms => per_image_mean(&g.sqr()?)?.sqrt()?,
+                StepNorm::MeanAbs => per_image_mean(&g.abs()?)?,
+            };
+            let g = g.broadcast_div(&(scale + 1e-8)?)?;
             let mut next = (shifted.as_tensor().detach() + (g * f64::from(config.step_size))?)?;
             next = next.roll(-dy, 2)?.roll(-dx, 3)?;
             if config.l2_decay > 0.0 {
@@ -215,9 +285,27 @@ pub fn ascend(
                 next = gaussian_blur(&next, config.blur_sigma)?;
             }
             x = next.clamp(lo, hi)?.detach();
+            on_step(&record, &x);
+            trace.push(record);
         }
     }
     Ok((x, trace))
+}
+
+/// `(N, C, H, W)` to `(N, 1, 1, 1)` means.
+fn per_image_mean(x: &Tensor) -> Result<Tensor> {
+    x.mean_keepdim(3)?.mean_keepdim(2)?.mean_keepdim(1)
+}
+
+/// `photo` resized to `size` (bilinear, as the DeepDream notebook's zoom; a no-op at its own size, so
+/// the last octave climbs the photo itself).
+fn shrink(photo: &Tensor, size: (usize, usize)) -> Result<Tensor> {
+    let (_, _, h, w) = photo.dims4()?;
+    if (h, w) == size {
+        Ok(photo.clone())
+    } else {
+        photo.upsample_bilinear2d(size.0, size.1, false)
+    }
 }
 
 /// Images from gradient ascent made visible: each image centred on its mean, scaled so that its
@@ -332,5 +420,100 @@ mod tests {
         let want = ((&target + 1.0).unwrap() * 0.5).unwrap();
         let d = (x - want).unwrap().abs().unwrap().max_all().unwrap();
         assert!(d.to_scalar::<f32>().unwrap() < 1e-6);
+    }
+
+    /// One step on `sum(x * w)`: the gradient is `w`, so the step is `w` over its RMS or mean |w|.
+    #[test]
+    fn a_step_divides_by_the_chosen_norm() {
+        let dev = Device::Cpu;
+        let w = Tensor::from_vec(vec![1f32, 3.0, -2.0, 2.0], (1, 1, 2, 2), &dev).unwrap();
+        let start = Tensor::full(100f32, (1, 1, 2, 2), &dev).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for (normalize, by) in [(StepNorm::Rms, 4.5f32.sqrt()), (StepNorm::MeanAbs, 2.0)] {
+            let config = AscentConfig {
+                steps: 1,
+                step_size: 1.0,
+                jitter: 0,
+                blur_every: 0,
+                octaves: 1,
+                normalize,
+                ..Default::default()
+            };
+            let (x, _) = ascend(
+                &start,
+                (2, 2),
+                &config,
+                &mut rng,
+                |x| (x * &w)?.flatten_from(1)?.sum(1),
+                |_| {},
+            )
+            .unwrap();
+            let got: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
+            for (g, wi) in got.iter().zip([1f32, 3.0, -2.0, 2.0]) {
+                assert!(
+                    (g - (100.0 + wi / by)).abs() < 1e-4,
+                    "{normalize:?}: {got:?}"
+                );
+            }
+        }
+    }
+
+    /// A checkerboard photo climbing `sum(x)` (every pixel's gradient 1, so each step adds exactly
+    /// `step_size`) over two octaves: shrinking to 2x2 averages the checkerboard away; re-injection
+    /// must give it back, ending at photo + 2 steps, where plain enlargement ends flat.
+    #[test]
+    fn photo_octaves_reinject_the_detail_that_shrinking_lost() {
+        let dev = Device::Cpu;
+        let v: Vec<f32> = (0..16)
+            .map(|i| {
+                if (i / 4 + i % 4) % 2 == 0 {
+                    100.0
+                } else {
+                    150.0
+                }
+            })
+            .collect();
+        let photo = Tensor::from_vec(v.clone(), (1, 1, 4, 4), &dev).unwrap();
+        let config = AscentConfig {
+            steps: 1,
+            step_size: 3.0,
+            jitter: 0,
+            blur_every: 0,
+            octaves: 2,
+            octave_scale: 2.0,
+            normalize: StepNorm::MeanAbs,
+            ..Default::default()
+        };
+        let sum = |x: &Tensor| x.flatten_from(1)?.sum(1);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let mut seen = Vec::new();
+        let (x, trace) = ascend_from(Start::Photo(&photo), &config, &mut rng, sum, |s, x| {
+            seen.push((s.height, x.dims().to_vec()))
+        })
+        .unwrap();
+        let got: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
+        for (g, p) in got.iter().zip(&v) {
+            assert!((g - (p + 6.0)).abs() < 1e-4, "{got:?}");
+        }
+        // The first octave climbed the shrunk (flat, 125) photo; the second the photo plus one step.
+        assert_eq!(trace.len(), 2);
+        assert!(
+            (trace[0].objective[0] - 4.0 * 125.0).abs() < 1e-3,
+            "{trace:?}"
+        );
+        assert!(
+            (trace[1].objective[0] - 16.0 * 128.0).abs() < 1e-3,
+            "{trace:?}"
+        );
+        assert_eq!(seen, [(2, vec![1, 1, 2, 2]), (4, vec![1, 1, 4, 4])]);
+
+        // Without re-injection the same climb loses the checkerboard.
+        let small = photo.upsample_bilinear2d(2, 2, false).unwrap();
+        let (flat, _) = ascend(&small, (4, 4), &config, &mut rng, sum, |_| {}).unwrap();
+        let spread = (flat.max_all().unwrap() - flat.min_all().unwrap())
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(spread < 1e-4, "{flat}");
     }
 }
