@@ -150,7 +150,7 @@ pub enum Command {
     Dream(crate::dream_cmd::DreamArgs),
     /// Style transfer (Gatys et al.) on VGG16: a photo painted in a painting's manner, and the course's
     /// figures (`style reconstruct`, `style gallery`).
-    Style(crate::style_cmd::StyleCommand),
+    Style(Box<crate::style_cmd::StyleCommand>),
 }
 
 #[derive(Debug, Subcommand)]

@@ -210,7 +210,7 @@ pub fn run_transfer(
     let started = std::time::Instant::now();
     let result = transfer(model, targets, start, config, |record: &Record, image| {
         progress.batch(1, record.losses.total, None);
-        if snapshot_every > 0 && record.step % snapshot_every == 0 {
+        if snapshot_every > 0 && record.step.is_multiple_of(snapshot_every) {
             let name = format!("{label}-step-{:04}.png", record.step);
             save_rgb_png(dir.join(&name), &to_picture(image)?)?;
             snapshots.push(name);
@@ -220,7 +220,7 @@ pub fn run_transfer(
     let seconds = started.elapsed().as_secs_f64();
     progress.finish(&format!(
         "total loss {:.4e} -> {:.4e} in {} steps, {} evaluations, {:.2} s per evaluation",
-        result.trace.first().map_or(f64::NAN, |r| r.losses.total),
+        result.first.total,
         result.last.total,
         result.trace.len(),
         result.evaluations,
@@ -309,6 +309,10 @@ fn style(
 
     let picture = to_picture(&result.image)?;
     save_rgb_png(common.out.join("result.png"), &picture)?;
+    // The inputs at the size the run worked at, so that another implementation can be run on the same
+    // pixels (tests/fixtures/reference_style.py).
+    save_rgb_png(common.out.join("content.png"), &to_picture(&content)?)?;
+    save_rgb_png(common.out.join("style.png"), &to_picture(&style)?)?;
     let panels = [to_picture(&content)?, to_picture(&style)?, picture];
     save_rgb_png(
         common.out.join("style-transfer.png"),
@@ -331,7 +335,7 @@ fn style(
         ]
         .map(String::from),
     );
-    let first = &result.trace[0].losses;
+    let first = &result.first;
     let peak_rss = glassbox_core::device::peak_rss_bytes();
     println!(
         "total {:.4e} -> {:.4e} ({:.1}x), style {:.4e} -> {:.4e} ({:.1}x), content {:.4e} -> {:.4e}; peak RSS {}",

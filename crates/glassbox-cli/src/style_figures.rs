@@ -105,7 +105,7 @@ fn reconstruct(
         written.push(chart);
         runs.push(json!({
             "layers": layers,
-            "first": result.trace[0].losses,
+            "first": result.first,
             "last": result.last,
             "seconds": seconds,
         }));
@@ -184,7 +184,7 @@ fn gallery(
         results.push((name, to_picture(&style)?, to_picture(&result.image)?));
         runs.push(json!({
             "style": style_path,
-            "first": result.trace[0].losses,
+            "first": result.first,
             "last": result.last,
             "seconds": seconds,
         }));

@@ -61,7 +61,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let targets = Targets::new(&model, &LossConfig::default(), &content, &style)?;
     let config = TransferConfig {
         optimizer: Method::Lbfgs(LbfgsConfig::default()),
-        steps: warmup + reps + 1,
+        // One more than the spans timed, and one more again: the last iteration evaluates nothing.
+        steps: warmup + reps + 2,
         start: Start::Content,
     };
     let mut ends = Vec::new();
@@ -69,8 +70,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ends.push(Instant::now());
         Ok(())
     })?;
-    // Iteration k's time is from the end of iteration k-1; the last iteration skips its evaluation
-    // (PyTorch's LBFGS does the same), so it is left out.
+    // Iteration k's time is from the end of iteration k-1. The last iteration skips its evaluation
+    // (PyTorch's LBFGS does the same), so it is never among the samples.
     let samples: Vec<String> = ends
         .windows(2)
         .skip(warmup)

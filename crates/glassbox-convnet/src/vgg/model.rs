@@ -182,6 +182,11 @@ impl Vgg16 {
         })
     }
 
+    /// The thirteen convolutions, in order (for the hand-driven backward pass in `gradient.rs`).
+    pub(super) fn convs(&self) -> &[Conv2d] {
+        &self.convs
+    }
+
     /// How images become inputs (from the file's metadata or the manifest).
     pub fn normalization(&self) -> Normalization {
         self.normalization

@@ -114,7 +114,7 @@ pub fn gram(features: &Tensor) -> Result<Tensor> {
         .into());
     }
     let f = features.reshape((c, h * w))?;
-    Ok((f.matmul(&f.t()?)? / (c * h * w) as f64)?)
+    Ok(glassbox_tensor::ops::gram(&f, 1.0 / (c * h * w) as f64)?)
 }
 
 /// The mean squared difference of two tensors of the same shape, as a scalar.
@@ -148,6 +148,8 @@ pub struct Losses {
 /// The content image's activations and the style image's Gram matrices, computed once.
 pub struct Targets {
     config: LossConfig,
+    /// The content image's height and width: the image optimized must have them.
+    content_hw: (usize, usize),
     content: Tensor,
     grams: Vec<Tensor>,
 }
@@ -162,6 +164,7 @@ impl Targets {
         style: &Tensor,
     ) -> Result<Self> {
         config.check()?;
+        let (_, _, ch, cw) = content.dims4()?;
         let content = model
             .layers(&model.preprocess(content)?, &[&config.content_layer])?
             .remove(0)
@@ -174,6 +177,7 @@ impl Targets {
             .collect::<Result<_>>()?;
         Ok(Targets {
             config: config.clone(),
+            content_hw: (ch, cw),
             content,
             grams,
         })
@@ -188,58 +192,193 @@ impl Targets {
         &self.grams[k]
     }
 
-    /// The weighted total as a scalar tensor (to differentiate) and every loss on the host, for an image
-    /// `(1, 3, H, W)` in `0..=255` of the content image's size.
-    pub fn losses(&self, model: &Vgg16, image: &Tensor) -> Result<(Tensor, Losses)> {
+    /// Every loss on the host, for an image `(1, 3, H, W)` in `0..=255` of the content image's size.
+    pub fn losses(&self, model: &Vgg16, image: &Tensor) -> Result<Losses> {
+        Ok(self.evaluate(model, image, false)?.0)
+    }
+
+    /// [`losses`](Self::losses) and the total's gradient with respect to the image. The backward pass
+    /// through VGG16 is the hand-driven one ([`Vgg16::backward`]); each tapped layer's gradient is
+    /// written out: `2 (F - P) / n` for the content, `s (dG + dG^T) F` with `dG = 2 (G - A) / C^2` for
+    /// each style layer (glassbox-tensor's `gram_backward`).
+    pub fn losses_and_gradient(&self, model: &Vgg16, image: &Tensor) -> Result<(Losses, Tensor)> {
+        let (losses, gradient) = self.evaluate(model, image, true)?;
+        Ok((losses, gradient.expect("asked for")))
+    }
+
+    fn evaluate(
+        &self,
+        model: &Vgg16,
+        image: &Tensor,
+        with_gradient: bool,
+    ) -> Result<(Losses, Option<Tensor>)> {
         let c = &self.config;
         let (_, _, h, w) = image.dims4()?;
-        let (_, _, ch, cw) = self.content.dims4()?;
-        let mut taps = model.layers(&model.preprocess(image)?, &c.taps())?;
-        let style_features = taps.split_off(1);
-        let features = taps.remove(0);
-        if features.dims() != self.content.dims() {
-            return Err(candle_core::Error::Msg(format!(
-                "style transfer: the image is {w}x{h}, its {} is {:?} but the content's is {:?} ({cw}x{ch}); give an image of the content's size",
-                c.content_layer,
-                features.dims(),
-                self.content.dims()
-            ))
+        let (ch, cw) = self.content_hw;
+        if (h, w) != (ch, cw) {
+            return Err(glassbox_core::Error::invalid(
+                "style transfer image size",
+                format!("{w}x{h}"),
+                format!("the content image's {cw}x{ch}"),
+            )
             .into());
         }
-        let content = mean_squared(&features, &self.content)?;
-        let mut style = Tensor::zeros((), image.dtype(), image.device())?;
+        let image = image.detach();
+        let (mut taps, tape) = model.forward_with_tape(&model.preprocess(&image)?, &c.taps())?;
+        let style_features = taps.split_off(1);
+        let features = taps.remove(0);
+        let host = |t: &Tensor| -> Result<f64> { Ok(f64::from(t.to_scalar::<f32>()?)) };
+        let mut tap_gradients: Vec<Option<Tensor>> = Vec::with_capacity(1 + style_features.len());
+
+        let diff = (&features - &self.content)?;
+        let content = host(&diff.sqr()?.mean_all()?)?;
+        tap_gradients.push(if with_gradient && c.content_weight > 0.0 {
+            Some((diff * (2.0 * c.content_weight / features.elem_count() as f64))?)
+        } else {
+            None
+        });
+
+        let mut style = 0.0;
         let mut per_layer = Vec::new();
         for ((f, target), (_, weight)) in style_features
             .iter()
             .zip(&self.grams)
             .zip(&c.style_layers.0)
         {
-            let layer = mean_squared(&gram(f)?, target)?;
-            per_layer.push(f64::from(layer.to_scalar::<f32>()?));
-            style = (style + (layer * f64::from(*weight))?)?;
+            let (_, channels, fh, fw) = f.dims4()?;
+            let flat = f.reshape((channels, fh * fw))?;
+            let scale = 1.0 / (channels * fh * fw) as f64;
+            let d = (glassbox_tensor::ops::gram(&flat, scale)? - target)?;
+            let layer = host(&d.sqr()?.mean_all()?)?;
+            per_layer.push(layer);
+            style += f64::from(*weight) * layer;
+            let factor = 2.0 * c.style_weight * f64::from(*weight) / (channels * channels) as f64;
+            tap_gradients.push(if with_gradient && factor > 0.0 {
+                let dg = (d * factor)?;
+                Some(glassbox_tensor::ops::gram_backward(&flat, &dg, scale)?.reshape(f.shape())?)
+            } else {
+                None
+            });
         }
-        let tv = total_variation(image)?;
-        let total = ((&content * c.content_weight)? + (&style * c.style_weight)?)?;
-        let total = (total + (&tv * c.tv_weight)?)?;
-        let host = |t: &Tensor| -> Result<f64> { Ok(f64::from(t.to_scalar::<f32>()?)) };
+
+        let tv_var = candle_core::Var::from_tensor(&image)?;
+        let tv_tensor = if with_gradient && c.tv_weight > 0.0 {
+            total_variation(tv_var.as_tensor())?
+        } else {
+            total_variation(&image)?
+        };
+        let tv = host(&tv_tensor)?;
         let losses = Losses {
-            content: host(&content)?,
-            style: host(&style)?,
-            tv: host(&tv)?,
-            total: host(&total)?,
+            content,
+            style,
+            tv,
+            total: c.content_weight * content + c.style_weight * style + c.tv_weight * tv,
             style_layers: per_layer,
         };
-        Ok((total, losses))
+        if !with_gradient {
+            return Ok((losses, None));
+        }
+        let through_network = model.backward(&tape, &tap_gradients)?;
+        let mut gradient = input_gradient(model, &through_network)?;
+        if c.tv_weight > 0.0 {
+            let tv_grads = (tv_tensor * c.tv_weight)?.backward()?;
+            if let Some(g) = tv_grads.get(tv_var.as_tensor()) {
+                gradient = (gradient + g)?;
+            }
+        }
+        Ok((losses, Some(gradient)))
+    }
+}
+
+/// The gradient with respect to the `0..=255` image from the gradient with respect to the network's input,
+/// through the normalization `(x / scale - mean) / std`.
+fn input_gradient(model: &Vgg16, through_network: &Tensor) -> Result<Tensor> {
+    let n = model.normalization();
+    if n.scale == 1.0 && n.std == [1.0; 3] {
+        return Ok(through_network.clone());
+    }
+    let divisor: Vec<f32> = n.std.iter().map(|s| s * n.scale).collect();
+    let divisor = Tensor::from_vec(divisor, (1, 3, 1, 1), through_network.device())?;
+    Ok(through_network.broadcast_div(&divisor)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn t(v: &[f32], shape: &[usize]) -> Tensor {
+        Tensor::from_slice(v, shape, &Device::Cpu).unwrap()
     }
 
-    /// [`losses`](Self::losses) and the total's gradient with respect to the image.
-    pub fn losses_and_gradient(&self, model: &Vgg16, image: &Tensor) -> Result<(Losses, Tensor)> {
-        let var = candle_core::Var::from_tensor(image)?;
-        let (total, losses) = self.losses(model, var.as_tensor())?;
-        let grads = total.backward()?;
-        let gradient = grads.get(var.as_tensor()).cloned().ok_or_else(|| {
-            candle_core::Error::Msg("the loss does not depend on the image".into())
-        })?;
-        Ok((losses, gradient))
+    /// Two channels over three positions, worked by hand: F = [[1, 2, 3], [0, -1, 2]], F F^T =
+    /// [[14, 4], [4, 5]], divided by C H W = 6.
+    #[test]
+    fn gram_matrix_by_hand() {
+        let f = t(&[1., 2., 3., 0., -1., 2.], &[1, 2, 1, 3]);
+        let g: Vec<Vec<f32>> = gram(&f).unwrap().to_vec2().unwrap();
+        let want = [[14. / 6., 4. / 6.], [4. / 6., 5. / 6.]];
+        for (row, want) in g.iter().zip(want) {
+            for (a, b) in row.iter().zip(want) {
+                assert!((a - b).abs() < 1e-6, "{g:?}");
+            }
+        }
+        assert!(
+            gram(&t(&[0.; 12], &[2, 2, 1, 3])).is_err(),
+            "a batch of 2 is refused"
+        );
+    }
+
+    /// A 1x1x2x3 image [[0, 1, 3], [2, 2, 2]]: down differences 2, 1, -1 (squares 6), across 1, 2, 0, 0
+    /// (squares 5); (6 + 5) / 6 elements.
+    #[test]
+    fn total_variation_by_hand() {
+        let x = t(&[0., 1., 3., 2., 2., 2.], &[1, 1, 2, 3]);
+        let tv = total_variation(&x).unwrap().to_scalar::<f32>().unwrap();
+        assert!((tv - 11. / 6.).abs() < 1e-6, "{tv}");
+        let flat = Tensor::full(7f32, (1, 3, 4, 5), &Device::Cpu).unwrap();
+        assert_eq!(
+            total_variation(&flat).unwrap().to_scalar::<f32>().unwrap(),
+            0.0
+        );
+    }
+
+    #[test]
+    fn bad_configurations_are_refused_with_the_reason() {
+        let bad = |c: LossConfig, needle: &str| {
+            let err = c.check().unwrap_err().to_string();
+            assert!(err.contains(needle), "{needle:?} not in {err}");
+        };
+        bad(
+            LossConfig {
+                content_layer: "block9_conv1".into(),
+                ..Default::default()
+            },
+            "block5_pool",
+        );
+        bad(
+            LossConfig {
+                style_weight: -1.0,
+                ..Default::default()
+            },
+            "style weight",
+        );
+        bad(
+            LossConfig {
+                content_weight: 0.0,
+                style_weight: 0.0,
+                tv_weight: 0.0,
+                ..Default::default()
+            },
+            "at least one positive weight",
+        );
+        bad(
+            LossConfig {
+                style_layers: LayerMix(vec![("block1_conv1".into(), f32::NAN)]),
+                ..Default::default()
+            },
+            "block1_conv1=NaN",
+        );
+        LossConfig::default().check().unwrap();
     }
 }

@@ -54,7 +54,9 @@ impl Default for TransferConfig {
     }
 }
 
-/// One step's losses (at the image the step started from).
+/// One step, with the losses of the most recent evaluation: for L-BFGS the image the step reached (the
+/// last step excepted: PyTorch's algorithm does not evaluate after it), for Adam the image the step
+/// started from.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Record {
     pub step: usize,
@@ -65,6 +67,8 @@ pub struct Record {
 /// The result `(1, 3, H, W)` (not clamped: the losses were computed on these values) and the trace.
 pub struct Transfer {
     pub image: Tensor,
+    /// The losses at the start image.
+    pub first: Losses,
     pub trace: Vec<Record>,
     /// The losses at the returned image.
     pub last: Losses,
@@ -100,6 +104,7 @@ pub fn transfer(
     let shape = start.dims4()?;
     let device = start.device().clone();
     let mut trace = Vec::new();
+    let mut first = None;
     let image = match &config.optimizer {
         Method::Lbfgs(lbfgs_config) => {
             // L-BFGS's closures speak glassbox-core's error; ours (a VGG16 failure, a figure that
@@ -117,12 +122,14 @@ pub fn transfer(
                 x0,
                 lbfgs_config,
                 config.steps,
-                config.steps * 5 / 4 + 1,
+                // PyTorch's default (max_iter * 5 / 4) would stop a line search within a few steps.
+                config.steps * (lbfgs_config.max_line_search + 1),
                 |x| {
                     let image = Tensor::from_slice(x, shape, &device)?;
                     let (losses, gradient) =
                         targets.losses_and_gradient(model, &image).map_err(stash)?;
                     let total = losses.total;
+                    first.get_or_insert_with(|| losses.clone());
                     *evaluated.borrow_mut() = Some(losses);
                     Ok((total, gradient.flatten_all()?.to_vec1()?))
                 },
@@ -157,7 +164,7 @@ pub fn transfer(
                 },
             )?;
             for step in 1..=config.steps {
-                let (total, losses) = targets.losses(model, var.as_tensor())?;
+                let (losses, gradient) = targets.losses_and_gradient(model, var.as_tensor())?;
                 if !losses.total.is_finite() {
                     return Err(glassbox_core::Error::NonFiniteObjective {
                         evaluation: step,
@@ -165,7 +172,11 @@ pub fn transfer(
                     }
                     .into());
                 }
-                adam.backward_step(&total)?;
+                // Adam steps on a GradStore; this surrogate's gradient with respect to the image is
+                // exactly the loss's, already computed by the hand-driven backward pass.
+                first.get_or_insert_with(|| losses.clone());
+                let surrogate = (var.as_tensor() * gradient.detach())?.sum_all()?;
+                adam.backward_step(&surrogate)?;
                 let record = Record {
                     step,
                     evaluations: step,
@@ -177,10 +188,12 @@ pub fn transfer(
             var.as_tensor().detach()
         }
     };
-    let (_, last) = targets.losses(model, &image)?;
+    let last = targets.losses(model, &image)?;
+    let first = first.unwrap_or_else(|| last.clone());
     let evaluations = trace.last().map_or(0, |r| r.evaluations) + 1;
     Ok(Transfer {
         image,
+        first,
         trace,
         last,
         evaluations,

@@ -110,6 +110,40 @@ macro_rules! dispatch_avx2 {
 }
 pub(crate) use dispatch_avx2;
 
+/// [`dispatch_avx2`] with one more tier: the same body compiled for AVX-512 when the CPU has AVX-512F.
+/// For loops the compiler vectorizes on its own (Winograd's transforms): sixteen lanes instead of eight,
+/// and the same results, since nothing is reassociated.
+macro_rules! dispatch_avx512 {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn generic($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    generic($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    generic($($arg),*)
+                }
+                if $crate::kernels::activation::has_avx512f() && $crate::kernels::activation::has_avx2_fma() {
+                    // SAFETY: the CPU supports the features this build was compiled for.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if $crate::kernels::activation::has_avx2_fma() {
+                    // SAFETY: as above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            generic($($arg),*)
+        }
+    };
+}
+pub(crate) use dispatch_avx512;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ pub mod conv_pool;
 pub mod cross_entropy;
 pub mod dropout;
 pub mod gemm;
+pub mod gram;
 pub mod lstm;
 pub mod parallel;
 pub mod pool;

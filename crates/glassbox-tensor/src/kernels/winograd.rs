@@ -12,7 +12,7 @@
 //! band (n² x channels x tiles floats) stay near 2 MB. The transforms run along whole rows of tiles, so
 //! they vectorize.
 
-use super::activation::dispatch_avx2;
+use super::activation::dispatch_avx512;
 use super::conv2d::{ConvGeometry, Epilogue};
 use super::gemm::{sgemm, Mat, MatMut, Threads};
 use super::parallel::{threads, with_scratch, with_second_scratch, SharedMut};
@@ -145,7 +145,7 @@ pub fn transform_filters(
     u
 }
 
-dispatch_avx2! {
+dispatch_avx512! {
     /// `row[c] = Σ_pq gi[p] gj[q] f_c[p][q]`: one entry of `G f Gᵀ` for every input channel.
     fn transform_filter_row(taps: &[f32], gi: &[f32], gj: &[f32], row: &mut [f32]) {
         let c = row.len();
@@ -438,7 +438,7 @@ fn padded_row(plane: &[f32], mask: Option<&[f32]>, g: &ConvGeometry, r: usize, d
     dst[g.padding + n..].fill(0.0);
 }
 
-dispatch_avx2! {
+dispatch_avx512! {
     /// `V[k][t] = (Bᵀ d B)[k]` for the tiles `d` of one tile row, given its n padded input rows; `v`
     /// starts at the row's first tile and `stride` separates the n² positions. `Bᵀ d` combines whole
     /// rows; `(Bᵀ d) B` then combines the columns gathered at tile stride.
@@ -465,7 +465,7 @@ dispatch_avx2! {
     }
 }
 
-dispatch_avx2! {
+dispatch_avx512! {
     /// `Y = Aᵀ M A` for one output channel and one tile row (`tw` tiles at `off` in each of the n²
     /// products, `plane` apart), plus bias and ReLU, written to the tile row's output rows `dst`.
     #[allow(clippy::too_many_arguments)]

@@ -74,6 +74,39 @@ pub fn conv2d(
         .apply_op3(&w.contiguous()?, &bias, Conv2dOp { geometry, epilogue })
 }
 
+/// The input gradient of `relu(conv2d(x, w) + bias)` from its output `y` and the gradient `grad` of that
+/// output, for a frozen network whose backward pass is driven by hand (no graph is recorded, and nothing
+/// is computed for the weights). `input_dims` is `x`'s shape. On CPU f32 tensors this is the kernel the
+/// fused convolution's own backward pass uses (the ReLU mask applied inside it); elsewhere candle's
+/// transposed convolution of the masked gradient.
+pub fn conv2d_relu_input_gradient(
+    grad: &Tensor,
+    y: &Tensor,
+    w: &Tensor,
+    input_dims: (usize, usize, usize, usize),
+    params: ConvParams,
+) -> Result<Tensor> {
+    let g = geometry_of(input_dims, w, params)?;
+    let (oh, ow) = g.output_hw().expect("checked geometry");
+    let out = (g.batch, g.out_channels, oh, ow);
+    if grad.dims4()? != out || y.dims4()? != out {
+        candle_core::bail!(
+            "conv2d input gradient: grad {:?} and output {:?}, expected {out:?}",
+            grad.dims(),
+            y.dims()
+        );
+    }
+    if !(uses_fast_path(grad) && uses_fast_path(y) && uses_fast_path(w)) {
+        let masked = (grad * y.gt(0f64)?.to_dtype(grad.dtype())?)?;
+        return masked.conv_transpose2d(w, params.padding, 0, params.stride, params.dilation);
+    }
+    grad.contiguous()?.apply_op3_no_bwd(
+        &y.contiguous()?,
+        &w.contiguous()?,
+        &BackwardInputThroughRelu { geometry: g },
+    )
+}
+
 /// candle's own convolution, bias and ReLU.
 pub fn reference_conv2d(
     x: &Tensor,
@@ -93,12 +126,20 @@ pub fn reference_conv2d(
 }
 
 fn geometry(x: &Tensor, w: &Tensor, p: ConvParams) -> Result<ConvGeometry> {
-    let (batch, in_channels, height, width) = x.dims4().map_err(|_| {
+    let dims = x.dims4().map_err(|_| {
         candle_core::Error::Msg(format!(
             "conv2d: input shape {:?}, expected (N, C, H, W)",
             x.dims()
         ))
     })?;
+    geometry_of(dims, w, p)
+}
+
+fn geometry_of(
+    (batch, in_channels, height, width): (usize, usize, usize, usize),
+    w: &Tensor,
+    p: ConvParams,
+) -> Result<ConvGeometry> {
     let (out_channels, wc, kernel_h, kernel_w) = w.dims4().map_err(|_| {
         candle_core::Error::Msg(format!(
             "conv2d: weight shape {:?}, expected (M, C, kh, kw)",

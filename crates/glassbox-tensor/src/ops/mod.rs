@@ -7,6 +7,7 @@ pub mod batch_norm;
 pub mod conv2d;
 pub mod conv_transpose;
 pub mod dropout;
+pub mod gram;
 pub mod leaky_relu;
 pub mod linear;
 pub mod loss;
@@ -16,13 +17,17 @@ pub mod resize;
 pub mod upsample;
 
 pub use batch_norm::{batch_norm, reference_batch_norm, BatchNormOutput};
-pub use conv2d::{conv2d, conv2d_relu_pool, reference_conv2d, uses_fast_path, ConvParams};
+pub use conv2d::{
+    conv2d, conv2d_relu_input_gradient, conv2d_relu_pool, reference_conv2d, uses_fast_path,
+    ConvParams,
+};
 pub use conv_transpose::{conv_transpose2d, reference_conv_transpose2d, ConvTransposeParams};
 pub use dropout::dropout;
+pub use gram::{gram, gram_backward};
 pub use leaky_relu::leaky_relu;
 pub use linear::{add_bias, linear};
 pub use loss::{bce_with_logits, cross_entropy};
 pub use lstm::{lstm_recurrence, reference_lstm_recurrence, LstmStates};
-pub use pool::max_pool2d;
+pub use pool::{max_pool2d, max_pool2d_backward};
 pub use resize::resize_bilinear;
 pub use upsample::upsample_nearest2d;

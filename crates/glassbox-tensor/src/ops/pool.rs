@@ -28,6 +28,45 @@ pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
     })
 }
 
+/// The gradient of [`max_pool2d`] with respect to its input `x`, from the gradient of its output, for a
+/// backward pass driven by hand (no graph is recorded): each window's gradient goes to its largest input.
+pub fn max_pool2d_backward(
+    x: &Tensor,
+    grad: &Tensor,
+    kernel: usize,
+    stride: usize,
+) -> Result<Tensor> {
+    let (n, c, height, width) = x.dims4()?;
+    let geometry = PoolGeometry {
+        planes: n * c,
+        height,
+        width,
+        kernel,
+        stride,
+    };
+    let Some((oh, ow)) = geometry.output_hw() else {
+        candle_core::bail!("max_pool2d backward: a {kernel}x{kernel} window with stride {stride} does not fit a {height}x{width} input");
+    };
+    if grad.dims4()? != (n, c, oh, ow) {
+        candle_core::bail!(
+            "max_pool2d backward: grad {:?}, expected {:?}",
+            grad.dims(),
+            (n, c, oh, ow)
+        );
+    }
+    if !(uses_fast_path(x) && uses_fast_path(grad)) {
+        let v = candle_core::Var::from_tensor(x)?;
+        let y = v.as_tensor().max_pool2d_with_stride(kernel, stride)?;
+        let grads = (y * grad.detach())?.sum_all()?.backward()?;
+        return grads
+            .get(v.as_tensor())
+            .cloned()
+            .ok_or_else(|| candle_core::Error::Msg("max_pool2d backward: no gradient".into()));
+    }
+    x.contiguous()?
+        .apply_op2_no_bwd(&grad.contiguous()?, &MaxPoolBackward { geometry })
+}
+
 struct MaxPool {
     geometry: PoolGeometry,
     shape: (usize, usize),
