@@ -8,14 +8,13 @@
 //! deepest layer asked for down to the input, through each pool (the gradient to each window's largest
 //! input) and each convolution with its ReLU (one kernel), adding each tapped layer's gradient where the
 //! chain passes it. The forward pass keeps what that loop needs: every convolution's output after its
-//! ReLU (the mask, and the pools' inputs).
+//! ReLU (the mask, and the pools' inputs). Both directions use each convolution's Winograd filters
+//! transformed once ([`Vgg16::prepacked`]) rather than on every pass.
 
 use candle_core::Tensor;
 use glassbox_tensor::ops::{
-    conv2d_relu_input_gradient, max_pool2d, max_pool2d_backward, ConvParams,
+    conv2d_relu_frozen, conv2d_relu_input_gradient, max_pool2d, max_pool2d_backward, ConvParams,
 };
-
-use candle_core::Module;
 
 use super::model::{layer_names, Vgg16, CLASSIFIER_LAYERS, CONVS};
 use crate::Result;
@@ -67,12 +66,13 @@ impl Vgg16 {
         };
         let mut h = x.detach();
         let mut position = 0;
-        for (spec, conv) in CONVS.iter().zip(self.convs()) {
+        for (k, (spec, conv)) in CONVS.iter().zip(self.convs()).enumerate() {
             if position > last || taps.is_empty() {
                 break;
             }
             let input_dims = h.dims4()?;
-            h = conv.forward(&h)?;
+            let bias = conv.bias().expect("VGG16's convolutions have biases");
+            h = conv2d_relu_frozen(&h, conv.weight(), bias, PARAMS, self.prepacked(k)?)?;
             tape.convs.push((input_dims, h.clone()));
             self.collect(&taps, position, &h, &mut outputs);
             position += 1;
@@ -147,6 +147,7 @@ impl Vgg16 {
                     convs[k].weight(),
                     *input_dims,
                     PARAMS,
+                    self.prepacked(k)?,
                 )?);
             }
         }

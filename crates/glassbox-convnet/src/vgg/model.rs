@@ -19,13 +19,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::Linear;
 use glassbox_core::assets::manifest::{self, Preprocessing};
 use glassbox_core::imaging::Normalization;
 use glassbox_tensor::nn::{Conv2d, Conv2dConfig};
-use glassbox_tensor::ops::{conv2d, conv2d_relu_pool, max_pool2d, ConvParams};
+use glassbox_tensor::ops::{conv2d, conv2d_relu_pool, max_pool2d, ConvParams, PrepackedFilters};
 
 use crate::{Error, Result};
 
@@ -95,6 +96,9 @@ struct Classifier {
 /// VGG16 loaded from one safetensors file.
 pub struct Vgg16 {
     convs: Vec<Conv2d>,
+    /// Each convolution's Winograd filters, transformed on first use by the hand-driven passes
+    /// (`gradient.rs`), which run the same frozen weights hundreds of times.
+    prepacked: Vec<OnceLock<Option<PrepackedFilters>>>,
     classifier: Option<Classifier>,
     /// Why there is no classifier: the tensor names the file lacks.
     missing_classifier: Vec<String>,
@@ -173,6 +177,7 @@ impl Vgg16 {
         }
         let (classifier, missing_classifier) = classifier(&tensors, path)?;
         Ok(Vgg16 {
+            prepacked: convs.iter().map(|_| OnceLock::new()).collect(),
             convs,
             classifier,
             missing_classifier,
@@ -185,6 +190,17 @@ impl Vgg16 {
     /// The thirteen convolutions, in order (for the hand-driven backward pass in `gradient.rs`).
     pub(super) fn convs(&self) -> &[Conv2d] {
         &self.convs
+    }
+
+    /// Convolution `k`'s prepacked Winograd filters (`None` where it has none to prepack), made on first
+    /// use: 16/9 of its weights' memory for each of the two directions.
+    pub(super) fn prepacked(&self, k: usize) -> Result<Option<&PrepackedFilters>> {
+        if self.prepacked[k].get().is_none() {
+            let made = PrepackedFilters::new(self.convs[k].weight())?;
+            // Another thread may have made the same filters meanwhile; either copy serves.
+            let _ = self.prepacked[k].set(made);
+        }
+        Ok(self.prepacked[k].get().and_then(Option::as_ref))
     }
 
     /// How images become inputs (from the file's metadata or the manifest).

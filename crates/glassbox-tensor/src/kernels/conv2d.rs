@@ -76,7 +76,7 @@ impl ConvGeometry {
 
     /// The input gradient of a stride-1 convolution is a convolution of the output gradient with the
     /// flipped filters and padding `dilation * (k - 1) - padding`, which must not be negative.
-    fn transposed_as_conv(&self) -> Option<ConvGeometry> {
+    pub(crate) fn transposed_as_conv(&self) -> Option<ConvGeometry> {
         let need_h = self.dilation * (self.kernel_h - 1);
         let need_w = self.dilation * (self.kernel_w - 1);
         if self.stride != 1 || need_h != need_w || self.padding > need_h {
@@ -267,8 +267,23 @@ pub fn conv2d_forward(
     g: &ConvGeometry,
     epilogue: Epilogue,
 ) -> Vec<f32> {
+    conv2d_forward_prepacked(x, w, None, bias, g, epilogue)
+}
+
+/// [`conv2d_forward`] with Winograd's filters already transformed, where Winograd applies.
+pub fn conv2d_forward_prepacked(
+    x: &[f32],
+    w: &[f32],
+    prepacked: Option<&super::winograd::Prepacked>,
+    bias: &[f32],
+    g: &ConvGeometry,
+    epilogue: Epilogue,
+) -> Vec<f32> {
     if super::winograd::applies(g) {
-        return super::winograd::conv2d_winograd(x, w, bias, g, epilogue);
+        return match prepacked {
+            Some(p) => p.conv2d(x, bias, g, epilogue),
+            None => super::winograd::conv2d_winograd(x, w, bias, g, epilogue),
+        };
     }
     conv2d_forward_im2col(x, w, bias, g, epilogue)
 }
@@ -385,8 +400,23 @@ pub fn conv2d_backward_input_through_relu(
     w: &[f32],
     g: &ConvGeometry,
 ) -> Vec<f32> {
+    conv2d_backward_input_through_relu_prepacked(gy, y, w, None, g)
+}
+
+/// [`conv2d_backward_input_through_relu`] with Winograd's filters already transformed, where Winograd
+/// applies.
+pub fn conv2d_backward_input_through_relu_prepacked(
+    gy: &[f32],
+    y: &[f32],
+    w: &[f32],
+    prepacked: Option<&super::winograd::Prepacked>,
+    g: &ConvGeometry,
+) -> Vec<f32> {
     if let Some(tg) = g.transposed_as_conv().filter(super::winograd::applies) {
-        return super::winograd::input_gradient(gy, Some(y), w, &tg);
+        return match prepacked {
+            Some(p) => p.input_gradient(gy, Some(y), &tg),
+            None => super::winograd::input_gradient(gy, Some(y), w, &tg),
+        };
     }
     conv2d_backward_input(&relu_mask(gy, y), w, g)
 }

@@ -7,8 +7,8 @@ use candle_core::{
 };
 
 use crate::kernels::conv2d::{
-    conv2d_backward_input, conv2d_backward_input_through_relu, conv2d_backward_weight,
-    conv2d_forward, relu_mask, ConvGeometry, Epilogue,
+    conv2d_backward_input, conv2d_backward_input_through_relu_prepacked, conv2d_backward_weight,
+    conv2d_forward, conv2d_forward_prepacked, relu_mask, ConvGeometry, Epilogue,
 };
 use crate::kernels::conv_pool::{conv2d_relu_pool_forward, pooled_hw, unpool_relu_grad};
 use crate::kernels::storage::f32_slice;
@@ -74,17 +74,92 @@ pub fn conv2d(
         .apply_op3(&w.contiguous()?, &bias, Conv2dOp { geometry, epilogue })
 }
 
+/// A 3x3 convolution's filters transformed once for Winograd, forward and for the input gradient (see
+/// [`crate::kernels::winograd::Prepacked`]), for [`conv2d_relu_frozen`] and
+/// [`conv2d_relu_input_gradient`] on a frozen network.
+pub struct PrepackedFilters(crate::kernels::winograd::Prepacked);
+
+impl PrepackedFilters {
+    /// `None` where there is nothing to prepack: not 3x3 filters, or not CPU f32.
+    pub fn new(w: &Tensor) -> Result<Option<Self>> {
+        let (m, c, kh, kw) = w.dims4()?;
+        if (kh, kw) != (3, 3) || !uses_fast_path(w) {
+            return Ok(None);
+        }
+        let values: Vec<f32> = w.flatten_all()?.to_vec1()?;
+        Ok(Some(PrepackedFilters(
+            crate::kernels::winograd::Prepacked::new(&values, m, c),
+        )))
+    }
+}
+
+/// `relu(conv2d(x, w) + bias)` for a frozen network: no graph is recorded, and `prepacked` (made from
+/// this `w`) saves the filter transform where Winograd runs.
+pub fn conv2d_relu_frozen(
+    x: &Tensor,
+    w: &Tensor,
+    bias: &Tensor,
+    params: ConvParams,
+    prepacked: Option<&PrepackedFilters>,
+) -> Result<Tensor> {
+    let geometry = geometry(x, w, params)?;
+    if !(uses_fast_path(x) && uses_fast_path(w) && uses_fast_path(bias)) {
+        return reference_conv2d(&x.detach(), &w.detach(), Some(&bias.detach()), params, true);
+    }
+    x.contiguous()?.apply_op3_no_bwd(
+        &w.contiguous()?,
+        &bias.contiguous()?,
+        &FrozenConv {
+            geometry,
+            prepacked: prepacked.map(|p| &p.0),
+        },
+    )
+}
+
+struct FrozenConv<'a> {
+    geometry: ConvGeometry,
+    prepacked: Option<&'a crate::kernels::winograd::Prepacked>,
+}
+
+impl CustomOp3 for FrozenConv<'_> {
+    fn name(&self) -> &'static str {
+        "glassbox-conv2d-frozen"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let y = conv2d_forward_prepacked(
+            f32_slice("conv2d input", xs, xl)?,
+            f32_slice("conv2d weight", ws, wl)?,
+            self.prepacked,
+            f32_slice("conv2d bias", bs, bl)?,
+            &self.geometry,
+            Epilogue::BiasRelu,
+        );
+        Ok((CpuStorage::F32(y), output_shape(&self.geometry)))
+    }
+}
+
 /// The input gradient of `relu(conv2d(x, w) + bias)` from its output `y` and the gradient `grad` of that
 /// output, for a frozen network whose backward pass is driven by hand (no graph is recorded, and nothing
-/// is computed for the weights). `input_dims` is `x`'s shape. On CPU f32 tensors this is the kernel the
-/// fused convolution's own backward pass uses (the ReLU mask applied inside it); elsewhere candle's
-/// transposed convolution of the masked gradient.
+/// is computed for the weights). `input_dims` is `x`'s shape; `prepacked`, made from this `w`, saves
+/// the filter transform where Winograd runs. On CPU f32 tensors this is the kernel the fused
+/// convolution's own backward pass uses (the ReLU mask applied inside it); elsewhere candle's transposed
+/// convolution of the masked gradient.
 pub fn conv2d_relu_input_gradient(
     grad: &Tensor,
     y: &Tensor,
     w: &Tensor,
     input_dims: (usize, usize, usize, usize),
     params: ConvParams,
+    prepacked: Option<&PrepackedFilters>,
 ) -> Result<Tensor> {
     let g = geometry_of(input_dims, w, params)?;
     let (oh, ow) = g.output_hw().expect("checked geometry");
@@ -103,7 +178,10 @@ pub fn conv2d_relu_input_gradient(
     grad.contiguous()?.apply_op3_no_bwd(
         &y.contiguous()?,
         &w.contiguous()?,
-        &BackwardInputThroughRelu { geometry: g },
+        &BackwardInputThroughRelu {
+            geometry: g,
+            prepacked: prepacked.map(|p| &p.0),
+        },
     )
 }
 
@@ -221,7 +299,10 @@ impl CustomOp3 for Conv2dOp {
             // Only the input gradient (a frozen network, e.g. VGG in style transfer): the ReLU mask is
             // applied inside the backward kernel instead of as a separate pass.
             let dx = if x.track_op() {
-                let op = BackwardInputThroughRelu { geometry: g };
+                let op = BackwardInputThroughRelu {
+                    geometry: g,
+                    prepacked: None,
+                };
                 Some(grad.apply_op3_no_bwd(&y.contiguous()?, w, &op)?)
             } else {
                 None
@@ -304,11 +385,12 @@ impl CustomOp2 for BackwardInput {
     }
 }
 
-struct BackwardInputThroughRelu {
+struct BackwardInputThroughRelu<'a> {
     geometry: ConvGeometry,
+    prepacked: Option<&'a crate::kernels::winograd::Prepacked>,
 }
 
-impl CustomOp3 for BackwardInputThroughRelu {
+impl CustomOp3 for BackwardInputThroughRelu<'_> {
     fn name(&self) -> &'static str {
         "glassbox-conv2d-relu-backward-input"
     }
@@ -323,10 +405,11 @@ impl CustomOp3 for BackwardInputThroughRelu {
         wl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = &self.geometry;
-        let dx = conv2d_backward_input_through_relu(
+        let dx = conv2d_backward_input_through_relu_prepacked(
             f32_slice("conv2d grad", gs, gl)?,
             f32_slice("conv2d output", ys, yl)?,
             f32_slice("conv2d weight", ws, wl)?,
+            self.prepacked,
             g,
         );
         Ok((
