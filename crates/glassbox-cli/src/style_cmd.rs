@@ -54,9 +54,10 @@ pub struct StyleSettings {
     /// Adam's learning rate in pixel units (0..255); L-BFGS's step scale (PyTorch's lr, default 1).
     #[arg(long)]
     pub lr: Option<f64>,
-    /// L-BFGS only: a strong-Wolfe line search (several evaluations per step) instead of a fixed step.
-    #[arg(long)]
-    pub line_search: bool,
+    /// L-BFGS's step length: a strong-Wolfe line search (about 1.05 evaluations per step here), or the
+    /// PyTorch tutorial's fixed step (one evaluation, but erratic: docs/lessons/synthesis.md).
+    #[arg(long, value_enum)]
+    pub line_search: Option<LineSearchName>,
     /// Where the image starts.
     #[arg(long, value_enum, default_value_t = StartName::Content)]
     pub start: StartName,
@@ -85,6 +86,12 @@ pub struct StyleSettings {
 pub enum OptimizerName {
     Lbfgs,
     Adam,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LineSearchName {
+    StrongWolfe,
+    None,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -130,15 +137,14 @@ impl StyleSettings {
         let method = match self.optimizer {
             OptimizerName::Lbfgs => Method::Lbfgs(LbfgsConfig {
                 lr: self.lr.unwrap_or(1.0),
-                line_search: if self.line_search {
-                    LineSearch::StrongWolfe
-                } else {
-                    LineSearch::None
+                line_search: match self.line_search {
+                    Some(LineSearchName::StrongWolfe) | None => LineSearch::StrongWolfe,
+                    Some(LineSearchName::None) => LineSearch::None,
                 },
                 ..Default::default()
             }),
             OptimizerName::Adam => {
-                if self.line_search {
+                if self.line_search.is_some() {
                     anyhow::bail!("--line-search is for --optimizer lbfgs");
                 }
                 Method::Adam {

@@ -198,6 +198,7 @@ fn styles_the_cat_and_refuses_bad_input() {
                 "--style",
                 p,
                 "--line-search",
+                "none",
             ],
             "lbfgs",
         ),
