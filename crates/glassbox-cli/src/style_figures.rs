@@ -1,7 +1,9 @@
 //! The course's other two style-transfer figures:
 //! - `glassbox style reconstruct`: noise optimized towards a painting's Gram matrices alone, with the style
 //!   layers up to block 1, 2, ... 5 (Gatys et al.'s figure 1, style row): the deeper the layers, the larger
-//!   the structures that take on the painting's colours and strokes.
+//!   the structures that take on the painting's colours and strokes; with `--content`, towards a photo's
+//!   activations at one layer (block1_conv1, block2_conv1, block4_conv2; the content row): the deeper the
+//!   layer, the more of the exact pixels is lost while the arrangement stays.
 //! - `glassbox style gallery`: one content photo in every style (the four shared paintings and the brick
 //!   and grass textures by default), with the same close-up region cut from every result.
 
@@ -16,7 +18,7 @@ use image::{imageops, Rgb};
 use serde_json::json;
 
 use crate::cli::Common;
-use crate::style_cmd::{load_pair, loss_chart, run_transfer, to_picture, StyleSettings};
+use crate::style_cmd::{load_pair, run_transfer, to_picture, StyleSettings};
 
 #[derive(Debug, Subcommand)]
 pub enum StyleFigure {
@@ -27,12 +29,20 @@ pub enum StyleFigure {
 }
 
 #[derive(Debug, Args)]
+#[group(required = true, multiple = false, id = "image")]
 pub struct ReconstructArgs {
-    #[arg(long, value_name = "IMAGE")]
-    pub style: PathBuf,
+    /// Reconstruct this image's style, with the style layers up to each block.
+    #[arg(long, value_name = "IMAGE", group = "image")]
+    pub style: Option<PathBuf>,
+    /// Reconstruct this photo's content instead, from block1_conv1, block2_conv1 and block4_conv2.
+    #[arg(long, value_name = "IMAGE", group = "image")]
+    pub content: Option<PathBuf>,
     #[command(flatten)]
     pub settings: StyleSettings,
 }
+
+/// The layers of the content reconstructions: the course's first two, and Gatys et al.'s content layer.
+const CONTENT_RECONSTRUCTION_LAYERS: [&str; 3] = ["block1_conv1", "block2_conv1", "block4_conv2"];
 
 #[derive(Debug, Args)]
 pub struct GalleryArgs {
@@ -69,25 +79,51 @@ fn reconstruct(
     let mut config = s.transfer()?;
     config.start = Start::Noise;
     let model = s.model(common, device)?;
-    let style = load_photo(&args.style, Some(check_side("--size", s.size)?))?.to_device(device)?;
-    let mut panels = vec![to_picture(&style)?];
-    let mut captions = vec!["style".to_string()];
+    let (path, what) = match (&args.style, &args.content) {
+        (Some(p), _) => (p, "style"),
+        (None, Some(p)) => (p, "content"),
+        (None, None) => anyhow::bail!("give --style IMAGE or --content IMAGE"),
+    };
+    let image = load_photo(path, Some(check_side("--size", s.size)?))?.to_device(device)?;
+    // Each reconstruction: its label, its caption, and the losses it optimizes (one term only).
+    let mut variants = Vec::new();
+    if what == "style" {
+        for depth in 1..=GATYS_STYLE_LAYERS.len() {
+            let layers = &GATYS_STYLE_LAYERS[..depth];
+            let mut losses = s.losses()?;
+            losses.style_layers = LayerMix(
+                layers
+                    .iter()
+                    .map(|n| (n.to_string(), 1.0 / depth as f32))
+                    .collect(),
+            );
+            losses.content_weight = 0.0;
+            variants.push((
+                format!("reconstruct-block{depth}"),
+                format!("up to {}", layers[depth - 1]),
+                losses,
+            ));
+        }
+    } else {
+        for layer in CONTENT_RECONSTRUCTION_LAYERS {
+            let mut losses = s.losses()?;
+            losses.content_layer = layer.to_string();
+            losses.style_weight = 0.0;
+            variants.push((
+                format!("reconstruct-{layer}"),
+                format!("content at {layer}"),
+                losses,
+            ));
+        }
+    }
+    let mut panels = vec![to_picture(&image)?];
+    let mut captions = vec![what.to_string()];
     let mut written = Vec::new();
     let mut runs = Vec::new();
-    for depth in 1..=GATYS_STYLE_LAYERS.len() {
-        let mut losses = s.losses()?;
-        let layers = &GATYS_STYLE_LAYERS[..depth];
-        losses.style_layers = LayerMix(
-            layers
-                .iter()
-                .map(|n| (n.to_string(), 1.0 / depth as f32))
-                .collect(),
-        );
-        losses.content_weight = 0.0;
-        // The content image only fixes the size; with a zero weight its activations do not count.
-        let targets = Targets::new(&model, &losses, &style, &style)?;
-        let start = start_image(&style, Start::Noise, common.seed())?;
-        let label = format!("reconstruct-block{depth}");
+    for (label, caption, losses) in &variants {
+        // One image serves as both targets: the term whose weight is 0 does not count.
+        let targets = Targets::new(&model, losses, &image, &image)?;
+        let start = start_image(&image, Start::Noise, common.seed())?;
         let (result, snapshots, seconds) = run_transfer(
             &model,
             &targets,
@@ -95,30 +131,26 @@ fn reconstruct(
             &config,
             s.snapshot_every,
             &common.out,
-            &label,
+            label,
         )?;
         written.extend(snapshots);
         panels.push(to_picture(&result.image)?);
-        captions.push(format!("up to {}", layers[depth - 1]));
-        let chart = format!("{label}-losses.png");
-        loss_chart(&common.out.join(&chart), &label, &result.trace, &losses)?;
-        written.push(chart);
+        captions.push(caption.clone());
         runs.push(json!({
-            "layers": layers,
+            "label": label,
+            "losses": losses,
             "first": result.first,
             "last": result.last,
             "seconds": seconds,
         }));
     }
     let captions: Vec<&str> = captions.iter().map(String::as_str).collect();
-    save_rgb_png(
-        common.out.join("style-reconstructions.png"),
-        &side_by_side(&panels, &captions)?,
-    )?;
-    written.push("style-reconstructions.png".into());
+    let figure = format!("{what}-reconstructions.png");
+    save_rgb_png(common.out.join(&figure), &side_by_side(&panels, &captions)?)?;
+    written.push(figure);
     common.finish_lesson(
         "style reconstruct",
-        json!({"style": args.style, "size": s.size, "transfer": config, "runs": runs}),
+        json!({what: path, "size": s.size, "transfer": config, "runs": runs}),
         &written,
     )
 }

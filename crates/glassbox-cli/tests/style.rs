@@ -127,6 +127,35 @@ fn styles_the_cat_and_refuses_bad_input() {
     let o = glassbox(
         &[
             "style",
+            "reconstruct",
+            "--content",
+            c,
+            "--size",
+            "40",
+            "--steps",
+            "2",
+            "--weights",
+            w,
+            "--out",
+            f,
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(figs.join("content-reconstructions.png").is_file());
+    let m = json(&figs.join("metrics.json"));
+    let runs = m["metrics"]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3, "{m}");
+    for run in runs {
+        let (first, last) = (
+            run["first"]["content"].as_f64(),
+            run["last"]["content"].as_f64(),
+        );
+        assert!(last < first, "the content loss falls: {run}");
+    }
+    let o = glassbox(
+        &[
+            "style",
             "gallery",
             "--content",
             c,

@@ -100,13 +100,14 @@ pub fn peak_rss_bytes() -> Option<u64> {
 
 #[cfg(test)]
 mod peak_rss_tests {
+    /// The peak cannot be below what is resident now, which includes a block just touched. (Whether it
+    /// grows is not testable here: other tests in this process may have set a higher peak already.)
     #[test]
     #[cfg(target_os = "linux")]
-    fn peak_rss_grows_with_a_touched_allocation() {
-        let before = super::peak_rss_bytes().expect("Linux reports VmHWM");
+    fn peak_rss_covers_a_touched_allocation() {
         let block = vec![1u8; 64 << 20];
         std::hint::black_box(&block);
-        let after = super::peak_rss_bytes().unwrap();
-        assert!(after >= before + (60 << 20), "{before} -> {after}");
+        let peak = super::peak_rss_bytes().expect("Linux reports VmHWM");
+        assert!((64 << 20..1 << 40).contains(&peak), "{peak}");
     }
 }

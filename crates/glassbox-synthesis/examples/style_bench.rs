@@ -51,10 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("unknown case {other}").into()),
     };
     let weights = weights
-        .or_else(|| {
-            std::env::var_os("GLASSBOX_WEIGHTS")
-                .map(|d| PathBuf::from(d).join("vgg16_features_hed.safetensors"))
-        })
+        .or_else(|| glassbox_core::testdata::weights_file("vgg16_features_hed.safetensors"))
         .ok_or("give --weights FILE or set GLASSBOX_WEIGHTS")?;
     let model = Vgg16::load(&weights, &Device::Cpu)?;
     let (content, style) = (image(size, 1)?, image(size, 2)?);
