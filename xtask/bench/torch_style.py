@@ -15,53 +15,15 @@ torch.compile (inductor); its first call, which compiles, is timed apart as "com
 import argparse
 import json
 import os
-import struct
+import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-CONVS = [(0, None), (2, True), (5, None), (7, True), (10, None), (12, None), (14, True),
-         (17, None), (19, None), (21, True), (24, None), (26, None), (28, True)]
-NAMES = ["block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2", "block3_conv1", "block3_conv2",
-         "block3_conv3", "block4_conv1", "block4_conv2", "block4_conv3", "block5_conv1", "block5_conv2",
-         "block5_conv3"]
-STYLE = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
-CONTENT = "block4_conv2"
-CAFFE = torch.tensor([123.68, 116.779, 103.939]).view(1, 3, 1, 1)
-
-
-def load(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, spec in header.items():
-        if name != "__metadata__":
-            a, b = spec["data_offsets"]
-            out[name] = torch.from_numpy(np.frombuffer(data[a:b], dtype=np.float32).reshape(spec["shape"]).copy())
-    return out
-
-
-def features(w, x, wanted):
-    out = {}
-    h = x - CAFFE
-    for name, (idx, pool) in zip(NAMES, CONVS):
-        h = F.relu(F.conv2d(h, w[f"features.{idx}.weight"], w[f"features.{idx}.bias"], padding=1))
-        out[name] = h
-        if all(n in out for n in wanted):
-            break
-        if pool:
-            h = F.max_pool2d(h, 2, 2)
-    return [out[n] for n in wanted]
-
-
-def gram(f):
-    _, c, h, w = f.shape
-    f = f.reshape(c, h * w)
-    return f @ f.t() / (c * h * w)
+# The model and losses are tests/fixtures/style_torch.py's, shared with the parity fixture.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "fixtures"))
+from style_torch import CONTENT, STYLE, features, gram, load_weights  # noqa: E402
 
 
 def main():
@@ -76,7 +38,7 @@ def main():
     torch.set_num_threads(a.threads)
     size = {"style_lbfgs_256": 256, "style_lbfgs_512": 512}[a.case]
     path = a.weights or os.path.join(os.environ["GLASSBOX_WEIGHTS"], "vgg16_features_hed.safetensors")
-    w = load(path)
+    w = load_weights(path)
     g = torch.Generator().manual_seed(1)
     content = torch.rand(1, 3, size, size, generator=g) * 255
     style = torch.rand(1, 3, size, size, generator=g) * 255

@@ -8,7 +8,7 @@ use candle_core::{
 
 use crate::kernels::conv2d::{
     conv2d_backward_input, conv2d_backward_input_through_relu_prepacked, conv2d_backward_weight,
-    conv2d_forward, conv2d_forward_prepacked, relu_mask, ConvGeometry, Epilogue,
+    conv2d_forward_prepacked, relu_mask, ConvGeometry, Epilogue,
 };
 use crate::kernels::conv_pool::{conv2d_relu_pool_forward, pooled_hw, unpool_relu_grad};
 use crate::kernels::storage::f32_slice;
@@ -70,8 +70,15 @@ pub fn conv2d(
         }
         None => Tensor::zeros(geometry.out_channels, DType::F32, x.device())?,
     };
-    x.contiguous()?
-        .apply_op3(&w.contiguous()?, &bias, Conv2dOp { geometry, epilogue })
+    x.contiguous()?.apply_op3(
+        &w.contiguous()?,
+        &bias,
+        Conv2dOp {
+            geometry,
+            epilogue,
+            prepacked: None,
+        },
+    )
 }
 
 /// A 3x3 convolution's filters transformed once for Winograd, forward and for the input gradient (see
@@ -109,42 +116,12 @@ pub fn conv2d_relu_frozen(
     x.contiguous()?.apply_op3_no_bwd(
         &w.contiguous()?,
         &bias.contiguous()?,
-        &FrozenConv {
+        &Conv2dOp {
             geometry,
+            epilogue: Epilogue::BiasRelu,
             prepacked: prepacked.map(|p| &p.0),
         },
     )
-}
-
-struct FrozenConv<'a> {
-    geometry: ConvGeometry,
-    prepacked: Option<&'a crate::kernels::winograd::Prepacked>,
-}
-
-impl CustomOp3 for FrozenConv<'_> {
-    fn name(&self) -> &'static str {
-        "glassbox-conv2d-frozen"
-    }
-
-    fn cpu_fwd(
-        &self,
-        xs: &CpuStorage,
-        xl: &Layout,
-        ws: &CpuStorage,
-        wl: &Layout,
-        bs: &CpuStorage,
-        bl: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let y = conv2d_forward_prepacked(
-            f32_slice("conv2d input", xs, xl)?,
-            f32_slice("conv2d weight", ws, wl)?,
-            self.prepacked,
-            f32_slice("conv2d bias", bs, bl)?,
-            &self.geometry,
-            Epilogue::BiasRelu,
-        );
-        Ok((CpuStorage::F32(y), output_shape(&self.geometry)))
-    }
 }
 
 /// The input gradient of `relu(conv2d(x, w) + bias)` from its output `y` and the gradient `grad` of that
@@ -257,12 +234,15 @@ fn output_shape(g: &ConvGeometry) -> Shape {
     Shape::from((g.batch, g.out_channels, oh, ow))
 }
 
-struct Conv2dOp {
+/// The convolution; `prepacked` filters only where no graph is recorded (`apply_op3_no_bwd`), since
+/// they are borrowed.
+struct Conv2dOp<'a> {
     geometry: ConvGeometry,
     epilogue: Epilogue,
+    prepacked: Option<&'a crate::kernels::winograd::Prepacked>,
 }
 
-impl CustomOp3 for Conv2dOp {
+impl CustomOp3 for Conv2dOp<'_> {
     fn name(&self) -> &'static str {
         "glassbox-conv2d"
     }
@@ -279,7 +259,7 @@ impl CustomOp3 for Conv2dOp {
         let x = f32_slice("conv2d input", xs, xl)?;
         let w = f32_slice("conv2d weight", ws, wl)?;
         let b = f32_slice("conv2d bias", bs, bl)?;
-        let y = conv2d_forward(x, w, b, &self.geometry, self.epilogue);
+        let y = conv2d_forward_prepacked(x, w, self.prepacked, b, &self.geometry, self.epilogue);
         Ok((CpuStorage::F32(y), output_shape(&self.geometry)))
     }
 
