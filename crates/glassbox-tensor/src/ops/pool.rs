@@ -8,17 +8,8 @@ use crate::kernels::storage::f32_slice;
 
 /// Max pooling of `x: (N, C, H, W)` over `kernel x kernel` windows moved by `stride`, no padding.
 pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
-    let (n, c, height, width) = x.dims4()?;
-    let geometry = PoolGeometry {
-        planes: n * c,
-        height,
-        width,
-        kernel,
-        stride,
-    };
-    if geometry.output_hw().is_none() {
-        candle_core::bail!("max_pool2d: a {kernel}x{kernel} window with stride {stride} does not fit a {height}x{width} input");
-    }
+    let (n, c, _, _) = x.dims4()?;
+    let (geometry, _) = pool_geometry(x, kernel, stride)?;
     if !uses_fast_path(x) {
         return x.max_pool2d_with_stride(kernel, stride);
     }
@@ -36,17 +27,8 @@ pub fn max_pool2d_backward(
     kernel: usize,
     stride: usize,
 ) -> Result<Tensor> {
-    let (n, c, height, width) = x.dims4()?;
-    let geometry = PoolGeometry {
-        planes: n * c,
-        height,
-        width,
-        kernel,
-        stride,
-    };
-    let Some((oh, ow)) = geometry.output_hw() else {
-        candle_core::bail!("max_pool2d backward: a {kernel}x{kernel} window with stride {stride} does not fit a {height}x{width} input");
-    };
+    let (n, c, _, _) = x.dims4()?;
+    let (geometry, (oh, ow)) = pool_geometry(x, kernel, stride)?;
     if grad.dims4()? != (n, c, oh, ow) {
         candle_core::bail!(
             "max_pool2d backward: grad {:?}, expected {:?}",
@@ -65,6 +47,27 @@ pub fn max_pool2d_backward(
     }
     x.contiguous()?
         .apply_op2_no_bwd(&grad.contiguous()?, &MaxPoolBackward { geometry })
+}
+
+/// The kernel's geometry for `x: (N, C, H, W)` and the output's height and width, or an error when the
+/// window does not fit.
+fn pool_geometry(
+    x: &Tensor,
+    kernel: usize,
+    stride: usize,
+) -> Result<(PoolGeometry, (usize, usize))> {
+    let (n, c, height, width) = x.dims4()?;
+    let geometry = PoolGeometry {
+        planes: n * c,
+        height,
+        width,
+        kernel,
+        stride,
+    };
+    match geometry.output_hw() {
+        Some(hw) => Ok((geometry, hw)),
+        None => candle_core::bail!("max_pool2d: a {kernel}x{kernel} window with stride {stride} does not fit a {height}x{width} input"),
+    }
 }
 
 struct MaxPool {
