@@ -142,7 +142,7 @@ pub enum Command {
     /// Judges generated digits from a safetensors file with the trained MNIST CNN (class balance,
     /// confidence, FID), as `--judge-with` does for glassbox's own samples.
     Judge(crate::judge_cmd::JudgeFileArgs),
-    /// Character LSTMs on the Sherlock Holmes corpus: train, then generate text.
+    /// Character and word LSTMs on the Sherlock Holmes corpus: train, then generate text.
     #[command(subcommand)]
     Text(crate::text_cmd::TextCommand),
     /// Deep dreaming on VGG16: a photo (a preset or any layer mix), or noise, pushed towards what
