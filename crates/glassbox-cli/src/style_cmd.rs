@@ -330,7 +330,7 @@ fn style(
         &result.trace,
         &losses,
     )?;
-    let grams = gram_figure(&model, &losses, &style, &result.image)?;
+    let grams = gram_figure(&model, &losses, &targets, &result.image)?;
     save_rgb_png(common.out.join("gram-matrices.png"), &grams)?;
     written.extend(
         [
@@ -375,35 +375,33 @@ fn style(
     )
 }
 
-/// The Gram matrices of the first two style layers, of the style image and of the result, side by side
-/// (log magnitude, each panel scaled to its own range: the pattern is the point, not the level).
+/// The Gram matrices of the first two style layers, of the style image (kept by `targets`) and of the
+/// result, side by side (log magnitude, each panel scaled to its own range: the pattern is the point, not
+/// the level).
 fn gram_figure(
     model: &Vgg16,
     losses: &LossConfig,
-    style: &candle_core::Tensor,
+    targets: &Targets,
     result: &candle_core::Tensor,
 ) -> anyhow::Result<RgbImage> {
     let layers: Vec<&str> = losses.style_layers.names().into_iter().take(2).collect();
-    let mut panels = Vec::new();
-    let mut captions = Vec::new();
-    for image in [style, result] {
-        let taps = model.layers(&model.preprocess(&image.clamp(0f32, 255f32)?)?, &layers)?;
-        for (f, name) in taps.iter().zip(&layers) {
-            let g = glassbox_synthesis::style::gram(f)?;
-            let log = (g.abs()? + 1e-6)?.log()?;
-            let map = heatmap(&log, Colormap::Viridis, Scale::MinMax)?;
-            let factor = (256 / map.width()).max(1);
-            panels.push(upscale(&map, factor));
-            captions.push(format!(
-                "{} {name}",
-                if std::ptr::eq(image, style) {
-                    "style"
-                } else {
-                    "result"
-                }
-            ));
-        }
+    let taps = model.layers(&model.preprocess(&result.clamp(0f32, 255f32)?)?, &layers)?;
+    let mut grams = Vec::new();
+    for (k, name) in layers.iter().enumerate() {
+        grams.push((format!("style {name}"), targets.style_gram(k).clone()));
     }
-    let captions: Vec<&str> = captions.iter().map(String::as_str).collect();
+    for (f, name) in taps.iter().zip(&layers) {
+        grams.push((
+            format!("result {name}"),
+            glassbox_synthesis::style::gram(f)?,
+        ));
+    }
+    let mut panels = Vec::new();
+    for (_, g) in &grams {
+        let map = heatmap(&(g.abs()? + 1e-6)?.log()?, Colormap::Viridis, Scale::MinMax)?;
+        let factor = (256 / map.width()).max(1);
+        panels.push(upscale(&map, factor));
+    }
+    let captions: Vec<&str> = grams.iter().map(|(c, _)| c.as_str()).collect();
     Ok(side_by_side(&panels, &captions)?)
 }

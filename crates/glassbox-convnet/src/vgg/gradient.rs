@@ -74,13 +74,13 @@ impl Vgg16 {
             let bias = conv.bias().expect("VGG16's convolutions have biases");
             h = conv2d_relu_frozen(&h, conv.weight(), bias, PARAMS, self.prepacked(k)?)?;
             tape.convs.push((input_dims, h.clone()));
-            self.collect(&taps, position, &h, &mut outputs);
+            Self::collect(&taps, position, &h, &mut outputs);
             position += 1;
             let pool = spec.pool_after.is_some() && position <= last;
             tape.pooled.push(pool);
             if pool {
                 h = max_pool2d(&h, 2, 2)?;
-                self.collect(&taps, position, &h, &mut outputs);
+                Self::collect(&taps, position, &h, &mut outputs);
                 position += 1;
             } else if spec.pool_after.is_some() {
                 position += 1;
@@ -93,7 +93,8 @@ impl Vgg16 {
         Ok((outputs, tape))
     }
 
-    fn collect(&self, taps: &[usize], position: usize, h: &Tensor, outputs: &mut [Option<Tensor>]) {
+    /// Keeps `h` for every tap at `position`.
+    fn collect(taps: &[usize], position: usize, h: &Tensor, outputs: &mut [Option<Tensor>]) {
         for (slot, &t) in outputs.iter_mut().zip(taps) {
             if t == position {
                 *slot = Some(h.clone());

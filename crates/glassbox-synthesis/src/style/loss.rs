@@ -183,10 +183,6 @@ impl Targets {
         })
     }
 
-    pub fn config(&self) -> &LossConfig {
-        &self.config
-    }
-
     /// The style image's Gram matrix at the `k`-th style layer.
     pub fn style_gram(&self, k: usize) -> &Tensor {
         &self.grams[k]
@@ -261,12 +257,11 @@ impl Targets {
             });
         }
 
-        let tv_var = candle_core::Var::from_tensor(&image)?;
-        let tv_tensor = if with_gradient && c.tv_weight > 0.0 {
-            total_variation(tv_var.as_tensor())?
-        } else {
-            total_variation(&image)?
-        };
+        // Total variation's gradient is candle's: a small graph over the image alone, built only when used.
+        let tv_var = (with_gradient && c.tv_weight > 0.0)
+            .then(|| candle_core::Var::from_tensor(&image))
+            .transpose()?;
+        let tv_tensor = total_variation(tv_var.as_ref().map_or(&image, |v| v.as_tensor()))?;
         let tv = host(&tv_tensor)?;
         let losses = Losses {
             content,
@@ -280,7 +275,7 @@ impl Targets {
         }
         let through_network = model.backward(&tape, &tap_gradients)?;
         let mut gradient = input_gradient(model, &through_network)?;
-        if c.tv_weight > 0.0 {
+        if let Some(tv_var) = &tv_var {
             let tv_grads = (tv_tensor * c.tv_weight)?.backward()?;
             if let Some(g) = tv_grads.get(tv_var.as_tensor()) {
                 gradient = (gradient + g)?;

@@ -178,9 +178,9 @@ pub fn transfer(
                     }
                     .into());
                 }
+                first.get_or_insert_with(|| losses.clone());
                 // Adam steps on a GradStore; this surrogate's gradient with respect to the image is
                 // exactly the loss's, already computed by the hand-driven backward pass.
-                first.get_or_insert_with(|| losses.clone());
                 let surrogate = (var.as_tensor() * gradient.detach())?.sum_all()?;
                 adam.backward_step(&surrogate)?;
                 let record = Record {
