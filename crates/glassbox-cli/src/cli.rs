@@ -151,6 +151,9 @@ pub enum Command {
     /// Style transfer (Gatys et al.) on VGG16: a photo painted in a painting's manner, and the course's
     /// figures (`style reconstruct`, `style gallery`).
     Style(Box<crate::style_cmd::StyleCommand>),
+    /// Path tracing guided by Q-learning (Dahm & Keller) and sky importance sampling: render a scene, or
+    /// `render compare` integrators against a reference.
+    Render(crate::render_cmd::RenderCommand),
 }
 
 #[derive(Debug, Subcommand)]

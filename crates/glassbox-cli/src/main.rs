@@ -10,6 +10,7 @@ mod dream_cmd;
 mod gan_cmd;
 mod judge_cmd;
 mod mnist_cmd;
+mod render_cmd;
 mod rl_cmd;
 mod style_cmd;
 mod style_figures;
@@ -53,5 +54,6 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Text(cmd) => text_cmd::run(&args.common, cmd),
         cli::Command::Dream(a) => dream_cmd::run(&args.common, a),
         cli::Command::Style(cmd) => style_cmd::run(&args.common, cmd),
+        cli::Command::Render(cmd) => render_cmd::run(&args.common, cmd),
     }
 }

@@ -1,0 +1,92 @@
+//! The hemisphere cut into equal-area patches: 8 bands of equal height in cos(theta) times 16 sectors in phi
+//! (by Archimedes' hat-box theorem, equal height means equal area), 128 patches of 2 pi / 128 sr each.
+
+use std::f32::consts::{FRAC_1_SQRT_2, PI};
+
+use crate::render::geometry::Vec3;
+
+pub const BANDS: usize = 8;
+/// Sectors in phi; [`patch_of`]'s folding assumes 16.
+pub const SECTORS: usize = 16;
+pub const PATCHES: usize = BANDS * SECTORS;
+/// The density (solid angle) of a direction drawn uniformly within one patch.
+pub const PATCH_DENSITY: f32 = PATCHES as f32 / (2.0 * PI);
+
+/// The patch a local direction (`z = cos(theta) > 0`) falls in. The sector comes from folding the direction
+/// into the first half-octant (no arc tangent: this runs at every vertex of every guided path).
+#[inline]
+pub fn patch_of(local: Vec3) -> usize {
+    let band = ((local.z * BANDS as f32) as usize).min(BANDS - 1);
+    let (mut x, mut y) = (local.x, local.y);
+    let mut sector = 0;
+    if y < 0.0 {
+        (x, y) = (-x, -y); // turn by 180 degrees
+        sector += 8;
+    }
+    if x <= 0.0 {
+        (x, y) = (y, -x); // by 90
+        sector += 4;
+    }
+    if y >= x {
+        (x, y) = ((x + y) * FRAC_1_SQRT_2, (y - x) * FRAC_1_SQRT_2); // by 45
+        sector += 2;
+    }
+    if y >= x * TAN_22_5 {
+        sector += 1;
+    }
+    band * SECTORS + sector
+}
+
+const TAN_22_5: f32 = 0.414_213_57;
+
+/// A direction uniformly distributed (in solid angle) within `patch`.
+#[inline]
+pub fn sample_in_patch(patch: usize, u: (f32, f32)) -> Vec3 {
+    let (band, sector) = (patch / SECTORS, patch % SECTORS);
+    let z = ((band as f32 + u.0) / BANDS as f32).min(1.0);
+    let phi = 2.0 * PI * (sector as f32 + u.1) / SECTORS as f32;
+    let r = (1.0 - z * z).max(0.0).sqrt();
+    Vec3::new(r * phi.cos(), r * phi.sin(), z)
+}
+
+/// cos(theta) at a patch's centre: the cosine factor of the patch's product Q f cos.
+pub fn centre_cosine(patch: usize) -> f32 {
+    ((patch / SECTORS) as f32 + 0.5) / BANDS as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::sampler::Sampler;
+
+    #[test]
+    fn samples_stay_in_their_patch() {
+        let mut s = Sampler::new(2, 0, 0);
+        for patch in 0..PATCHES {
+            for _ in 0..50 {
+                let d = sample_in_patch(patch, s.next_2d());
+                assert!((d.length() - 1.0).abs() < 1e-5);
+                assert_eq!(patch_of(d), patch, "{d:?}");
+            }
+        }
+    }
+
+    /// Uniformly distributed directions land in every patch equally often: the patches have equal area.
+    #[test]
+    fn patches_have_equal_area() {
+        let mut s = Sampler::new(4, 0, 0);
+        let mut counts = vec![0usize; PATCHES];
+        let n = 1_280_000;
+        for _ in 0..n {
+            let (u, v) = s.next_2d();
+            let z = u;
+            let r = (1.0 - z * z).sqrt();
+            let phi = 2.0 * PI * v;
+            counts[patch_of(Vec3::new(r * phi.cos(), r * phi.sin(), z))] += 1;
+        }
+        let expected = n as f64 / PATCHES as f64;
+        for c in counts {
+            assert!((c as f64 - expected).abs() < 5.0 * expected.sqrt(), "{c} vs {expected}");
+        }
+    }
+}

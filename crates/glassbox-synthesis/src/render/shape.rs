@@ -1,0 +1,126 @@
+//! Triangles, and the two shapes the scenes are built from: Mitsuba's `rectangle` and `cube`.
+
+use super::geometry::{Aabb, Ray, Transform, Vec3};
+
+/// One triangle, stored for Möller-Trumbore: a corner and the two edges from it.
+#[derive(Debug, Clone, Copy)]
+pub struct Triangle {
+    pub p0: Vec3,
+    pub e1: Vec3,
+    pub e2: Vec3,
+    /// Unit geometric normal, `e1 x e2` normalized: the side a one-sided material reflects and a light emits on.
+    pub normal: Vec3,
+    /// Index into the scene's materials.
+    pub material: u32,
+    /// Index into the scene's area lights, or `u32::MAX` when the triangle does not emit.
+    pub light: u32,
+}
+
+/// A ray's closest hit.
+#[derive(Debug, Clone, Copy)]
+pub struct Hit {
+    pub t: f32,
+    pub triangle: u32,
+    pub u: f32,
+    pub v: f32,
+}
+
+impl Triangle {
+    pub fn new(a: Vec3, b: Vec3, c: Vec3, material: u32) -> Self {
+        let e1 = b - a;
+        let e2 = c - a;
+        Triangle { p0: a, e1, e2, normal: e1.cross(e2).normalize(), material, light: u32::MAX }
+    }
+
+    pub fn area(&self) -> f32 {
+        0.5 * self.e1.cross(self.e2).length()
+    }
+
+    pub fn bounds(&self) -> Aabb {
+        Aabb::EMPTY.grow(self.p0).grow(self.p0 + self.e1).grow(self.p0 + self.e2)
+    }
+
+    pub fn point(&self, u: f32, v: f32) -> Vec3 {
+        self.p0 + self.e1 * u + self.e2 * v
+    }
+
+    /// The distance along `ray` to the triangle when it lies in `(t_min, t_max)`, with the barycentrics.
+    #[inline]
+    pub fn intersect(&self, ray: &Ray, t_min: f32, t_max: f32) -> Option<(f32, f32, f32)> {
+        let pvec = ray.direction.cross(self.e2);
+        let det = self.e1.dot(pvec);
+        if det.abs() < 1e-12 {
+            return None;
+        }
+        let inv = 1.0 / det;
+        let tvec = ray.origin - self.p0;
+        let u = tvec.dot(pvec) * inv;
+        if !(0.0..=1.0).contains(&u) {
+            return None;
+        }
+        let qvec = tvec.cross(self.e1);
+        let v = ray.direction.dot(qvec) * inv;
+        if v < 0.0 || u + v > 1.0 {
+            return None;
+        }
+        let t = self.e2.dot(qvec) * inv;
+        (t > t_min && t < t_max).then_some((t, u, v))
+    }
+}
+
+/// Mitsuba's `rectangle`: the square [-1, 1]^2 in the plane z = 0 with normal +z, then `to_world`; the two
+/// triangles in Mitsuba's order (0, 1, 2), (2, 3, 0).
+pub fn rectangle(to_world: &Transform, material: u32) -> [Triangle; 2] {
+    let p = [(-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)].map(|(x, y)| to_world.point(Vec3::new(x, y, 0.0)));
+    [Triangle::new(p[0], p[1], p[2], material), Triangle::new(p[2], p[3], p[0], material)]
+}
+
+/// Mitsuba's `cube`: [-1, 1]^3 with outward normals, then `to_world`; six rectangles.
+pub fn cube(to_world: &Transform, material: u32) -> Vec<Triangle> {
+    let x = Vec3::new(1.0, 0.0, 0.0);
+    let y = Vec3::new(0.0, 1.0, 0.0);
+    // Each face: the rectangle turned so its +z normal points out of the cube, then moved to the face.
+    let faces = [
+        Transform::translate(Vec3::new(0.0, 0.0, 1.0)),
+        Transform::translate(Vec3::new(0.0, 0.0, -1.0)).then(Transform::rotate(x, 180.0)),
+        Transform::translate(Vec3::new(1.0, 0.0, 0.0)).then(Transform::rotate(y, 90.0)),
+        Transform::translate(Vec3::new(-1.0, 0.0, 0.0)).then(Transform::rotate(y, -90.0)),
+        Transform::translate(Vec3::new(0.0, 1.0, 0.0)).then(Transform::rotate(x, -90.0)),
+        Transform::translate(Vec3::new(0.0, -1.0, 0.0)).then(Transform::rotate(x, 90.0)),
+    ];
+    faces.iter().flat_map(|f| rectangle(&to_world.then(*f), material)).collect()
+}
+
+/// An axis-aligned box from `min` to `max` with outward normals (walls of the door scene, boxes outdoors).
+pub fn cuboid(min: Vec3, max: Vec3, material: u32) -> Vec<Triangle> {
+    let c = (min + max) * 0.5;
+    let h = (max - min) * 0.5;
+    cube(&Transform::translate(c).then(Transform::scale(h)), material)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cube_normals_point_outward_and_cover_six_faces() {
+        let tris = cube(&Transform::IDENTITY, 0);
+        assert_eq!(tris.len(), 12);
+        let total: f32 = tris.iter().map(Triangle::area).sum();
+        assert!((total - 24.0).abs() < 1e-4, "area {total}");
+        for t in &tris {
+            let centre = t.point(1.0 / 3.0, 1.0 / 3.0);
+            assert!(t.normal.dot(centre) > 0.3, "inward normal {:?} at {:?}", t.normal, centre);
+        }
+    }
+
+    #[test]
+    fn ray_hits_triangle_at_the_right_distance() {
+        let [a, _] = rectangle(&Transform::IDENTITY, 0);
+        let ray = Ray::new(Vec3::new(0.5, -0.5, 2.0), Vec3::new(0.0, 0.0, -1.0));
+        let (t, ..) = a.intersect(&ray, 0.0, f32::INFINITY).expect("hit");
+        assert!((t - 2.0).abs() < 1e-6);
+        let miss = Ray::new(Vec3::new(-0.5, 0.5, 2.0), Vec3::new(0.0, 0.0, -1.0));
+        assert!(a.intersect(&miss, 0.0, f32::INFINITY).is_none());
+    }
+}
