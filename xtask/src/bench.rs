@@ -1,5 +1,6 @@
 //! `cargo xtask bench kernels` and `cargo xtask bench style`: glassbox against PyTorch on the same machine,
-//! in the same command, alternating, with the same thread count.
+//! in the same command, alternating, with the same thread count ([`render`]: the path tracer against
+//! Mitsuba 3 the same way).
 //!
 //! Each case runs as a fresh process on each side (a [`Suite`]'s example and PyTorch script, e.g.
 //! crates/glassbox-tensor/examples/kernels_bench.rs and xtask/bench/torch_kernels.py, which define
@@ -20,6 +21,8 @@ use anyhow::{bail, Context};
 use serde_json::Value;
 
 use crate::process;
+
+pub mod render;
 
 /// A set of cases: one example binary of ours and one PyTorch script that run the same cases and print
 /// the same JSON line.
@@ -144,20 +147,10 @@ pub fn run(root: &Path, suite: &Suite, opts: &Options) -> anyhow::Result<()> {
             );
         }
     }
-    let python = python(root, opts)?;
-    let mut build = process::cargo();
-    build.args([
-        "build",
-        "--release",
-        "-p",
-        suite.package,
-        "--example",
-        suite.example,
-    ]);
-    process::run(build, root)?;
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let ours = target.join("release/examples").join(suite.example);
+    let python = python(root, opts.python.as_deref(), opts.setup, &TORCH)?;
+    let ours = build_release(root, suite.package, ["--example", suite.example])?
+        .join("examples")
+        .join(suite.example);
     let script = root.join(suite.script);
     let tunables = allocator_tunables(&ours)?;
     // A fresh inductor cache, so the first round's compile time is a cold compile.
@@ -221,12 +214,33 @@ pub fn run(root: &Path, suite: &Suite, opts: &Options) -> anyhow::Result<()> {
             eprintln!("round {}/{}: {case} done", round + 1, opts.rounds);
         }
     }
-    let table = table(&opts.cases, &sides, &results, opts, &tunables);
+    publish(
+        root,
+        suite.name,
+        &table(&opts.cases, &sides, &results, opts, &tunables),
+    )
+}
+
+/// Builds one target of `package` (e.g. `["--example", "style_bench"]`) in release and returns the directory
+/// cargo puts release builds in, which CARGO_TARGET_DIR moves.
+fn build_release(root: &Path, package: &str, target: [&str; 2]) -> anyhow::Result<PathBuf> {
+    let mut build = process::cargo();
+    build
+        .args(["build", "--release", "-p", package])
+        .args(target);
+    process::run(build, root)?;
+    let dir =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    Ok(dir.join("release"))
+}
+
+/// Prints a suite's table and keeps it as target/bench/<suite>.md.
+fn publish(root: &Path, suite: &str, table: &str) -> anyhow::Result<()> {
     println!("{table}");
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let path = out.join(format!("{}.md", suite.name));
-    std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
+    let path = out.join(format!("{suite}.md"));
+    std::fs::write(&path, table).with_context(|| format!("writing {}", path.display()))?;
     println!("(also written to {})", path.display());
     Ok(())
 }
@@ -249,7 +263,20 @@ fn allocator_tunables(ours: &Path) -> anyhow::Result<String> {
 }
 
 /// Runs one case and returns its JSON line.
-fn run_case(mut cmd: Command, root: &Path) -> anyhow::Result<Value> {
+fn run_case(cmd: Command, root: &Path) -> anyhow::Result<Value> {
+    let shown = process::display(&cmd);
+    let stdout = quiet(cmd, root)?;
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'));
+    let line = line.with_context(|| format!("`{shown}` printed no JSON line: {stdout}"))?;
+    serde_json::from_str(line).with_context(|| format!("`{shown}` printed {line}"))
+}
+
+/// Runs `cmd` in `root` without echoing it (its timing is what counts) and returns its standard output; a
+/// failure carries its standard error.
+fn quiet(mut cmd: Command, root: &Path) -> anyhow::Result<String> {
     let shown = process::display(&cmd);
     let out = cmd
         .current_dir(root)
@@ -262,13 +289,7 @@ fn run_case(mut cmd: Command, root: &Path) -> anyhow::Result<Value> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'));
-    let line = line.with_context(|| format!("`{shown}` printed no JSON line: {stdout}"))?;
-    serde_json::from_str(line).with_context(|| format!("`{shown}` printed {line}"))
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -353,35 +374,77 @@ fn table(
     out
 }
 
-/// The Python with PyTorch: `--python`, `$GLASSBOX_BENCH_PYTHON`, or `.venv-bench` at the root (created
-/// with `--setup`).
-fn python(root: &Path, opts: &Options) -> anyhow::Result<PathBuf> {
+/// What a peer needs from Python, and how to get it.
+struct PythonPeer {
+    /// Shown in messages, e.g. "PyTorch".
+    name: &'static str,
+    /// Modules that must import.
+    modules: &'static [&'static str],
+    /// What `--setup` pip-installs into .venv-bench.
+    packages: &'static [&'static str],
+    /// Said before installing, e.g. its size.
+    note: &'static str,
+    /// The suite whose `--setup` installs it.
+    suite: &'static str,
+}
+
+const TORCH: PythonPeer = PythonPeer {
+    name: "PyTorch",
+    modules: &["torch"],
+    packages: &["torch"],
+    note: "about 5 GB with its CUDA libraries; it runs on the CPU all the same",
+    suite: "kernels",
+};
+
+/// The Python to run the peer with: `explicit` (--python), `$GLASSBOX_BENCH_PYTHON`, or `.venv-bench` at the
+/// root, into which `setup` (--setup) installs the peer's packages when they are missing.
+fn python(
+    root: &Path,
+    explicit: Option<&Path>,
+    setup: bool,
+    peer: &PythonPeer,
+) -> anyhow::Result<PathBuf> {
     let venv = root.join(".venv-bench");
-    let chosen = opts
-        .python
-        .clone()
+    let chosen = explicit
+        .map(PathBuf::from)
         .or_else(|| std::env::var_os("GLASSBOX_BENCH_PYTHON").map(PathBuf::from))
         .unwrap_or_else(|| venv.join("bin/python"));
-    if !chosen.exists() && opts.setup && chosen == venv.join("bin/python") {
-        let mut make = Command::new("python3");
-        make.arg("-m").arg("venv").arg(&venv);
-        process::run(make, root)?;
-        println!("installing torch from PyPI into {} (about 5 GB with its CUDA libraries; it runs on the CPU all the same)", venv.display());
+    let imports = format!("import {}", peer.modules.join(", "));
+    let has_peer = || {
+        Command::new(&chosen)
+            .args(["-c", &imports])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    // --setup only ever touches .venv-bench, never a Python the user pointed at.
+    if setup && chosen == venv.join("bin/python") && !has_peer() {
+        if !chosen.exists() {
+            let mut make = Command::new("python3");
+            make.arg("-m").arg("venv").arg(&venv);
+            process::run(make, root)?;
+        }
+        println!(
+            "installing {} from PyPI into {} ({})",
+            peer.packages.join(" "),
+            venv.display(),
+            peer.note
+        );
         let mut pip = Command::new(venv.join("bin/pip"));
-        pip.args(["install", "torch"]);
+        pip.arg("install").args(peer.packages);
         process::run(pip, root)?;
     }
-    let has_torch = Command::new(&chosen)
-        .args(["-c", "import torch"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !has_torch {
+    if !has_peer() {
         bail!(
-            "no Python with PyTorch at {}: run `cargo xtask bench kernels --setup` (creates .venv-bench and \
-             pip-installs torch, about 5 GB), or pass --python PATH / set GLASSBOX_BENCH_PYTHON to a Python \
-             that has torch",
-            chosen.display()
+            "no Python with {name} at {}: run `cargo xtask bench {suite} --setup` (or, at the repository root, \
+             `python3 -m venv .venv-bench && .venv-bench/bin/pip install {packages}`; {note}), or pass \
+             --python PATH / set GLASSBOX_BENCH_PYTHON to a Python that has {modules}",
+            chosen.display(),
+            name = peer.name,
+            suite = peer.suite,
+            packages = peer.packages.join(" "),
+            note = peer.note,
+            modules = peer.modules.join(" and "),
         );
     }
     Ok(chosen)

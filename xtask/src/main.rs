@@ -6,6 +6,7 @@
 //! - `ci`: what `.ci/run` runs: format check, release build, the tests.
 //! - `bench kernels`: the fast CPU kernels against PyTorch, side by side.
 //! - `bench style`: one L-BFGS step of style transfer against PyTorch, side by side.
+//! - `bench render`: the path tracer on the Cornell box against Mitsuba 3, side by side.
 
 mod bench;
 mod build;
@@ -104,32 +105,52 @@ enum BenchCommand {
         #[command(flatten)]
         args: BenchArgs,
     },
+    /// The path tracer against Mitsuba 3 (scalar_rgb) on Mitsuba's Cornell box: next-event estimation, max
+    /// depth 8, 256x256, box filter, the same thread count, alternating; samples per second of render time.
+    /// glassbox renders once per process (`glassbox render`), Mitsuba --reps times per process after an
+    /// untimed warm-up render. Needs mitsuba and numpy in .venv-bench (--setup installs them). Run it on an
+    /// otherwise idle machine.
+    Render {
+        #[command(flatten)]
+        rounds: RoundArgs,
+        /// Samples per pixel of each render.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+        spp: u32,
+    },
 }
 
 /// What every benchmark suite takes.
+#[derive(Args)]
+struct RoundArgs {
+    /// Rounds; each runs every case once per side, the order of the sides swapped every round.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Timed repetitions per side, case and round.
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Threads for both sides (RAYON_NUM_THREADS, torch.set_num_threads, Mitsuba's thread count).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// A Python with the peer (torch; mitsuba and numpy for `bench render`) [default:
+    /// $GLASSBOX_BENCH_PYTHON, else .venv-bench/bin/python].
+    #[arg(long, value_name = "PATH")]
+    python: Option<PathBuf>,
+    /// Create .venv-bench and pip-install the peer into it when it is missing (torch: about 5 GB).
+    #[arg(long)]
+    setup: bool,
+}
+
+/// What the suites against PyTorch take.
 #[derive(Args)]
 struct BenchArgs {
     /// Only these cases (repeatable); default: all.
     #[arg(long = "case", value_name = "CASE")]
     cases: Vec<String>,
-    /// Rounds; each runs every case once per side, the order of the sides swapped every round.
-    #[arg(long, default_value_t = 3)]
-    rounds: usize,
-    /// Timed repetitions per process.
-    #[arg(long, default_value_t = 5)]
-    reps: usize,
+    #[command(flatten)]
+    rounds: RoundArgs,
     /// Untimed repetitions first.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
-    /// Threads for both sides (RAYON_NUM_THREADS, torch.set_num_threads).
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
-    /// A Python that has torch [default: $GLASSBOX_BENCH_PYTHON, else .venv-bench/bin/python].
-    #[arg(long, value_name = "PATH")]
-    python: Option<PathBuf>,
-    /// Create .venv-bench and pip-install torch into it when it is missing (about 5 GB).
-    #[arg(long)]
-    setup: bool,
     /// Leave out PyTorch with torch.compile (it compiles for about a minute per case and round).
     #[arg(long)]
     no_compile: bool,
@@ -142,16 +163,30 @@ impl BenchArgs {
         } else {
             self.cases
         };
+        let r = self.rounds;
         bench::Options {
             cases,
+            rounds: r.rounds.max(1),
+            reps: r.reps.max(1),
+            warmup: self.warmup,
+            threads: r.threads.max(1),
+            python: r.python,
+            setup: r.setup,
+            candle,
+            no_compile: self.no_compile,
+        }
+    }
+}
+
+impl RoundArgs {
+    fn render_options(self, spp: u32) -> bench::render::Options {
+        bench::render::Options {
+            spp,
             rounds: self.rounds.max(1),
             reps: self.reps.max(1),
-            warmup: self.warmup,
             threads: self.threads.max(1),
             python: self.python,
             setup: self.setup,
-            candle,
-            no_compile: self.no_compile,
         }
     }
 }
@@ -203,6 +238,9 @@ fn main() -> ExitCode {
         Command::Bench {
             what: BenchCommand::Style { args },
         } => bench::run(&root, &bench::STYLE, &args.options(&bench::STYLE, false)),
+        Command::Bench {
+            what: BenchCommand::Render { rounds, spp },
+        } => bench::render::run(&root, &rounds.render_options(spp)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -244,6 +282,23 @@ mod tests {
         assert!(matches!(cli.command, Command::Build { release: false, .. }));
         assert!(Cli::try_parse_from(["xtask", "build"]).is_err());
         assert!(Cli::try_parse_from(["xtask", "build", "--cpu", "--cuda"]).is_err());
+        let cli = Cli::try_parse_from(["xtask", "bench", "render", "--spp", "4", "--rounds", "1"]);
+        let Ok(Cli {
+            command:
+                Command::Bench {
+                    what: BenchCommand::Render { rounds, spp },
+                },
+        }) = cli
+        else {
+            panic!("`bench render` did not parse");
+        };
+        let opts = rounds.render_options(spp);
+        assert_eq!(
+            (opts.spp, opts.rounds, opts.reps, opts.threads),
+            (4, 1, 5, 2)
+        );
+        assert!(Cli::try_parse_from(["xtask", "bench", "render", "--spp", "0"]).is_err());
+        assert!(Cli::try_parse_from(["xtask", "bench", "render", "--case", "x"]).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use glassbox_core::imaging::{save_rgb_png, side_by_side, upscale};
 use glassbox_core::train::metrics::write_json;
 use glassbox_synthesis::render::film::Image;
+use glassbox_synthesis::render::guiding::QTableConfig;
 use glassbox_synthesis::render::integrator::Kind;
 use glassbox_synthesis::render::scene::Scene;
 use glassbox_synthesis::render::{render, scenes, RenderSettings, Rendered};
@@ -49,6 +50,22 @@ pub struct SceneArgs {
     /// Multiplies radiance before the sRGB curve in the PNGs.
     #[arg(long, default_value_t = 1.0)]
     pub exposure: f32,
+    /// guided and learned: Q-table voxels along the scene's longest side.
+    #[arg(long, default_value_t = QTableConfig::default().resolution)]
+    pub q_resolution: u32,
+    /// guided, learned and sky-is: the share of directions drawn from the guide rather than the BSDF (0..1).
+    #[arg(long, default_value_t = QTableConfig::default().guide_probability)]
+    pub guide_probability: f32,
+}
+
+impl SceneArgs {
+    fn guiding(&self) -> QTableConfig {
+        QTableConfig {
+            resolution: self.q_resolution,
+            guide_probability: self.guide_probability,
+            recursive: true,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -106,13 +123,20 @@ pub fn run(common: &Common, cmd: &RenderCommand) -> anyhow::Result<()> {
     }
 }
 
-fn with_threads<T>(threads: Option<usize>, f: impl FnOnce() -> anyhow::Result<T> + Send) -> anyhow::Result<T>
+fn with_threads<T>(
+    threads: Option<usize>,
+    f: impl FnOnce() -> anyhow::Result<T> + Send,
+) -> anyhow::Result<T>
 where
     T: Send,
 {
     match threads {
         Some(0) => anyhow::bail!("invalid --threads 0: expected at least 1"),
-        Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n).build().context("starting the thread pool")?.install(f),
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .context("starting the thread pool")?
+            .install(f),
         None => f(),
     }
 }
@@ -133,22 +157,41 @@ fn check_spp(spp: u32, option: &str) -> anyhow::Result<()> {
 }
 
 /// Renders with a progress bar on a terminal (plain lines otherwise).
-fn render_with_progress(scene: &Scene, kind: Kind, spp: u32, seed: u64, label: &str) -> anyhow::Result<Rendered> {
-    let mut integrator = kind.build(scene)?;
+fn render_with_progress(
+    scene: &Scene,
+    kind: Kind,
+    guiding: QTableConfig,
+    spp: u32,
+    seed: u64,
+    label: &str,
+) -> anyhow::Result<Rendered> {
+    let mut integrator = kind.build_with(scene, guiding)?;
     let total = scene.camera.width as u64 * scene.camera.height as u64 * spp as u64;
     let bar = if std::io::stdout().is_terminal() {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stdout());
-        bar.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {percent}% {per_sec} ETA {eta}").expect("valid template").progress_chars("=> "));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {percent}% {per_sec} ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
         bar.set_prefix(label.to_string());
         bar
     } else {
         ProgressBar::hidden()
     };
     let progress = |done: u64| bar.set_position(done);
-    let out = render(scene, integrator.as_mut(), RenderSettings { spp, seed }, &progress);
+    let out = render(
+        scene,
+        integrator.as_mut(),
+        RenderSettings { spp, seed },
+        &progress,
+    );
     bar.finish_and_clear();
     if out.record.invalid > 0 {
-        eprintln!("warning: {} of {} samples were NaN or infinite and were dropped", out.record.invalid, out.record.paths);
+        eprintln!(
+            "warning: {} of {} samples were NaN or infinite and were dropped",
+            out.record.invalid, out.record.paths
+        );
     }
     Ok(out)
 }
@@ -158,7 +201,7 @@ fn render_one(common: &Common, a: &RenderArgs) -> anyhow::Result<()> {
     let kind: Kind = a.integrator.parse()?;
     let scene = load_scene(&a.scene)?;
     let label = format!("{} {} {} spp", scene.name, kind.name(), a.spp);
-    let out = render_with_progress(&scene, kind, a.spp, common.seed, &label)?;
+    let out = render_with_progress(&scene, kind, a.scene.guiding(), a.spp, common.seed, &label)?;
     let stem = format!("render_{}_{}_{}spp", scene.name, kind.name(), a.spp);
     let png = common.out.join(format!("{stem}.png"));
     let pfm = common.out.join(format!("{stem}.pfm"));
@@ -177,25 +220,28 @@ fn render_one(common: &Common, a: &RenderArgs) -> anyhow::Result<()> {
         table_note(&out)
     );
     println!("wrote {} and {}", png.display(), pfm.display());
-    write_json(&common.out.join("metrics.json"), &json!({
-        "lesson": "render",
-        "scene": scene.name,
-        "integrator": kind.name(),
-        "width": scene.camera.width,
-        "height": scene.camera.height,
-        "spp": a.spp,
-        "seed": common.seed,
-        "threads": rayon::current_num_threads(),
-        "seconds": out.seconds,
-        "samples_per_second": out.samples_per_second(),
-        "mean_radiance": mean,
-        "zero_radiance_share": out.zero_share(),
-        "mean_path_length": out.mean_path_length(),
-        "q_table_cells": out.table_cells,
-        "q_table_bytes": out.table_bytes,
-        "image": png.file_name().map(|n| n.to_string_lossy().to_string()),
-        "linear": pfm.file_name().map(|n| n.to_string_lossy().to_string()),
-    }))?;
+    write_json(
+        &common.out.join("metrics.json"),
+        &json!({
+            "lesson": "render",
+            "scene": scene.name,
+            "integrator": kind.name(),
+            "width": scene.camera.width,
+            "height": scene.camera.height,
+            "spp": a.spp,
+            "seed": common.seed,
+            "threads": rayon::current_num_threads(),
+            "seconds": out.seconds,
+            "samples_per_second": out.samples_per_second(),
+            "mean_radiance": mean,
+            "zero_radiance_share": out.zero_share(),
+            "mean_path_length": out.mean_path_length(),
+            "q_table_cells": out.table_cells,
+            "q_table_bytes": out.table_bytes,
+            "image": png.file_name().map(|n| n.to_string_lossy().to_string()),
+            "linear": pfm.file_name().map(|n| n.to_string_lossy().to_string()),
+        }),
+    )?;
     Ok(())
 }
 
@@ -203,7 +249,11 @@ fn table_note(out: &Rendered) -> String {
     if out.table_cells == 0 {
         return String::new();
     }
-    format!(", Q table {} cells, {:.1} MB", out.table_cells, out.table_bytes as f64 / 1e6)
+    format!(
+        ", Q table {} cells, {:.1} MB",
+        out.table_cells,
+        out.table_bytes as f64 / 1e6
+    )
 }
 
 /// Where each scene's detail is (the course shows close-ups of the hardest part): fractions of the image.
@@ -214,7 +264,12 @@ fn default_crop(scene: &str, w: u32, h: u32) -> (u32, u32, u32, u32) {
         _ => (0.55, 0.62),
     };
     let side = (w.min(h) / 4).max(4);
-    (((w as f32 * fx) as u32).min(w - side), ((h as f32 * fy) as u32).min(h - side), side, side)
+    (
+        ((w as f32 * fx) as u32).min(w - side),
+        ((h as f32 * fy) as u32).min(h - side),
+        side,
+        side,
+    )
 }
 
 fn compare(common: &Common, a: &CompareArgs) -> anyhow::Result<()> {
@@ -223,10 +278,15 @@ fn compare(common: &Common, a: &CompareArgs) -> anyhow::Result<()> {
     if a.seeds.is_empty() {
         anyhow::bail!("invalid --seeds: expected at least one seed");
     }
-    let kinds: Vec<Kind> = a.integrators.iter().map(|s| s.parse()).collect::<Result<_, _>>()?;
+    let kinds: Vec<Kind> = a
+        .integrators
+        .iter()
+        .map(|s| s.parse())
+        .collect::<Result<_, _>>()?;
     let scene = load_scene(&a.scene)?;
     let (w, h) = (scene.camera.width, scene.camera.height);
-    std::fs::create_dir_all(&common.out).with_context(|| format!("creating {}", common.out.display()))?;
+    std::fs::create_dir_all(&common.out)
+        .with_context(|| format!("creating {}", common.out.display()))?;
     let reference = reference_image(common, a, &scene)?;
     let ref_mean = reference.mean();
     let mut rows = Vec::new();
@@ -234,14 +294,19 @@ fn compare(common: &Common, a: &CompareArgs) -> anyhow::Result<()> {
     let mut captions = vec!["reference".to_string()];
     let mut shown = vec![reference.clone()];
     for &kind in &kinds {
-        let (mut relmse, mut seconds, mut zero, mut length, mut efficiency) = (Vec::new(), Vec::new(), 0.0, 0.0, Vec::new());
+        let (mut relmse, mut seconds, mut zero, mut length, mut efficiency) =
+            (Vec::new(), Vec::new(), 0.0, 0.0, Vec::new());
         let mut means = Vec::new();
         let mut last = None;
         for &seed in &a.seeds {
             let label = format!("{} {} {} spp seed {seed}", scene.name, kind.name(), a.spp);
-            let out = render_with_progress(&scene, kind, a.spp, seed, &label)?;
+            let out = render_with_progress(&scene, kind, a.scene.guiding(), a.spp, seed, &label)?;
             let e = out.image.relmse(&reference);
-            println!("{label}: relMSE {e:.5}, {:.2} s, efficiency {:.3}", out.seconds, 1.0 / (e * out.seconds));
+            println!(
+                "{label}: relMSE {e:.5}, {:.2} s, efficiency {:.3}",
+                out.seconds,
+                1.0 / (e * out.seconds)
+            );
             relmse.push(e);
             seconds.push(out.seconds);
             efficiency.push(1.0 / (e * out.seconds));
@@ -252,9 +317,11 @@ fn compare(common: &Common, a: &CompareArgs) -> anyhow::Result<()> {
         }
         let last = last.expect("at least one seed");
         let stem = format!("compare_{}_{}_{}spp", scene.name, kind.name(), a.spp);
-        last.image.save_pfm(&common.out.join(format!("{stem}.pfm")))?;
+        last.image
+            .save_pfm(&common.out.join(format!("{stem}.pfm")))?;
         let avg = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-        let mean_rgb = [0, 1, 2].map(|c| means.iter().map(|m| m[c]).sum::<f64>() / means.len() as f64);
+        let mean_rgb =
+            [0, 1, 2].map(|c| means.iter().map(|m| m[c]).sum::<f64>() / means.len() as f64);
         let bias = [0, 1, 2].map(|c| mean_rgb[c] / ref_mean[c] - 1.0);
         captions.push(format!("{}\nrelMSE {:.4}", kind.name(), avg(&relmse)));
         images.push(last.image.to_rgb8(a.scene.exposure));
@@ -271,16 +338,25 @@ fn compare(common: &Common, a: &CompareArgs) -> anyhow::Result<()> {
     }
     // The figure: full images side by side, then the close-ups enlarged.
     let caption_refs: Vec<&str> = captions.iter().map(String::as_str).collect();
-    let figure = common.out.join(format!("compare_{}_{}spp.png", scene.name, a.spp));
+    let figure = common
+        .out
+        .join(format!("compare_{}_{}spp.png", scene.name, a.spp));
     save_rgb_png(&figure, &side_by_side(&images, &caption_refs)?)?;
     let (cx, cy, cw, ch) = match a.crop.as_slice() {
         [x, y, cw, ch] if x + cw <= w && y + ch <= h && *cw > 0 && *ch > 0 => (*x, *y, *cw, *ch),
         [] => default_crop(&scene.name, w, h),
-        other => anyhow::bail!("invalid --crop {other:?}: expected x,y,w,h inside the {w}x{h} image"),
+        other => {
+            anyhow::bail!("invalid --crop {other:?}: expected x,y,w,h inside the {w}x{h} image")
+        }
     };
     let factor = (256 / cw.max(ch)).max(1);
-    let crops: Vec<_> = shown.iter().map(|img| upscale(&img.crop(cx, cy, cw, ch).to_rgb8(a.scene.exposure), factor)).collect();
-    let crops_path = common.out.join(format!("compare_{}_{}spp_closeup.png", scene.name, a.spp));
+    let crops: Vec<_> = shown
+        .iter()
+        .map(|img| upscale(&img.crop(cx, cy, cw, ch).to_rgb8(a.scene.exposure), factor))
+        .collect();
+    let crops_path = common
+        .out
+        .join(format!("compare_{}_{}spp_closeup.png", scene.name, a.spp));
     save_rgb_png(&crops_path, &side_by_side(&crops, &caption_refs)?)?;
     // The table, as the lesson prints it.
     let mut table = format!(
@@ -303,21 +379,32 @@ fn compare(common: &Common, a: &CompareArgs) -> anyhow::Result<()> {
         );
     }
     print!("{table}");
-    let table_path = common.out.join(format!("compare_{}_{}spp.md", scene.name, a.spp));
-    glassbox_core::assets::atomic::write_bytes_atomic(&table_path, table.as_bytes()).map_err(glassbox_core::Error::from)?;
-    println!("wrote {}, {} and {}", figure.display(), crops_path.display(), table_path.display());
-    write_json(&common.out.join("metrics.json"), &json!({
-        "lesson": "render compare",
-        "scene": scene.name, "width": w, "height": h, "spp": a.spp, "seeds": a.seeds,
-        "threads": rayon::current_num_threads(),
-        "reference": match &a.reference_pfm {
-            Some(p) => json!({"file": p.display().to_string()}),
-            None => json!({"integrator": a.reference_integrator, "spp": a.reference_spp, "seed": REFERENCE_SEED}),
-        },
-        "reference_mean_radiance": ref_mean,
-        "crop": [cx, cy, cw, ch],
-        "integrators": rows,
-    }))?;
+    let table_path = common
+        .out
+        .join(format!("compare_{}_{}spp.md", scene.name, a.spp));
+    glassbox_core::assets::atomic::write_bytes_atomic(&table_path, table.as_bytes())
+        .map_err(glassbox_core::Error::from)?;
+    println!(
+        "wrote {}, {} and {}",
+        figure.display(),
+        crops_path.display(),
+        table_path.display()
+    );
+    write_json(
+        &common.out.join("metrics.json"),
+        &json!({
+            "lesson": "render compare",
+            "scene": scene.name, "width": w, "height": h, "spp": a.spp, "seeds": a.seeds,
+            "threads": rayon::current_num_threads(),
+            "reference": match &a.reference_pfm {
+                Some(p) => json!({"file": p.display().to_string()}),
+                None => json!({"integrator": a.reference_integrator, "spp": a.reference_spp, "seed": REFERENCE_SEED}),
+            },
+            "reference_mean_radiance": ref_mean,
+            "crop": [cx, cy, cw, ch],
+            "integrators": rows,
+        }),
+    )?;
     Ok(())
 }
 
@@ -328,7 +415,14 @@ fn reference_image(common: &Common, a: &CompareArgs, scene: &Scene) -> anyhow::R
     if let Some(path) = &a.reference_pfm {
         let img = Image::load_pfm(path)?;
         if (img.width, img.height) != (scene.camera.width, scene.camera.height) {
-            anyhow::bail!("{}: reference is {}x{}, the render {}x{}", path.display(), img.width, img.height, scene.camera.width, scene.camera.height);
+            anyhow::bail!(
+                "{}: reference is {}x{}, the render {}x{}",
+                path.display(),
+                img.width,
+                img.height,
+                scene.camera.width,
+                scene.camera.height
+            );
         }
         return Ok(img);
     }
@@ -339,8 +433,20 @@ fn reference_image(common: &Common, a: &CompareArgs, scene: &Scene) -> anyhow::R
         println!("reference from {}", path.display());
         return Ok(img);
     }
-    let label = format!("reference {} {} {} spp", scene.name, kind.name(), a.reference_spp);
-    let out = render_with_progress(scene, kind, a.reference_spp, REFERENCE_SEED, &label)?;
+    let label = format!(
+        "reference {} {} {} spp",
+        scene.name,
+        kind.name(),
+        a.reference_spp
+    );
+    let out = render_with_progress(
+        scene,
+        kind,
+        a.scene.guiding(),
+        a.reference_spp,
+        REFERENCE_SEED,
+        &label,
+    )?;
     println!("{label}: {:.1} s", out.seconds);
     out.image.save_pfm(&path)?;
     Ok(out.image)

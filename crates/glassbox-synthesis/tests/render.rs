@@ -9,8 +9,16 @@ use glassbox_synthesis::render::{render, scenes, RenderSettings, Rendered};
 
 fn run(scene: &Scene, kind: Kind, spp: u32, seed: u64) -> Rendered {
     let mut integrator = kind.build(scene).expect("integrator");
-    let out = render(scene, integrator.as_mut(), RenderSettings { spp, seed }, &|_| {});
-    assert_eq!(out.record.invalid, 0, "{kind:?} produced NaN or infinite samples");
+    let out = render(
+        scene,
+        integrator.as_mut(),
+        RenderSettings { spp, seed },
+        &|_| {},
+    );
+    assert_eq!(
+        out.record.invalid, 0,
+        "{kind:?} produced NaN or infinite samples"
+    );
     out
 }
 
@@ -26,7 +34,10 @@ fn enclosed_white_furnace_converges_to_the_analytic_value() {
         let out = run(&scene, kind, 64, 7);
         let mean = out.image.mean();
         for c in mean {
-            assert!((c / expected - 1.0).abs() < 0.01, "{kind:?}: mean {c} vs {expected}");
+            assert!(
+                (c / expected - 1.0).abs() < 0.01,
+                "{kind:?}: mean {c} vs {expected}"
+            );
         }
     }
 }
@@ -41,7 +52,10 @@ fn convex_sphere_under_a_uniform_sky_reflects_albedo_times_the_sky() {
         let mut hits = 0;
         for j in 0..8 {
             for i in 0..8 {
-                let ray = scene.camera.ray(x as f32 + (i as f32 + 0.5) / 8.0, y as f32 + (j as f32 + 0.5) / 8.0);
+                let ray = scene.camera.ray(
+                    x as f32 + (i as f32 + 0.5) / 8.0,
+                    y as f32 + (j as f32 + 0.5) / 8.0,
+                );
                 hits += usize::from(scene.intersect(&ray).is_some());
             }
         }
@@ -66,7 +80,10 @@ fn convex_sphere_under_a_uniform_sky_reflects_albedo_times_the_sky() {
                 }
             }
         }
-        assert!(n_inside > 50 && n_outside > 50, "the camera must see both sphere and sky");
+        assert!(
+            n_inside > 50 && n_outside > 50,
+            "the camera must see both sphere and sky"
+        );
         let (inside, outside) = (inside / n_inside as f64, outside / n_outside as f64);
         assert!((inside - 0.4).abs() < 0.004, "{kind:?}: sphere {inside}");
         // A few "sky" pixels graze the silhouette between the coverage grid's points.
@@ -77,25 +94,52 @@ fn convex_sphere_under_a_uniform_sky_reflects_albedo_times_the_sky() {
 /// The same seed gives the same image on one thread and on four, for a learning integrator too.
 #[test]
 fn renders_are_identical_for_any_thread_count() {
-    for (name, kind) in [("cornell", Kind::Nee), ("cornell", Kind::Guided), ("door", Kind::Nee), ("sky", Kind::SkyIs), ("sky", Kind::Learned)] {
+    for (name, kind) in [
+        ("cornell", Kind::Nee),
+        ("cornell", Kind::Guided),
+        ("door", Kind::Nee),
+        ("sky", Kind::SkyIs),
+        ("sky", Kind::Learned),
+    ] {
         let mut scene = scenes::by_name(name).unwrap();
         scene.resize(32, 32);
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| run(&scene, kind, 4, 5));
-        let four = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap().install(|| run(&scene, kind, 4, 5));
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| run(&scene, kind, 4, 5));
+        let four = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap()
+            .install(|| run(&scene, kind, 4, 5));
         assert_eq!(one.image, four.image, "{name} {kind:?}");
-        assert!(one.image.mean().iter().all(|&m| m > 0.0), "{name} {kind:?}: a black image tests nothing");
+        assert!(
+            one.image.mean().iter().all(|&m| m > 0.0),
+            "{name} {kind:?}: a black image tests nothing"
+        );
         let other_seed = run(&scene, kind, 4, 6);
-        assert_ne!(one.image, other_seed.image, "{name} {kind:?}: the seed must matter");
+        assert_ne!(
+            one.image, other_seed.image,
+            "{name} {kind:?}: the seed must matter"
+        );
     }
 }
 
 #[test]
 fn unknown_scene_and_integrator_are_named() {
     let e = scenes::by_name("kitchen").unwrap_err().to_string();
-    assert!(e.contains("kitchen") && e.contains("cornell, door, sky"), "{e}");
+    assert!(
+        e.contains("kitchen") && e.contains("cornell, door, sky"),
+        "{e}"
+    );
     let e = "pathguide".parse::<Kind>().unwrap_err().to_string();
     assert!(e.contains("pathguide") && e.contains("sky-is"), "{e}");
     let cornell = scenes::cornell_box();
-    let e = Kind::SkyIs.build(&cornell).err().expect("no sky in the Cornell box").to_string();
+    let e = Kind::SkyIs
+        .build(&cornell)
+        .err()
+        .expect("no sky in the Cornell box")
+        .to_string();
     assert!(e.contains("no sky"), "{e}");
 }

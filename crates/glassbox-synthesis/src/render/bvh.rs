@@ -37,7 +37,10 @@ impl Bvh {
             .iter()
             .map(|t| {
                 let b = t.bounds();
-                Build { bounds: b, centroid: b.centroid() }
+                Build {
+                    bounds: b,
+                    centroid: b.centroid(),
+                }
             })
             .collect();
         let mut order: Vec<usize> = (0..triangles.len()).collect();
@@ -58,7 +61,11 @@ impl Bvh {
         if self.nodes.is_empty() {
             return None;
         }
-        let inv = Vec3::new(1.0 / ray.direction.x, 1.0 / ray.direction.y, 1.0 / ray.direction.z);
+        let inv = Vec3::new(
+            1.0 / ray.direction.x,
+            1.0 / ray.direction.y,
+            1.0 / ray.direction.z,
+        );
         let negative = [inv.x < 0.0, inv.y < 0.0, inv.z < 0.0];
         let mut best: Option<Hit> = None;
         let mut stack = [0u32; 64];
@@ -69,10 +76,18 @@ impl Bvh {
             if slab(&node.bounds, ray, &inv, t_min, t_max) {
                 if node.count > 0 {
                     let first = node.offset as usize;
-                    for (k, tri) in self.triangles[first..first + node.count as usize].iter().enumerate() {
+                    for (k, tri) in self.triangles[first..first + node.count as usize]
+                        .iter()
+                        .enumerate()
+                    {
                         if let Some((t, u, v)) = tri.intersect(ray, t_min, t_max) {
                             t_max = t;
-                            best = Some(Hit { t, triangle: (first + k) as u32, u, v });
+                            best = Some(Hit {
+                                t,
+                                triangle: (first + k) as u32,
+                                u,
+                                v,
+                            });
                         }
                     }
                 } else {
@@ -102,7 +117,11 @@ impl Bvh {
         if self.nodes.is_empty() {
             return false;
         }
-        let inv = Vec3::new(1.0 / ray.direction.x, 1.0 / ray.direction.y, 1.0 / ray.direction.z);
+        let inv = Vec3::new(
+            1.0 / ray.direction.x,
+            1.0 / ray.direction.y,
+            1.0 / ray.direction.z,
+        );
         let mut stack = [0u32; 64];
         let mut top = 0usize;
         let mut index = 0usize;
@@ -144,20 +163,29 @@ fn slab(b: &Aabb, ray: &Ray, inv: &Vec3, t_min: f32, t_max: f32) -> bool {
         let (lo, hi) = if near < far { (near, far) } else { (far, near) };
         t0 = if lo > t0 { lo } else { t0 };
         // Robust traversal (Ize 2013): widen the far bound by 2 ulp-ish so grazing rays are not lost.
-        let hi = hi * 1.000_000_24;
+        let hi = hi * (1.0 + 2.0 * f32::EPSILON);
         t1 = if hi < t1 { hi } else { t1 };
     }
     t0 <= t1
 }
 
 fn build(info: &[Build], order: &mut [usize], first: usize, nodes: &mut Vec<Node>) {
-    let bounds = order.iter().fold(Aabb::EMPTY, |b, &i| b.union(info[i].bounds));
+    let bounds = order
+        .iter()
+        .fold(Aabb::EMPTY, |b, &i| b.union(info[i].bounds));
     let me = nodes.len();
-    nodes.push(Node { bounds, offset: first as u32, count: order.len() as u16, axis: 0 });
+    nodes.push(Node {
+        bounds,
+        offset: first as u32,
+        count: order.len() as u16,
+        axis: 0,
+    });
     if order.len() <= LEAF_SIZE {
         return;
     }
-    let cb = order.iter().fold(Aabb::EMPTY, |b, &i| b.grow(info[i].centroid));
+    let cb = order
+        .iter()
+        .fold(Aabb::EMPTY, |b, &i| b.grow(info[i].centroid));
     let extent = cb.extent();
     let axis = extent.max_axis();
     if extent[axis] <= 0.0 {
@@ -193,7 +221,9 @@ fn build(info: &[Build], order: &mut [usize], first: usize, nodes: &mut Vec<Node
         if lc == 0 || rc == 0 {
             continue;
         }
-        let cost = TRAVERSAL_COST + (lb.half_area() * lc as f32 + rb.half_area() * rc as f32) / bounds.half_area().max(f32::MIN_POSITIVE);
+        let cost = TRAVERSAL_COST
+            + (lb.half_area() * lc as f32 + rb.half_area() * rc as f32)
+                / bounds.half_area().max(f32::MIN_POSITIVE);
         if cost < best.0 {
             best = (cost, k);
         }
@@ -236,11 +266,19 @@ mod tests {
     use crate::render::sampler::Sampler;
 
     fn random_triangles(n: usize, s: &mut Sampler) -> Vec<Triangle> {
-        let mut point = |s: &mut Sampler| Vec3::new(s.next_1d() * 10.0 - 5.0, s.next_1d() * 10.0 - 5.0, s.next_1d() * 10.0 - 5.0);
+        let point = |s: &mut Sampler| {
+            Vec3::new(
+                s.next_1d() * 10.0 - 5.0,
+                s.next_1d() * 10.0 - 5.0,
+                s.next_1d() * 10.0 - 5.0,
+            )
+        };
         (0..n)
             .map(|_| {
                 let a = point(s);
-                let d = |s: &mut Sampler| Vec3::new(s.next_1d() - 0.5, s.next_1d() - 0.5, s.next_1d() - 0.5);
+                let d = |s: &mut Sampler| {
+                    Vec3::new(s.next_1d() - 0.5, s.next_1d() - 0.5, s.next_1d() - 0.5)
+                };
                 Triangle::new(a, a + d(s), a + d(s), 0)
             })
             .collect()
@@ -254,16 +292,30 @@ mod tests {
         let bvh = Bvh::new(tris.clone());
         let mut hits = 0;
         for _ in 0..20_000 {
-            let o = Vec3::new(s.next_1d() * 12.0 - 6.0, s.next_1d() * 12.0 - 6.0, s.next_1d() * 12.0 - 6.0);
+            let o = Vec3::new(
+                s.next_1d() * 12.0 - 6.0,
+                s.next_1d() * 12.0 - 6.0,
+                s.next_1d() * 12.0 - 6.0,
+            );
             let d = Vec3::new(s.next_1d() - 0.5, s.next_1d() - 0.5, s.next_1d() - 0.5).normalize();
             let ray = Ray::new(o, d);
-            let brute = tris.iter().filter_map(|t| t.intersect(&ray, 0.0, f32::INFINITY).map(|h| h.0)).fold(f32::INFINITY, f32::min);
-            let got = bvh.intersect(&ray, 0.0, f32::INFINITY).map_or(f32::INFINITY, |h| h.t);
+            let brute = tris
+                .iter()
+                .filter_map(|t| t.intersect(&ray, 0.0, f32::INFINITY).map(|h| h.0))
+                .fold(f32::INFINITY, f32::min);
+            let got = bvh
+                .intersect(&ray, 0.0, f32::INFINITY)
+                .map_or(f32::INFINITY, |h| h.t);
             assert_eq!(got, brute, "ray {ray:?}");
             assert_eq!(bvh.occluded(&ray, 0.0, f32::INFINITY), brute.is_finite());
             if brute.is_finite() {
                 hits += 1;
-                assert!(!bvh.occluded(&ray, 0.0, brute * 0.999) || tris.iter().any(|t| t.intersect(&ray, 0.0, brute * 0.999).is_some()));
+                assert!(
+                    !bvh.occluded(&ray, 0.0, brute * 0.999)
+                        || tris
+                            .iter()
+                            .any(|t| t.intersect(&ray, 0.0, brute * 0.999).is_some())
+                );
                 let hit = bvh.intersect(&ray, 0.0, f32::INFINITY).unwrap();
                 let tri = &bvh.triangles[hit.triangle as usize];
                 assert!((tri.point(hit.u, hit.v) - ray.at(hit.t)).length() < 1e-3);

@@ -19,22 +19,52 @@ pub struct Camera {
 
 impl Camera {
     /// Mitsuba's `look_at`: `left = normalize(up x dir)`, `up' = dir x left`.
-    pub fn look_at(origin: Vec3, target: Vec3, up: Vec3, fov_degrees: f32, width: u32, height: u32) -> Camera {
+    pub fn look_at(
+        origin: Vec3,
+        target: Vec3,
+        up: Vec3,
+        fov_degrees: f32,
+        width: u32,
+        height: u32,
+    ) -> Camera {
         let forward = (target - origin).normalize();
         let left = up.cross(forward).normalize();
         let up = forward.cross(left);
         let tan_half = (0.5 * fov_degrees.to_radians()).tan();
         let (w, h) = (width as f32, height as f32);
-        let (half_x, half_y) = if w <= h { (tan_half, tan_half * h / w) } else { (tan_half * w / h, tan_half) };
-        Camera { width, height, origin, left, up, forward, half_x, half_y }
+        let (half_x, half_y) = if w <= h {
+            (tan_half, tan_half * h / w)
+        } else {
+            (tan_half * w / h, tan_half)
+        };
+        Camera {
+            width,
+            height,
+            origin,
+            left,
+            up,
+            forward,
+            half_x,
+            half_y,
+        }
     }
 
     /// The same camera with another image size (the field of view stays on the smaller side).
     pub fn resized(&self, width: u32, height: u32) -> Camera {
         let tan_half = self.half_x.min(self.half_y);
         let (w, h) = (width as f32, height as f32);
-        let (half_x, half_y) = if w <= h { (tan_half, tan_half * h / w) } else { (tan_half * w / h, tan_half) };
-        Camera { width, height, half_x, half_y, ..self.clone() }
+        let (half_x, half_y) = if w <= h {
+            (tan_half, tan_half * h / w)
+        } else {
+            (tan_half * w / h, tan_half)
+        };
+        Camera {
+            width,
+            height,
+            half_x,
+            half_y,
+            ..self.clone()
+        }
     }
 
     /// The ray through the film position `(x, y)` in pixels, y downwards.
@@ -52,7 +82,14 @@ mod tests {
 
     #[test]
     fn image_left_is_world_minus_x_for_the_cornell_camera() {
-        let cam = Camera::look_at(Vec3::new(0.0, 0.0, 3.9), Vec3::ZERO, Vec3::new(0.0, 1.0, 0.0), 39.3077, 256, 256);
+        let cam = Camera::look_at(
+            Vec3::new(0.0, 0.0, 3.9),
+            Vec3::ZERO,
+            Vec3::new(0.0, 1.0, 0.0),
+            39.3077,
+            256,
+            256,
+        );
         let centre = cam.ray(128.0, 128.0);
         assert!((centre.direction - Vec3::new(0.0, 0.0, -1.0)).length() < 1e-6);
         let left_edge = cam.ray(0.0, 128.0).direction;
@@ -60,7 +97,10 @@ mod tests {
         let top = cam.ray(128.0, 0.0).direction;
         assert!(top.y > 0.0);
         // The field of view spans the image's side.
-        let angle = left_edge.dot(cam.ray(256.0, 128.0).direction).acos().to_degrees();
+        let angle = left_edge
+            .dot(cam.ray(256.0, 128.0).direction)
+            .acos()
+            .to_degrees();
         assert!((angle - 39.3077).abs() < 1e-3, "{angle}");
     }
 }

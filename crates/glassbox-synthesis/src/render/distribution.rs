@@ -56,9 +56,17 @@ impl Distribution1D {
     /// number picks both the cell and a position in it).
     pub fn sample(&self, u: f32) -> (usize, f32, f32) {
         // The last cell whose cdf start is <= u, skipping empty cells.
-        let i = self.cdf.partition_point(|&c| c <= u).saturating_sub(1).min(self.len() - 1);
+        let i = self
+            .cdf
+            .partition_point(|&c| c <= u)
+            .saturating_sub(1)
+            .min(self.len() - 1);
         let p = self.probability(i);
-        let rest = if p > 0.0 { ((u - self.cdf[i]) / p).clamp(0.0, 0.999_999_94) } else { 0.5 };
+        let rest = if p > 0.0 {
+            ((u - self.cdf[i]) / p).clamp(0.0, 0.999_999_94)
+        } else {
+            0.5
+        };
         (i, p, rest)
     }
 }
@@ -76,17 +84,30 @@ pub struct Distribution2D {
 impl Distribution2D {
     /// `weights` row-major, `height` rows of `width`.
     pub fn new(weights: &[f32], width: usize, height: usize) -> Self {
-        assert_eq!(weights.len(), width * height, "weights must be width * height");
+        assert_eq!(
+            weights.len(),
+            width * height,
+            "weights must be width * height"
+        );
         let rows: Vec<Distribution1D> = weights.chunks(width).map(Distribution1D::new).collect();
-        let marginal = Distribution1D::new(&rows.iter().map(Distribution1D::total).collect::<Vec<_>>());
-        Distribution2D { rows, marginal, width, height }
+        let marginal =
+            Distribution1D::new(&rows.iter().map(Distribution1D::total).collect::<Vec<_>>());
+        Distribution2D {
+            rows,
+            marginal,
+            width,
+            height,
+        }
     }
 
     /// A point in [0, 1)^2 and its density with respect to area on the unit square.
     pub fn sample(&self, u: (f32, f32)) -> ((f32, f32), f32) {
         let (row, _, v) = self.marginal.sample(u.1);
         let (col, _, w) = self.rows[row].sample(u.0);
-        let point = ((col as f32 + w) / self.width as f32, (row as f32 + v) / self.height as f32);
+        let point = (
+            (col as f32 + w) / self.width as f32,
+            (row as f32 + v) / self.height as f32,
+        );
         // The density where the point landed: f32 rounding can carry a point at a cell's far edge into the
         // next cell, and callers must see the same density `pdf` gives for that point.
         (point, self.pdf(point.0, point.1))
@@ -96,7 +117,9 @@ impl Distribution2D {
     pub fn pdf(&self, x: f32, y: f32) -> f32 {
         let col = ((x * self.width as f32) as usize).min(self.width - 1);
         let row = ((y * self.height as f32) as usize).min(self.height - 1);
-        self.marginal.probability(row) * self.rows[row].probability(col) * (self.width * self.height) as f32
+        self.marginal.probability(row)
+            * self.rows[row].probability(col)
+            * (self.width * self.height) as f32
     }
 }
 
@@ -116,7 +139,10 @@ mod tests {
             counts[i] += 1;
         }
         assert_eq!(counts[1], 0);
-        assert!((counts[2] as f32 / n as f32 - 0.75).abs() < 1e-3, "{counts:?}");
+        assert!(
+            (counts[2] as f32 / n as f32 - 0.75).abs() < 1e-3,
+            "{counts:?}"
+        );
     }
 
     #[test]
@@ -127,7 +153,11 @@ mod tests {
         // Density of cell (2, 1) = weight / total * cells.
         assert!((d.pdf(0.9, 0.9) - 1.0 / total * 6.0).abs() < 1e-5);
         let (p, pdf) = d.sample((0.99, 0.01));
-        assert!((pdf - d.pdf(p.0, p.1)).abs() < 1e-4, "{pdf} vs {}", d.pdf(p.0, p.1));
+        assert!(
+            (pdf - d.pdf(p.0, p.1)).abs() < 1e-4,
+            "{pdf} vs {}",
+            d.pdf(p.0, p.1)
+        );
         let mut integral = 0.0f64;
         for i in 0..300 {
             for j in 0..200 {

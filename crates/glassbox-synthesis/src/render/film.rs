@@ -17,12 +17,20 @@ pub struct Image {
 }
 
 fn format_error(path: &Path, problem: impl Into<String>) -> crate::Error {
-    glassbox_core::Error::Format { path: path.to_path_buf(), problem: problem.into() }.into()
+    glassbox_core::Error::Format {
+        path: path.to_path_buf(),
+        problem: problem.into(),
+    }
+    .into()
 }
 
 impl Image {
     pub fn new(width: u32, height: u32) -> Image {
-        Image { width, height, pixels: vec![Rgb::ZERO; (width * height) as usize] }
+        Image {
+            width,
+            height,
+            pixels: vec![Rgb::ZERO; (width * height) as usize],
+        }
     }
 
     pub fn at(&self, x: u32, y: u32) -> Rgb {
@@ -42,7 +50,11 @@ impl Image {
 
     /// Relative MSE against `reference`: the mean over pixels and channels of (I - R)^2 / (R^2 + 0.01).
     pub fn relmse(&self, reference: &Image) -> f64 {
-        assert_eq!((self.width, self.height), (reference.width, reference.height), "relMSE needs images of one size");
+        assert_eq!(
+            (self.width, self.height),
+            (reference.width, reference.height),
+            "relMSE needs images of one size"
+        );
         let mut sum = 0.0f64;
         for (i, r) in self.pixels.iter().zip(&reference.pixels) {
             for c in 0..3 {
@@ -58,7 +70,8 @@ impl Image {
         let mut out = Image::new(w, h);
         for j in 0..h {
             for i in 0..w {
-                out.pixels[(j * w + i) as usize] = self.at((x + i).min(self.width - 1), (y + j).min(self.height - 1));
+                out.pixels[(j * w + i) as usize] =
+                    self.at((x + i).min(self.width - 1), (y + j).min(self.height - 1));
             }
         }
         out
@@ -68,7 +81,11 @@ impl Image {
     pub fn to_rgb8(&self, exposure: f32) -> RgbImage {
         let encode = |v: f32| {
             let v = (v * exposure).clamp(0.0, 1.0);
-            let s = if v <= 0.003_130_8 { 12.92 * v } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 };
+            let s = if v <= 0.003_130_8 {
+                12.92 * v
+            } else {
+                1.055 * v.powf(1.0 / 2.4) - 0.055
+            };
             (s * 255.0 + 0.5) as u8
         };
         RgbImage::from_fn(self.width, self.height, |x, y| {
@@ -78,7 +95,10 @@ impl Image {
     }
 
     pub fn save_png(&self, path: &Path, exposure: f32) -> Result<()> {
-        Ok(glassbox_core::imaging::save_rgb_png(path, &self.to_rgb8(exposure))?)
+        Ok(glassbox_core::imaging::save_rgb_png(
+            path,
+            &self.to_rgb8(exposure),
+        )?)
     }
 
     /// Portable float map, little-endian (scale -1), rows bottom to top as the format says; written atomically.
@@ -93,13 +113,17 @@ impl Image {
                 }
             }
         }
-        glassbox_core::assets::atomic::write_bytes_atomic(path, &bytes).map_err(glassbox_core::Error::from)?;
+        glassbox_core::assets::atomic::write_bytes_atomic(path, &bytes)
+            .map_err(glassbox_core::Error::from)?;
         Ok(())
     }
 
     /// Reads a colour PFM (either byte order); refuses gray maps, bad headers and short data by name.
     pub fn load_pfm(path: &Path) -> Result<Image> {
-        let bytes = std::fs::read(path).map_err(|cause| glassbox_core::Error::Io { path: path.to_path_buf(), cause })?;
+        let bytes = std::fs::read(path).map_err(|cause| glassbox_core::Error::Io {
+            path: path.to_path_buf(),
+            cause,
+        })?;
         // The header: three whitespace-separated tokens after the magic, then one whitespace byte.
         let mut tokens = Vec::new();
         let mut i = 0;
@@ -112,31 +136,56 @@ impl Image {
                 i += 1;
             }
             if start == i || i - start > 32 {
-                return Err(format_error(path, "not a PFM file: truncated or malformed header"));
+                return Err(format_error(
+                    path,
+                    "not a PFM file: truncated or malformed header",
+                ));
             }
             tokens.push(String::from_utf8_lossy(&bytes[start..i]).to_string());
         }
         i += 1;
         match tokens[0].as_str() {
             "PF" => {}
-            "Pf" => return Err(format_error(path, "a gray PFM (Pf); expected a colour one (PF)")),
-            other => return Err(format_error(path, format!("not a PFM file: magic {other:?}, expected \"PF\""))),
+            "Pf" => {
+                return Err(format_error(
+                    path,
+                    "a gray PFM (Pf); expected a colour one (PF)",
+                ))
+            }
+            other => {
+                return Err(format_error(
+                    path,
+                    format!("not a PFM file: magic {other:?}, expected \"PF\""),
+                ))
+            }
         }
         let parse = |t: &str, what: &str| -> Result<u32> {
-            t.parse::<u32>().ok().filter(|&v| v > 0 && v <= 1 << 15).ok_or_else(|| format_error(path, format!("bad {what} {t:?} (expected 1..32768)")))
+            t.parse::<u32>()
+                .ok()
+                .filter(|&v| v > 0 && v <= 1 << 15)
+                .ok_or_else(|| format_error(path, format!("bad {what} {t:?} (expected 1..32768)")))
         };
         let (w, h) = (parse(&tokens[1], "width")?, parse(&tokens[2], "height")?);
-        let scale: f32 = tokens[3].parse().map_err(|_| format_error(path, format!("bad scale {:?}", tokens[3])))?;
+        let scale: f32 = tokens[3]
+            .parse()
+            .map_err(|_| format_error(path, format!("bad scale {:?}", tokens[3])))?;
         let little = scale < 0.0;
         let need = w as usize * h as usize * 12;
         let data = bytes.get(i..).unwrap_or(&[]);
         if data.len() < need {
-            return Err(format_error(path, format!("{w}x{h} needs {need} bytes of pixels, found {}", data.len())));
+            return Err(format_error(
+                path,
+                format!("{w}x{h} needs {need} bytes of pixels, found {}", data.len()),
+            ));
         }
         let mut img = Image::new(w, h);
         for (k, chunk) in data[..need].chunks_exact(4).enumerate() {
             let b = [chunk[0], chunk[1], chunk[2], chunk[3]];
-            let v = if little { f32::from_le_bytes(b) } else { f32::from_be_bytes(b) };
+            let v = if little {
+                f32::from_le_bytes(b)
+            } else {
+                f32::from_be_bytes(b)
+            };
             let (pixel, channel) = (k / 3, k % 3);
             let (x, y_from_bottom) = (pixel as u32 % w, pixel as u32 / w);
             let p = &mut img.pixels[((h - 1 - y_from_bottom) * w + x) as usize];
@@ -169,7 +218,10 @@ mod tests {
         let e = Image::load_pfm(&path).unwrap_err().to_string();
         assert!(e.contains("a.pfm") && e.contains("needs 72 bytes"), "{e}");
         std::fs::write(&path, b"P6\n1 1\n255\nxyz").unwrap();
-        assert!(Image::load_pfm(&path).unwrap_err().to_string().contains("magic"));
+        assert!(Image::load_pfm(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("magic"));
     }
 
     #[test]

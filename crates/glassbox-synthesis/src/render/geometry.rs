@@ -47,7 +47,7 @@ impl Vec3 {
     }
 
     /// Component-wise product (reflectance times radiance).
-    pub fn mul(self, o: Vec3) -> Vec3 {
+    pub fn times(self, o: Vec3) -> Vec3 {
         Vec3::new(self.x * o.x, self.y * o.y, self.z * o.z)
     }
 
@@ -189,11 +189,17 @@ impl Aabb {
     };
 
     pub fn grow(self, p: Vec3) -> Aabb {
-        Aabb { min: self.min.min(p), max: self.max.max(p) }
+        Aabb {
+            min: self.min.min(p),
+            max: self.max.max(p),
+        }
     }
 
     pub fn union(self, o: Aabb) -> Aabb {
-        Aabb { min: self.min.min(o.min), max: self.max.max(o.max) }
+        Aabb {
+            min: self.min.min(o.min),
+            max: self.max.max(o.max),
+        }
     }
 
     pub fn extent(&self) -> Vec3 {
@@ -252,7 +258,11 @@ pub struct Transform {
 
 impl Transform {
     pub const IDENTITY: Transform = Transform {
-        m: [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]],
+        m: [
+            [1.0, 0.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+        ],
     };
 
     pub fn translate(v: Vec3) -> Transform {
@@ -264,7 +274,13 @@ impl Transform {
     }
 
     pub fn scale(v: Vec3) -> Transform {
-        Transform { m: [[v.x, 0.0, 0.0, 0.0], [0.0, v.y, 0.0, 0.0], [0.0, 0.0, v.z, 0.0]] }
+        Transform {
+            m: [
+                [v.x, 0.0, 0.0, 0.0],
+                [0.0, v.y, 0.0, 0.0],
+                [0.0, 0.0, v.z, 0.0],
+            ],
+        }
     }
 
     /// A rotation by `degrees` about `axis`, counter-clockwise looking down the axis (Mitsuba's `rotate`).
@@ -274,9 +290,24 @@ impl Transform {
         let k = 1.0 - c;
         Transform {
             m: [
-                [a.x * a.x * k + c, a.x * a.y * k - a.z * s, a.x * a.z * k + a.y * s, 0.0],
-                [a.y * a.x * k + a.z * s, a.y * a.y * k + c, a.y * a.z * k - a.x * s, 0.0],
-                [a.z * a.x * k - a.y * s, a.z * a.y * k + a.x * s, a.z * a.z * k + c, 0.0],
+                [
+                    a.x * a.x * k + c,
+                    a.x * a.y * k - a.z * s,
+                    a.x * a.z * k + a.y * s,
+                    0.0,
+                ],
+                [
+                    a.y * a.x * k + a.z * s,
+                    a.y * a.y * k + c,
+                    a.y * a.z * k - a.x * s,
+                    0.0,
+                ],
+                [
+                    a.z * a.x * k - a.y * s,
+                    a.z * a.y * k + a.x * s,
+                    a.z * a.z * k + c,
+                    0.0,
+                ],
             ],
         }
     }
@@ -321,7 +352,11 @@ mod tests {
 
     #[test]
     fn frame_is_orthonormal_and_round_trips() {
-        for n in [Vec3::new(0.0, 0.0, -1.0), Vec3::new(0.3, -0.8, 0.1).normalize(), Vec3::new(0.0, 1.0, 0.0)] {
+        for n in [
+            Vec3::new(0.0, 0.0, -1.0),
+            Vec3::new(0.3, -0.8, 0.1).normalize(),
+            Vec3::new(0.0, 1.0, 0.0),
+        ] {
             let f = Frame::from_normal(n);
             assert!((f.s.dot(f.t)).abs() < 1e-6 && (f.s.dot(f.n)).abs() < 1e-6);
             assert!((f.s.length() - 1.0).abs() < 1e-6 && (f.t.length() - 1.0).abs() < 1e-6);
@@ -338,7 +373,8 @@ mod tests {
         let r = Transform::rotate(Vec3::new(1.0, 0.0, 0.0), 90.0);
         let v = r.vector(Vec3::new(0.0, 0.0, 1.0));
         assert!((v - Vec3::new(0.0, -1.0, 0.0)).length() < 1e-6, "{v:?}");
-        let t = Transform::translate(Vec3::new(1.0, 2.0, 3.0)).then(Transform::scale(Vec3::splat(2.0)));
+        let t =
+            Transform::translate(Vec3::new(1.0, 2.0, 3.0)).then(Transform::scale(Vec3::splat(2.0)));
         assert_eq!(t.point(Vec3::ONE), Vec3::new(3.0, 4.0, 5.0));
     }
 }

@@ -28,7 +28,12 @@ impl AreaEmitter {
     pub fn new(radiance: Rgb, triangles: Vec<u32>, all: &[Triangle]) -> Self {
         let areas: Vec<f32> = triangles.iter().map(|&t| all[t as usize].area()).collect();
         let area = areas.iter().sum();
-        AreaEmitter { radiance, triangles, by_area: Distribution1D::new(&areas), area }
+        AreaEmitter {
+            radiance,
+            triangles,
+            by_area: Distribution1D::new(&areas),
+            area,
+        }
     }
 
     /// A uniformly distributed point (density 1 / area).
@@ -38,7 +43,10 @@ impl AreaEmitter {
         // Uniform on a triangle (pbrt's square-root map): barycentrics (b0, b1, 1 - b0 - b1).
         let s = u0.sqrt();
         let (b0, b1) = (1.0 - s, u.1 * s);
-        EmitterPoint { point: tri.point(b1, 1.0 - b0 - b1), normal: tri.normal }
+        EmitterPoint {
+            point: tri.point(b1, 1.0 - b0 - b1),
+            normal: tri.normal,
+        }
     }
 }
 

@@ -25,7 +25,9 @@ pub struct BsdfSample {
 
 impl Material {
     pub fn diffuse(r: f32, g: f32, b: f32) -> Material {
-        Material::Diffuse { reflectance: Vec3::new(r, g, b) }
+        Material::Diffuse {
+            reflectance: Vec3::new(r, g, b),
+        }
     }
 
     /// Whether f is the same for every pair of directions (the Q table's patch products need no `wi`).
@@ -36,7 +38,9 @@ impl Material {
     /// The mean reflectance, the scalar the Q table's update multiplies by.
     pub fn albedo(&self) -> f32 {
         match self {
-            Material::Diffuse { reflectance } | Material::Glossy { reflectance, .. } => reflectance.average(),
+            Material::Diffuse { reflectance } | Material::Glossy { reflectance, .. } => {
+                reflectance.average()
+            }
         }
     }
 
@@ -47,7 +51,10 @@ impl Material {
         }
         match *self {
             Material::Diffuse { reflectance } => reflectance * (FRAC_1_PI * wo.z),
-            Material::Glossy { reflectance, exponent } => {
+            Material::Glossy {
+                reflectance,
+                exponent,
+            } => {
                 let c = mirror(wi).dot(wo).max(0.0);
                 reflectance * ((exponent + 2.0) / (2.0 * PI) * c.powf(exponent) * wo.z)
             }
@@ -76,9 +83,16 @@ impl Material {
         match *self {
             Material::Diffuse { reflectance } => {
                 let wo = cosine_hemisphere(u);
-                (wo.z > 0.0).then(|| BsdfSample { wo, weight: reflectance, pdf: FRAC_1_PI * wo.z })
+                (wo.z > 0.0).then_some(BsdfSample {
+                    wo,
+                    weight: reflectance,
+                    pdf: FRAC_1_PI * wo.z,
+                })
             }
-            Material::Glossy { reflectance, exponent } => {
+            Material::Glossy {
+                reflectance,
+                exponent,
+            } => {
                 let cos_a = u.0.powf(1.0 / (exponent + 1.0));
                 let sin_a = (1.0 - cos_a * cos_a).max(0.0).sqrt();
                 let phi = 2.0 * PI * u.1;
@@ -88,7 +102,11 @@ impl Material {
                     return None;
                 }
                 let pdf = (exponent + 1.0) / (2.0 * PI) * cos_a.powf(exponent);
-                Some(BsdfSample { wo, weight: reflectance * ((exponent + 2.0) / (exponent + 1.0) * wo.z), pdf })
+                Some(BsdfSample {
+                    wo,
+                    weight: reflectance * ((exponent + 2.0) / (exponent + 1.0) * wo.z),
+                    pdf,
+                })
             }
         }
     }
@@ -116,14 +134,26 @@ mod tests {
     fn sampling_agrees_with_eval_and_pdf() {
         let mut s = Sampler::new(5, 0, 0);
         let wi = Vec3::new(0.3, -0.2, 0.9).normalize();
-        for m in [Material::diffuse(0.5, 0.6, 0.7), Material::Glossy { reflectance: Vec3::splat(0.8), exponent: 30.0 }] {
+        for m in [
+            Material::diffuse(0.5, 0.6, 0.7),
+            Material::Glossy {
+                reflectance: Vec3::splat(0.8),
+                exponent: 30.0,
+            },
+        ] {
             let n = 200_000;
             let mut mean = 0.0f64;
             for _ in 0..n {
                 if let Some(b) = m.sample(wi, s.next_2d()) {
                     let e = m.eval(wi, b.wo);
-                    assert!((m.pdf(wi, b.wo) - b.pdf).abs() <= 1e-3 * b.pdf.max(1.0), "pdf");
-                    assert!((e.x / b.pdf - b.weight.x).abs() <= 1e-3 * b.weight.x.max(1.0), "{e:?} {b:?}");
+                    assert!(
+                        (m.pdf(wi, b.wo) - b.pdf).abs() <= 1e-3 * b.pdf.max(1.0),
+                        "pdf"
+                    );
+                    assert!(
+                        (e.x / b.pdf - b.weight.x).abs() <= 1e-3 * b.weight.x.max(1.0),
+                        "{e:?} {b:?}"
+                    );
                     mean += b.weight.x as f64;
                 }
             }

@@ -86,7 +86,12 @@ fn tiles(width: u32, height: u32) -> Vec<Tile> {
     let mut out = Vec::new();
     for y0 in (0..height).step_by(TILE as usize) {
         for x0 in (0..width).step_by(TILE as usize) {
-            out.push(Tile { x0, y0, x1: (x0 + TILE).min(width), y1: (y0 + TILE).min(height) });
+            out.push(Tile {
+                x0,
+                y0,
+                x1: (x0 + TILE).min(width),
+                y1: (y0 + TILE).min(height),
+            });
         }
     }
     out
@@ -95,7 +100,12 @@ fn tiles(width: u32, height: u32) -> Vec<Tile> {
 /// Renders `scene` with `integrator`. A learning integrator runs one sample per pixel per pass and learns
 /// after each; the others run every sample of a tile at once. `progress` is called with samples done so far
 /// out of `width * height * spp`.
-pub fn render(scene: &Scene, integrator: &mut dyn Integrator, settings: RenderSettings, progress: &(dyn Fn(u64) + Sync)) -> Rendered {
+pub fn render(
+    scene: &Scene,
+    integrator: &mut dyn Integrator,
+    settings: RenderSettings,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Rendered {
     let (w, h) = (scene.camera.width, scene.camera.height);
     let tiles = tiles(w, h);
     let mut sums = vec![Rgb::ZERO; (w * h) as usize];
@@ -134,12 +144,31 @@ pub fn render(scene: &Scene, integrator: &mut dyn Integrator, settings: RenderSe
     }
     let seconds = start.elapsed().as_secs_f64();
     let scale = 1.0 / settings.spp.max(1) as f32;
-    let image = Image { width: w, height: h, pixels: sums.into_iter().map(|s| s * scale).collect() };
-    let (table_cells, table_bytes) = integrator.table().map_or((0, 0), |t| (t.cell_count(), t.memory_bytes()));
-    Rendered { image, seconds, record, table_cells, table_bytes }
+    let image = Image {
+        width: w,
+        height: h,
+        pixels: sums.into_iter().map(|s| s * scale).collect(),
+    };
+    let (table_cells, table_bytes) = integrator
+        .table()
+        .map_or((0, 0), |t| (t.cell_count(), t.memory_bytes()));
+    Rendered {
+        image,
+        seconds,
+        record,
+        table_cells,
+        table_bytes,
+    }
 }
 
-fn render_tile(scene: &Scene, integrator: &dyn Integrator, tile: &Tile, first: u32, end: u32, seed: u64) -> (Vec<Rgb>, PathRecord) {
+fn render_tile(
+    scene: &Scene,
+    integrator: &dyn Integrator,
+    tile: &Tile,
+    first: u32,
+    end: u32,
+    seed: u64,
+) -> (Vec<Rgb>, PathRecord) {
     let mut record = PathRecord::default();
     let mut sums = Vec::with_capacity(((tile.x1 - tile.x0) * (tile.y1 - tile.y0)) as usize);
     for y in tile.y0..tile.y1 {

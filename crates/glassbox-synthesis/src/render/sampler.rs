@@ -20,8 +20,13 @@ fn mix(mut z: u64) -> u64 {
 impl Sampler {
     /// The stream for one sample of one pixel.
     pub fn new(seed: u64, pixel: u64, sample: u64) -> Self {
-        let key = mix(seed ^ mix(pixel.wrapping_add(0x9e37_79b9_7f4a_7c15)) ^ mix(sample.wrapping_mul(0xd1b5_4a32_d192_ed03)));
-        let mut s = Sampler { state: 0, inc: (mix(key ^ 0x5851_f42d_4c95_7f2d) << 1) | 1 };
+        let key = mix(seed
+            ^ mix(pixel.wrapping_add(0x9e37_79b9_7f4a_7c15))
+            ^ mix(sample.wrapping_mul(0xd1b5_4a32_d192_ed03)));
+        let mut s = Sampler {
+            state: 0,
+            inc: (mix(key ^ 0x5851_f42d_4c95_7f2d) << 1) | 1,
+        };
         s.next_u32();
         s.state = s.state.wrapping_add(key);
         s.next_u32();
@@ -52,18 +57,24 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_distinct() {
-        let a: Vec<u32> = (0..4).map({
-            let mut s = Sampler::new(1, 7, 0);
-            move |_| s.next_u32()
-        }).collect();
-        let b: Vec<u32> = (0..4).map({
-            let mut s = Sampler::new(1, 7, 0);
-            move |_| s.next_u32()
-        }).collect();
-        let c: Vec<u32> = (0..4).map({
-            let mut s = Sampler::new(1, 8, 0);
-            move |_| s.next_u32()
-        }).collect();
+        let a: Vec<u32> = (0..4)
+            .map({
+                let mut s = Sampler::new(1, 7, 0);
+                move |_| s.next_u32()
+            })
+            .collect();
+        let b: Vec<u32> = (0..4)
+            .map({
+                let mut s = Sampler::new(1, 7, 0);
+                move |_| s.next_u32()
+            })
+            .collect();
+        let c: Vec<u32> = (0..4)
+            .map({
+                let mut s = Sampler::new(1, 8, 0);
+                move |_| s.next_u32()
+            })
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
     }

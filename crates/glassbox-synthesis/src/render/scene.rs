@@ -28,8 +28,19 @@ impl Interaction {
 
     /// The origin of a ray leaving towards `direction`: pushed off the surface along the normal, on that side.
     pub fn offset_point(&self, direction: Vec3) -> Vec3 {
-        let scale = 1e-4 * (1.0 + self.point.x.abs().max(self.point.y.abs()).max(self.point.z.abs()));
-        let n = if direction.dot(self.normal) >= 0.0 { self.normal } else { -self.normal };
+        let scale = 1e-4
+            * (1.0
+                + self
+                    .point
+                    .x
+                    .abs()
+                    .max(self.point.y.abs())
+                    .max(self.point.z.abs()));
+        let n = if direction.dot(self.normal) >= 0.0 {
+            self.normal
+        } else {
+            -self.normal
+        };
         self.point + n * scale
     }
 }
@@ -77,18 +88,35 @@ impl SceneBuilder {
         }));
     }
 
-    pub fn build(self, name: &str, camera: Camera, environment: Option<Box<dyn Environment>>, max_depth: u32) -> Scene {
+    pub fn build(
+        self,
+        name: &str,
+        camera: Camera,
+        environment: Option<Box<dyn Environment>>,
+        max_depth: u32,
+    ) -> Scene {
         let bvh = Bvh::new(self.triangles);
         let emitters = self
             .emitter_radiance
             .iter()
             .enumerate()
             .map(|(id, &radiance)| {
-                let tris = (0..bvh.triangles.len() as u32).filter(|&t| bvh.triangles[t as usize].light == id as u32).collect();
+                let tris = (0..bvh.triangles.len() as u32)
+                    .filter(|&t| bvh.triangles[t as usize].light == id as u32)
+                    .collect();
                 AreaEmitter::new(radiance, tris, &bvh.triangles)
             })
             .collect();
-        Scene { name: name.to_string(), bvh, materials: self.materials, emitters, environment, camera, max_depth, rr_depth: 5 }
+        Scene {
+            name: name.to_string(),
+            bvh,
+            materials: self.materials,
+            emitters,
+            environment,
+            camera,
+            max_depth,
+            rr_depth: 5,
+        }
     }
 }
 
@@ -111,7 +139,8 @@ impl Scene {
     pub fn occluded(&self, from: Vec3, to: Vec3) -> bool {
         let d = to - from;
         let dist = d.length();
-        self.bvh.occluded(&Ray::new(from, d / dist), 0.0, dist * (1.0 - 1e-4))
+        self.bvh
+            .occluded(&Ray::new(from, d / dist), 0.0, dist * (1.0 - 1e-4))
     }
 
     pub fn bounds(&self) -> Aabb {

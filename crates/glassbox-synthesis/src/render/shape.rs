@@ -29,7 +29,14 @@ impl Triangle {
     pub fn new(a: Vec3, b: Vec3, c: Vec3, material: u32) -> Self {
         let e1 = b - a;
         let e2 = c - a;
-        Triangle { p0: a, e1, e2, normal: e1.cross(e2).normalize(), material, light: u32::MAX }
+        Triangle {
+            p0: a,
+            e1,
+            e2,
+            normal: e1.cross(e2).normalize(),
+            material,
+            light: u32::MAX,
+        }
     }
 
     pub fn area(&self) -> f32 {
@@ -37,7 +44,10 @@ impl Triangle {
     }
 
     pub fn bounds(&self) -> Aabb {
-        Aabb::EMPTY.grow(self.p0).grow(self.p0 + self.e1).grow(self.p0 + self.e2)
+        Aabb::EMPTY
+            .grow(self.p0)
+            .grow(self.p0 + self.e1)
+            .grow(self.p0 + self.e2)
     }
 
     pub fn point(&self, u: f32, v: f32) -> Vec3 {
@@ -68,27 +78,69 @@ impl Triangle {
     }
 }
 
-/// Mitsuba's `rectangle`: the square [-1, 1]^2 in the plane z = 0 with normal +z, then `to_world`; the two
-/// triangles in Mitsuba's order (0, 1, 2), (2, 3, 0).
+/// Mitsuba's `rectangle`: the square [-1, 1]^2 in the plane z = 0 with normal +z, then `to_world`. Corners and
+/// triangles come in Mitsuba's order, (1, 2, 0) and (1, 3, 2), so the quad is split along Mitsuba's diagonal
+/// (tests/render_mitsuba.rs checks every triangle against Mitsuba's dump).
 pub fn rectangle(to_world: &Transform, material: u32) -> [Triangle; 2] {
-    let p = [(-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)].map(|(x, y)| to_world.point(Vec3::new(x, y, 0.0)));
-    [Triangle::new(p[0], p[1], p[2], material), Triangle::new(p[2], p[3], p[0], material)]
+    let p = [(-1.0, -1.0), (1.0, -1.0), (-1.0, 1.0), (1.0, 1.0)]
+        .map(|(x, y)| to_world.point(Vec3::new(x, y, 0.0)));
+    [
+        Triangle::new(p[1], p[2], p[0], material),
+        Triangle::new(p[1], p[3], p[2], material),
+    ]
 }
 
-/// Mitsuba's `cube`: [-1, 1]^3 with outward normals, then `to_world`; six rectangles.
+/// Mitsuba's `cube`: [-1, 1]^3 with outward normals, then `to_world`. Mitsuba builds it as a mesh of four
+/// corners per face, each face split as (0, 1, 2), (3, 0, 2); these are its corners, in its order.
 pub fn cube(to_world: &Transform, material: u32) -> Vec<Triangle> {
-    let x = Vec3::new(1.0, 0.0, 0.0);
-    let y = Vec3::new(0.0, 1.0, 0.0);
-    // Each face: the rectangle turned so its +z normal points out of the cube, then moved to the face.
-    let faces = [
-        Transform::translate(Vec3::new(0.0, 0.0, 1.0)),
-        Transform::translate(Vec3::new(0.0, 0.0, -1.0)).then(Transform::rotate(x, 180.0)),
-        Transform::translate(Vec3::new(1.0, 0.0, 0.0)).then(Transform::rotate(y, 90.0)),
-        Transform::translate(Vec3::new(-1.0, 0.0, 0.0)).then(Transform::rotate(y, -90.0)),
-        Transform::translate(Vec3::new(0.0, 1.0, 0.0)).then(Transform::rotate(x, -90.0)),
-        Transform::translate(Vec3::new(0.0, -1.0, 0.0)).then(Transform::rotate(x, 90.0)),
+    const FACES: [[[f32; 3]; 4]; 6] = [
+        [
+            [1.0, -1.0, -1.0],
+            [1.0, -1.0, 1.0],
+            [-1.0, -1.0, 1.0],
+            [-1.0, -1.0, -1.0],
+        ], // -y
+        [
+            [1.0, 1.0, -1.0],
+            [-1.0, 1.0, -1.0],
+            [-1.0, 1.0, 1.0],
+            [1.0, 1.0, 1.0],
+        ], // +y
+        [
+            [1.0, -1.0, -1.0],
+            [1.0, 1.0, -1.0],
+            [1.0, 1.0, 1.0],
+            [1.0, -1.0, 1.0],
+        ], // +x
+        [
+            [1.0, -1.0, 1.0],
+            [1.0, 1.0, 1.0],
+            [-1.0, 1.0, 1.0],
+            [-1.0, -1.0, 1.0],
+        ], // +z
+        [
+            [-1.0, -1.0, 1.0],
+            [-1.0, 1.0, 1.0],
+            [-1.0, 1.0, -1.0],
+            [-1.0, -1.0, -1.0],
+        ], // -x
+        [
+            [1.0, 1.0, -1.0],
+            [1.0, -1.0, -1.0],
+            [-1.0, -1.0, -1.0],
+            [-1.0, 1.0, -1.0],
+        ], // -z
     ];
-    faces.iter().flat_map(|f| rectangle(&to_world.then(*f), material)).collect()
+    FACES
+        .iter()
+        .flat_map(|face| {
+            let p = face.map(|[x, y, z]| to_world.point(Vec3::new(x, y, z)));
+            [
+                Triangle::new(p[0], p[1], p[2], material),
+                Triangle::new(p[3], p[0], p[2], material),
+            ]
+        })
+        .collect()
 }
 
 /// An axis-aligned box from `min` to `max` with outward normals (walls of the door scene, boxes outdoors).
@@ -110,17 +162,23 @@ mod tests {
         assert!((total - 24.0).abs() < 1e-4, "area {total}");
         for t in &tris {
             let centre = t.point(1.0 / 3.0, 1.0 / 3.0);
-            assert!(t.normal.dot(centre) > 0.3, "inward normal {:?} at {:?}", t.normal, centre);
+            assert!(
+                t.normal.dot(centre) > 0.3,
+                "inward normal {:?} at {:?}",
+                t.normal,
+                centre
+            );
         }
     }
 
     #[test]
     fn ray_hits_triangle_at_the_right_distance() {
+        // Mitsuba's first triangle of the rectangle is the half below the diagonal x + y = 0.
         let [a, _] = rectangle(&Transform::IDENTITY, 0);
-        let ray = Ray::new(Vec3::new(0.5, -0.5, 2.0), Vec3::new(0.0, 0.0, -1.0));
+        let ray = Ray::new(Vec3::new(-0.5, -0.5, 2.0), Vec3::new(0.0, 0.0, -1.0));
         let (t, ..) = a.intersect(&ray, 0.0, f32::INFINITY).expect("hit");
         assert!((t - 2.0).abs() < 1e-6);
-        let miss = Ray::new(Vec3::new(-0.5, 0.5, 2.0), Vec3::new(0.0, 0.0, -1.0));
+        let miss = Ray::new(Vec3::new(0.5, 0.5, 2.0), Vec3::new(0.0, 0.0, -1.0));
         assert!(a.intersect(&miss, 0.0, f32::INFINITY).is_none());
     }
 }

@@ -29,7 +29,14 @@ pub struct SunSky {
 
 impl Default for SunSky {
     fn default() -> Self {
-        SunSky { turbidity: 3.0, sun_elevation: 35.0, sun_azimuth: 60.0, sun_radius: 1.0, zenith: 0.15, sun_strength: 14.0 }
+        SunSky {
+            turbidity: 3.0,
+            sun_elevation: 35.0,
+            sun_azimuth: 60.0,
+            sun_radius: 1.0,
+            zenith: 0.15,
+            sun_strength: 14.0,
+        }
     }
 }
 
@@ -41,7 +48,8 @@ impl Perez {
     fn f(&self, cos_theta: f32, gamma: f32) -> f32 {
         let [a, b, c, d, e] = self.0;
         let cos_gamma = gamma.cos();
-        (1.0 + a * (b / cos_theta.max(1e-3)).exp()) * (1.0 + c * (d * gamma).exp() + e * cos_gamma * cos_gamma)
+        (1.0 + a * (b / cos_theta.max(1e-3)).exp())
+            * (1.0 + c * (d * gamma).exp() + e * cos_gamma * cos_gamma)
     }
 }
 
@@ -69,12 +77,33 @@ impl Sky {
     pub fn new(settings: SunSky) -> Sky {
         let t = settings.turbidity;
         let theta_s = (90.0 - settings.sun_elevation).to_radians();
-        let (elev, azim) = (settings.sun_elevation.to_radians(), settings.sun_azimuth.to_radians());
+        let (elev, azim) = (
+            settings.sun_elevation.to_radians(),
+            settings.sun_azimuth.to_radians(),
+        );
         let sun_dir = Vec3::new(elev.cos() * azim.cos(), elev.sin(), elev.cos() * azim.sin());
         let perez = [
-            Perez([0.1787 * t - 1.4630, -0.3554 * t + 0.4275, -0.0227 * t + 5.3251, 0.1206 * t - 2.5771, -0.0670 * t + 0.3703]),
-            Perez([-0.0193 * t - 0.2592, -0.0665 * t + 0.0008, -0.0004 * t + 0.2125, -0.0641 * t - 0.8989, -0.0033 * t + 0.0452]),
-            Perez([-0.0167 * t - 0.2608, -0.0950 * t + 0.0092, -0.0079 * t + 0.2102, -0.0441 * t - 1.6537, -0.0109 * t + 0.0529]),
+            Perez([
+                0.1787 * t - 1.4630,
+                -0.3554 * t + 0.4275,
+                -0.0227 * t + 5.3251,
+                0.1206 * t - 2.5771,
+                -0.0670 * t + 0.3703,
+            ]),
+            Perez([
+                -0.0193 * t - 0.2592,
+                -0.0665 * t + 0.0008,
+                -0.0004 * t + 0.2125,
+                -0.0641 * t - 0.8989,
+                -0.0033 * t + 0.0452,
+            ]),
+            Perez([
+                -0.0167 * t - 0.2608,
+                -0.0950 * t + 0.0092,
+                -0.0079 * t + 0.2102,
+                -0.0441 * t - 1.6537,
+                -0.0109 * t + 0.0529,
+            ]),
         ];
         let chi = (4.0 / 9.0 - t / 120.0) * (PI - 2.0 * theta_s);
         let y_z = (4.0453 * t - 4.9710) * chi.tan() - 0.2155 * t + 2.4192;
@@ -93,7 +122,10 @@ impl Sky {
         let cos_sun_radius = settings.sun_radius.to_radians().cos();
         let solid_angle = 2.0 * PI * (1.0 - cos_sun_radius);
         // A warm white sun; radiance so the disc gives `sun_strength` irradiance at normal incidence.
-        let sun_radiance = Vec3::new(1.0, 0.93, 0.82) * (settings.sun_strength * settings.zenith / solid_angle / Vec3::new(1.0, 0.93, 0.82).luminance());
+        let sun_radiance = Vec3::new(1.0, 0.93, 0.82)
+            * (settings.sun_strength * settings.zenith
+                / solid_angle
+                / Vec3::new(1.0, 0.93, 0.82).luminance());
         let mut sky = Sky {
             settings,
             sun_dir,
@@ -129,7 +161,11 @@ impl Sky {
 
     fn direction(u: f32, v: f32) -> Vec3 {
         let (phi, theta) = (2.0 * PI * u, FRAC_PI_2 * v);
-        Vec3::new(theta.sin() * phi.cos(), theta.cos(), theta.sin() * phi.sin())
+        Vec3::new(
+            theta.sin() * phi.cos(),
+            theta.cos(),
+            theta.sin() * phi.sin(),
+        )
     }
 
     fn build_distribution(&self) -> Distribution2D {
@@ -139,10 +175,13 @@ impl Sky {
                 let mut sum = 0.0;
                 for a in 0..SUPERSAMPLES {
                     for b in 0..SUPERSAMPLES {
-                        let u = (col as f32 + (a as f32 + 0.5) / SUPERSAMPLES as f32) / MAP_WIDTH as f32;
-                        let v = (row as f32 + (b as f32 + 0.5) / SUPERSAMPLES as f32) / MAP_HEIGHT as f32;
+                        let u = (col as f32 + (a as f32 + 0.5) / SUPERSAMPLES as f32)
+                            / MAP_WIDTH as f32;
+                        let v = (row as f32 + (b as f32 + 0.5) / SUPERSAMPLES as f32)
+                            / MAP_HEIGHT as f32;
                         // The sin(theta) of the map's Jacobian: rows near the zenith cover less solid angle.
-                        sum += self.radiance(Self::direction(u, v)).luminance() * (FRAC_PI_2 * v).sin();
+                        sum += self.radiance(Self::direction(u, v)).luminance()
+                            * (FRAC_PI_2 * v).sin();
                     }
                 }
                 weights[row * MAP_WIDTH + col] = sum;
@@ -196,7 +235,10 @@ mod tests {
     fn sky_is_bluish_brightest_near_the_sun_and_black_below() {
         let sky = Sky::new(SunSky::default());
         let zenith = sky.sky_radiance(Vec3::new(0.0, 1.0, 0.0));
-        assert!((zenith.luminance() - 0.15).abs() < 0.01, "zenith {zenith:?}");
+        assert!(
+            (zenith.luminance() - 0.15).abs() < 0.01,
+            "zenith {zenith:?}"
+        );
         assert!(zenith.z > zenith.x, "zenith should be blue: {zenith:?}");
         let s = sky.sun_direction();
         let near_sun = (s + Vec3::new(0.0, 0.0, 0.05)).normalize();
@@ -217,7 +259,11 @@ mod tests {
         let normal = Vec3::new(0.0, 1.0, 0.0);
         for _ in 0..n {
             let (d, pdf) = sky.sample(s.next_2d()).expect("sample");
-            assert!((sky.pdf(d) - pdf).abs() <= 2e-3 * pdf, "{} vs {pdf}", sky.pdf(d));
+            assert!(
+                (sky.pdf(d) - pdf).abs() <= 2e-3 * pdf,
+                "{} vs {pdf}",
+                sky.pdf(d)
+            );
             est += (sky.radiance(d).luminance() * d.dot(normal).max(0.0) / pdf) as f64;
             // The same integral by uniform hemisphere sampling (sky only: uniform sampling misses the sun).
             let (u, v) = s.next_2d();
@@ -228,7 +274,11 @@ mod tests {
         }
         let irradiance = est / n as f64;
         let sky_only = uniform / n as f64;
-        let sun = (sky.settings.sun_strength * sky.settings.zenith) as f64 * sky.sun_direction().y as f64;
-        assert!((irradiance - (sky_only + sun)).abs() < 0.02 * (sky_only + sun), "{irradiance} vs {sky_only} + {sun}");
+        let sun =
+            (sky.settings.sun_strength * sky.settings.zenith) as f64 * sky.sun_direction().y as f64;
+        assert!(
+            (irradiance - (sky_only + sun)).abs() < 0.02 * (sky_only + sun),
+            "{irradiance} vs {sky_only} + {sun}"
+        );
     }
 }

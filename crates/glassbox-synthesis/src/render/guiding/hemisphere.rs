@@ -86,7 +86,10 @@ mod tests {
         }
         let expected = n as f64 / PATCHES as f64;
         for c in counts {
-            assert!((c as f64 - expected).abs() < 5.0 * expected.sqrt(), "{c} vs {expected}");
+            assert!(
+                (c as f64 - expected).abs() < 5.0 * expected.sqrt(),
+                "{c} vs {expected}"
+            );
         }
     }
 }

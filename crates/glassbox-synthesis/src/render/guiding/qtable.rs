@@ -29,7 +29,11 @@ pub struct QTableConfig {
 
 impl Default for QTableConfig {
     fn default() -> Self {
-        QTableConfig { resolution: 32, guide_probability: 0.5, recursive: true }
+        QTableConfig {
+            resolution: 32,
+            guide_probability: 0.5,
+            recursive: true,
+        }
     }
 }
 
@@ -56,7 +60,12 @@ pub struct Cell {
 
 impl Cell {
     fn new() -> Self {
-        let mut c = Cell { q: [0.0; PATCHES], visits: [0; PATCHES], cdf: [0.0; PATCHES], weighted_sum: 0.0 };
+        let mut c = Cell {
+            q: [0.0; PATCHES],
+            visits: [0; PATCHES],
+            cdf: [0.0; PATCHES],
+            weighted_sum: 0.0,
+        };
         c.rebuild();
         c
     }
@@ -144,7 +153,14 @@ impl QTable {
         let extent = bounds.extent().max(Vec3::splat(1e-3));
         let voxel = extent.max_component() / config.resolution.max(1) as f32;
         let dims = [extent.x, extent.y, extent.z].map(|e| ((e / voxel).ceil() as u64).max(1));
-        QTable { config, origin: bounds.min, inv_voxel: 1.0 / voxel, dims, index: HashMap::default(), cells: Vec::new() }
+        QTable {
+            config,
+            origin: bounds.min,
+            inv_voxel: 1.0 / voxel,
+            dims,
+            index: HashMap::default(),
+            cells: Vec::new(),
+        }
     }
 
     /// The cell key of a surface point: its voxel and which of the six axis directions its normal is nearest.
@@ -252,13 +268,26 @@ mod tests {
     use super::*;
     use std::f32::consts::PI;
 
-    use crate::render::guiding::hemisphere::{patch_of, sample_in_patch, PATCH_DENSITY};
+    use crate::render::guiding::hemisphere::{sample_in_patch, PATCH_DENSITY};
     use crate::render::sampler::Sampler;
 
     fn learned_table() -> (QTable, u64) {
-        let mut t = QTable::new(Aabb { min: Vec3::ZERO, max: Vec3::ONE }, QTableConfig::default());
+        let mut t = QTable::new(
+            Aabb {
+                min: Vec3::ZERO,
+                max: Vec3::ONE,
+            },
+            QTableConfig::default(),
+        );
         let key = t.key(Vec3::new(0.5, 0.5, 0.5), Vec3::new(0.0, 1.0, 0.0));
-        let updates: Vec<Update> = (0..PATCHES).map(|k| Update { key, cell: u32::MAX, patch: k as u16, value: (k % 7) as f32 * 3.0 }).collect();
+        let updates: Vec<Update> = (0..PATCHES)
+            .map(|k| Update {
+                key,
+                cell: u32::MAX,
+                patch: k as u16,
+                value: (k % 7) as f32 * 3.0,
+            })
+            .collect();
         t.learn(&updates);
         (t, key)
     }
@@ -284,25 +313,51 @@ mod tests {
             integral += (t.mixture_pdf(cell, &frame, bsdf_pdf, w) * 4.0 * PI) as f64;
         }
         let mean = integral / n as f64;
-        assert!((mean - 1.0).abs() < 0.005, "mixture pdf integrates to {mean}");
+        assert!(
+            (mean - 1.0).abs() < 0.005,
+            "mixture pdf integrates to {mean}"
+        );
         // Patch probabilities alone sum to one and follow Q cos.
         let c = cell.unwrap();
         let total: f32 = (0..PATCHES).map(|k| c.probability(k)).sum();
         assert!((total - 1.0).abs() < 1e-5);
-        assert!(c.probability(6) > 10.0 * c.probability(7), "Q=18 patch must beat the Q=0 patch");
+        assert!(
+            c.probability(6) > 10.0 * c.probability(7),
+            "Q=18 patch must beat the Q=0 patch"
+        );
         let d = sample_in_patch(6, (0.3, 0.8));
-        let p = t.mixture_pdf(cell, &Frame::from_normal(Vec3::new(0.0, 0.0, 1.0)), d.z / PI, d);
+        let p = t.mixture_pdf(
+            cell,
+            &Frame::from_normal(Vec3::new(0.0, 0.0, 1.0)),
+            d.z / PI,
+            d,
+        );
         assert!((p - (0.5 * c.probability(6) * PATCH_DENSITY + 0.5 * d.z / PI)).abs() < 1e-5);
     }
 
     /// The update with a = 1 / (1 + visits) keeps the running mean of the targets.
     #[test]
     fn update_is_the_running_mean() {
-        let mut t = QTable::new(Aabb { min: Vec3::ZERO, max: Vec3::ONE }, QTableConfig::default());
+        let mut t = QTable::new(
+            Aabb {
+                min: Vec3::ZERO,
+                max: Vec3::ONE,
+            },
+            QTableConfig::default(),
+        );
         let key = t.key(Vec3::splat(0.1), Vec3::new(1.0, 0.0, 0.0));
         let values = [4.0, 1.0, 7.0];
-        t.learn(&values.map(|value| Update { key, cell: u32::MAX, patch: 3, value }));
+        t.learn(&values.map(|value| Update {
+            key,
+            cell: u32::MAX,
+            patch: 3,
+            value,
+        }));
         assert!((t.cell(key).unwrap().q(3) - 4.0).abs() < 1e-6);
-        assert_ne!(key, t.key(Vec3::splat(0.1), Vec3::new(-1.0, 0.0, 0.0)), "opposite normals share a cell");
+        assert_ne!(
+            key,
+            t.key(Vec3::splat(0.1), Vec3::new(-1.0, 0.0, 0.0)),
+            "opposite normals share a cell"
+        );
     }
 }

@@ -30,24 +30,39 @@ pub struct GuidedPathTracer {
 
 impl GuidedPathTracer {
     pub fn q_learning(scene: &Scene, config: QTableConfig) -> Self {
-        GuidedPathTracer { guide: Guide::Table(QTable::new(scene.bounds(), config)) }
+        GuidedPathTracer {
+            guide: Guide::Table(QTable::new(scene.bounds(), config)),
+        }
     }
 
     pub fn sky(probability: f32) -> Self {
-        GuidedPathTracer { guide: Guide::Sky(probability) }
+        GuidedPathTracer {
+            guide: Guide::Sky(probability),
+        }
     }
 
     /// The Q-learning target for the segment that left a vertex along `dir` and met `next` (or nothing);
     /// `cell` is `next`'s row of the table.
-    fn target(table: &QTable, scene: &Scene, dir: Vec3, next: Option<&Interaction>, cell: Option<&Cell>) -> f32 {
+    fn target(
+        table: &QTable,
+        scene: &Scene,
+        dir: Vec3,
+        next: Option<&Interaction>,
+        cell: Option<&Cell>,
+    ) -> f32 {
         match next {
-            None => scene.environment.as_ref().map_or(0.0, |env| env.radiance(dir).average()),
+            None => scene
+                .environment
+                .as_ref()
+                .map_or(0.0, |env| env.radiance(dir).average()),
             Some(y) => {
                 let emitted = scene.emitted(y, dir).average();
                 if !table.config.recursive {
                     return emitted;
                 }
-                let reflected = cell.map_or(0.0, |cell| cell.reflected(&scene.materials[y.material as usize]));
+                let reflected = cell.map_or(0.0, |cell| {
+                    cell.reflected(&scene.materials[y.material as usize])
+                });
                 emitted + reflected
             }
         }
@@ -61,20 +76,33 @@ struct Scatter {
 }
 
 impl GuidedPathTracer {
-    fn scatter(&self, scene: &Scene, it: &Interaction, wi: Vec3, cell: Option<&Cell>, sampler: &mut Sampler) -> Option<Scatter> {
+    fn scatter(
+        &self,
+        scene: &Scene,
+        it: &Interaction,
+        wi: Vec3,
+        cell: Option<&Cell>,
+        sampler: &mut Sampler,
+    ) -> Option<Scatter> {
         let material = &scene.materials[it.material as usize];
         let choose = sampler.next_1d();
         let u = sampler.next_2d();
         if !material.is_diffuse() {
             let bs = material.sample(wi, u)?;
-            return Some(Scatter { wo_world: it.frame.to_world(bs.wo), weight: bs.weight });
+            return Some(Scatter {
+                wo_world: it.frame.to_world(bs.wo),
+                weight: bs.weight,
+            });
         }
         match &self.guide {
             Guide::Table(table) => {
                 let c = table.config.guide_probability;
                 let Some(cell) = cell else {
                     let bs = material.sample(wi, u)?;
-                    return Some(Scatter { wo_world: it.frame.to_world(bs.wo), weight: bs.weight });
+                    return Some(Scatter {
+                        wo_world: it.frame.to_world(bs.wo),
+                        weight: bs.weight,
+                    });
                 };
                 let wo = if choose < c {
                     let (patch, _, rest) = cell.sample(u.0);
@@ -82,9 +110,13 @@ impl GuidedPathTracer {
                 } else {
                     material.sample(wi, u)?.wo
                 };
-                let pdf = c * cell.probability(patch_of(wo)) * PATCH_DENSITY + (1.0 - c) * material.pdf(wi, wo);
+                let pdf = c * cell.probability(patch_of(wo)) * PATCH_DENSITY
+                    + (1.0 - c) * material.pdf(wi, wo);
                 let f = material.eval(wi, wo);
-                (pdf > 0.0 && !f.is_black()).then(|| Scatter { wo_world: it.frame.to_world(wo), weight: f / pdf })
+                (pdf > 0.0 && !f.is_black()).then(|| Scatter {
+                    wo_world: it.frame.to_world(wo),
+                    weight: f / pdf,
+                })
             }
             Guide::Sky(c) => {
                 let env = scene.environment.as_ref()?;
@@ -96,14 +128,23 @@ impl GuidedPathTracer {
                 let wo = it.frame.to_local(wo_world);
                 let pdf = c * env.pdf(wo_world) + (1.0 - c) * material.pdf(wi, wo);
                 let f = material.eval(wi, wo);
-                (pdf > 0.0 && !f.is_black()).then(|| Scatter { wo_world, weight: f / pdf })
+                (pdf > 0.0 && !f.is_black()).then(|| Scatter {
+                    wo_world,
+                    weight: f / pdf,
+                })
             }
         }
     }
 }
 
 impl Integrator for GuidedPathTracer {
-    fn radiance(&self, scene: &Scene, mut ray: Ray, sampler: &mut Sampler, record: &mut PathRecord) -> Rgb {
+    fn radiance(
+        &self,
+        scene: &Scene,
+        mut ray: Ray,
+        sampler: &mut Sampler,
+        record: &mut PathRecord,
+    ) -> Rgb {
         let table = match &self.guide {
             Guide::Table(t) => Some(t),
             Guide::Sky(_) => None,
@@ -127,36 +168,54 @@ impl Integrator for GuidedPathTracer {
             let cell = found.map(|(_, c)| c);
             if let (Some(table), Some((from, from_cell, patch))) = (table, pending.take()) {
                 let value = Self::target(table, scene, ray.direction, hit.as_ref(), cell);
-                record.updates.push(Update { key: from, cell: from_cell, patch, value });
+                record.updates.push(Update {
+                    key: from,
+                    cell: from_cell,
+                    patch,
+                    value,
+                });
             }
             let Some(it) = hit else {
                 if let Some(env) = &scene.environment {
-                    l += throughput.mul(env.radiance(ray.direction));
+                    l += throughput.times(env.radiance(ray.direction));
                 }
                 break;
             };
-            l += throughput.mul(scene.emitted(&it, ray.direction));
+            l += throughput.times(scene.emitted(&it, ray.direction));
             if depth + 1 >= scene.max_depth {
                 break;
             }
             let wi = it.frame.to_local(-ray.direction);
-            let Some(s) = self.scatter(scene, &it, wi, cell, sampler) else { break };
+            let Some(s) = self.scatter(scene, &it, wi, cell, sampler) else {
+                break;
+            };
             if table.is_some() {
                 let local = it.frame.to_local(s.wo_world);
                 if local.z > 0.0 {
-                    pending = Some((key, found.map_or(u32::MAX, |(i, _)| i), patch_of(local) as u16));
+                    pending = Some((
+                        key,
+                        found.map_or(u32::MAX, |(i, _)| i),
+                        patch_of(local) as u16,
+                    ));
                 }
             }
-            throughput = throughput.mul(s.weight);
+            throughput = throughput.times(s.weight);
             ray = it.spawn(s.wo_world);
             depth += 1;
             if !russian_roulette(depth, scene, &mut throughput, sampler) || throughput.is_black() {
                 // The segment was chosen; trace it anyway so the table learns where it leads.
                 if let (Some(table), Some((from, from_cell, patch))) = (table, pending.take()) {
                     let next = scene.intersect(&ray);
-                    let cell = next.as_ref().and_then(|y| table.cell(table.key(y.point, y.normal)));
+                    let cell = next
+                        .as_ref()
+                        .and_then(|y| table.cell(table.key(y.point, y.normal)));
                     let value = Self::target(table, scene, ray.direction, next.as_ref(), cell);
-                    record.updates.push(Update { key: from, cell: from_cell, patch, value });
+                    record.updates.push(Update {
+                        key: from,
+                        cell: from_cell,
+                        patch,
+                        value,
+                    });
                 }
                 break;
             }

@@ -12,7 +12,7 @@ pub mod path;
 use std::str::FromStr;
 
 use super::geometry::{Ray, Rgb};
-use super::guiding::{QTable, Update};
+use super::guiding::{QTable, QTableConfig, Update};
 use super::sampler::Sampler;
 use super::scene::Scene;
 
@@ -41,7 +41,13 @@ impl PathRecord {
 
 pub trait Integrator: Sync {
     /// The radiance arriving along `-ray.direction` at the camera.
-    fn radiance(&self, scene: &Scene, ray: Ray, sampler: &mut Sampler, record: &mut PathRecord) -> Rgb;
+    fn radiance(
+        &self,
+        scene: &Scene,
+        ray: Ray,
+        sampler: &mut Sampler,
+        record: &mut PathRecord,
+    ) -> Rgb;
 
     /// Whether the integrator learns between passes (then the render runs one sample per pixel per pass).
     fn learns(&self) -> bool {
@@ -68,7 +74,13 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Plain, Kind::Nee, Kind::Guided, Kind::SkyIs, Kind::Learned];
+    pub const ALL: [Kind; 5] = [
+        Kind::Plain,
+        Kind::Nee,
+        Kind::Guided,
+        Kind::SkyIs,
+        Kind::Learned,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -82,12 +94,44 @@ impl Kind {
 
     /// A ready integrator of this kind for `scene`.
     pub fn build(self, scene: &Scene) -> crate::Result<Box<dyn Integrator>> {
-        use super::guiding::QTableConfig;
+        self.build_with(scene, QTableConfig::default())
+    }
+
+    /// As [`Kind::build`], with the Q table's resolution and guide share from `guiding` (its `recursive` is
+    /// set by the kind: `guided` learns all light, `learned` only the sky).
+    pub fn build_with(
+        self,
+        scene: &Scene,
+        guiding: QTableConfig,
+    ) -> crate::Result<Box<dyn Integrator>> {
+        let valid = (1..=1024).contains(&guiding.resolution)
+            && guiding.guide_probability > 0.0
+            && guiding.guide_probability < 1.0;
+        if !valid {
+            return Err(glassbox_core::Error::InvalidOption {
+                option: "guiding".into(),
+                value: format!("resolution {}, guide probability {}", guiding.resolution, guiding.guide_probability),
+                expected: "a resolution of 1..=1024 voxels and a guide probability strictly between 0 and 1".into(),
+            }
+            .into());
+        }
         Ok(match self {
             Kind::Plain => Box::new(path::PathTracer { next_event: false }),
             Kind::Nee => Box::new(path::PathTracer { next_event: true }),
-            Kind::Guided => Box::new(guided::GuidedPathTracer::q_learning(scene, QTableConfig::default())),
-            Kind::Learned => Box::new(guided::GuidedPathTracer::q_learning(scene, QTableConfig { recursive: false, ..Default::default() })),
+            Kind::Guided => Box::new(guided::GuidedPathTracer::q_learning(
+                scene,
+                QTableConfig {
+                    recursive: true,
+                    ..guiding
+                },
+            )),
+            Kind::Learned => Box::new(guided::GuidedPathTracer::q_learning(
+                scene,
+                QTableConfig {
+                    recursive: false,
+                    ..guiding
+                },
+            )),
             Kind::SkyIs => {
                 if scene.environment.is_none() {
                     return Err(glassbox_core::Error::InvalidOption {
@@ -97,7 +141,7 @@ impl Kind {
                     }
                     .into());
                 }
-                Box::new(guided::GuidedPathTracer::sky(0.5))
+                Box::new(guided::GuidedPathTracer::sky(guiding.guide_probability))
             }
         })
     }
@@ -106,21 +150,29 @@ impl Kind {
 impl FromStr for Kind {
     type Err = crate::Error;
     fn from_str(s: &str) -> crate::Result<Kind> {
-        Kind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
-            glassbox_core::Error::InvalidOption {
-                option: "--integrator".into(),
-                value: s.into(),
-                expected: Kind::ALL.map(Kind::name).join(", "),
-            }
-            .into()
-        })
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                glassbox_core::Error::InvalidOption {
+                    option: "--integrator".into(),
+                    value: s.into(),
+                    expected: Kind::ALL.map(Kind::name).join(", "),
+                }
+                .into()
+            })
     }
 }
 
 /// Mitsuba's Russian roulette: from `rr_depth` on, a path survives with probability
 /// min(max channel of the throughput, 0.95) and is reweighted by its inverse.
 #[inline]
-pub(crate) fn russian_roulette(depth: u32, scene: &Scene, throughput: &mut Rgb, sampler: &mut Sampler) -> bool {
+pub(crate) fn russian_roulette(
+    depth: u32,
+    scene: &Scene,
+    throughput: &mut Rgb,
+    sampler: &mut Sampler,
+) -> bool {
     if depth < scene.rr_depth {
         return true;
     }

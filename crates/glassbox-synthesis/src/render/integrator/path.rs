@@ -21,7 +21,13 @@ struct Previous {
 }
 
 impl Integrator for PathTracer {
-    fn radiance(&self, scene: &Scene, mut ray: Ray, sampler: &mut Sampler, record: &mut PathRecord) -> Rgb {
+    fn radiance(
+        &self,
+        scene: &Scene,
+        mut ray: Ray,
+        sampler: &mut Sampler,
+        record: &mut PathRecord,
+    ) -> Rgb {
         let mut l = Rgb::ZERO;
         let mut throughput = Rgb::ONE;
         let mut previous: Option<Previous> = None;
@@ -32,22 +38,25 @@ impl Integrator for PathTracer {
                 if let Some(env) = &scene.environment {
                     let le = env.radiance(ray.direction);
                     let w = match previous {
-                        Some(p) if self.next_event => {
-                            power_heuristic(p.bsdf_pdf, env.pdf(ray.direction) / scene.light_count() as f32)
-                        }
+                        Some(p) if self.next_event => power_heuristic(
+                            p.bsdf_pdf,
+                            env.pdf(ray.direction) / scene.light_count() as f32,
+                        ),
                         _ => 1.0,
                     };
-                    l += throughput.mul(le) * w;
+                    l += throughput.times(le) * w;
                 }
                 break;
             };
             let le = scene.emitted(&it, ray.direction);
             if !le.is_black() {
                 let w = match previous {
-                    Some(p) if self.next_event => power_heuristic(p.bsdf_pdf, area_light_pdf(scene, &it, ray.direction)),
+                    Some(p) if self.next_event => {
+                        power_heuristic(p.bsdf_pdf, area_light_pdf(scene, &it, ray.direction))
+                    }
                     _ => 1.0,
                 };
-                l += throughput.mul(le) * w;
+                l += throughput.times(le) * w;
             }
             if depth + 1 >= scene.max_depth {
                 break;
@@ -55,10 +64,12 @@ impl Integrator for PathTracer {
             let material = &scene.materials[it.material as usize];
             let wi = it.frame.to_local(-ray.direction);
             if self.next_event {
-                l += throughput.mul(sample_light(scene, &it, material, wi, sampler));
+                l += throughput.times(sample_light(scene, &it, material, wi, sampler));
             }
-            let Some(bs) = material.sample(wi, sampler.next_2d()) else { break };
-            throughput = throughput.mul(bs.weight);
+            let Some(bs) = material.sample(wi, sampler.next_2d()) else {
+                break;
+            };
+            throughput = throughput.times(bs.weight);
             previous = Some(Previous { bsdf_pdf: bs.pdf });
             ray = it.spawn(it.frame.to_world(bs.wo));
             depth += 1;
@@ -82,7 +93,13 @@ pub(crate) fn area_light_pdf(scene: &Scene, it: &Interaction, dir: Vec3) -> f32 
 }
 
 /// One light sample, weighted by the power heuristic against BSDF sampling: f cos Le w / pdf.
-pub(crate) fn sample_light(scene: &Scene, it: &Interaction, material: &Material, wi: Vec3, sampler: &mut Sampler) -> Rgb {
+pub(crate) fn sample_light(
+    scene: &Scene,
+    it: &Interaction,
+    material: &Material,
+    wi: Vec3,
+    sampler: &mut Sampler,
+) -> Rgb {
     let count = scene.light_count();
     if count == 0 {
         return Rgb::ZERO;
@@ -106,7 +123,9 @@ pub(crate) fn sample_light(scene: &Scene, it: &Interaction, material: &Material,
         (dir, emitter.radiance, pdf, Shadow::To(q.point))
     } else {
         let env = scene.environment.as_ref().expect("counted");
-        let Some((dir, pdf)) = env.sample(u) else { return Rgb::ZERO };
+        let Some((dir, pdf)) = env.sample(u) else {
+            return Rgb::ZERO;
+        };
         (dir, env.radiance(dir), pdf / count as f32, Shadow::Infinite)
     };
     if light_pdf <= 0.0 || le.is_black() {
@@ -124,7 +143,7 @@ pub(crate) fn sample_light(scene: &Scene, it: &Interaction, material: &Material,
     if blocked {
         return Rgb::ZERO;
     }
-    f.mul(le) * (power_heuristic(light_pdf, material.pdf(wi, wo)) / light_pdf)
+    f.times(le) * (power_heuristic(light_pdf, material.pdf(wi, wo)) / light_pdf)
 }
 
 /// What a light sample's shadow ray must reach: a point on an emitter, or infinity.

@@ -27,11 +27,17 @@ fn s(x: f32, y: f32, z: f32) -> Transform {
 
 pub fn cornell_box() -> Scene {
     let mut b = SceneBuilder::default();
-    let [white, green, red] = [WHITE, GREEN, RED].map(|c| b.material(Material::diffuse(c[0], c[1], c[2])));
+    let [white, green, red] =
+        [WHITE, GREEN, RED].map(|c| b.material(Material::diffuse(c[0], c[1], c[2])));
     let x = [1.0, 0.0, 0.0];
     let y = [0.0, 1.0, 0.0];
     b.add_emitter(
-        rectangle(&t(0.0, 0.99, 0.01).then(r(x, 90.0)).then(s(0.23, 0.19, 0.19)), white),
+        rectangle(
+            &t(0.0, 0.99, 0.01)
+                .then(r(x, 90.0))
+                .then(s(0.23, 0.19, 0.19)),
+            white,
+        ),
         Vec3::new(LIGHT_RADIANCE[0], LIGHT_RADIANCE[1], LIGHT_RADIANCE[2]),
     );
     b.add(rectangle(&t(0.0, -1.0, 0.0).then(r(x, -90.0)), white)); // floor
@@ -39,8 +45,25 @@ pub fn cornell_box() -> Scene {
     b.add(rectangle(&t(0.0, 0.0, -1.0), white)); // back
     b.add(rectangle(&t(1.0, 0.0, 0.0).then(r(y, -90.0)), green));
     b.add(rectangle(&t(-1.0, 0.0, 0.0).then(r(y, 90.0)), red));
-    b.add(cube(&t(0.335, -0.7, 0.38).then(r(y, -17.0)).then(s(0.3, 0.3, 0.3)), white));
-    b.add(cube(&t(-0.36, -0.4, -0.28).then(r(y, 20.3)).then(s(0.3, 0.61, 0.3)), white));
-    let camera = Camera::look_at(Vec3::new(0.0, 0.0, 3.9), Vec3::ZERO, Vec3::new(0.0, 1.0, 0.0), 39.3077, 256, 256);
+    b.add(cube(
+        &t(0.335, -0.7, 0.38)
+            .then(r(y, -17.0))
+            .then(s(0.3, 0.3, 0.3)),
+        white,
+    ));
+    b.add(cube(
+        &t(-0.33, -0.4, -0.28)
+            .then(r(y, 18.25))
+            .then(s(0.3, 0.61, 0.3)),
+        white,
+    ));
+    let camera = Camera::look_at(
+        Vec3::new(0.0, 0.0, 3.9),
+        Vec3::ZERO,
+        Vec3::new(0.0, 1.0, 0.0),
+        39.3077,
+        256,
+        256,
+    );
     b.build("cornell", camera, None, 8)
 }

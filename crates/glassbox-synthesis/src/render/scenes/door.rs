@@ -16,28 +16,93 @@ pub fn door() -> Scene {
     let white = b.material(Material::diffuse(0.75, 0.75, 0.75));
     let floor = b.material(Material::diffuse(0.6, 0.5, 0.4));
     let blue = b.material(Material::diffuse(0.25, 0.35, 0.6));
-    let glossy = b.material(Material::Glossy { reflectance: Vec3::new(0.7, 0.7, 0.7), exponent: 40.0 });
+    let glossy = b.material(Material::Glossy {
+        reflectance: Vec3::new(0.7, 0.7, 0.7),
+        exponent: 40.0,
+    });
     let (x, y) = (Vec3::new(1.0, 0.0, 0.0), Vec3::new(0.0, 1.0, 0.0));
     // The shell, faces turned inwards: rectangle [-1, 1]^2 scaled to each face.
     let face = |tr: Transform, m: u32| rectangle(&tr, m);
-    b.add(face(Transform::translate(Vec3::new(0.0, 0.0, 0.0)).then(Transform::rotate(x, -90.0)).then(Transform::scale(Vec3::new(4.0, 2.0, 1.0))), floor));
-    b.add(face(Transform::translate(Vec3::new(0.0, 3.0, 0.0)).then(Transform::rotate(x, 90.0)).then(Transform::scale(Vec3::new(4.0, 2.0, 1.0))), white));
-    b.add(face(Transform::translate(Vec3::new(0.0, 1.5, -2.0)).then(Transform::scale(Vec3::new(4.0, 1.5, 1.0))), white));
-    b.add(face(Transform::translate(Vec3::new(0.0, 1.5, 2.0)).then(Transform::rotate(y, 180.0)).then(Transform::scale(Vec3::new(4.0, 1.5, 1.0))), white));
-    b.add(face(Transform::translate(Vec3::new(-4.0, 1.5, 0.0)).then(Transform::rotate(y, 90.0)).then(Transform::scale(Vec3::new(2.0, 1.5, 1.0))), white));
-    b.add(face(Transform::translate(Vec3::new(4.0, 1.5, 0.0)).then(Transform::rotate(y, -90.0)).then(Transform::scale(Vec3::new(2.0, 1.5, 1.0))), blue));
+    b.add(face(
+        Transform::translate(Vec3::new(0.0, 0.0, 0.0))
+            .then(Transform::rotate(x, -90.0))
+            .then(Transform::scale(Vec3::new(4.0, 2.0, 1.0))),
+        floor,
+    ));
+    b.add(face(
+        Transform::translate(Vec3::new(0.0, 3.0, 0.0))
+            .then(Transform::rotate(x, 90.0))
+            .then(Transform::scale(Vec3::new(4.0, 2.0, 1.0))),
+        white,
+    ));
+    b.add(face(
+        Transform::translate(Vec3::new(0.0, 1.5, -2.0))
+            .then(Transform::scale(Vec3::new(4.0, 1.5, 1.0))),
+        white,
+    ));
+    b.add(face(
+        Transform::translate(Vec3::new(0.0, 1.5, 2.0))
+            .then(Transform::rotate(y, 180.0))
+            .then(Transform::scale(Vec3::new(4.0, 1.5, 1.0))),
+        white,
+    ));
+    b.add(face(
+        Transform::translate(Vec3::new(-4.0, 1.5, 0.0))
+            .then(Transform::rotate(y, 90.0))
+            .then(Transform::scale(Vec3::new(2.0, 1.5, 1.0))),
+        white,
+    ));
+    b.add(face(
+        Transform::translate(Vec3::new(4.0, 1.5, 0.0))
+            .then(Transform::rotate(y, -90.0))
+            .then(Transform::scale(Vec3::new(2.0, 1.5, 1.0))),
+        blue,
+    ));
     // The dividing wall, in three pieces around the door.
-    b.add(cuboid(Vec3::new(-0.05, 0.0, -2.0), Vec3::new(0.05, 3.0, 1.2), white));
-    b.add(cuboid(Vec3::new(-0.05, 0.0, 1.4), Vec3::new(0.05, 3.0, 2.0), white));
-    b.add(cuboid(Vec3::new(-0.05, 2.2, 1.2), Vec3::new(0.05, 3.0, 1.4), white));
+    b.add(cuboid(
+        Vec3::new(-0.05, 0.0, -2.0),
+        Vec3::new(0.05, 3.0, 1.2),
+        white,
+    ));
+    b.add(cuboid(
+        Vec3::new(-0.05, 0.0, 1.4),
+        Vec3::new(0.05, 3.0, 2.0),
+        white,
+    ));
+    b.add(cuboid(
+        Vec3::new(-0.05, 2.2, 1.2),
+        Vec3::new(0.05, 3.0, 1.4),
+        white,
+    ));
     // Furniture in the camera's room: a table-like block and a glossy box.
-    b.add(cuboid(Vec3::new(1.5, 0.0, -1.2), Vec3::new(2.5, 0.8, -0.2), white));
-    b.add(cuboid(Vec3::new(0.6, 0.0, 0.2), Vec3::new(1.1, 0.5, 0.7), glossy));
-    // The light: on the lit room's ceiling, far from the door, facing down.
+    b.add(cuboid(
+        Vec3::new(1.5, 0.0, -1.2),
+        Vec3::new(2.5, 0.8, -0.2),
+        white,
+    ));
+    b.add(cuboid(
+        Vec3::new(0.6, 0.0, 0.2),
+        Vec3::new(1.1, 0.5, 0.7),
+        glossy,
+    ));
+    // The light: a panel over most of the lit room's ceiling, facing down, kept 1.6 away from the wall so
+    // no light reaches the camera's room without a bounce in the lit room.
     b.add_emitter(
-        rectangle(&Transform::translate(Vec3::new(-3.0, 2.99, -1.2)).then(Transform::rotate(x, 90.0)).then(Transform::scale(Vec3::new(0.4, 0.4, 1.0))), white),
-        Vec3::splat(1000.0),
+        rectangle(
+            &Transform::translate(Vec3::new(-2.6, 2.99, 0.0))
+                .then(Transform::rotate(x, 90.0))
+                .then(Transform::scale(Vec3::new(1.0, 1.6, 1.0))),
+            white,
+        ),
+        Vec3::splat(60.0),
     );
-    let camera = Camera::look_at(Vec3::new(3.8, 1.6, -1.7), Vec3::new(0.0, 0.9, 0.9), Vec3::new(0.0, 1.0, 0.0), 60.0, 256, 256);
+    let camera = Camera::look_at(
+        Vec3::new(3.8, 1.6, -1.7),
+        Vec3::new(0.0, 0.9, 0.9),
+        Vec3::new(0.0, 1.0, 0.0),
+        60.0,
+        256,
+        256,
+    );
     b.build("door", camera, None, 12)
 }

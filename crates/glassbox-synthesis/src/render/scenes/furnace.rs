@@ -17,7 +17,11 @@ pub fn sphere(segments: usize, material: u32, inward: bool) -> Vec<Triangle> {
     let p = |i: usize, j: usize| {
         let theta = PI * i as f32 / rings as f32;
         let phi = 2.0 * PI * j as f32 / segments as f32;
-        Vec3::new(theta.sin() * phi.cos(), theta.cos(), theta.sin() * phi.sin())
+        Vec3::new(
+            theta.sin() * phi.cos(),
+            theta.cos(),
+            theta.sin() * phi.sin(),
+        )
     };
     let mut tris = Vec::new();
     for i in 0..rings {
@@ -27,7 +31,11 @@ pub fn sphere(segments: usize, material: u32, inward: bool) -> Vec<Triangle> {
                 if (y - x).cross(z - x).length() < 1e-9 {
                     continue; // the poles' degenerate halves
                 }
-                tris.push(if inward { Triangle::new(x, z, y, material) } else { Triangle::new(x, y, z, material) });
+                tris.push(if inward {
+                    Triangle::new(x, z, y, material)
+                } else {
+                    Triangle::new(x, y, z, material)
+                });
             }
         }
     }
@@ -39,7 +47,14 @@ pub fn enclosed_furnace(albedo: f32, radiance: Rgb, max_depth: u32, size: u32) -
     let mut b = SceneBuilder::default();
     let m = b.material(Material::diffuse(albedo, albedo, albedo));
     b.add_emitter(sphere(24, m, true), radiance);
-    let camera = Camera::look_at(Vec3::new(0.1, 0.05, 0.0), Vec3::new(0.0, 0.2, -1.0), Vec3::new(0.0, 1.0, 0.0), 70.0, size, size);
+    let camera = Camera::look_at(
+        Vec3::new(0.1, 0.05, 0.0),
+        Vec3::new(0.0, 0.2, -1.0),
+        Vec3::new(0.0, 1.0, 0.0),
+        70.0,
+        size,
+        size,
+    );
     b.build("furnace", camera, None, max_depth)
 }
 
@@ -48,6 +63,18 @@ pub fn sphere_under_uniform_sky(albedo: f32, radiance: Rgb, size: u32) -> Scene 
     let mut b = SceneBuilder::default();
     let m = b.material(Material::diffuse(albedo, albedo, albedo));
     b.add(sphere(48, m, false));
-    let camera = Camera::look_at(Vec3::new(0.0, 0.0, 3.0), Vec3::ZERO, Vec3::new(0.0, 1.0, 0.0), 50.0, size, size);
-    b.build("sphere-sky", camera, Some(Box::new(UniformEnvironment { radiance })), 8)
+    let camera = Camera::look_at(
+        Vec3::new(0.0, 0.0, 3.0),
+        Vec3::ZERO,
+        Vec3::new(0.0, 1.0, 0.0),
+        50.0,
+        size,
+        size,
+    );
+    b.build(
+        "sphere-sky",
+        camera,
+        Some(Box::new(UniformEnvironment { radiance })),
+        8,
+    )
 }
