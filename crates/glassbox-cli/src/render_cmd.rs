@@ -50,6 +50,10 @@ pub struct SceneArgs {
     /// Multiplies radiance before the sRGB curve in the PNGs.
     #[arg(long, default_value_t = 1.0)]
     pub exposure: f32,
+    /// Start Russian roulette at this depth instead of the scene's (cornell and sky: 5, Mitsuba's; door:
+    /// never, i.e. its max depth 12).
+    #[arg(long, value_name = "DEPTH")]
+    pub rr_depth: Option<u32>,
     /// guided and learned: Q-table voxels along the scene's longest side.
     #[arg(long, default_value_t = QTableConfig::default().resolution)]
     pub q_resolution: u32,
@@ -145,6 +149,12 @@ fn load_scene(a: &SceneArgs) -> anyhow::Result<Scene> {
     let mut scene = scenes::by_name(&a.scene)?;
     if let Some((w, h)) = a.size {
         scene.resize(w, h);
+    }
+    if let Some(depth) = a.rr_depth {
+        if depth == 0 {
+            anyhow::bail!("invalid --rr-depth 0: expected 1 or more (the depth at which Russian roulette starts)");
+        }
+        scene.rr_depth = depth;
     }
     Ok(scene)
 }

@@ -30,13 +30,7 @@ impl Camera {
         let forward = (target - origin).normalize();
         let left = up.cross(forward).normalize();
         let up = forward.cross(left);
-        let tan_half = (0.5 * fov_degrees.to_radians()).tan();
-        let (w, h) = (width as f32, height as f32);
-        let (half_x, half_y) = if w <= h {
-            (tan_half, tan_half * h / w)
-        } else {
-            (tan_half * w / h, tan_half)
-        };
+        let (half_x, half_y) = half_extents((0.5 * fov_degrees.to_radians()).tan(), width, height);
         Camera {
             width,
             height,
@@ -51,13 +45,7 @@ impl Camera {
 
     /// The same camera with another image size (the field of view stays on the smaller side).
     pub fn resized(&self, width: u32, height: u32) -> Camera {
-        let tan_half = self.half_x.min(self.half_y);
-        let (w, h) = (width as f32, height as f32);
-        let (half_x, half_y) = if w <= h {
-            (tan_half, tan_half * h / w)
-        } else {
-            (tan_half * w / h, tan_half)
-        };
+        let (half_x, half_y) = half_extents(self.half_x.min(self.half_y), width, height);
         Camera {
             width,
             height,
@@ -73,6 +61,16 @@ impl Camera {
         let sy = 1.0 - 2.0 * y / self.height as f32;
         let d = self.left * (sx * self.half_x) + self.up * (sy * self.half_y) + self.forward;
         Ray::new(self.origin, d.normalize())
+    }
+}
+
+/// The image plane's half-extents at unit distance: `tan_half` on the smaller side, stretched on the larger.
+fn half_extents(tan_half: f32, width: u32, height: u32) -> (f32, f32) {
+    let (w, h) = (width as f32, height as f32);
+    if w <= h {
+        (tan_half, tan_half * h / w)
+    } else {
+        (tan_half * w / h, tan_half)
     }
 }
 

@@ -1,43 +1,50 @@
-//! The hemisphere cut into equal-area patches: 8 bands of equal height in cos(theta) times 16 sectors in phi
-//! (by Archimedes' hat-box theorem, equal height means equal area), 128 patches of 2 pi / 128 sr each.
+//! The hemisphere cut into equal-area patches: `BANDS` bands of equal height in cos(theta) times `SECTORS`
+//! sectors in phi (by Archimedes' hat-box theorem, equal height means equal area), each 2 pi / PATCHES sr.
 
-use std::f32::consts::{FRAC_1_SQRT_2, PI};
+use std::f32::consts::PI;
 
 use crate::render::geometry::Vec3;
 
 pub const BANDS: usize = 8;
-/// Sectors in phi; [`patch_of`]'s folding assumes 16.
+/// Sectors in phi: a power of two from 8 to 64 ([`patch_of`] finds the sector by halving).
 pub const SECTORS: usize = 16;
 pub const PATCHES: usize = BANDS * SECTORS;
 /// The density (solid angle) of a direction drawn uniformly within one patch.
 pub const PATCH_DENSITY: f32 = PATCHES as f32 / (2.0 * PI);
 
+/// (cos, sin, tan) of 45, 22.5, 11.25 and 5.625 degrees: the halvings below a quarter turn.
+const HALVINGS: [(f32, f32, f32); 4] = [
+    (0.707_106_77, 0.707_106_77, 1.0),
+    (0.923_879_5, 0.382_683_43, 0.414_213_57),
+    (0.980_785_25, 0.195_090_32, 0.198_912_37),
+    (0.995_184_7, 0.098_017_14, 0.098_491_4),
+];
+
 /// The patch a local direction (`z = cos(theta) > 0`) falls in. The sector comes from folding the direction
-/// into the first half-octant (no arc tangent: this runs at every vertex of every guided path).
+/// by half turns, quarter turns and then halvings (no arc tangent: this runs at every vertex of every guided
+/// path).
 #[inline]
 pub fn patch_of(local: Vec3) -> usize {
     let band = ((local.z * BANDS as f32) as usize).min(BANDS - 1);
     let (mut x, mut y) = (local.x, local.y);
     let mut sector = 0;
     if y < 0.0 {
-        (x, y) = (-x, -y); // turn by 180 degrees
-        sector += 8;
+        (x, y) = (-x, -y);
+        sector += SECTORS / 2;
     }
     if x <= 0.0 {
-        (x, y) = (y, -x); // by 90
-        sector += 4;
+        (x, y) = (y, -x);
+        sector += SECTORS / 4;
     }
-    if y >= x {
-        (x, y) = ((x + y) * FRAC_1_SQRT_2, (y - x) * FRAC_1_SQRT_2); // by 45
-        sector += 2;
-    }
-    if y >= x * TAN_22_5 {
-        sector += 1;
+    let levels = SECTORS.trailing_zeros() as usize - 2;
+    for (level, &(c, s, t)) in HALVINGS.iter().enumerate().take(levels) {
+        if y >= x * t {
+            sector += SECTORS >> (level + 3);
+            (x, y) = (x * c + y * s, y * c - x * s);
+        }
     }
     band * SECTORS + sector
 }
-
-const TAN_22_5: f32 = 0.414_213_57;
 
 /// A direction uniformly distributed (in solid angle) within `patch`.
 #[inline]

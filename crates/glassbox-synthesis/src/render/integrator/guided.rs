@@ -137,6 +137,25 @@ impl GuidedPathTracer {
     }
 }
 
+/// The vertex the current ray left, waiting for the ray's hit to give its update's target.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    key: u64,
+    cell: u32,
+    patch: u16,
+}
+
+impl Pending {
+    fn update(self, value: f32) -> Update {
+        Update {
+            key: self.key,
+            cell: self.cell,
+            patch: self.patch,
+            value,
+        }
+    }
+}
+
 impl Integrator for GuidedPathTracer {
     fn radiance(
         &self,
@@ -152,8 +171,7 @@ impl Integrator for GuidedPathTracer {
         let mut l = Rgb::ZERO;
         let mut throughput = Rgb::ONE;
         let mut depth = 0u32;
-        // The vertex the current ray left, as (cell key, patch of the direction) for the table's update.
-        let mut pending: Option<(u64, u32, u16)> = None;
+        let mut pending: Option<Pending> = None;
         loop {
             record.segments += 1;
             let hit = scene.intersect(&ray);
@@ -166,14 +184,14 @@ impl Integrator for GuidedPathTracer {
                 _ => (0, None),
             };
             let cell = found.map(|(_, c)| c);
-            if let (Some(table), Some((from, from_cell, patch))) = (table, pending.take()) {
-                let value = Self::target(table, scene, ray.direction, hit.as_ref(), cell);
-                record.updates.push(Update {
-                    key: from,
-                    cell: from_cell,
-                    patch,
-                    value,
-                });
+            if let (Some(table), Some(from)) = (table, pending.take()) {
+                record.updates.push(from.update(Self::target(
+                    table,
+                    scene,
+                    ray.direction,
+                    hit.as_ref(),
+                    cell,
+                )));
             }
             let Some(it) = hit else {
                 if let Some(env) = &scene.environment {
@@ -192,11 +210,11 @@ impl Integrator for GuidedPathTracer {
             if table.is_some() {
                 let local = it.frame.to_local(s.wo_world);
                 if local.z > 0.0 {
-                    pending = Some((
+                    pending = Some(Pending {
                         key,
-                        found.map_or(u32::MAX, |(i, _)| i),
-                        patch_of(local) as u16,
-                    ));
+                        cell: found.map_or(u32::MAX, |(i, _)| i),
+                        patch: patch_of(local) as u16,
+                    });
                 }
             }
             throughput = throughput.times(s.weight);
@@ -204,18 +222,18 @@ impl Integrator for GuidedPathTracer {
             depth += 1;
             if !russian_roulette(depth, scene, &mut throughput, sampler) || throughput.is_black() {
                 // The segment was chosen; trace it anyway so the table learns where it leads.
-                if let (Some(table), Some((from, from_cell, patch))) = (table, pending.take()) {
+                if let (Some(table), Some(from)) = (table, pending.take()) {
                     let next = scene.intersect(&ray);
                     let cell = next
                         .as_ref()
                         .and_then(|y| table.cell(table.key(y.point, y.normal)));
-                    let value = Self::target(table, scene, ray.direction, next.as_ref(), cell);
-                    record.updates.push(Update {
-                        key: from,
-                        cell: from_cell,
-                        patch,
-                        value,
-                    });
+                    record.updates.push(from.update(Self::target(
+                        table,
+                        scene,
+                        ray.direction,
+                        next.as_ref(),
+                        cell,
+                    )));
                 }
                 break;
             }
