@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The runs behind docs/lessons/path-tracing.md, in order; each writes its table (.md) and metrics.json under
 # OUT (default out/path-tracing). Needs the release CLI (cargo build --release -p glassbox-cli) and, for the
-# Mitsuba lines, .venv-bench with mitsuba (see xtask/bench/mitsuba_cornell.py). About 35 minutes on 2 cores (the door's reference alone takes 9).
+# Mitsuba lines, .venv-bench with mitsuba (see xtask/bench/mitsuba_cornell.py). About 20 minutes on 2 cores (the door's reference alone takes 8).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-out/path-tracing}
