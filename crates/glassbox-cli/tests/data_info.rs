@@ -65,3 +65,35 @@ fn a_cuda_device_on_a_cpu_build_fails_clearly() {
     assert!(!out.status.success());
     assert!(text(&out).contains("cpu, cuda or cuda:N"), "{}", text(&out));
 }
+
+/// `data info` says which kernel paths run, and GLASSBOX_CPU lowers them (never above what the CPU has).
+#[test]
+fn data_info_names_the_cpu_kernel_paths_and_honours_the_override() {
+    let run = |tier: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_glassbox"));
+        cmd.args(["data", "info"]).env_remove("GLASSBOX_CPU");
+        if let Some(t) = tier {
+            cmd.env("GLASSBOX_CPU", t);
+        }
+        text(&cmd.output().expect("glassbox runs"))
+    };
+    let native = run(None);
+    assert!(
+        native.contains("CPU kernels: ") && native.contains("matrix products (sgemm): "),
+        "{native}"
+    );
+    let portable = run(Some("portable"));
+    assert!(
+        portable.contains("CPU kernels: portable (the CPU has "),
+        "{portable}"
+    );
+    assert!(
+        portable.contains("LSTM step: glassbox fused step, portable"),
+        "{portable}"
+    );
+    let bad = run(Some("sse9"));
+    assert!(
+        bad.contains("GLASSBOX_CPU=\"sse9\" is not a CPU tier"),
+        "{bad}"
+    );
+}

@@ -477,3 +477,65 @@ fn batch_norm_and_leaky_relu_match_candle() {
         .to_string();
     assert!(err.contains("at least 2 values"), "{err}");
 }
+
+/// Every test in this file again on each instruction-set tier below this CPU's (`GLASSBOX_CPU=avx2`, then
+/// `portable`), in child processes: on an AVX-512 machine this runs the AVX2 kernels too, so both paths are
+/// checked against candle wherever both exist.
+#[test]
+fn every_test_here_passes_on_every_lower_cpu_tier() {
+    use glassbox_tensor::kernels::cpu::{self, Tier, OVERRIDE_VAR};
+    if std::env::var_os(OVERRIDE_VAR).is_some() {
+        return; // a child, or a run already pinned to one tier
+    }
+    let me = std::env::current_exe().unwrap();
+    for tier in [Tier::Avx2, Tier::Portable]
+        .into_iter()
+        .filter(|&t| t < cpu::detected())
+    {
+        let out = std::process::Command::new(&me)
+            .env(OVERRIDE_VAR, tier.name())
+            .args(["--skip", "every_test_here_passes_on_every_lower_cpu_tier"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{OVERRIDE_VAR}={tier}: {text}");
+        assert!(
+            text.contains("test result: ok"),
+            "{OVERRIDE_VAR}={tier}: {text}"
+        );
+    }
+}
+
+/// The override lowers what the kernels use, and the product with the AVX2 kernel's shape agrees across tiers.
+#[test]
+fn the_cpu_tier_follows_the_override() {
+    use glassbox_tensor::kernels::cpu::{self, parse_override, OVERRIDE_VAR};
+    // A bad value is ignored (with a warning), like no value.
+    let requested = parse_override(std::env::var(OVERRIDE_VAR).ok().as_deref()).unwrap_or(None);
+    let expected = requested.map_or(cpu::detected(), |r| r.min(cpu::detected()));
+    assert_eq!(cpu::tier(), expected);
+    assert_eq!(
+        glassbox_tensor::kernels::activation::has_avx512f(),
+        expected >= cpu::Tier::Avx512
+    );
+    // 960 x 256 x 256 on two threads is a shape the AVX2 kernel takes when it is the tier in use.
+    let (m, n, k) = (960, 256, 256);
+    let a = random(&[m, k], 31);
+    let b = random(&[k, n], 32);
+    let (av, bv): (Vec<f32>, Vec<f32>) = (
+        a.flatten_all().unwrap().to_vec1().unwrap(),
+        b.flatten_all().unwrap().to_vec1().unwrap(),
+    );
+    let mut out = vec![0.0f32; m * n];
+    use glassbox_tensor::kernels::gemm::{sgemm, Mat, MatMut, Threads};
+    sgemm(
+        MatMut::rows(&mut out, m, n),
+        false,
+        Mat::rows(&av, m, k),
+        Mat::rows(&bv, k, n),
+        Threads::Pool(2),
+    );
+    let fast = Tensor::from_vec(out, (m, n), &Device::Cpu).unwrap();
+    assert_close("sgemm", &fast, &a.matmul(&b).unwrap());
+}

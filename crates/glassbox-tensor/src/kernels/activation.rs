@@ -57,32 +57,15 @@ pub fn leaky_relu_backward(x: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
         .collect()
 }
 
-/// Whether the AVX2 + FMA builds can run here (checked once).
+/// Whether the AVX2 + FMA builds may run: the CPU has them and `GLASSBOX_CPU` does not ask for less
+/// (`kernels::cpu`).
 pub fn has_avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static HAS: OnceLock<bool> = OnceLock::new();
-        *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    super::cpu::tier() >= super::cpu::Tier::Avx2
 }
 
-/// Whether the CPU has AVX-512F (checked once).
+/// Whether the AVX-512F builds may run (as above).
 pub fn has_avx512f() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static HAS: OnceLock<bool> = OnceLock::new();
-        *HAS.get_or_init(|| is_x86_feature_detected!("avx512f"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    super::cpu::tier() >= super::cpu::Tier::Avx512
 }
 
 /// Defines `fn $name(args)` that runs `$body` compiled for AVX2 + FMA when the CPU has them and

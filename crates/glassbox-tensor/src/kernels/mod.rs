@@ -11,6 +11,7 @@ pub mod batch_norm;
 pub mod bias;
 pub mod conv2d;
 pub mod conv_pool;
+pub mod cpu;
 pub mod cross_entropy;
 pub mod dropout;
 pub mod gemm;
