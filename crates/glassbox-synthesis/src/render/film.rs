@@ -224,6 +224,42 @@ mod tests {
             .contains("magic"));
     }
 
+    /// Every truncation and many single-byte corruptions of a valid file give an error or an image, never a
+    /// panic; a header claiming a huge image is refused before anything of that size is allocated.
+    #[test]
+    fn damaged_pfm_files_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.pfm");
+        let mut img = Image::new(5, 3);
+        for (i, p) in img.pixels.iter_mut().enumerate() {
+            *p = Rgb::splat(i as f32);
+        }
+        img.save_pfm(&path).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        for cut in 0..good.len() {
+            std::fs::write(&path, &good[..cut]).unwrap();
+            assert!(Image::load_pfm(&path).is_err(), "a file cut at {cut} bytes loaded");
+        }
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut bytes = good.clone();
+            let at = (state % bytes.len() as u64) as usize;
+            bytes[at] = (state >> 32) as u8;
+            std::fs::write(&path, &bytes).unwrap();
+            if let Ok(loaded) = Image::load_pfm(&path) {
+                assert_eq!(loaded.pixels.len(), (loaded.width * loaded.height) as usize);
+            }
+        }
+        std::fs::write(&path, b"PF\n32768 32768\n-1.0\n\0\0\0\0").unwrap();
+        let e = Image::load_pfm(&path).unwrap_err().to_string();
+        assert!(e.contains("d.pfm") && e.contains("needs 12884901888 bytes"), "{e}");
+        std::fs::write(&path, b"PF\n99999999999 2\n-1.0\n").unwrap();
+        assert!(Image::load_pfm(&path).unwrap_err().to_string().contains("bad width"));
+    }
+
     #[test]
     fn relmse_is_zero_for_equal_images_and_scales_with_error() {
         let mut a = Image::new(2, 1);
