@@ -57,63 +57,45 @@ impl Bvh {
     }
 
     /// The closest hit in `(t_min, t_max)`.
-    pub fn intersect(&self, ray: &Ray, t_min: f32, mut t_max: f32) -> Option<Hit> {
-        if self.nodes.is_empty() {
-            return None;
-        }
-        let inv = Vec3::new(
-            1.0 / ray.direction.x,
-            1.0 / ray.direction.y,
-            1.0 / ray.direction.z,
-        );
-        let negative = [inv.x < 0.0, inv.y < 0.0, inv.z < 0.0];
+    pub fn intersect(&self, ray: &Ray, t_min: f32, t_max: f32) -> Option<Hit> {
         let mut best: Option<Hit> = None;
-        let mut stack = [0u32; 64];
-        let mut top = 0usize;
-        let mut index = 0usize;
-        loop {
-            let node = &self.nodes[index];
-            if slab(&node.bounds, ray, &inv, t_min, t_max) {
-                if node.count > 0 {
-                    let first = node.offset as usize;
-                    for (k, tri) in self.triangles[first..first + node.count as usize]
-                        .iter()
-                        .enumerate()
-                    {
-                        if let Some((t, u, v)) = tri.intersect(ray, t_min, t_max) {
-                            t_max = t;
-                            best = Some(Hit {
-                                t,
-                                triangle: (first + k) as u32,
-                                u,
-                                v,
-                            });
-                        }
-                    }
-                } else {
-                    // Visit the child on the ray's near side first; push the other.
-                    let (near, far) = if negative[node.axis as usize] {
-                        (node.offset as usize, index + 1)
-                    } else {
-                        (index + 1, node.offset as usize)
-                    };
-                    stack[top] = far as u32;
-                    top += 1;
-                    index = near;
-                    continue;
+        self.traverse(ray, t_min, t_max, |first, triangles, t_max| {
+            for (k, tri) in triangles.iter().enumerate() {
+                if let Some((t, u, v)) = tri.intersect(ray, t_min, *t_max) {
+                    *t_max = t;
+                    best = Some(Hit {
+                        t,
+                        triangle: (first + k) as u32,
+                        u,
+                        v,
+                    });
                 }
             }
-            if top == 0 {
-                break;
-            }
-            top -= 1;
-            index = stack[top] as usize;
-        }
+            false
+        });
         best
     }
 
     /// Whether anything lies on the ray in `(t_min, t_max)`: shadow rays stop at the first hit.
     pub fn occluded(&self, ray: &Ray, t_min: f32, t_max: f32) -> bool {
+        self.traverse(ray, t_min, t_max, |_, triangles, t_max| {
+            triangles
+                .iter()
+                .any(|tri| tri.intersect(ray, t_min, *t_max).is_some())
+        })
+    }
+
+    /// Visits the leaves whose boxes the ray enters within `(t_min, t_max)`, the child on the ray's near side
+    /// first. `leaf` gets the leaf's first triangle index, its triangles and the interval's end (which it may
+    /// shorten to the closest hit so far) and returns whether to stop; so does `traverse`.
+    #[inline(always)]
+    fn traverse(
+        &self,
+        ray: &Ray,
+        t_min: f32,
+        mut t_max: f32,
+        mut leaf: impl FnMut(usize, &[Triangle], &mut f32) -> bool,
+    ) -> bool {
         if self.nodes.is_empty() {
             return false;
         }
@@ -122,6 +104,7 @@ impl Bvh {
             1.0 / ray.direction.y,
             1.0 / ray.direction.z,
         );
+        let negative = [inv.x < 0.0, inv.y < 0.0, inv.z < 0.0];
         let mut stack = [0u32; 64];
         let mut top = 0usize;
         let mut index = 0usize;
@@ -130,16 +113,22 @@ impl Bvh {
             if slab(&node.bounds, ray, &inv, t_min, t_max) {
                 if node.count > 0 {
                     let first = node.offset as usize;
-                    if self.triangles[first..first + node.count as usize]
-                        .iter()
-                        .any(|tri| tri.intersect(ray, t_min, t_max).is_some())
-                    {
+                    if leaf(
+                        first,
+                        &self.triangles[first..first + node.count as usize],
+                        &mut t_max,
+                    ) {
                         return true;
                     }
                 } else {
-                    stack[top] = node.offset;
+                    let (near, far) = if negative[node.axis as usize] {
+                        (node.offset as usize, index + 1)
+                    } else {
+                        (index + 1, node.offset as usize)
+                    };
+                    stack[top] = far as u32;
                     top += 1;
-                    index += 1;
+                    index = near;
                     continue;
                 }
             }

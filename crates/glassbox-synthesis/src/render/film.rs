@@ -238,7 +238,10 @@ mod tests {
         let good = std::fs::read(&path).unwrap();
         for cut in 0..good.len() {
             std::fs::write(&path, &good[..cut]).unwrap();
-            assert!(Image::load_pfm(&path).is_err(), "a file cut at {cut} bytes loaded");
+            assert!(
+                Image::load_pfm(&path).is_err(),
+                "a file cut at {cut} bytes loaded"
+            );
         }
         let mut state = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..2000 {
@@ -255,9 +258,15 @@ mod tests {
         }
         std::fs::write(&path, b"PF\n32768 32768\n-1.0\n\0\0\0\0").unwrap();
         let e = Image::load_pfm(&path).unwrap_err().to_string();
-        assert!(e.contains("d.pfm") && e.contains("needs 12884901888 bytes"), "{e}");
+        assert!(
+            e.contains("d.pfm") && e.contains("needs 12884901888 bytes"),
+            "{e}"
+        );
         std::fs::write(&path, b"PF\n99999999999 2\n-1.0\n").unwrap();
-        assert!(Image::load_pfm(&path).unwrap_err().to_string().contains("bad width"));
+        assert!(Image::load_pfm(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("bad width"));
     }
 
     #[test]
