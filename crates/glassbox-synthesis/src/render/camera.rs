@@ -80,14 +80,7 @@ mod tests {
 
     #[test]
     fn image_left_is_world_minus_x_for_the_cornell_camera() {
-        let cam = Camera::look_at(
-            Vec3::new(0.0, 0.0, 3.9),
-            Vec3::ZERO,
-            Vec3::new(0.0, 1.0, 0.0),
-            39.3077,
-            256,
-            256,
-        );
+        let cam = crate::render::scenes::cornell_box().camera;
         let centre = cam.ray(128.0, 128.0);
         assert!((centre.direction - Vec3::new(0.0, 0.0, -1.0)).length() < 1e-6);
         let left_edge = cam.ray(0.0, 128.0).direction;
