@@ -22,8 +22,8 @@ pub struct SunSky {
     pub sun_radius: f32,
     /// The sky's radiance (luminance) at the zenith, in the renderer's units.
     pub zenith: f32,
-    /// Sun irradiance at normal incidence over the zenith radiance (about 14 on a clear day, which makes the
-    /// sun give about four times the sky's light to a surface facing up).
+    /// Sun irradiance at normal incidence over the zenith radiance (default 14: a clear day's order of
+    /// magnitude, about 100 klx of sunlight over a zenith of about 7 kcd/m^2).
     pub sun_strength: f32,
 }
 
