@@ -11,8 +11,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use rayon::prelude::*;
 
-use super::hemisphere::{centre_cosine, PATCHES};
-use crate::render::geometry::{Aabb, Frame, Vec3};
+use super::hemisphere::{centre_cosine, patch_of, PATCHES, PATCH_DENSITY};
+use crate::render::geometry::{Aabb, Vec3};
 use crate::render::material::Material;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -249,17 +249,18 @@ impl QTable {
         self.cells.capacity() * std::mem::size_of::<Cell>() + self.index.capacity() * (8 + 4 + 8)
     }
 
-    /// The full mixture density (solid angle, world direction `wo`) of the guided sampler at a diffuse point
-    /// with cell `cell`: guide share times the patch density, plus the BSDF's share times its density.
-    pub fn mixture_pdf(&self, cell: Option<&Cell>, frame: &Frame, bsdf_pdf: f32, wo: Vec3) -> f32 {
-        let local = frame.to_local(wo);
-        let guide = match cell {
-            Some(c) if local.z > 0.0 => {
-                c.probability(super::hemisphere::patch_of(local)) * super::hemisphere::PATCH_DENSITY
+    /// The guided sampler's full density (solid angle) of the local direction `wo` at a diffuse point with
+    /// row `cell`: the guide's share times the patch density, plus the BSDF's share times `bsdf_pdf`. The
+    /// integrator weights every guided sample by it; without a row the BSDF samples alone.
+    #[inline]
+    pub fn mixture_pdf(&self, cell: Option<&Cell>, wo: Vec3, bsdf_pdf: f32) -> f32 {
+        let c = self.config.guide_probability;
+        match cell {
+            Some(cell) if wo.z > 0.0 => {
+                c * cell.probability(patch_of(wo)) * PATCH_DENSITY + (1.0 - c) * bsdf_pdf
             }
-            _ => return bsdf_pdf,
-        };
-        self.config.guide_probability * guide + (1.0 - self.config.guide_probability) * bsdf_pdf
+            _ => bsdf_pdf,
+        }
     }
 }
 
@@ -268,7 +269,9 @@ mod tests {
     use super::*;
     use std::f32::consts::PI;
 
-    use crate::render::guiding::hemisphere::{sample_in_patch, PATCH_DENSITY};
+    use crate::render::geometry::Frame;
+
+    use crate::render::guiding::hemisphere::sample_in_patch;
     use crate::render::sampler::Sampler;
 
     fn learned_table() -> (QTable, u64) {
@@ -310,7 +313,7 @@ mod tests {
             let w = Vec3::new(r * (2.0 * PI * v).cos(), r * (2.0 * PI * v).sin(), z);
             let local = frame.to_local(w);
             let bsdf_pdf = if local.z > 0.0 { local.z / PI } else { 0.0 };
-            integral += (t.mixture_pdf(cell, &frame, bsdf_pdf, w) * 4.0 * PI) as f64;
+            integral += (t.mixture_pdf(cell, local, bsdf_pdf) * 4.0 * PI) as f64;
         }
         let mean = integral / n as f64;
         assert!(
@@ -326,12 +329,7 @@ mod tests {
             "Q=18 patch must beat the Q=0 patch"
         );
         let d = sample_in_patch(6, (0.3, 0.8));
-        let p = t.mixture_pdf(
-            cell,
-            &Frame::from_normal(Vec3::new(0.0, 0.0, 1.0)),
-            d.z / PI,
-            d,
-        );
+        let p = t.mixture_pdf(cell, d, d.z / PI);
         assert!((p - (0.5 * c.probability(6) * PATCH_DENSITY + 0.5 * d.z / PI)).abs() < 1e-5);
     }
 

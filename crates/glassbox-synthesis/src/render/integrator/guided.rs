@@ -9,7 +9,7 @@
 
 use super::{russian_roulette, Integrator, PathRecord};
 use crate::render::geometry::{Ray, Rgb, Vec3};
-use crate::render::guiding::hemisphere::{patch_of, sample_in_patch, PATCH_DENSITY};
+use crate::render::guiding::hemisphere::{patch_of, sample_in_patch};
 use crate::render::guiding::qtable::Cell;
 use crate::render::guiding::{QTable, QTableConfig, Update};
 use crate::render::sampler::Sampler;
@@ -110,8 +110,7 @@ impl GuidedPathTracer {
                 } else {
                     material.sample(wi, u)?.wo
                 };
-                let pdf = c * cell.probability(patch_of(wo)) * PATCH_DENSITY
-                    + (1.0 - c) * material.pdf(wi, wo);
+                let pdf = table.mixture_pdf(Some(cell), wo, material.pdf(wi, wo));
                 let f = material.eval(wi, wo);
                 (pdf > 0.0 && !f.is_black()).then(|| Scatter {
                     wo_world: it.frame.to_world(wo),

@@ -22,38 +22,37 @@ pub fn door() -> Scene {
     });
     let (x, y) = (Vec3::new(1.0, 0.0, 0.0), Vec3::new(0.0, 1.0, 0.0));
     // The shell, faces turned inwards: rectangle [-1, 1]^2 scaled to each face.
-    let face = |tr: Transform, m: u32| rectangle(&tr, m);
-    b.add(face(
-        Transform::translate(Vec3::new(0.0, 0.0, 0.0))
+    b.add(rectangle(
+        &Transform::translate(Vec3::new(0.0, 0.0, 0.0))
             .then(Transform::rotate(x, -90.0))
             .then(Transform::scale(Vec3::new(4.0, 2.0, 1.0))),
         floor,
     ));
-    b.add(face(
-        Transform::translate(Vec3::new(0.0, 3.0, 0.0))
+    b.add(rectangle(
+        &Transform::translate(Vec3::new(0.0, 3.0, 0.0))
             .then(Transform::rotate(x, 90.0))
             .then(Transform::scale(Vec3::new(4.0, 2.0, 1.0))),
         white,
     ));
-    b.add(face(
-        Transform::translate(Vec3::new(0.0, 1.5, -2.0))
+    b.add(rectangle(
+        &Transform::translate(Vec3::new(0.0, 1.5, -2.0))
             .then(Transform::scale(Vec3::new(4.0, 1.5, 1.0))),
         white,
     ));
-    b.add(face(
-        Transform::translate(Vec3::new(0.0, 1.5, 2.0))
+    b.add(rectangle(
+        &Transform::translate(Vec3::new(0.0, 1.5, 2.0))
             .then(Transform::rotate(y, 180.0))
             .then(Transform::scale(Vec3::new(4.0, 1.5, 1.0))),
         white,
     ));
-    b.add(face(
-        Transform::translate(Vec3::new(-4.0, 1.5, 0.0))
+    b.add(rectangle(
+        &Transform::translate(Vec3::new(-4.0, 1.5, 0.0))
             .then(Transform::rotate(y, 90.0))
             .then(Transform::scale(Vec3::new(2.0, 1.5, 1.0))),
         white,
     ));
-    b.add(face(
-        Transform::translate(Vec3::new(4.0, 1.5, 0.0))
+    b.add(rectangle(
+        &Transform::translate(Vec3::new(4.0, 1.5, 0.0))
             .then(Transform::rotate(y, -90.0))
             .then(Transform::scale(Vec3::new(2.0, 1.5, 1.0))),
         blue,
