@@ -2,7 +2,7 @@ use candle_core::{DType, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use crate::ops::lstm::lstm_cell_step;
-use crate::ops::lstm_recurrence;
+use crate::ops::{lstm_layer, LayerInput};
 
 /// How an [`Lstm`] is built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,9 +170,7 @@ impl Lstm {
             .transpose(0, 1)?
             .contiguous()?
             .reshape((steps * batch, features))?;
-        let first = &self.layers[0];
-        let xw = time_major.matmul(&first.w_ih.t()?)?;
-        self.run(xw, steps, batch)
+        self.run(LayerInput::Dense(&time_major), steps, batch)
     }
 
     /// Runs over symbol indices `ids: (batch, steps)` (u32), as if each were a one-hot vector of
@@ -180,9 +178,7 @@ impl Lstm {
     pub fn forward_one_hot(&self, ids: &Tensor) -> Result<LstmOutput> {
         let (batch, steps) = ids.dims2()?;
         let ids = ids.to_dtype(DType::U32)?.t()?.contiguous()?.flatten_all()?;
-        let first = &self.layers[0];
-        let xw = first.w_ih.t()?.contiguous()?.embedding(&ids)?;
-        self.run(xw, steps, batch)
+        self.run(LayerInput::Ids(&ids), steps, batch)
     }
 
     /// The state before the first step: zeros, as [`Lstm::forward`] starts.
@@ -221,20 +217,24 @@ impl Lstm {
         Ok(next)
     }
 
-    fn run(&self, first_projection: Tensor, steps: usize, batch: usize) -> Result<LstmOutput> {
-        let four_h = 4 * self.hidden;
-        let mut xw = first_projection.reshape((steps, batch, four_h))?;
+    /// Every layer in turn over the whole sequence, each one op ([`lstm_layer`]).
+    fn run(&self, input: LayerInput, steps: usize, batch: usize) -> Result<LstmOutput> {
         let mut last_cells = Vec::with_capacity(self.layers.len());
-        let mut sequence = None;
-        for (k, layer) in self.layers.iter().enumerate() {
-            if k > 0 {
-                let below: &Tensor = sequence.as_ref().expect("set by the layer below");
-                let flat = below.contiguous()?.reshape((steps * batch, self.hidden))?;
-                xw = flat
-                    .matmul(&layer.w_ih.t()?)?
-                    .reshape((steps, batch, four_h))?;
-            }
-            let states = lstm_recurrence(&xw, &layer.w_hh, Some(&layer.bias()?))?;
+        let mut sequence: Option<Tensor> = None;
+        for layer in &self.layers {
+            let below = match &sequence {
+                Some(h) => Some(h.contiguous()?.reshape((steps * batch, self.hidden))?),
+                None => None,
+            };
+            let input = below.as_ref().map_or(input, LayerInput::Dense);
+            let states = lstm_layer(
+                input,
+                steps,
+                batch,
+                &layer.w_ih,
+                &layer.w_hh,
+                &layer.bias()?,
+            )?;
             last_cells.push(states.last_cell);
             sequence = Some(states.hidden);
         }

@@ -60,20 +60,30 @@ pub fn lstm_recurrence(xw: &Tensor, w_hh: &Tensor, bias: Option<&Tensor>) -> Res
     let hidden_seq =
         xw.contiguous()?
             .apply_op3_arc(&w_hh.contiguous()?, &bias, Arc::new(Box::new(op)))?;
-    let last_cell = {
-        let packed = packed.lock().expect("lstm state lock");
-        let row = PACKED * hidden;
-        let last = &packed[(steps - 1) * batch * row..];
-        let cells: Vec<f32> = last
-            .chunks_exact(row)
-            .flat_map(|r| r[C * hidden..(C + 1) * hidden].iter().copied())
-            .collect();
-        Tensor::from_vec(cells, (batch, hidden), xw.device())?
-    };
+    let last_cell = last_cells(
+        &packed.lock().expect("lstm state lock"),
+        &geometry,
+        xw.device(),
+    )?;
     Ok(LstmStates {
         hidden: hidden_seq,
         last_cell,
     })
+}
+
+/// The cell states after the last step `(batch, hidden)`, out of the packed result of a forward pass.
+pub(crate) fn last_cells(
+    packed: &[f32],
+    g: &LstmGeometry,
+    device: &candle_core::Device,
+) -> Result<Tensor> {
+    let row = PACKED * g.hidden;
+    let last = &packed[(g.steps - 1) * g.batch * row..];
+    let cells: Vec<f32> = last
+        .chunks_exact(row)
+        .flat_map(|r| r[C * g.hidden..(C + 1) * g.hidden].iter().copied())
+        .collect();
+    Tensor::from_vec(cells, (g.batch, g.hidden), device)
 }
 
 /// The same recurrence in candle's own ops, one step at a time (the reference of the tests, and the

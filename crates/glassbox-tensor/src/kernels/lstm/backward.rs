@@ -7,10 +7,13 @@ use std::ops::Range;
 
 use super::lanes::{tile_rows, with_lanes, Isa, Lanes, MAX_TILE};
 use super::team::{run_team, Crew};
-use super::{cell_backward, segment_mut, LstmGeometry, C, PACKED};
+use super::{cell_backward, load, prefetch, store, LstmGeometry, C, PACKED, TANH_C};
 use crate::kernels::aligned::AlignedBuf;
 use crate::kernels::gemm::{sgemm, Mat, MatMut, Threads};
 use crate::kernels::parallel::{threads, SharedMut};
+
+/// Rows between a row's prefetch and its use in the cell phase.
+const AHEAD: usize = 2;
 
 /// Units per job of the cell phase (whole vectors on every instruction set).
 const BLOCK: usize = 16;
@@ -132,34 +135,50 @@ fn cells(pass: &Pass, t: usize, units: Range<usize>) {
     } = *pass;
     let (b, hd) = (g.batch, g.hidden);
     let (row, u0, n) = (PACKED * hd, units.start, units.len());
+    // The bias gradient of the block, summed in registers over the rows (in the same order as before).
+    let mut sums = [[0.0f32; BLOCK]; 4];
+    // SAFETY (this block and the loop's): this job's units of the bias gradient, of every row of dh, dc
+    // and the step's gate gradients, written by this job alone (other jobs touch other units, and the
+    // next phase reads them only after this one); `packed` and `grad_h` are only read, and each row's
+    // units lie inside them.
+    unsafe {
+        for (q, sum) in sums.iter_mut().enumerate() {
+            *sum = load::<BLOCK>(db.0.add(q * hd + u0), n);
+        }
+    }
     for r in 0..b {
-        let at = (t * b + r) * row;
-        let seg = |s: usize| &packed[at + s * hd + u0..][..n];
-        let c_prev = match t {
-            0 => None,
-            _ => Some(&packed[at - b * row + C * hd + u0..][..n]),
-        };
-        // SAFETY: this job's units of row r (of dh, dc, the step's gate gradients) and of the bias
-        // gradient; other jobs touch other units, and the next phase reads them only after this one.
-        let (dh, dc, dgates, db) = unsafe {
-            let d = |q| segment_mut(&dxw, (t * b + r) * 4 * hd, hd, u0, n, q);
-            let sum = |q| segment_mut(&db, 0, hd, u0, n, q);
-            (
-                &*dh.slice(r * hd + u0, n),
-                dc.slice(r * hd + u0, n),
-                [d(0), d(1), d(2), d(3)],
-                [sum(0), sum(1), sum(2), sum(3)],
-            )
-        };
-        cell_backward::<BLOCK>(
-            [seg(0), seg(1), seg(2), seg(3), seg(4), seg(5), seg(6)],
-            c_prev,
-            dh,
-            &grad_h[(t * b + r) * hd + u0..][..n],
-            dc,
-            dgates,
-            db,
-        );
+        let at = (t * b + r) * row + u0;
+        if r + AHEAD < b {
+            // The saved state of a row a few ahead (see `prefetch`).
+            let ahead = at + AHEAD * row;
+            for s in TANH_C..PACKED {
+                prefetch(packed[ahead + s * hd..].as_ptr(), n);
+            }
+            if t > 0 {
+                prefetch(packed[ahead - b * row + C * hd..].as_ptr(), n);
+            }
+            prefetch(grad_h[(t * b + r + AHEAD) * hd + u0..].as_ptr(), n);
+        }
+        unsafe {
+            let c_prev = (t > 0).then(|| packed.as_ptr().add(at - b * row + C * hd));
+            cell_backward::<BLOCK>(
+                packed.as_ptr().add(at),
+                hd,
+                c_prev,
+                dh.0.add(r * hd + u0),
+                grad_h.as_ptr().add((t * b + r) * hd + u0),
+                dc.0.add(r * hd + u0),
+                dxw.0.add((t * b + r) * 4 * hd + u0),
+                &mut sums,
+                n,
+            );
+        }
+    }
+    // SAFETY: as above.
+    unsafe {
+        for (q, sum) in sums.iter().enumerate() {
+            store(sum, db.0.add(q * hd + u0), n);
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use super::lanes::{tile_rows, with_lanes, Isa, Lanes, MAX_TILE};
 use super::team::{run_team, Crew};
-use super::{cell_forward, gates_of, segment_mut, LstmGeometry, C, H, PACKED};
+use super::{cell_forward, prefetch, LstmGeometry, C, H, PACKED};
 use crate::kernels::aligned::AlignedBuf;
 use crate::kernels::parallel::SharedMut;
 
@@ -88,6 +88,12 @@ fn step<L: Lanes>(pass: &Pass, t: usize, units: Range<usize>, sliver: &[f32], ti
     let xw_t = &xw[t * b * 4 * hd..][..b * 4 * hd];
     for r0 in (0..b).step_by(L::MR) {
         let rows = L::MR.min(b - r0);
+        // The rows' input projections and packed results, fetched while the product runs.
+        for r in r0..r0 + rows {
+            for q in 0..4 {
+                prefetch(xw_t[r * 4 * hd + q * hd + u0..].as_ptr(), n);
+            }
+        }
         if t == 0 {
             tile.fill(0.0);
         } else {
@@ -106,27 +112,23 @@ fn step<L: Lanes>(pass: &Pass, t: usize, units: Range<usize>, sliver: &[f32], ti
             }
         }
         for r in 0..rows {
-            let at = |t: usize| (t * b + r0 + r) * row;
-            let tile = gates_of(&tile[r * 4 * v..][..4 * v], v, 0, n);
-            let x = gates_of(&xw_t[(r0 + r) * 4 * hd..][..4 * hd], hd, u0, n);
-            let bias = gates_of(bias, hd, u0, n);
-            // SAFETY: this job's units of row r0 + r, of step t-1 (cells, complete since the last
-            // phase) and t (all seven segments); other jobs touch other units.
-            let (c_prev, seg) = unsafe {
-                let c_prev = match t {
-                    0 => None,
-                    _ => Some(&*out.slice(at(t - 1) + C * hd + u0, n)),
-                };
-                let seg = |s| segment_mut(&out, at(t), hd, u0, n, s);
-                (
-                    c_prev,
-                    [seg(0), seg(1), seg(2), seg(3), seg(4), seg(5), seg(6)],
-                )
-            };
-            // A block of one vector of units, whichever width that is.
-            match v {
-                16 => cell_forward::<16>(tile, x, bias, c_prev, seg),
-                _ => cell_forward::<8>(tile, x, bias, c_prev, seg),
+            let at = |t: usize| (t * b + r0 + r) * row + u0;
+            // SAFETY: the tile holds `rows` rows of 4 v floats; xw_t and bias hold this job's units of
+            // each gate of the row; `out` this job's units of each segment of row r0 + r, of step t-1
+            // (cells, complete since the last phase) and t (written here alone: other jobs touch other
+            // units).
+            unsafe {
+                let c_prev = (t > 0).then(|| out.0.add(at(t - 1) + C * hd).cast_const());
+                let (tile, x) = (
+                    tile.as_ptr().add(r * 4 * v),
+                    xw_t.as_ptr().add((r0 + r) * 4 * hd + u0),
+                );
+                let (bias, dst) = (bias.as_ptr().add(u0), out.0.add(at(t)));
+                // A block of one vector of units, whichever width that is.
+                match v {
+                    16 => cell_forward::<16>(tile, v, x, bias, hd, c_prev, dst, n),
+                    _ => cell_forward::<8>(tile, v, x, bias, hd, c_prev, dst, n),
+                }
             }
         }
     }

@@ -1,0 +1,418 @@
+//! One whole LSTM layer as a single candle op: the input projection (a product with `W_ih`, or for symbol
+//! ids a lookup of its columns) and the fused recurrence of [`crate::kernels::lstm`].
+//!
+//! Why one op rather than a matmul feeding [`super::lstm_recurrence`]: candle adds every gradient that
+//! reaches a tensor of the graph into a zeroed buffer (`GradStore::or_insert`), and computes both operands'
+//! gradients of a matmul. Built from two ops, a layer paid per training step a zeroed `(steps, batch,
+//! 4 hidden)` buffer and a pass adding the projections' gradient into it, and the first layer also the
+//! gradient of its constant one-hot input (a product as large as the projection itself). Inside one op
+//! the projections never enter the graph, and only the gradients that some variable needs are computed.
+
+use std::sync::{Arc, Mutex};
+
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor};
+
+use super::conv2d::uses_fast_path;
+use super::lstm::{last_cells, lstm_recurrence, LstmStates};
+use crate::kernels::gemm::{sgemm, Mat, MatMut, Threads};
+use crate::kernels::lstm::{hidden_states, lstm_backward, lstm_forward, LstmGeometry};
+use crate::kernels::parallel::threads;
+use crate::kernels::storage::f32_slice;
+
+/// What a layer reads at each step, time-major (row `t * batch + b` is step `t` of sequence `b`).
+#[derive(Clone, Copy, Debug)]
+pub enum LayerInput<'a> {
+    /// `(steps * batch, features)` vectors.
+    Dense(&'a Tensor),
+    /// `(steps * batch)` symbol ids, standing for one-hot vectors: the projection of id `k` is column `k`
+    /// of `W_ih`.
+    Ids(&'a Tensor),
+}
+
+/// Runs one layer from zero state over `steps` steps of `batch` sequences: `w_ih: (4 hidden, features)`,
+/// `w_hh: (4 hidden, hidden)`, `bias: (4 hidden)` (PyTorch's two biases summed), gates in PyTorch's order.
+/// On the CPU in f32 one op; elsewhere the projection in candle's ops and [`lstm_recurrence`].
+pub fn lstm_layer(
+    input: LayerInput,
+    steps: usize,
+    batch: usize,
+    w_ih: &Tensor,
+    w_hh: &Tensor,
+    bias: &Tensor,
+) -> Result<LstmStates> {
+    let (four_h, features) = w_ih.dims2()?;
+    let hidden = four_h / 4;
+    if four_h % 4 != 0 || w_hh.dims() != [four_h, hidden] || bias.dims() != [four_h] {
+        candle_core::bail!(
+            "lstm layer: weight_ih {:?}, weight_hh {:?} and bias {:?} disagree (expected (4H, F), (4H, H), (4H))",
+            w_ih.dims(),
+            w_hh.dims(),
+            bias.dims()
+        );
+    }
+    if steps == 0 || batch == 0 {
+        candle_core::bail!("lstm layer: {steps} steps of {batch} sequences: nothing to run");
+    }
+    let (x, fast_input) = match input {
+        LayerInput::Dense(x) => {
+            if x.dims() != [steps * batch, features] {
+                candle_core::bail!(
+                    "lstm layer: input {:?}, expected ({steps} x {batch}, {features})",
+                    x.dims()
+                );
+            }
+            (x, uses_fast_path(x))
+        }
+        LayerInput::Ids(ids) => {
+            if ids.dims() != [steps * batch] {
+                candle_core::bail!(
+                    "lstm layer: ids {:?}, expected ({steps} x {batch})",
+                    ids.dims()
+                );
+            }
+            (ids, ids.device().is_cpu() && ids.dtype() == DType::U32)
+        }
+    };
+    if !(fast_input && uses_fast_path(w_ih) && uses_fast_path(w_hh) && uses_fast_path(bias)) {
+        let xw = match input {
+            LayerInput::Dense(x) => x.matmul(&w_ih.t()?)?,
+            LayerInput::Ids(ids) => w_ih.t()?.contiguous()?.embedding(ids)?,
+        };
+        return lstm_recurrence(&xw.reshape((steps, batch, four_h))?, w_hh, Some(bias));
+    }
+    let geometry = LstmGeometry {
+        steps,
+        batch,
+        hidden,
+    };
+    // The recurrent weights and the bias travel as one `(4 hidden, hidden + 1)` operand: candle's custom
+    // ops take at most three.
+    let recurrent = Tensor::cat(&[w_hh, &bias.unsqueeze(1)?], 1)?;
+    let packed = Arc::new(Mutex::new(Vec::new()));
+    let op = LstmLayerOp {
+        geometry,
+        features,
+        packed: packed.clone(),
+    };
+    let hidden_seq =
+        x.contiguous()?
+            .apply_op3_arc(&w_ih.contiguous()?, &recurrent, Arc::new(Box::new(op)))?;
+    let last_cell = last_cells(
+        &packed.lock().expect("lstm state lock"),
+        &geometry,
+        x.device(),
+    )?;
+    Ok(LstmStates {
+        hidden: hidden_seq,
+        last_cell,
+    })
+}
+
+struct LstmLayerOp {
+    geometry: LstmGeometry,
+    features: usize,
+    /// The packed `(steps, batch, 7 hidden)` result of the forward pass.
+    packed: Arc<Mutex<Vec<f32>>>,
+}
+
+/// The input of the layer as the kernels read it.
+enum Rows<'a> {
+    Dense(&'a [f32]),
+    Ids(&'a [u32]),
+}
+
+fn rows<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<Rows<'a>> {
+    match storage {
+        CpuStorage::U32(ids) => match layout.contiguous_offsets() {
+            Some((start, end)) => Ok(Rows::Ids(&ids[start..end])),
+            None => candle_core::bail!("lstm layer: the ids must be contiguous"),
+        },
+        other => Ok(Rows::Dense(f32_slice("lstm layer input", other, layout)?)),
+    }
+}
+
+/// `(4 hidden, hidden + 1)` into `w_hh` and the bias.
+fn split_recurrent(recurrent: &[f32], hidden: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut w_hh = Vec::with_capacity(4 * hidden * hidden);
+    let mut bias = Vec::with_capacity(4 * hidden);
+    for row in recurrent.chunks_exact(hidden + 1) {
+        w_hh.extend_from_slice(&row[..hidden]);
+        bias.push(row[hidden]);
+    }
+    (w_hh, bias)
+}
+
+impl LstmLayerOp {
+    /// The projections `(steps * batch, 4 hidden)` of the input by `w_ih (4 hidden, features)`.
+    fn project(&self, x: &Rows, w_ih: &[f32]) -> Result<Vec<f32>> {
+        let (n, four_h, f) = (self.rows(), 4 * self.geometry.hidden, self.features);
+        let mut xw = vec![0.0f32; n * four_h];
+        match x {
+            Rows::Dense(x) => sgemm(
+                MatMut::rows(&mut xw, n, four_h),
+                false,
+                Mat::rows(x, n, f),
+                Mat::rows(w_ih, four_h, f).t(),
+                Threads::Pool(threads()),
+            ),
+            Rows::Ids(ids) => {
+                for (row, &id) in xw.chunks_exact_mut(four_h).zip(ids.iter()) {
+                    let id = self.checked_id(id)?;
+                    for (out, w) in row.iter_mut().zip(w_ih[id..].iter().step_by(f)) {
+                        *out = *w;
+                    }
+                }
+            }
+        }
+        Ok(xw)
+    }
+
+    fn rows(&self) -> usize {
+        self.geometry.steps * self.geometry.batch
+    }
+
+    fn checked_id(&self, id: u32) -> Result<usize> {
+        let id = id as usize;
+        if id >= self.features {
+            candle_core::bail!(
+                "lstm layer: symbol id {id} out of range for {} inputs",
+                self.features
+            );
+        }
+        Ok(id)
+    }
+}
+
+impl CustomOp3 for LstmLayerOp {
+    fn name(&self) -> &'static str {
+        "glassbox-lstm-layer"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        rs: &CpuStorage,
+        rl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = &self.geometry;
+        let w_ih = f32_slice("lstm weight_ih", ws, wl)?;
+        let (w_hh, bias) = split_recurrent(f32_slice("lstm weight_hh", rs, rl)?, g.hidden);
+        let xw = self.project(&rows(xs, xl)?, w_ih)?;
+        let packed = lstm_forward(&xw, &w_hh, &bias, g);
+        let hidden = hidden_states(&packed, g);
+        *self.packed.lock().expect("lstm state lock") = packed;
+        Ok((
+            CpuStorage::F32(hidden),
+            Shape::from((g.steps, g.batch, g.hidden)),
+        ))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w_ih: &Tensor,
+        recurrent: &Tensor,
+        _hidden: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = &self.geometry;
+        let (n, hd, f) = (self.rows(), g.hidden, self.features);
+        let four_h = 4 * hd;
+        let grad = grad.contiguous()?;
+        let (gs, gl) = grad.storage_and_layout();
+        let (xs, xl) = x.storage_and_layout();
+        let (ws, wl) = w_ih.storage_and_layout();
+        let (rs, rl) = recurrent.storage_and_layout();
+        let (Storage::Cpu(gs), Storage::Cpu(xs), Storage::Cpu(ws), Storage::Cpu(rs)) =
+            (&*gs, &*xs, &*ws, &*rs)
+        else {
+            candle_core::bail!("lstm layer: the fast path runs on the CPU only");
+        };
+        let (w_hh, _) = split_recurrent(f32_slice("lstm weight_hh", rs, rl)?, hd);
+        let all = lstm_backward(
+            &self.packed.lock().expect("lstm state lock"),
+            f32_slice("lstm grad", gs, gl)?,
+            &w_hh,
+            g,
+        );
+        let (dxw, rest) = all.split_at(n * four_h);
+        let (dw_hh, db) = rest.split_at(four_h * hd);
+        let d_recurrent = recurrent
+            .track_op()
+            .then(|| {
+                let mut d = Vec::with_capacity(four_h * (hd + 1));
+                for (row, b) in dw_hh.chunks_exact(hd).zip(db) {
+                    d.extend_from_slice(row);
+                    d.push(*b);
+                }
+                Tensor::from_vec(d, (four_h, hd + 1), x.device())
+            })
+            .transpose()?;
+        let x_rows = rows(xs, xl)?;
+        let d_w_ih = w_ih
+            .track_op()
+            .then(|| {
+                let mut d = vec![0.0f32; four_h * f];
+                match x_rows {
+                    Rows::Dense(x) => sgemm(
+                        MatMut::rows(&mut d, four_h, f),
+                        false,
+                        Mat::rows(dxw, n, four_h).t(),
+                        Mat::rows(x, n, f),
+                        Threads::Pool(threads()),
+                    ),
+                    // Column `id` of W_ih gathers the gradients of the rows that looked it up, added in
+                    // row order.
+                    Rows::Ids(ids) => {
+                        let mut by_id = vec![0.0f32; f * four_h];
+                        for (row, &id) in dxw.chunks_exact(four_h).zip(ids.iter()) {
+                            let id = self.checked_id(id)?;
+                            for (sum, d) in by_id[id * four_h..][..four_h].iter_mut().zip(row) {
+                                *sum += d;
+                            }
+                        }
+                        for (q, out) in d.chunks_exact_mut(f).enumerate() {
+                            for (id, out) in out.iter_mut().enumerate() {
+                                *out = by_id[id * four_h + q];
+                            }
+                        }
+                    }
+                }
+                Tensor::from_vec(d, (four_h, f), x.device())
+            })
+            .transpose()?;
+        let d_x = match x_rows {
+            Rows::Dense(_) if x.track_op() => {
+                let mut d = vec![0.0f32; n * f];
+                sgemm(
+                    MatMut::rows(&mut d, n, f),
+                    false,
+                    Mat::rows(dxw, n, four_h),
+                    Mat::rows(f32_slice("lstm weight_ih", ws, wl)?, four_h, f),
+                    Threads::Pool(threads()),
+                );
+                Some(Tensor::from_vec(d, (n, f), x.device())?)
+            }
+            _ => None,
+        };
+        Ok((d_x, d_w_ih, d_recurrent))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// The fused layer against the projection in candle's ops followed by [`lstm_recurrence`]: outputs
+    /// and every gradient, dense and by ids, over a shape whose hidden size is not a whole number of
+    /// vectors.
+    #[test]
+    fn matches_the_projection_then_the_recurrence() {
+        let dev = Device::Cpu;
+        let (steps, batch, features, hidden) = (5, 3, 7, 10);
+        let var = |shape: (usize, usize), seed: f64| {
+            let n = shape.0 * shape.1;
+            let t = Tensor::arange(0f32, n as f32, &dev)
+                .unwrap()
+                .affine(0.37, seed)
+                .unwrap()
+                .sin()
+                .unwrap()
+                .affine(0.4, 0.0)
+                .unwrap()
+                .reshape(shape)
+                .unwrap();
+            Var::from_tensor(&t).unwrap()
+        };
+        let w_ih = var((4 * hidden, features), 0.1);
+        let w_hh = var((4 * hidden, hidden), 0.7);
+        let bias = var((1, 4 * hidden), 1.3);
+        let bias_t = bias.as_tensor().flatten_all().unwrap();
+        let ids: Vec<u32> = (0..steps * batch)
+            .map(|i| (i * 5 % features) as u32)
+            .collect();
+        let ids = Tensor::from_vec(ids, steps * batch, &dev).unwrap();
+        let dense = var((steps * batch, features), 2.1);
+        let out_grad = Tensor::arange(0f32, (steps * batch * hidden) as f32, &dev)
+            .unwrap()
+            .affine(0.11, 0.0)
+            .unwrap()
+            .cos()
+            .unwrap()
+            .reshape((steps, batch, hidden))
+            .unwrap();
+        for by_ids in [false, true] {
+            let input = match by_ids {
+                true => LayerInput::Ids(&ids),
+                false => LayerInput::Dense(dense.as_tensor()),
+            };
+            let fused = lstm_layer(input, steps, batch, &w_ih, &w_hh, &bias_t).unwrap();
+            let xw = match by_ids {
+                true => w_ih.t().unwrap().contiguous().unwrap().embedding(&ids),
+                false => dense.as_tensor().matmul(&w_ih.t().unwrap()),
+            }
+            .unwrap()
+            .reshape((steps, batch, 4 * hidden))
+            .unwrap();
+            let split = lstm_recurrence(&xw, &w_hh, Some(&bias_t)).unwrap();
+            let loss = |s: &LstmStates| s.hidden.mul(&out_grad).unwrap().sum_all().unwrap();
+            let (gf, gs) = (
+                loss(&fused).backward().unwrap(),
+                loss(&split).backward().unwrap(),
+            );
+            let mut checked = vec![
+                ("hidden", fused.hidden.clone(), split.hidden.clone()),
+                (
+                    "last cell",
+                    fused.last_cell.clone(),
+                    split.last_cell.clone(),
+                ),
+            ];
+            for (name, v) in [("w_ih", &w_ih), ("w_hh", &w_hh), ("bias", &bias)] {
+                checked.push((name, gf.get(v).unwrap().clone(), gs.get(v).unwrap().clone()));
+            }
+            match by_ids {
+                true => assert!(gf.get(dense.as_tensor()).is_none()),
+                false => checked.push((
+                    "input",
+                    gf.get(dense.as_tensor()).unwrap().clone(),
+                    gs.get(dense.as_tensor()).unwrap().clone(),
+                )),
+            }
+            for (name, a, b) in checked {
+                let (a, b) = (
+                    a.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                    b.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                );
+                assert_eq!(a.len(), b.len(), "{name}");
+                let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+                assert!(scale > 1e-3, "{name}: a gradient this small checks nothing");
+                for (x, y) in a.iter().zip(&b) {
+                    assert!(
+                        (x - y).abs() <= 1e-5 * scale,
+                        "{name} (ids: {by_ids}): {x} vs {y}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_ids_out_of_range_and_mismatched_shapes() {
+        let dev = Device::Cpu;
+        let w_ih = Tensor::zeros((8, 3), DType::F32, &dev).unwrap();
+        let w_hh = Tensor::zeros((8, 2), DType::F32, &dev).unwrap();
+        let bias = Tensor::zeros(8, DType::F32, &dev).unwrap();
+        let ids = Tensor::new(&[0u32, 3], &dev).unwrap();
+        let err = lstm_layer(LayerInput::Ids(&ids), 1, 2, &w_ih, &w_hh, &bias).unwrap_err();
+        assert!(err.to_string().contains("symbol id 3"), "{err}");
+        let err = lstm_layer(LayerInput::Ids(&ids), 2, 2, &w_ih, &w_hh, &bias).unwrap_err();
+        assert!(err.to_string().contains("expected (2 x 2)"), "{err}");
+        let short = Tensor::zeros((8, 1), DType::F32, &dev).unwrap();
+        assert!(lstm_layer(LayerInput::Ids(&ids), 1, 2, &w_ih, &short, &bias).is_err());
+    }
+}
