@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::conv2d::uses_fast_path;
-use crate::kernels::lstm::{hidden_states, lstm_backward, lstm_forward, LstmGeometry, C, PACKED};
+use crate::kernels::lstm::{
+    hidden_states, lstm_backward, lstm_forward, LstmGeometry, Projections, C, PACKED,
+};
 use crate::kernels::storage::f32_slice;
 
 /// The hidden states of every step and the final cell state of one layer.
@@ -156,7 +158,7 @@ impl CustomOp3 for LstmOp {
     ) -> Result<(CpuStorage, Shape)> {
         let g = &self.geometry;
         let packed = lstm_forward(
-            f32_slice("lstm projections", xs, xl)?,
+            Projections::Rows(f32_slice("lstm projections", xs, xl)?),
             f32_slice("lstm weight_hh", ws, wl)?,
             f32_slice("lstm bias", bs, bl)?,
             g,

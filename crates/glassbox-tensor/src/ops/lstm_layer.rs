@@ -15,7 +15,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, 
 use super::conv2d::uses_fast_path;
 use super::lstm::{last_cells, lstm_recurrence, LstmStates};
 use crate::kernels::gemm::{sgemm, Mat, MatMut, Threads};
-use crate::kernels::lstm::{hidden_states, lstm_backward, lstm_forward, LstmGeometry};
+use crate::kernels::lstm::{hidden_states, lstm_backward, lstm_forward, LstmGeometry, Projections};
 use crate::kernels::parallel::threads;
 use crate::kernels::storage::f32_slice;
 
@@ -143,28 +143,37 @@ fn split_recurrent(recurrent: &[f32], hidden: usize) -> (Vec<f32>, Vec<f32>) {
 }
 
 impl LstmLayerOp {
-    /// The projections `(steps * batch, 4 hidden)` of the input by `w_ih (4 hidden, features)`.
-    fn project(&self, x: &Rows, w_ih: &[f32]) -> Result<Vec<f32>> {
+    /// Runs the recurrence over the projections of the input by `w_ih (4 hidden, features)`: a product
+    /// for dense input; for ids, the rows of `W_ih`'s transpose, read in place by the kernel.
+    fn forward(&self, x: &Rows, w_ih: &[f32], w_hh: &[f32], bias: &[f32]) -> Result<Vec<f32>> {
         let (n, four_h, f) = (self.rows(), 4 * self.geometry.hidden, self.features);
-        let mut xw = vec![0.0f32; n * four_h];
-        match x {
-            Rows::Dense(x) => sgemm(
-                MatMut::rows(&mut xw, n, four_h),
-                false,
-                Mat::rows(x, n, f),
-                Mat::rows(w_ih, four_h, f).t(),
-                Threads::Pool(threads()),
-            ),
+        let g = &self.geometry;
+        Ok(match x {
+            Rows::Dense(x) => {
+                let mut xw = vec![0.0f32; n * four_h];
+                sgemm(
+                    MatMut::rows(&mut xw, n, four_h),
+                    false,
+                    Mat::rows(x, n, f),
+                    Mat::rows(w_ih, four_h, f).t(),
+                    Threads::Pool(threads()),
+                );
+                lstm_forward(Projections::Rows(&xw), w_hh, bias, g)
+            }
             Rows::Ids(ids) => {
-                for (row, &id) in xw.chunks_exact_mut(four_h).zip(ids.iter()) {
-                    let id = self.checked_id(id)?;
-                    for (out, w) in row.iter_mut().zip(w_ih[id..].iter().step_by(f)) {
-                        *out = *w;
+                for &id in ids.iter() {
+                    self.checked_id(id)?;
+                }
+                let mut table = vec![0.0f32; f * four_h];
+                for (q, w) in w_ih.chunks_exact(f).enumerate() {
+                    for (id, w) in w.iter().enumerate() {
+                        table[id * four_h + q] = *w;
                     }
                 }
+                let ids = *ids;
+                lstm_forward(Projections::Lookup { table: &table, ids }, w_hh, bias, g)
             }
-        }
-        Ok(xw)
+        })
     }
 
     fn rows(&self) -> usize {
@@ -200,8 +209,7 @@ impl CustomOp3 for LstmLayerOp {
         let g = &self.geometry;
         let w_ih = f32_slice("lstm weight_ih", ws, wl)?;
         let (w_hh, bias) = split_recurrent(f32_slice("lstm weight_hh", rs, rl)?, g.hidden);
-        let xw = self.project(&rows(xs, xl)?, w_ih)?;
-        let packed = lstm_forward(&xw, &w_hh, &bias, g);
+        let packed = self.forward(&rows(xs, xl)?, w_ih, &w_hh, &bias)?;
         let hidden = hidden_states(&packed, g);
         *self.packed.lock().expect("lstm state lock") = packed;
         Ok((

@@ -51,9 +51,14 @@ pub fn lstm_backward_on(
     assert_eq!(grad_h.len(), g.steps * b * hd, "lstm: grad_h length");
     assert_eq!(w_hh.len(), 4 * hd * hd, "lstm: w_hh length");
     let dxw_len = g.steps * b * 4 * hd;
-    let mut all = vec![0.0f32; dxw_len + 4 * hd * hd + 4 * hd];
-    let (dgates_all, rest) = all.split_at_mut(dxw_len);
-    let (dw, db) = rest.split_at_mut(4 * hd * hd);
+    // The gate gradients are written in full by the pass (every step, row and unit) before they are
+    // read, through raw pointers only; the weight and bias gradients are summed into, so they start at
+    // zero.
+    let total = dxw_len + 4 * hd * hd + 4 * hd;
+    let mut all = Vec::with_capacity(total);
+    let spare = SharedMut::spare(&mut all, total);
+    // SAFETY: the tail lies inside the capacity just reserved.
+    unsafe { std::ptr::write_bytes(spare.0.add(dxw_len), 0, total - dxw_len) };
     let (mut dh, mut dc) = (vec![0.0f32; b * hd], vec![0.0f32; b * hd]);
     let wide = 4 * isa.width();
     let mut panel = AlignedBuf::new(hd.div_ceil(wide) * 4 * hd * wide);
@@ -62,8 +67,8 @@ pub fn lstm_backward_on(
         grad_h,
         w_hh,
         g: *g,
-        dxw: SharedMut::new(dgates_all),
-        db: SharedMut::new(db),
+        dxw: spare,
+        db: SharedMut(spare.0.wrapping_add(dxw_len + 4 * hd * hd), 4 * hd),
         dh: SharedMut::new(&mut dh),
         dc: SharedMut::new(&mut dc),
         panel: SharedMut::new(panel.as_mut_slice()),
@@ -72,6 +77,10 @@ pub fn lstm_backward_on(
         let pass = &pass;
         with_lanes!(isa, member(pass: &Pass, crew: &Crew))
     });
+    // SAFETY: the pass has written every gate gradient, and the tail is zeroed.
+    unsafe { all.set_len(total) };
+    let (dgates_all, rest) = all.split_at_mut(dxw_len);
+    let dw = &mut rest[..4 * hd * hd];
     if g.steps > 1 {
         let rows = (g.steps - 1) * b;
         let dgates = Mat::rows(&dgates_all[b * 4 * hd..], rows, 4 * hd);

@@ -5,14 +5,14 @@ use std::ops::Range;
 
 use super::lanes::{tile_rows, with_lanes, Isa, Lanes, MAX_TILE};
 use super::team::{run_team, Crew};
-use super::{cell_forward, prefetch, LstmGeometry, C, H, PACKED};
+use super::{cell_forward, prefetch, LstmGeometry, Projections, C, H, PACKED};
 use crate::kernels::aligned::AlignedBuf;
 use crate::kernels::parallel::SharedMut;
 
 /// What the jobs of a forward pass read, and the buffers they write (each job its own block of units).
 #[derive(Clone, Copy)]
 struct Pass<'a> {
-    xw: &'a [f32],
+    xw: Projections<'a>,
     w_hh: &'a [f32],
     bias: &'a [f32],
     g: LstmGeometry,
@@ -26,32 +26,36 @@ struct Pass<'a> {
 pub fn lstm_forward_on(
     isa: Isa,
     members: usize,
-    xw: &[f32],
+    xw: Projections,
     w_hh: &[f32],
     bias: &[f32],
     g: &LstmGeometry,
 ) -> Vec<f32> {
     assert!(Isa::available().contains(&isa), "lstm: {isa:?} unavailable");
     let hd = g.hidden;
-    assert_eq!(xw.len(), g.steps * g.batch * 4 * hd, "lstm: xw length");
+    xw.check(g);
     assert_eq!(w_hh.len(), 4 * hd * hd, "lstm: w_hh length");
     assert_eq!(bias.len(), 4 * hd, "lstm: bias length");
     let v = isa.width();
     let blocks = hd.div_ceil(v);
-    let mut packed = vec![0.0f32; g.packed_len()];
+    let mut packed = Vec::with_capacity(g.packed_len());
     let mut panel = AlignedBuf::new(blocks * hd * 4 * v);
     let pass = Pass {
         xw,
         w_hh,
         bias,
         g: *g,
-        out: SharedMut::new(&mut packed),
+        // Every float of the result is written (each step, each row, every unit's seven segments) before
+        // it is read, through raw pointers only.
+        out: SharedMut::spare(&mut packed, g.packed_len()),
         panel: SharedMut::new(panel.as_mut_slice()),
     };
     run_team(members.clamp(1, blocks), |crew| {
         let pass = &pass;
         with_lanes!(isa, member(pass: &Pass, crew: &Crew))
     });
+    // SAFETY: the pass has written every float (see `out` above).
+    unsafe { packed.set_len(g.packed_len()) };
     packed
 }
 
@@ -85,13 +89,12 @@ fn step<L: Lanes>(pass: &Pass, t: usize, units: Range<usize>, sliver: &[f32], ti
     } = *pass;
     let (b, hd, v) = (g.batch, g.hidden, L::V);
     let (row, u0, n) = (PACKED * hd, units.start, units.len());
-    let xw_t = &xw[t * b * 4 * hd..][..b * 4 * hd];
     for r0 in (0..b).step_by(L::MR) {
         let rows = L::MR.min(b - r0);
         // The rows' input projections and packed results, fetched while the product runs.
         for r in r0..r0 + rows {
             for q in 0..4 {
-                prefetch(xw_t[r * 4 * hd + q * hd + u0..].as_ptr(), n);
+                prefetch(xw.row(t * b + r, 4 * hd)[q * hd + u0..].as_ptr(), n);
             }
         }
         if t == 0 {
@@ -113,7 +116,7 @@ fn step<L: Lanes>(pass: &Pass, t: usize, units: Range<usize>, sliver: &[f32], ti
         }
         for r in 0..rows {
             let at = |t: usize| (t * b + r0 + r) * row + u0;
-            // SAFETY: the tile holds `rows` rows of 4 v floats; xw_t and bias hold this job's units of
+            // SAFETY: the tile holds `rows` rows of 4 v floats; the row's projections and bias hold this job's units of
             // each gate of the row; `out` this job's units of each segment of row r0 + r, of step t-1
             // (cells, complete since the last phase) and t (written here alone: other jobs touch other
             // units).
@@ -121,7 +124,7 @@ fn step<L: Lanes>(pass: &Pass, t: usize, units: Range<usize>, sliver: &[f32], ti
                 let c_prev = (t > 0).then(|| out.0.add(at(t - 1) + C * hd).cast_const());
                 let (tile, x) = (
                     tile.as_ptr().add(r * 4 * v),
-                    xw_t.as_ptr().add((r0 + r) * 4 * hd + u0),
+                    xw.row(t * b + r0 + r, 4 * hd).as_ptr().add(u0),
                 );
                 let (bias, dst) = (bias.as_ptr().add(u0), out.0.add(at(t)));
                 // A block of one vector of units, whichever width that is.

@@ -56,10 +56,50 @@ impl LstmGeometry {
     }
 }
 
-/// Runs the layer from zero state on the fastest instruction set and every thread. `xw`: `(steps, batch,
-/// 4 hidden)` input projections; `w_hh`: `(4 hidden, hidden)`; `bias`: `(4 hidden)` (both of PyTorch's
-/// biases, summed). Returns the packed `(steps, batch, 7 hidden)` result.
-pub fn lstm_forward(xw: &[f32], w_hh: &[f32], bias: &[f32], g: &LstmGeometry) -> Vec<f32> {
+/// The input projections of a layer, `4 hidden` floats for each (step, batch row).
+#[derive(Clone, Copy, Debug)]
+pub enum Projections<'a> {
+    /// `(steps, batch, 4 hidden)`, computed beforehand.
+    Rows(&'a [f32]),
+    /// For one-hot inputs: row `ids[t * batch + r]` of `table`, `(symbols, 4 hidden)` (the transpose of
+    /// `W_ih`), read where it lies instead of gathered into a `(steps, batch, 4 hidden)` copy first.
+    Lookup { table: &'a [f32], ids: &'a [u32] },
+}
+
+impl Projections<'_> {
+    /// Checks the lengths (and the ids against the table) for `g`.
+    fn check(&self, g: &LstmGeometry) {
+        let four_h = 4 * g.hidden;
+        match *self {
+            Projections::Rows(xw) => {
+                assert_eq!(xw.len(), g.steps * g.batch * four_h, "lstm: xw length")
+            }
+            Projections::Lookup { table, ids } => {
+                assert_eq!(ids.len(), g.steps * g.batch, "lstm: ids length");
+                assert_eq!(table.len() % four_h, 0, "lstm: table length");
+                let symbols = table.len() / four_h;
+                assert!(
+                    ids.iter().all(|&id| (id as usize) < symbols),
+                    "lstm: an id out of range for {symbols} symbols"
+                );
+            }
+        }
+    }
+
+    /// The projections of row `i` (`t * batch + r`).
+    #[inline(always)]
+    fn row(&self, i: usize, four_h: usize) -> &[f32] {
+        match *self {
+            Projections::Rows(xw) => &xw[i * four_h..][..four_h],
+            Projections::Lookup { table, ids } => &table[ids[i] as usize * four_h..][..four_h],
+        }
+    }
+}
+
+/// Runs the layer from zero state on the fastest instruction set and every thread. `xw`: the input
+/// projections; `w_hh`: `(4 hidden, hidden)`; `bias`: `(4 hidden)` (both of PyTorch's biases, summed).
+/// Returns the packed `(steps, batch, 7 hidden)` result.
+pub fn lstm_forward(xw: Projections, w_hh: &[f32], bias: &[f32], g: &LstmGeometry) -> Vec<f32> {
     let isa = Isa::best();
     lstm_forward_on(isa, g.team_size(), xw, w_hh, bias, g)
 }

@@ -156,7 +156,7 @@ fn forward_and_backward_match_the_equations_on_every_isa_and_team_size() {
             let mut first: Option<(Vec<f32>, Vec<f32>)> = None;
             for members in [1, 2, 3] {
                 let what = format!("T{steps} B{batch} H{hidden} {isa:?} x{members}");
-                let packed = lstm_forward_on(isa, members, &xw, &w, &bias, &g);
+                let packed = lstm_forward_on(isa, members, Projections::Rows(&xw), &w, &bias, &g);
                 let e = error(&packed, &expected);
                 assert!(e < 2e-5, "{what}: forward error {e:.2e}");
                 let grads = lstm_backward_on(isa, members, &packed, &grad_h, &w, &g);
@@ -189,10 +189,62 @@ fn the_public_entry_points_use_the_best_isa() {
     let w = pseudo_random(4 * g.hidden * g.hidden, 6, 0.2);
     let bias = pseudo_random(4 * g.hidden, 7, 0.5);
     let grad_h = pseudo_random(g.steps * g.batch * g.hidden, 8, 1.0);
-    let packed = lstm_forward(&xw, &w, &bias, &g);
-    assert_eq!(packed, lstm_forward_on(Isa::best(), 1, &xw, &w, &bias, &g));
+    let packed = lstm_forward(Projections::Rows(&xw), &w, &bias, &g);
+    assert_eq!(
+        packed,
+        lstm_forward_on(Isa::best(), 1, Projections::Rows(&xw), &w, &bias, &g)
+    );
     assert_eq!(
         lstm_backward(&packed, &grad_h, &w, &g),
         lstm_backward_on(Isa::best(), 1, &packed, &grad_h, &w, &g)
     );
+}
+
+#[test]
+fn looked_up_projections_give_what_the_gathered_rows_give() {
+    let g = LstmGeometry {
+        steps: 6,
+        batch: 9,
+        hidden: 40,
+    };
+    let symbols = 11;
+    let table = pseudo_random(symbols * 4 * g.hidden, 9, 1.0);
+    let ids: Vec<u32> = (0..g.steps * g.batch)
+        .map(|i| (i * 7 % symbols) as u32)
+        .collect();
+    let gathered: Vec<f32> = ids
+        .iter()
+        .flat_map(|&id| table[id as usize * 4 * g.hidden..][..4 * g.hidden].to_vec())
+        .collect();
+    let w = pseudo_random(4 * g.hidden * g.hidden, 10, 0.2);
+    let bias = pseudo_random(4 * g.hidden, 11, 0.5);
+    for isa in Isa::available() {
+        for members in [1, 2] {
+            let lookup = Projections::Lookup {
+                table: &table,
+                ids: &ids,
+            };
+            assert_eq!(
+                lstm_forward_on(isa, members, lookup, &w, &bias, &g),
+                lstm_forward_on(isa, members, Projections::Rows(&gathered), &w, &bias, &g),
+                "{isa:?} x{members}"
+            );
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "out of range")]
+fn an_id_past_the_table_is_refused() {
+    let g = LstmGeometry {
+        steps: 1,
+        batch: 2,
+        hidden: 4,
+    };
+    let table = vec![0.0; 3 * 16];
+    let lookup = Projections::Lookup {
+        table: &table,
+        ids: &[0, 3],
+    };
+    lstm_forward(lookup, &[0.0; 64], &[0.0; 16], &g);
 }
