@@ -4,23 +4,31 @@
 //! `exp` is Cephes' single-precision polynomial (about 1 ulp on the clamped range); sigmoid and tanh are
 //! built from it, with an absolute error near 1e-7.
 
-const LOG2E: f32 = std::f32::consts::LOG2_E;
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
-
-// Cephes' polynomial coefficients, written as published.
+pub(crate) const LOG2E: f32 = std::f32::consts::LOG2_E;
+pub(crate) const LN2_HI: f32 = 0.693_359_4;
+pub(crate) const LN2_LO: f32 = -2.121_944_4e-4;
+/// Cephes' polynomial coefficients, written as published, highest degree first.
 #[allow(clippy::excessive_precision)]
+pub(crate) const EXP_POLY: [f32; 6] = [
+    1.987_569_1e-4,
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    1.666_666_5e-1,
+    5.000_000_1e-1,
+];
+/// Where `exp`'s argument is clamped: its result stays a finite normal float.
+pub(crate) const EXP_RANGE: (f32, f32) = (-87.0, 88.0);
+
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    let x = x.clamp(-87.0, 88.0);
+    let x = x.clamp(EXP_RANGE.0, EXP_RANGE.1);
     let n = (x * LOG2E + 0.5).floor();
     let r = x - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.987_569_1e-4_f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    let mut p = EXP_POLY[0];
+    for c in &EXP_POLY[1..] {
+        p = p * r + c;
+    }
     let p = p * r * r + r + 1.0;
     // 2^n from the bits: adding 2^23 puts the integer n + 127 in the low mantissa bits, and the shift
     // moves it into the exponent field (a float-to-int cast would not vectorize as well).

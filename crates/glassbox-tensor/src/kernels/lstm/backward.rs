@@ -5,6 +5,7 @@
 
 use std::ops::Range;
 
+use super::cell::cell_backward_lanes;
 use super::lanes::{tile_rows, with_lanes, Isa, Lanes, MAX_TILE};
 use super::team::{run_team, Crew};
 use super::{cell_backward, load, prefetch, store, LstmGeometry, C, PACKED, TANH_C};
@@ -116,7 +117,7 @@ fn member<L: Lanes>(pass: &Pass, crew: &Crew) {
     let mut tile = [0.0f32; MAX_TILE];
     for t in (0..pass.g.steps).rev() {
         for k in crew.jobs(hd.div_ceil(BLOCK)) {
-            cells(pass, t, units(k, BLOCK));
+            cells::<L>(pass, t, units(k, BLOCK));
         }
         if t > 0 {
             for k in crew.jobs(wides) {
@@ -131,7 +132,7 @@ fn member<L: Lanes>(pass: &Pass, crew: &Crew) {
 /// The gate gradients of step `t` for the block `units` and every row of the batch, added to the bias
 /// gradient; the gradient reaching the cells before the step replaces the one reaching the step's.
 #[inline(always)]
-fn cells(pass: &Pass, t: usize, units: Range<usize>) {
+fn cells<L: Lanes>(pass: &Pass, t: usize, units: Range<usize>) {
     let Pass {
         packed,
         grad_h,
@@ -144,22 +145,10 @@ fn cells(pass: &Pass, t: usize, units: Range<usize>) {
     } = *pass;
     let (b, hd) = (g.batch, g.hidden);
     let (row, u0, n) = (PACKED * hd, units.start, units.len());
-    // The bias gradient of the block, summed in registers over the rows (in the same order as before).
-    let mut sums = [[0.0f32; BLOCK]; 4];
-    // SAFETY (this block and the loop's): this job's units of the bias gradient, of every row of dh, dc
-    // and the step's gate gradients, written by this job alone (other jobs touch other units, and the
-    // next phase reads them only after this one); `packed` and `grad_h` are only read, and each row's
-    // units lie inside them.
-    unsafe {
-        for (q, sum) in sums.iter_mut().enumerate() {
-            *sum = load::<BLOCK>(db.0.add(q * hd + u0), n);
-        }
-    }
-    for r in 0..b {
-        let at = (t * b + r) * row + u0;
+    let prefetch_ahead = |r: usize| {
         if r + AHEAD < b {
             // The saved state of a row a few ahead (see `prefetch`).
-            let ahead = at + AHEAD * row;
+            let ahead = (t * b + r + AHEAD) * row + u0;
             for s in TANH_C..PACKED {
                 prefetch(packed[ahead + s * hd..].as_ptr(), n);
             }
@@ -168,12 +157,66 @@ fn cells(pass: &Pass, t: usize, units: Range<usize>) {
             }
             prefetch(grad_h[(t * b + r + AHEAD) * hd + u0..].as_ptr(), n);
         }
+    };
+    // SAFETY (every block below): this job's units of the bias gradient, of every row of dh, dc and the
+    // step's gate gradients, written by this job alone (other jobs touch other units, and the next phase
+    // reads them only after this one); `packed` and `grad_h` are only read, and each row's units lie
+    // inside them; `L` is the running instruction set.
+    let at = |r: usize| (t * b + r) * row + u0;
+    let c_prev =
+        |r: usize| unsafe { (t > 0).then(|| packed.as_ptr().add(at(r) - b * row + C * hd)) };
+    if n == BLOCK {
+        // Whole vectors, the bias gradient summed in registers over the rows.
+        let vectors = BLOCK / L::V;
+        let mut sums = [[unsafe { L::zero() }; 4]; BLOCK / 8];
         unsafe {
-            let c_prev = (t > 0).then(|| packed.as_ptr().add(at - b * row + C * hd));
+            for (k, sums) in sums.iter_mut().enumerate().take(vectors) {
+                for (q, sum) in sums.iter_mut().enumerate() {
+                    *sum = L::load(db.0.add(q * hd + u0 + k * L::V));
+                }
+            }
+        }
+        for r in 0..b {
+            prefetch_ahead(r);
+            for (k, sums) in sums.iter_mut().enumerate().take(vectors) {
+                let u = k * L::V;
+                unsafe {
+                    cell_backward_lanes::<L>(
+                        packed.as_ptr().add(at(r) + u),
+                        hd,
+                        c_prev(r).map(|c| c.add(u)),
+                        dh.0.add(r * hd + u0 + u),
+                        grad_h.as_ptr().add((t * b + r) * hd + u0 + u),
+                        dc.0.add(r * hd + u0 + u),
+                        dxw.0.add((t * b + r) * 4 * hd + u0 + u),
+                        sums,
+                    );
+                }
+            }
+        }
+        unsafe {
+            for (k, sums) in sums.iter().enumerate().take(vectors) {
+                for (q, sum) in sums.iter().enumerate() {
+                    L::store(db.0.add(q * hd + u0 + k * L::V), *sum);
+                }
+            }
+        }
+        return;
+    }
+    // The ragged block at the end of the hidden state, on arrays.
+    let mut sums = [[0.0f32; BLOCK]; 4];
+    unsafe {
+        for (q, sum) in sums.iter_mut().enumerate() {
+            *sum = load::<BLOCK>(db.0.add(q * hd + u0), n);
+        }
+    }
+    for r in 0..b {
+        prefetch_ahead(r);
+        unsafe {
             cell_backward::<BLOCK>(
-                packed.as_ptr().add(at),
+                packed.as_ptr().add(at(r)),
                 hd,
-                c_prev,
+                c_prev(r),
                 dh.0.add(r * hd + u0),
                 grad_h.as_ptr().add((t * b + r) * hd + u0),
                 dc.0.add(r * hd + u0),
@@ -183,7 +226,6 @@ fn cells(pass: &Pass, t: usize, units: Range<usize>) {
             );
         }
     }
-    // SAFETY: as above.
     unsafe {
         for (q, sum) in sums.iter().enumerate() {
             store(sum, db.0.add(q * hd + u0), n);

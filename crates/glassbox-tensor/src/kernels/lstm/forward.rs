@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 
+use super::cell::cell_forward_lanes;
 use super::lanes::{tile_rows, with_lanes, Isa, Lanes, MAX_TILE};
 use super::team::{run_team, Crew};
 use super::{cell_forward, prefetch, LstmGeometry, Projections, C, H, PACKED};
@@ -127,8 +128,9 @@ fn step<L: Lanes>(pass: &Pass, t: usize, units: Range<usize>, sliver: &[f32], ti
                     xw.row(t * b + r0 + r, 4 * hd).as_ptr().add(u0),
                 );
                 let (bias, dst) = (bias.as_ptr().add(u0), out.0.add(at(t)));
-                // A block of one vector of units, whichever width that is.
+                // A block of one vector of units, whichever width that is; in registers when whole.
                 match v {
+                    _ if n == v => cell_forward_lanes::<L>(tile, v, x, bias, hd, c_prev, dst),
                     16 => cell_forward::<16>(tile, v, x, bias, hd, c_prev, dst, n),
                     _ => cell_forward::<8>(tile, v, x, bias, hd, c_prev, dst, n),
                 }

@@ -78,6 +78,39 @@ pub trait Lanes {
     /// # Safety
     /// The CPU has the instruction set; `p` is valid for writing `V` floats.
     unsafe fn store(p: *mut f32, v: Self::R);
+
+    // Lane-wise arithmetic for the cell updates, each one rounding like the scalar operation it stands
+    // for (no fused multiply-adds), so that a block computes the same floats on every path.
+    /// `x` in every lane.
+    ///
+    /// # Safety
+    /// The CPU has the instruction set (and so for every method below).
+    unsafe fn set(x: f32) -> Self::R;
+    /// # Safety
+    /// As [`Lanes::set`].
+    unsafe fn add(a: Self::R, b: Self::R) -> Self::R;
+    /// # Safety
+    /// As [`Lanes::set`].
+    unsafe fn sub(a: Self::R, b: Self::R) -> Self::R;
+    /// # Safety
+    /// As [`Lanes::set`].
+    unsafe fn mul(a: Self::R, b: Self::R) -> Self::R;
+    /// # Safety
+    /// As [`Lanes::set`].
+    unsafe fn div(a: Self::R, b: Self::R) -> Self::R;
+    /// `x` clamped to `[lo, hi]`, NaN kept (as `f32::clamp`).
+    ///
+    /// # Safety
+    /// As [`Lanes::set`].
+    unsafe fn clamp(x: Self::R, lo: f32, hi: f32) -> Self::R;
+    /// # Safety
+    /// As [`Lanes::set`].
+    unsafe fn floor(x: Self::R) -> Self::R;
+    /// The float whose bits are those of `x` shifted left by 23 (see `activation::exp`).
+    ///
+    /// # Safety
+    /// As [`Lanes::set`].
+    unsafe fn shl23(x: Self::R) -> Self::R;
 }
 
 /// The largest tile of any instruction set, in floats (`MR * 4 * V`), for stack buffers.
@@ -112,6 +145,38 @@ impl Lanes for Portable {
     unsafe fn store(p: *mut f32, v: Self::R) {
         // SAFETY: the caller passes a pointer valid for 8 floats.
         unsafe { p.cast::<[f32; 8]>().write_unaligned(v) }
+    }
+    #[inline(always)]
+    unsafe fn set(x: f32) -> Self::R {
+        [x; 8]
+    }
+    #[inline(always)]
+    unsafe fn add(a: Self::R, b: Self::R) -> Self::R {
+        std::array::from_fn(|j| a[j] + b[j])
+    }
+    #[inline(always)]
+    unsafe fn sub(a: Self::R, b: Self::R) -> Self::R {
+        std::array::from_fn(|j| a[j] - b[j])
+    }
+    #[inline(always)]
+    unsafe fn mul(a: Self::R, b: Self::R) -> Self::R {
+        std::array::from_fn(|j| a[j] * b[j])
+    }
+    #[inline(always)]
+    unsafe fn div(a: Self::R, b: Self::R) -> Self::R {
+        std::array::from_fn(|j| a[j] / b[j])
+    }
+    #[inline(always)]
+    unsafe fn clamp(x: Self::R, lo: f32, hi: f32) -> Self::R {
+        x.map(|v| v.clamp(lo, hi))
+    }
+    #[inline(always)]
+    unsafe fn floor(x: Self::R) -> Self::R {
+        x.map(f32::floor)
+    }
+    #[inline(always)]
+    unsafe fn shl23(x: Self::R) -> Self::R {
+        x.map(|v| f32::from_bits(v.to_bits() << 23))
     }
 }
 
@@ -152,6 +217,39 @@ mod x86 {
         unsafe fn store(p: *mut f32, v: __m256) {
             unsafe { _mm256_storeu_ps(p, v) }
         }
+        #[inline(always)]
+        unsafe fn set(x: f32) -> __m256 {
+            unsafe { _mm256_set1_ps(x) }
+        }
+        #[inline(always)]
+        unsafe fn add(a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_add_ps(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn sub(a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_sub_ps(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn mul(a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_mul_ps(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn div(a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_div_ps(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn clamp(x: __m256, lo: f32, hi: f32) -> __m256 {
+            // max/min return their second operand when either is NaN: `x` goes second.
+            unsafe { _mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), x)) }
+        }
+        #[inline(always)]
+        unsafe fn floor(x: __m256) -> __m256 {
+            unsafe { _mm256_floor_ps(x) }
+        }
+        #[inline(always)]
+        unsafe fn shl23(x: __m256) -> __m256 {
+            unsafe { _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_castps_si256(x))) }
+        }
     }
 
     pub struct Avx512;
@@ -181,6 +279,39 @@ mod x86 {
         #[inline(always)]
         unsafe fn store(p: *mut f32, v: __m512) {
             unsafe { _mm512_storeu_ps(p, v) }
+        }
+        #[inline(always)]
+        unsafe fn set(x: f32) -> __m512 {
+            unsafe { _mm512_set1_ps(x) }
+        }
+        #[inline(always)]
+        unsafe fn add(a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_add_ps(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn sub(a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_sub_ps(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn mul(a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_mul_ps(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn div(a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_div_ps(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn clamp(x: __m512, lo: f32, hi: f32) -> __m512 {
+            // max/min return their second operand when either is NaN: `x` goes second.
+            unsafe { _mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), x)) }
+        }
+        #[inline(always)]
+        unsafe fn floor(x: __m512) -> __m512 {
+            unsafe { _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(x) }
+        }
+        #[inline(always)]
+        unsafe fn shl23(x: __m512) -> __m512 {
+            unsafe { _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_castps_si512(x))) }
         }
     }
 }

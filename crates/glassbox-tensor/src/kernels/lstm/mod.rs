@@ -15,6 +15,7 @@
 //! `[h | c | tanh(c) | i | f | g | o]` (7 x hidden floats), everything backward needs.
 
 mod backward;
+mod cell;
 mod forward;
 pub mod lanes;
 mod team;
