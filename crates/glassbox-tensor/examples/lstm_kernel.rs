@@ -1,0 +1,62 @@
+//! Times the fused LSTM kernel alone (`kernels::lstm`, no candle): forward and backward through time of
+//! one layer on random projections, medians of 10 passes, three times.
+//!
+//! `RAYON_NUM_THREADS=2 cargo run --release -p glassbox-tensor --example lstm_kernel -- 100 32 256`
+//! (steps, batch, hidden: the character lesson's layer; `40 128 128` is the course's).
+
+use glassbox_tensor::kernels::lstm::{lstm_backward, lstm_forward, LstmGeometry, Projections};
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("steps batch hidden, as numbers"))
+        .collect();
+    let [steps, batch, hidden] = args[..] else {
+        eprintln!("usage: lstm_kernel STEPS BATCH HIDDEN");
+        std::process::exit(2);
+    };
+    let g = LstmGeometry {
+        steps,
+        batch,
+        hidden,
+    };
+    let mut state = 1u32;
+    let mut random = |n: usize, scale: f32| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                ((state >> 8) as f32 / 16_777_216.0 - 0.5) * scale
+            })
+            .collect()
+    };
+    let xw = random(steps * batch * 4 * hidden, 1.0);
+    let w_hh = random(4 * hidden * hidden, 0.2);
+    let bias = random(4 * hidden, 0.1);
+    let grad_h = random(steps * batch * hidden, 0.1);
+    // Multiply-adds of the recurrent product; backward does it twice (carried gradient, weight gradient).
+    let flops = 2.0 * (steps * batch * 4 * hidden * hidden) as f64;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    for _ in 0..3 {
+        let (mut forward, mut backward) = (Vec::new(), Vec::new());
+        for _ in 0..10 {
+            let t = Instant::now();
+            let packed = lstm_forward(Projections::Rows(&xw), &w_hh, &bias, &g);
+            forward.push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            std::hint::black_box(lstm_backward(&packed, &grad_h, &w_hh, &g));
+            backward.push(t.elapsed().as_secs_f64());
+        }
+        let (f, b) = (median(forward), median(backward));
+        println!(
+            "forward {:.2} ms ({:.0} GFLOP/s), backward {:.2} ms ({:.0} GFLOP/s)",
+            f * 1e3,
+            flops / f / 1e9,
+            b * 1e3,
+            2.0 * flops / b / 1e9
+        );
+    }
+}
