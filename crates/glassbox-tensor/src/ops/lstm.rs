@@ -73,6 +73,21 @@ pub fn lstm_recurrence(xw: &Tensor, w_hh: &Tensor, bias: Option<&Tensor>) -> Res
     })
 }
 
+/// The hidden states `(steps, batch, hidden)` of a forward pass as an op's output, its packed result kept
+/// in `keep` for the backward pass.
+pub(crate) fn keep_for_backward(
+    packed: Vec<f32>,
+    g: &LstmGeometry,
+    keep: &Mutex<Vec<f32>>,
+) -> (CpuStorage, Shape) {
+    let hidden = hidden_states(&packed, g);
+    *keep.lock().expect("lstm state lock") = packed;
+    (
+        CpuStorage::F32(hidden),
+        Shape::from((g.steps, g.batch, g.hidden)),
+    )
+}
+
 /// The cell states after the last step `(batch, hidden)`, out of the packed result of a forward pass.
 pub(crate) fn last_cells(
     packed: &[f32],
@@ -163,12 +178,7 @@ impl CustomOp3 for LstmOp {
             f32_slice("lstm bias", bs, bl)?,
             g,
         );
-        let hidden = hidden_states(&packed, g);
-        *self.packed.lock().expect("lstm state lock") = packed;
-        Ok((
-            CpuStorage::F32(hidden),
-            Shape::from((g.steps, g.batch, g.hidden)),
-        ))
+        Ok(keep_for_backward(packed, g, &self.packed))
     }
 
     fn bwd(

@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor};
 
 use super::conv2d::uses_fast_path;
-use super::lstm::{last_cells, lstm_recurrence, LstmStates};
+use super::lstm::{keep_for_backward, last_cells, lstm_recurrence, LstmStates};
 use crate::kernels::gemm::{sgemm, Mat, MatMut, Threads};
-use crate::kernels::lstm::{hidden_states, lstm_backward, lstm_forward, LstmGeometry, Projections};
+use crate::kernels::lstm::{lstm_backward, lstm_forward, LstmGeometry, Projections};
 use crate::kernels::parallel::threads;
 use crate::kernels::storage::f32_slice;
 
@@ -210,12 +210,7 @@ impl CustomOp3 for LstmLayerOp {
         let w_ih = f32_slice("lstm weight_ih", ws, wl)?;
         let (w_hh, bias) = split_recurrent(f32_slice("lstm weight_hh", rs, rl)?, g.hidden);
         let packed = self.forward(&rows(xs, xl)?, w_ih, &w_hh, &bias)?;
-        let hidden = hidden_states(&packed, g);
-        *self.packed.lock().expect("lstm state lock") = packed;
-        Ok((
-            CpuStorage::F32(hidden),
-            Shape::from((g.steps, g.batch, g.hidden)),
-        ))
+        Ok(keep_for_backward(packed, g, &self.packed))
     }
 
     fn bwd(
