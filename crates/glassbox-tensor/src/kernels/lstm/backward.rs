@@ -11,7 +11,7 @@ use super::team::{run_team, Crew};
 use super::{cell_backward, load, prefetch, store, LstmGeometry, C, PACKED, TANH_C};
 use crate::kernels::aligned::AlignedBuf;
 use crate::kernels::gemm::{sgemm, Mat, MatMut, Threads};
-use crate::kernels::parallel::{threads, SharedMut};
+use crate::kernels::parallel::{partition, SharedMut};
 
 /// Rows between a row's prefetch and its use in the cell phase.
 const AHEAD: usize = 2;
@@ -28,6 +28,8 @@ struct Pass<'a> {
     g: LstmGeometry,
     /// `(steps, batch, 4 hidden)` gate gradients.
     dxw: SharedMut,
+    /// `(4 hidden, hidden)` recurrent weight gradient.
+    dw: SharedMut,
     /// `(4 hidden)` bias gradient.
     db: SharedMut,
     /// `(batch, hidden)`: the gradients reaching `h` and `c` of the current step from the next one.
@@ -69,6 +71,7 @@ pub fn lstm_backward_on(
         w_hh,
         g: *g,
         dxw: spare,
+        dw: SharedMut(spare.0.wrapping_add(dxw_len), 4 * hd * hd),
         db: SharedMut(spare.0.wrapping_add(dxw_len + 4 * hd * hd), 4 * hd),
         dh: SharedMut::new(&mut dh),
         dc: SharedMut::new(&mut dc),
@@ -78,28 +81,8 @@ pub fn lstm_backward_on(
         let pass = &pass;
         with_lanes!(isa, member(pass: &Pass, crew: &Crew))
     });
-    // SAFETY: the pass has written every gate gradient, and the tail is zeroed.
+    // SAFETY: the pass has written every gate gradient and the weight gradient, and the tail is zeroed.
     unsafe { all.set_len(total) };
-    let (dgates_all, rest) = all.split_at_mut(dxw_len);
-    let dw = &mut rest[..4 * hd * hd];
-    if g.steps > 1 {
-        let rows = (g.steps - 1) * b;
-        let dgates = Mat::rows(&dgates_all[b * 4 * hd..], rows, 4 * hd);
-        let h_prev = Mat {
-            data: packed,
-            rows,
-            cols: hd,
-            rs: PACKED * hd,
-            cs: 1,
-        };
-        sgemm(
-            MatMut::rows(dw, 4 * hd, hd),
-            false,
-            dgates.t(),
-            h_prev,
-            Threads::Pool(threads()),
-        );
-    }
     all
 }
 
@@ -127,6 +110,55 @@ fn member<L: Lanes>(pass: &Pass, crew: &Crew) {
             }
         }
     }
+    if pass.g.steps > 1 {
+        // One block of gate rows per member: each block repacks all of `h_prev`, so no more of them.
+        let blocks = partition(4 * hd, crew.members());
+        for k in crew.jobs(blocks.len()) {
+            weight_rows(pass, blocks[k].clone());
+        }
+    }
+}
+
+/// Rows `gates` of the recurrent weight gradient, `dW = Σ_t dgates_t^T h_{t-1}` over every step but the
+/// first, as one product over all steps on this thread.
+///
+/// The product runs as a last phase of the team, in blocks of gate rows, rather than on rayon's pool after
+/// it, where it gained little from a second thread; the team's threads are running already.
+fn weight_rows(pass: &Pass, gates: Range<usize>) {
+    let Pass {
+        packed, g, dxw, dw, ..
+    } = *pass;
+    let (b, hd) = (g.batch, g.hidden);
+    let n = (g.steps - 1) * b;
+    // SAFETY: every gate gradient was written in the phases before this one and nobody writes them now;
+    // the rows `gates` of the weight gradient are this job's alone.
+    let (dgates, out) = unsafe {
+        (
+            std::slice::from_raw_parts(dxw.0.add(b * 4 * hd).cast_const(), n * 4 * hd),
+            dw.slice(gates.start * hd, gates.len() * hd),
+        )
+    };
+    let dgates = Mat {
+        data: &dgates[gates.start..],
+        rows: n,
+        cols: gates.len(),
+        rs: 4 * hd,
+        cs: 1,
+    };
+    let h_prev = Mat {
+        data: packed,
+        rows: n,
+        cols: hd,
+        rs: PACKED * hd,
+        cs: 1,
+    };
+    sgemm(
+        MatMut::rows(out, gates.len(), hd),
+        false,
+        dgates.t(),
+        h_prev,
+        Threads::One,
+    );
 }
 
 /// The gate gradients of step `t` for the block `units` and every row of the batch, added to the bias

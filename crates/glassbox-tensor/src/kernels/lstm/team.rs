@@ -58,6 +58,11 @@ pub struct Crew<'a> {
 }
 
 impl<'a> Crew<'a> {
+    /// How many threads the team has.
+    pub fn members(&self) -> usize {
+        self.shared.claims.len()
+    }
+
     /// The jobs `0..jobs` of the next phase that this member runs, as they are claimed: its home share
     /// first, then the others' in turn. The iterator ends once every job of the phase is done (on some
     /// member), and what they wrote is then visible to this one; it must be run to its end.
