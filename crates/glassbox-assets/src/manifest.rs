@@ -100,25 +100,89 @@ fn parse<T: for<'de> Deserialize<'de>>(name: &str, text: &str) -> Result<T> {
     })
 }
 
+/// Reads a models manifest in the format of `models/models.toml` (the compiled-in one is [`models`]),
+/// checking what the file's syntax cannot: checksums are hex of the right length, file names stay inside
+/// the directory they are joined to, hub models name their repository.
+pub fn parse_models(text: &str) -> Result<BTreeMap<String, ModelEntry>> {
+    const NAME: &str = "models/models.toml";
+    let models = parse::<ModelsFile>(NAME, text)?.models;
+    for (name, entry) in &models {
+        let bad = |problem: String| Error::Manifest {
+            name: NAME.into(),
+            problem: format!("model {name}: {problem}"),
+        };
+        check_relative(&entry.file).map_err(|p| bad(format!("file {p}")))?;
+        if let Some(sha) = &entry.sha256 {
+            check_hex(sha, 64).map_err(|p| bad(format!("sha256 {p}")))?;
+        }
+        if entry.input_size == 0 {
+            return Err(bad("input_size 0".into()));
+        }
+        if entry.source == Source::Hub && entry.repo.as_deref().is_none_or(str::is_empty) {
+            return Err(bad("a hub model without its repo".into()));
+        }
+    }
+    Ok(models)
+}
+
+/// Reads a datasets manifest in the format of `datasets.toml` (the compiled-in one is [`datasets`]),
+/// with the checks of [`parse_models`] and mirrors that are http(s) URLs.
+pub fn parse_datasets(text: &str) -> Result<BTreeMap<String, DatasetEntry>> {
+    const NAME: &str = "datasets.toml";
+    let datasets = parse::<DatasetsFile>(NAME, text)?.datasets;
+    for (name, entry) in &datasets {
+        let bad = |problem: String| Error::Manifest {
+            name: NAME.into(),
+            problem: format!("dataset {name}: {problem}"),
+        };
+        check_relative(&entry.dir).map_err(|p| bad(format!("dir {p}")))?;
+        for mirror in &entry.mirrors {
+            if !(mirror.starts_with("https://") || mirror.starts_with("http://")) {
+                return Err(bad(format!("mirror {mirror:?} is not an http(s) URL")));
+            }
+        }
+        for file in &entry.files {
+            check_relative(&file.name).map_err(|p| bad(format!("file {p}")))?;
+            check_hex(&file.md5, 32).map_err(|p| bad(format!("md5 of {} {p}", file.name)))?;
+            if let Some(md5) = &file.content_md5 {
+                check_hex(md5, 32).map_err(|p| bad(format!("content_md5 of {} {p}", file.name)))?;
+            }
+        }
+    }
+    Ok(datasets)
+}
+
+/// A path that, joined to a directory, stays below it.
+fn check_relative(path: &str) -> std::result::Result<(), String> {
+    let plain = std::path::Path::new(path)
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if path.is_empty() || !plain {
+        return Err(format!(
+            "{path:?} is not a relative path below the directory"
+        ));
+    }
+    Ok(())
+}
+
+fn check_hex(digest: &str, len: usize) -> std::result::Result<(), String> {
+    if digest.len() != len || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{digest:?} is not {len} hex digits"));
+    }
+    Ok(())
+}
+
 /// Every model of `models/models.toml`, by name.
 pub fn models() -> &'static BTreeMap<String, ModelEntry> {
     static MODELS: OnceLock<BTreeMap<String, ModelEntry>> = OnceLock::new();
     // The file is compiled in and checked by this crate's tests, so a parse failure is a build defect.
-    MODELS.get_or_init(|| {
-        parse::<ModelsFile>("models/models.toml", MODELS_TOML)
-            .expect("models/models.toml is valid (tested)")
-            .models
-    })
+    MODELS.get_or_init(|| parse_models(MODELS_TOML).expect("models/models.toml is valid (tested)"))
 }
 
 /// Every dataset `cargo xtask fetch-data` knows, by name.
 pub fn datasets() -> &'static BTreeMap<String, DatasetEntry> {
     static DATASETS: OnceLock<BTreeMap<String, DatasetEntry>> = OnceLock::new();
-    DATASETS.get_or_init(|| {
-        parse::<DatasetsFile>("datasets.toml", DATASETS_TOML)
-            .expect("datasets.toml is valid (tested)")
-            .datasets
-    })
+    DATASETS.get_or_init(|| parse_datasets(DATASETS_TOML).expect("datasets.toml is valid (tested)"))
 }
 
 /// One model by name, or an error that lists the known names.

@@ -161,11 +161,48 @@ fn encode(
         .into_iter()
         .map(|(k, t)| Ok((k, t.to_device(&Device::Cpu)?.contiguous()?)))
         .collect::<Result<Vec<_>>>()?;
-    safetensors::serialize(
+    let bytes = safetensors::serialize(
         named.iter().map(|(k, t)| (k.as_str(), t)),
         Some(meta.to_map()),
     )
-    .map_err(|e| Error::Candle(candle_core::Error::wrap(e)))
+    .map_err(|e| Error::Candle(candle_core::Error::wrap(e)))?;
+    Ok(sort_metadata(bytes))
+}
+
+/// safetensors writes the metadata in the order of a `HashMap`, which differs from process to process;
+/// sorted, the same checkpoint is the same bytes, so runs can be compared (and checksummed) file to file.
+/// The header is the same length either way (the same entries, the same escaping), so it is rewritten in
+/// place; anything unexpected leaves the bytes as they were.
+fn sort_metadata(mut bytes: Vec<u8>) -> Vec<u8> {
+    const PREFIX: &[u8] = b"{\"__metadata__\":";
+    let Some(header_len) = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
+        .and_then(|n| usize::try_from(n).ok())
+    else {
+        return bytes;
+    };
+    let Some(header) = bytes.get(8..8usize.saturating_add(header_len)) else {
+        return bytes;
+    };
+    if !header.starts_with(PREFIX) {
+        return bytes;
+    }
+    let start = 8 + PREFIX.len();
+    let mut entries = serde_json::Deserializer::from_slice(&bytes[start..8 + header_len])
+        .into_iter::<BTreeMap<String, String>>();
+    let Some(Ok(sorted)) = entries.next() else {
+        return bytes;
+    };
+    let end = start + entries.byte_offset();
+    match serde_json::to_vec(&sorted) {
+        Ok(text) if text.len() == end - start => {
+            bytes[start..end].copy_from_slice(&text);
+            bytes
+        }
+        _ => bytes,
+    }
 }
 
 impl Checkpoint {
@@ -232,10 +269,41 @@ impl Checkpoint {
             .map(|(k, t)| (k.clone(), t.clone()))
             .collect();
         check_tensors(&self.path, &model_tensors, &expected, true)?;
+        check_finite(&self.path, &model_tensors)?;
         for (name, var) in vars.iter() {
             var.set(&model_tensors[name])?;
         }
         Ok(())
+    }
+}
+
+/// Refuses NaN and infinity in floating-point tensors: training stops before saving a diverged model, so
+/// such a file was damaged or written by something else, and restoring it would poison every output.
+fn check_finite(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let mut problems = Vec::new();
+    for name in names {
+        let t = &tensors[name];
+        if !t.dtype().is_float() {
+            continue;
+        }
+        // Every float type widens to f64 exactly.
+        let values = t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+        let bad = values.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            problems.push(format!(
+                "tensor {name} holds {bad} non-finite values (NaN or infinity)"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Tensors {
+            path: path.to_path_buf(),
+            problems,
+        })
     }
 }
 
@@ -367,6 +435,24 @@ mod tests {
         ck.restore("tiny", &other).unwrap();
         assert_eq!(values(&vm), values(&other));
         assert_eq!(ck.optimizer_state()["momentum.0"].dims(), &[2, 3]);
+    }
+
+    #[test]
+    fn the_same_checkpoint_is_the_same_bytes() {
+        let mut m = meta(4);
+        m.extra = (0..12)
+            .map(|i| (format!("key{i}"), format!("value \"{i}\"")))
+            .collect();
+        let tensors = varmap_tensors(&model(1));
+        let first = encode(&m, &tensors, &[]).unwrap();
+        // A HashMap's order changes with its seed: a few encodings would differ without the sorting.
+        for _ in 0..8 {
+            assert_eq!(encode(&m, &tensors, &[]).unwrap(), first);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        std::fs::write(&path, &first).unwrap();
+        assert_eq!(Checkpoint::load(&path, &Device::Cpu).unwrap().meta, m);
     }
 
     #[test]

@@ -114,13 +114,18 @@ impl Epsilon {
                 fraction,
             } => vec![start, end, fraction],
         };
-        match probabilities.iter().find(|p| !(0.0..=1.0).contains(*p)) {
-            Some(p) => Err(Error::setting(
+        if let Some(p) = probabilities.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+            return Err(Error::setting(
                 "exploration schedule value",
                 p,
                 "a probability or fraction in [0, 1]",
-            )),
-            None => Ok(()),
+            ));
+        }
+        match *self {
+            Epsilon::ExpDecay { rate, .. } if !(rate.is_finite() && rate >= 0.0) => Err(
+                Error::setting("exploration decay rate", rate, "a finite rate >= 0"),
+            ),
+            _ => Ok(()),
         }
     }
 }

@@ -93,6 +93,12 @@ pub fn trained_chars(saved: &SavedModel, device: &Device) -> Result<TrainedChars
     let vocab = CharVocab::from_text(vocabulary);
     let config = CharModelConfig::from_name(saved.model_name(), vocab.len())
         .ok_or_else(|| saved.not_ours("its model name is not a character LSTM's"))?;
+    saved.check_size(crate::train::lstm_weights_at_least(
+        config.symbols,
+        config.hidden,
+        config.layers,
+        config.symbols,
+    ))?;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
     let model = CharModel::new(config, vb)?;

@@ -334,6 +334,27 @@ pub fn train_lm(
     })
 }
 
+/// The weight matrices a stack of `layers` LSTMs of `hidden` units on `inputs` features with a dense head
+/// to `outputs` holds (biases left out: this is a lower bound, for [`SavedModel::check_size`]).
+pub fn lstm_weights_at_least(inputs: usize, hidden: usize, layers: usize, outputs: usize) -> u128 {
+    // Saturating: the sizes come from a file's metadata, and `usize::MAX` squared overflows even u128.
+    let (inputs, hidden, layers, outputs) = (
+        inputs as u128,
+        hidden as u128,
+        layers as u128,
+        outputs as u128,
+    );
+    let gates = hidden.saturating_mul(4);
+    let square = gates.saturating_mul(hidden);
+    let input = gates
+        .saturating_mul(inputs)
+        .saturating_add(layers.saturating_sub(1).saturating_mul(square));
+    let recurrent = layers.saturating_mul(square);
+    input
+        .saturating_add(recurrent)
+        .saturating_add(outputs.saturating_mul(hidden))
+}
+
 /// A checkpoint [`train_lm`] wrote, opened to rebuild its model: its metadata, the window, and errors that
 /// name the file and say what it holds instead.
 pub struct SavedModel {
@@ -383,6 +404,27 @@ impl SavedModel {
             .extra
             .get(key)
             .ok_or_else(|| self.not_ours(missing))?)
+    }
+
+    /// Refuses a model name that describes a larger model than the file holds, before any of it is
+    /// built: `least` is how many weights such a model stores at the least (see
+    /// [`lstm_weights_at_least`]). Without this a few hundred bytes naming `char-lstm-1x4000000000-...`
+    /// would ask for exabytes.
+    pub fn check_size(&self, least: u128) -> Result<()> {
+        let stored: u128 = self
+            .checkpoint
+            .tensors
+            .values()
+            .map(|t| t.elem_count() as u128)
+            .sum();
+        if least > stored {
+            return Err(self
+                .not_ours(&format!(
+                    "its name describes a model of at least {least} weights, the file holds {stored}"
+                ))
+                .into());
+        }
+        Ok(())
     }
 
     /// Reads the weights into `varmap`, whose variables a model of the saved name created.

@@ -17,7 +17,7 @@ use crate::generate::Sampling;
 use crate::train::{
     train_lm, window_batch, Recipe, SavedModel, TrainOutcome, TrainRun, CHECKPOINT_FILE,
 };
-use crate::word_model::{WordModel, WordModelConfig};
+use crate::word_model::{WordInput, WordModel, WordModelConfig};
 use crate::words::{WordText, WordTokenizer, TOKENIZER_FILE};
 use crate::Result;
 
@@ -105,6 +105,21 @@ pub fn trained_words(saved: &SavedModel, device: &Device) -> Result<TrainedWords
     }
     let config = WordModelConfig::from_name(saved.model_name(), tokenizer.len())
         .ok_or_else(|| saved.not_ours("its model name is not a word LSTM's"))?;
+    let (inputs, embedding) = match config.input {
+        WordInput::OneHot => (config.vocabulary, 0),
+        WordInput::Embedding(size) => (
+            size,
+            (config.vocabulary as u128).saturating_mul(size as u128),
+        ),
+    };
+    saved.check_size(
+        embedding.saturating_add(crate::train::lstm_weights_at_least(
+            inputs,
+            config.hidden,
+            config.layers,
+            config.vocabulary,
+        )),
+    )?;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
     let model = WordModel::new(config, vb, Seed(0))?;
@@ -189,7 +204,6 @@ impl WordSampler<'_> {
 mod tests {
     use super::*;
     use crate::train::OptimizerKind;
-    use crate::word_model::WordInput;
     use glassbox_core::seed::SeededInit;
 
     fn text() -> WordText {

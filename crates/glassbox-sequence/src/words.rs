@@ -79,8 +79,33 @@ impl WordTokenizer {
     /// Reads a `tokenizer.json` written by [`WordTokenizer::save`]; anything else is an error naming the
     /// file.
     pub fn load(path: &Path) -> Result<WordTokenizer> {
-        let tokenizer = Tokenizer::from_file(path)
-            .map_err(|e| tokenizer_error(path, "not a tokenizer file", e))?;
+        let bytes = std::fs::read(path).map_err(|e| glassbox_core::Error::io(path, e))?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|e| tokenizer_error(path, "not a tokenizer file (not UTF-8 text)", e))?;
+        serde_json::from_str::<serde::de::IgnoredAny>(text)
+            .map_err(|e| tokenizer_error(path, "not a tokenizer file (not JSON)", e))?;
+        // tokenizers 0.23 panics on some well-formed JSON it cannot use (a malformed decoder, found by
+        // fuzzing) instead of returning its error.
+        let parsed = std::panic::catch_unwind(|| text.parse::<Tokenizer>()).map_err(|_| {
+            tokenizer_error(
+                path,
+                "not a tokenizer file",
+                "the tokenizers library could not read it",
+            )
+        })?;
+        let tokenizer = parsed.map_err(|e| tokenizer_error(path, "not a tokenizer file", e))?;
+        // The model's embedding has one row per id: ids must be exactly 0..len.
+        let ids: std::collections::BTreeSet<u32> =
+            tokenizer.get_vocab(true).into_values().collect();
+        let dense = ids.iter().enumerate().all(|(i, &id)| i as u32 == id);
+        let tokens = tokenizer.get_model().get_vocab_size();
+        if !dense || ids.len() != tokens || tokenizer.get_vocab_size(true) != tokens {
+            return Err(glassbox_core::Error::format(
+                path,
+                format!("the ids of its {tokens} tokens are not 0..{tokens}, each once"),
+            )
+            .into());
+        }
         if tokenizer.token_to_id(UNKNOWN) != Some(0) {
             return Err(glassbox_core::Error::format(
                 path,

@@ -51,10 +51,31 @@ fn decompress_if_gzip(path: &Path, raw: &[u8]) -> Result<Vec<u8>> {
     if !is_gzip {
         return Ok(raw.to_vec());
     }
-    let mut out = Vec::with_capacity(raw.len() * 4);
-    GzDecoder::new(raw)
+    let corrupt = |e: std::io::Error| {
+        Error::format(path, format!("gzip stream is truncated or corrupt: {e}"))
+    };
+    // Inflate the header first, then at most one byte more than it promises: a few kilobytes of gzip can
+    // hold gigabytes of zeros after a valid header (a bomb), and the parser needs only to see that they
+    // are there. Anything short of a header goes to the parser as it is, which says what is missing.
+    let mut decoder = GzDecoder::new(raw);
+    let mut out = Vec::new();
+    (&mut decoder)
+        .take(4)
         .read_to_end(&mut out)
-        .map_err(|e| Error::format(path, format!("gzip stream is truncated or corrupt: {e}")))?;
+        .map_err(corrupt)?;
+    if out.len() == 4 {
+        let ndims = u64::from(out[3]);
+        (&mut decoder)
+            .take(4 * ndims)
+            .read_to_end(&mut out)
+            .map_err(corrupt)?;
+        let promised = out[4..]
+            .chunks_exact(4)
+            .map(|d| u64::from(be_u32(d)))
+            .try_fold(1u64, |acc, d| acc.checked_mul(d));
+        let limit = promised.and_then(|n| n.checked_add(1)).unwrap_or(u64::MAX);
+        decoder.take(limit).read_to_end(&mut out).map_err(corrupt)?;
+    }
     Ok(out)
 }
 
@@ -117,10 +138,10 @@ fn parse_uncompressed(path: &Path, bytes: &[u8], expected_magic: u32) -> Result<
         return Err(Error::format(
             path,
             format!(
-                "{} bytes of unexpected trailing data after {} ({} bytes)",
-                body.len() - expected_len,
+                "unexpected trailing data after {} ({} bytes): at least {} more bytes",
                 describe(&dims),
-                expected_len
+                expected_len,
+                body.len() - expected_len
             ),
         ));
     }

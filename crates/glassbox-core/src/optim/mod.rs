@@ -137,10 +137,17 @@ fn first_device<'a>(mut vars: impl Iterator<Item = &'a candle_core::Var>) -> Dev
         .unwrap_or(Device::Cpu)
 }
 
-/// Fails with [`Error::InvalidOption`] unless `ok`. Used by the `validate` methods of the `Params*`
-/// structs, which reject what PyTorch's constructors reject (and NaN, which PyTorch lets through).
-fn require(ok: bool, option: &str, value: impl ToString, expected: &str) -> Result<()> {
-    if ok {
+/// Fails with [`Error::InvalidOption`] unless `ok` and `value` is finite. Used by the `validate` methods
+/// of the `Params*` structs, which reject what PyTorch's constructors reject, and also NaN and infinity,
+/// which PyTorch lets through (`--lr inf` passes `lr >= 0`, then turns every weight into NaN).
+fn require(ok: bool, option: &str, value: f64, expected: &str) -> Result<()> {
+    if !value.is_finite() {
+        Err(Error::invalid(
+            option,
+            value,
+            format!("a finite number: {expected}"),
+        ))
+    } else if ok {
         Ok(())
     } else {
         Err(Error::invalid(option, value, expected))
