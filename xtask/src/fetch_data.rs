@@ -191,7 +191,11 @@ pub fn run(dest: &Path, which: &str, mirror: Option<&str>) -> anyhow::Result<()>
     if failures.is_empty() {
         return Ok(());
     }
-    // The details were printed per file above; the error sums up and says what to do.
+    bail!(failure_message(&failures))
+}
+
+/// The details were printed per file; this sums up and says what to do.
+fn failure_message(failures: &[FileFailure]) -> String {
     let mut message = format!(
         "{} file(s) could not be fetched: {}",
         failures.len(),
@@ -201,7 +205,9 @@ pub fn run(dest: &Path, which: &str, mirror: Option<&str>) -> anyhow::Result<()>
             .collect::<Vec<_>>()
             .join(", ")
     );
-    if failures.iter().all(FileFailure::offline) {
+    let offline = failures.iter().all(FileFailure::offline);
+    let errors = || failures.iter().flat_map(|f| &f.attempts).map(|(_, e)| e);
+    if offline {
         message.push_str("\nNo mirror could be reached; this machine looks offline:");
         let mut seen = Vec::new();
         for (mirror, error) in failures.iter().flat_map(|f| &f.attempts) {
@@ -210,13 +216,31 @@ pub fn run(dest: &Path, which: &str, mirror: Option<&str>) -> anyhow::Result<()>
                 seen.push(mirror.clone());
             }
         }
+    } else {
+        if errors().any(DownloadError::is_interrupted) {
+            message.push_str(
+                "\nA transfer broke off (the connection dropped or the server stalled); what arrived is kept \
+                 beside the file as a hidden .NAME.part, never read as data. Rerun `cargo xtask fetch-data` to \
+                 resume it.",
+            );
+        }
+        if errors().any(DownloadError::is_rejected) {
+            message.push_str(
+                "\nA mirror served a file whose size or md5 differs from datasets.toml; it was not kept. Rerun \
+                 `cargo xtask fetch-data` later, or pass --mirror URL for a mirror with a good copy.",
+            );
+        }
+        if !errors().any(|e| e.is_interrupted() || e.is_rejected()) {
+            message.push_str("\nRerun `cargo xtask fetch-data` to try again.");
+        }
     }
-    message.push_str(
-        "\nCopy the files in by hand to those paths (they are checked against the size and md5 in \
+    message.push_str(&format!(
+        "\n{} the files in by hand to those paths (they are checked against the size and md5 in \
          crates/glassbox-assets/datasets.toml), or point GLASSBOX_DATA at a directory that already holds them \
          (for example ../shared/data).",
-    );
-    bail!(message)
+        if offline { "Copy" } else { "Or copy" }
+    ));
+    message
 }
 
 fn print_outcome(file: &DatasetFile, result: &Result<Outcome, FileFailure>) {
@@ -242,8 +266,23 @@ fn print_outcome(file: &DatasetFile, result: &Result<Outcome, FileFailure>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_server::{closed_port, TestServer};
+    use crate::test_server::{closed_port, Fault, TestServer};
     use glassbox_assets::checksum::bytes_digest;
+    use std::time::Duration;
+
+    /// The agent of these tests: no proxy, and a stall noticed after a second.
+    fn test_agent() -> ureq::Agent {
+        download::agent_builder(false, Duration::from_secs(1)).build()
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
 
     fn entry(files: &[(&str, &[u8])]) -> DatasetEntry {
         DatasetEntry {
@@ -424,6 +463,176 @@ mod tests {
         );
         let dir = dest.path().join("set");
         assert_eq!(std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0), 0);
+    }
+
+    #[test]
+    fn every_server_fault_leaves_the_data_untouched_and_a_rerun_fetches_the_file() {
+        let body: Vec<u8> = (0..100u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+        let set = entry(&[("a.gz", &body)]);
+        let file = &set.files[0];
+        // (server, what the error must say, bytes kept for a resume)
+        let cases = [
+            (
+                TestServer::start().faulty_file("/a.gz", body.clone(), Fault::DropAfter(40)),
+                "the connection dropped after 40 of 100 bytes",
+                Some(40),
+            ),
+            (
+                TestServer::start().faulty_file("/a.gz", body.clone(), Fault::Length(150)),
+                "wrong size: expected 100 bytes, the server announces 150",
+                None,
+            ),
+            (
+                TestServer::start().faulty_file("/a.gz", body.clone(), Fault::Length(60)),
+                "wrong size: expected 100 bytes, the server announces 60",
+                None,
+            ),
+            (
+                TestServer::start().faulty_file(
+                    "/a.gz",
+                    body.clone(),
+                    Fault::StallAfter(30, Duration::from_secs(30)),
+                ),
+                "timed out after 30 of 100 bytes",
+                Some(30),
+            ),
+            (
+                TestServer::start().file("/a.gz", vec![7u8; 100]),
+                "md5 mismatch",
+                None,
+            ),
+        ];
+        for (server, says, kept) in cases {
+            let dest = tempfile::tempdir().unwrap();
+            let target = dest.path().join("a.gz");
+            std::fs::write(&target, b"an old, bad copy").unwrap();
+            let failure = fetch_file(
+                &test_agent(),
+                dest.path(),
+                file,
+                &[server.url("/")],
+                Progress::Quiet,
+            )
+            .unwrap_err();
+            let text = failure.to_string();
+            assert!(
+                text.contains(&server.url("/a.gz")) && text.contains(says) && !failure.offline(),
+                "{text}"
+            );
+            assert_eq!(
+                std::fs::read(&target).unwrap(),
+                b"an old, bad copy",
+                "{says}"
+            );
+            let mut expected_names = vec!["a.gz".to_string()];
+            if let Some(n) = kept {
+                expected_names.insert(0, ".a.gz.part".to_string());
+                assert_eq!(
+                    std::fs::read(dest.path().join(".a.gz.part")).unwrap(),
+                    body[..n],
+                    "{says}"
+                );
+            }
+            assert_eq!(names_in(dest.path()), expected_names, "{says}");
+
+            let good = TestServer::start().file("/a.gz", body.clone());
+            let outcome = fetch_file(
+                &test_agent(),
+                dest.path(),
+                file,
+                &[good.url("/")],
+                Progress::Quiet,
+            )
+            .unwrap();
+            assert!(matches!(
+                outcome,
+                Outcome::Downloaded {
+                    replaced: Some(_),
+                    ..
+                }
+            ));
+            assert_eq!(std::fs::read(&target).unwrap(), body, "{says}");
+            assert_eq!(names_in(dest.path()), ["a.gz"], "{says}");
+            let asked = good
+                .requests()
+                .into_iter()
+                .map(|r| r.range)
+                .collect::<Vec<_>>();
+            assert_eq!(asked, [kept.map(|n| format!("bytes={n}-"))], "{says}");
+        }
+    }
+
+    #[test]
+    fn a_transfer_cut_at_one_mirror_is_resumed_from_the_next() {
+        let body: Vec<u8> = (0..100u8).collect();
+        let first = TestServer::start().faulty_file("/a.gz", body.clone(), Fault::DropAfter(40));
+        let second = TestServer::start().file("/a.gz", body.clone());
+        let dest = tempfile::tempdir().unwrap();
+        let set = entry(&[("a.gz", &body)]);
+        let outcome = fetch_file(
+            &test_agent(),
+            dest.path(),
+            &set.files[0],
+            &[first.url("/"), second.url("/")],
+            Progress::Quiet,
+        )
+        .unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Downloaded {
+                url: second.url("/a.gz"),
+                replaced: None
+            }
+        );
+        assert_eq!(std::fs::read(dest.path().join("a.gz")).unwrap(), body);
+        assert_eq!(second.requests()[0].range.as_deref(), Some("bytes=40-"));
+        assert_eq!(names_in(dest.path()), ["a.gz"]);
+    }
+
+    #[test]
+    fn the_final_message_says_what_to_do() {
+        let failure = |error: DownloadError| FileFailure {
+            target: PathBuf::from("data/set/a.gz"),
+            attempts: vec![("http://m/".into(), error)],
+        };
+        let dropped = failure(DownloadError::Dropped {
+            url: "http://m/a.gz".into(),
+            received: 4,
+            expected: 9,
+            cause: "eof".into(),
+        });
+        let text = failure_message(&[dropped]);
+        assert!(
+            text.contains("data/set/a.gz")
+                && text.contains("Rerun `cargo xtask fetch-data` to resume"),
+            "{text}"
+        );
+        let mismatch = failure(DownloadError::Digest {
+            url: "http://m/a.gz".into(),
+            algorithm: "md5",
+            expected: "00".into(),
+            found: "11".into(),
+        });
+        let text = failure_message(&[mismatch]);
+        assert!(
+            text.contains("differs from datasets.toml") && text.contains("--mirror"),
+            "{text}"
+        );
+        let http = failure(DownloadError::Http {
+            url: "http://m/a.gz".into(),
+            status: 503,
+            text: "Service Unavailable".into(),
+        });
+        assert!(failure_message(&[http]).contains("Rerun `cargo xtask fetch-data` to try again"));
+        let offline = failure(DownloadError::Unreachable {
+            url: "http://m/a.gz".into(),
+            message: "refused".into(),
+        });
+        let text = failure_message(&[offline]);
+        assert!(
+            text.contains("looks offline") && !text.contains("Rerun"),
+            "{text}"
+        );
     }
 
     #[test]

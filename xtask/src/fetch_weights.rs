@@ -1,16 +1,25 @@
-//! `cargo xtask fetch-weights`: hub models into the Hugging Face cache (with hf-hub's blocking API), local
-//! models found where they are handed over; every file checked before it is trusted.
+//! `cargo xtask fetch-weights`: hub models into the Hugging Face cache, local models found where they are
+//! handed over; every file checked before it is trusted.
+//!
+//! Hub files are downloaded by xtask's own verified downloader into hf-hub's cache layout, which the crates
+//! read with hf-hub. hf-hub 0.4's downloader is not used when the sha256 is known: it has no read time-out (a
+//! stalled transfer hangs for ever), and it renames whatever arrived into the cache, where the crates can see
+//! it, before anything checks its size or digest.
 //!
 //! The hub settings are passed in as a [`HubConfig`] rather than read from the environment here, so tests can
 //! point at a local server and a temporary cache without touching process-wide variables.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
+use glassbox_assets::atomic;
+use glassbox_assets::checksum::Algorithm;
 use glassbox_assets::manifest::{self, ModelEntry, Source};
 use hf_hub::api::sync::ApiBuilder;
 use hf_hub::{Cache, Repo, RepoType};
 
+use crate::download::{self, DownloadError, Expected, Progress};
 use crate::hub_head::{self, is_sha256, Published};
 use crate::weights_check::{self, CheckError, Checked, Expectations};
 
@@ -23,11 +32,13 @@ pub struct HubConfig {
     pub endpoint: String,
     /// The cache's `hub` directory (`$HF_HOME/hub`).
     pub cache_dir: PathBuf,
-    /// Sent as a bearer token; `None` leaves hf-hub to read `$HF_HOME/token`.
+    /// `HF_TOKEN`, sent as a bearer token; `None` falls back to `$HF_HOME/token` as hf-hub does.
     pub token: Option<String>,
     /// `HF_HUB_OFFLINE`: look in the cache only.
     pub offline: bool,
-    pub progress: bool,
+    pub progress: Progress,
+    /// The longest silence accepted from the hub ([`download::READ_TIMEOUT`]; tests shorten it).
+    pub read_timeout: Duration,
 }
 
 impl HubConfig {
@@ -42,8 +53,14 @@ impl HubConfig {
                 .ok()
                 .filter(|t| !t.trim().is_empty()),
             offline: std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| is_truthy(&v)),
-            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            progress: Progress::auto(),
+            read_timeout: download::READ_TIMEOUT,
         }
+    }
+
+    /// `HF_TOKEN`, else the token hf-hub and the Python tools keep in `$HF_HOME/token`.
+    fn bearer(&self) -> Option<String> {
+        self.token.clone().or_else(|| self.cache().token())
     }
 
     fn cache(&self) -> Cache {
@@ -54,7 +71,7 @@ impl HubConfig {
     fn api(&self) -> anyhow::Result<hf_hub::api::sync::Api> {
         let mut builder = ApiBuilder::from_cache(self.cache())
             .with_endpoint(self.endpoint.clone())
-            .with_progress(self.progress);
+            .with_progress(self.progress == Progress::Bar);
         if self.token.is_some() {
             builder = builder.with_token(self.token.clone());
         }
@@ -134,7 +151,8 @@ pub fn fetch_hub(entry: &ModelEntry, config: &HubConfig) -> anyhow::Result<Fetch
     let api = config.api()?;
     let api_repo = api.repo(repo.clone());
     let url = api_repo.url(&entry.file);
-    let published = match hub_head::published(&url, config.token.as_deref()) {
+    let bearer = config.bearer();
+    let published = match hub_head::published(&url, bearer.as_deref(), config.read_timeout) {
         Ok(p) => Some(p),
         // A cached copy is still usable offline: it is checked against what was recorded at download.
         Err(e) if cached.is_some() && e.is_unreachable() => {
@@ -146,12 +164,7 @@ pub fn fetch_hub(entry: &ModelEntry, config: &HubConfig) -> anyhow::Result<Fetch
         Err(e) => bail!(
             "cannot ask the hub about {}: {e}{}",
             entry.file,
-            if e.is_unreachable() {
-                "\nThis machine looks offline: set HF_ENDPOINT to a reachable mirror, or copy a Hugging Face cache \
-                 holding the file into HF_HOME and set HF_HUB_OFFLINE=1."
-            } else {
-                ""
-            }
+            if e.is_unreachable() { OFFLINE_HINT } else { "" }
         ),
     };
 
@@ -170,9 +183,10 @@ pub fn fetch_hub(entry: &ModelEntry, config: &HubConfig) -> anyhow::Result<Fetch
             notes.push("the cache held an older version; downloaded the current one".into());
         }
         eprintln!("downloading {url}");
-        let path = api_repo
-            .download(&entry.file)
-            .with_context(|| format!("downloading {url}"))?;
+        let Some(published) = published.as_ref() else {
+            bail!("{url}: nothing is known about the file to check a download against");
+        };
+        let path = download_into_cache(entry, config, &repo, &url, published)?;
         (path, true)
     };
     let checked = check_cached(entry, &path, published.as_ref())?;
@@ -181,6 +195,127 @@ pub fn fetch_hub(entry: &ModelEntry, config: &HubConfig) -> anyhow::Result<Fetch
         downloaded,
         notes,
     })
+}
+
+const OFFLINE_HINT: &str =
+    "\nThis machine looks offline: set HF_ENDPOINT to a reachable mirror, or copy a \
+     Hugging Face cache holding the file into HF_HOME and set HF_HUB_OFFLINE=1.";
+
+/// Downloads a hub file into hf-hub's cache layout: `blobs/<etag>`, then `snapshots/<commit>/<file>` pointing
+/// at it, then `refs/<revision>` naming the commit. The blob appears only once verified, and the pointer only
+/// after the blob, so the crates never find a partial or unchecked file.
+fn download_into_cache(
+    entry: &ModelEntry,
+    config: &HubConfig,
+    repo: &Repo,
+    url: &str,
+    published: &Published,
+) -> anyhow::Result<PathBuf> {
+    let sha256 = entry.sha256.as_deref().or(published.sha256());
+    let (Some(sha256), Some(size)) = (sha256, entry.size.or(published.size)) else {
+        // A file outside git LFS has no published sha256 to verify the bytes against as they arrive; hf-hub
+        // downloads it and `check_cached` checks what it can afterwards.
+        return config
+            .api()?
+            .repo(repo.clone())
+            .download(&entry.file)
+            .with_context(|| format!("downloading {url}"));
+    };
+    // Both name paths inside the cache: a header must not be able to point outside it.
+    let etag = Some(published.etag.as_str())
+        .filter(|e| is_plain_name(e))
+        .with_context(|| format!("{url}: the hub sent an unusable etag {:?}", published.etag))?;
+    let commit = published
+        .commit
+        .as_deref()
+        .filter(|c| is_plain_name(c))
+        .with_context(|| format!("{url}: the hub sent no usable x-repo-commit header"))?;
+
+    let repo_dir = config.cache_dir.join(repo.folder_name());
+    let blob = repo_dir.join("blobs").join(etag);
+    let agent = download::agent_builder(true, config.read_timeout)
+        // The token may follow a redirect within the hub, never to the CDN (whose URL is signed).
+        .redirect_auth_headers(ureq::RedirectAuthHeaders::SameHost)
+        .build();
+    let bearer = config.bearer();
+    let request = download::Request {
+        url,
+        bearer: bearer.as_deref(),
+        label: &entry.file,
+    };
+    let expected = Expected {
+        size,
+        algorithm: Algorithm::Sha256,
+        digest: sha256,
+    };
+    download::fetch_verified(&agent, &request, &blob, &expected, config.progress)
+        .map_err(|e| anyhow::anyhow!("{e}{}", download_hint(entry, &e)))?;
+
+    let pointer = repo_dir.join("snapshots").join(commit).join(&entry.file);
+    // From the pointer's directory up to the repository's: `snapshots/<commit>` and any folders in the name.
+    let levels = 1 + Path::new(&entry.file).components().count();
+    link_pointer(&blob, etag, levels, &pointer)?;
+    atomic::write_bytes_atomic(
+        &repo_dir.join("refs").join(repo.revision()),
+        commit.as_bytes(),
+    )?;
+    Ok(pointer)
+}
+
+/// What to do after a failed hub download.
+fn download_hint(entry: &ModelEntry, error: &DownloadError) -> String {
+    let rerun = format!("cargo xtask fetch-weights --model {}", entry_name(entry));
+    if error.is_interrupted() {
+        format!(
+            "\nThe bytes received are kept beside the blob in the cache (hidden, never read by the crates); run \
+             `{rerun}` again to resume."
+        )
+    } else if error.is_rejected() {
+        format!(
+            "\nNothing was written to the cache; run `{rerun}` again, and if it fails the same way, the hub's copy \
+             or models.toml is wrong."
+        )
+    } else if error.is_unreachable() {
+        OFFLINE_HINT.to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// A single path component: not empty, no separator, not `.` or `..`.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\'])
+}
+
+/// Points `pointer` at `blob` the way hf-hub does (a relative symlink `../../blobs/<etag>`), replacing an older
+/// pointer with one rename so that a reader sees the old file or the new one.
+fn link_pointer(blob: &Path, etag: &str, levels: usize, pointer: &Path) -> anyhow::Result<()> {
+    let dir = pointer
+        .parent()
+        .with_context(|| format!("{} has no parent directory", pointer.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let temp = atomic::temp_path(pointer);
+    let _ = std::fs::remove_file(&temp);
+    #[cfg(unix)]
+    {
+        let relative: PathBuf = std::iter::repeat_n(Path::new(".."), levels)
+            .collect::<PathBuf>()
+            .join("blobs")
+            .join(etag);
+        std::os::unix::fs::symlink(&relative, &temp)
+            .with_context(|| format!("linking {} to {}", pointer.display(), blob.display()))?;
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (etag, levels);
+        std::fs::copy(blob, &temp)
+            .with_context(|| format!("copying {} to {}", blob.display(), pointer.display()))?;
+    }
+    if let Err(e) = std::fs::rename(&temp, pointer) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e).with_context(|| format!("placing {}", pointer.display()));
+    }
+    Ok(())
 }
 
 /// Checks a file in the cache against the manifest (pinned values first), else against what the hub publishes,
@@ -319,10 +454,11 @@ fn report(model: &str, entry: &ModelEntry, checked: &Checked) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_server::{closed_port, proxy_in_env, Route, TestServer};
+    use crate::test_server::{closed_port, proxy_in_env, Fault, Route, TestServer};
     use crate::weights_check::tiny_safetensors;
     use glassbox_assets::checksum::{bytes_digest, Algorithm};
     use glassbox_assets::manifest::{Naming, Preprocessing};
+    use std::time::Instant;
 
     const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -346,6 +482,11 @@ mod tests {
     /// Serves a file the way the hub serves an LFS file: the resolve URL answers with a 302 to a CDN URL and the
     /// `x-linked-etag` (the sha256 it claims), `x-linked-size` and `x-repo-commit` headers.
     fn hub_server(body: &[u8], claimed_sha256: &str) -> TestServer {
+        faulty_hub_server(body, claimed_sha256, Fault::None)
+    }
+
+    /// [`hub_server`] with a CDN that misbehaves as `fault` says.
+    fn faulty_hub_server(body: &[u8], claimed_sha256: &str, fault: Fault) -> TestServer {
         let server = TestServer::start();
         let cdn = server.url("/cdn/blob");
         server
@@ -362,9 +503,10 @@ mod tests {
                     ],
                     body: vec![],
                     sized: true,
+                    fault: Fault::None,
                 },
             )
-            .file("/cdn/blob", body.to_vec())
+            .faulty_file("/cdn/blob", body.to_vec(), fault)
     }
 
     fn config(endpoint: String, cache: &Path, offline: bool) -> HubConfig {
@@ -373,8 +515,16 @@ mod tests {
             cache_dir: cache.to_path_buf(),
             token: None,
             offline,
-            progress: false,
+            progress: Progress::Quiet,
+            read_timeout: Duration::from_secs(1),
         }
+    }
+
+    fn cached(cache: &Path) -> Option<PathBuf> {
+        let repo = hub_repo(&hub_entry(None)).unwrap();
+        Cache::new(cache.to_path_buf())
+            .repo(repo)
+            .get("model.safetensors")
     }
 
     fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -405,14 +555,14 @@ mod tests {
         let cfg = config(server.base(), cache.path(), false);
 
         let fetched = fetch_hub(&hub_entry(Some(17)), &cfg).unwrap();
-        // hf-hub's own steps: a `bytes=0-0` probe of the resolve URL, then the ranged download via the redirect.
-        let cdn_range: Vec<_> = server
+        // A HEAD of the resolve URL (not followed), then one GET through its redirect.
+        let cdn: Vec<_> = server
             .requests()
             .into_iter()
             .filter(|r| r.path == "/cdn/blob")
-            .filter_map(|r| r.range)
+            .map(|r| (r.method, r.range))
             .collect();
-        assert_eq!(cdn_range, ["bytes=0-0", "bytes=0-"]);
+        assert_eq!(cdn, [("GET".to_string(), None)]);
         assert!(fetched.downloaded);
         assert_eq!(fetched.checked.sha256, sha);
         assert!(fetched.checked.sha256_verified);
@@ -420,6 +570,11 @@ mod tests {
         assert_eq!(std::fs::read(&fetched.checked.path).unwrap(), body);
         let blob = cache.path().join("models--acme--tiny/blobs").join(&sha);
         assert!(blob.is_file(), "{:?}", files_under(cache.path()));
+        assert_eq!(cached(cache.path()), Some(fetched.checked.path.clone()));
+        assert_eq!(
+            std::fs::read_link(&fetched.checked.path).unwrap(),
+            Path::new("../../blobs").join(&sha)
+        );
 
         // The second run finds the current blob in the cache: one HEAD, no download.
         let before = server.requests().len();
@@ -441,7 +596,7 @@ mod tests {
     }
 
     #[test]
-    fn a_sha256_mismatch_removes_the_file_from_the_cache() {
+    fn a_sha256_mismatch_leaves_nothing_in_the_cache() {
         if proxy_in_env() {
             eprintln!("skipped: a proxy variable is set and ureq 2 would proxy 127.0.0.1");
             return;
@@ -457,14 +612,12 @@ mod tests {
             err.contains("sha256 mismatch") && err.contains(&wrong),
             "{err}"
         );
-        assert!(err.contains("removed from the cache"), "{err}");
-        let repo = hub_repo(&hub_entry(None)).unwrap();
-        assert_eq!(
-            Cache::new(cache.path().to_path_buf())
-                .repo(repo)
-                .get("model.safetensors"),
-            None
+        assert!(
+            err.contains("Nothing was written to the cache")
+                && err.contains("cargo xtask fetch-weights --model"),
+            "{err}"
         );
+        assert_eq!(cached(cache.path()), None);
         let left: Vec<_> = files_under(cache.path())
             .into_iter()
             .filter(|p| {
@@ -473,6 +626,115 @@ mod tests {
             })
             .collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn a_dropped_hub_transfer_leaves_nothing_readable_and_a_rerun_resumes() {
+        if proxy_in_env() {
+            eprintln!("skipped: a proxy variable is set and ureq 2 would proxy 127.0.0.1");
+            return;
+        }
+        let body = tiny_safetensors(&[&[3, 4], &[5]]);
+        let sha = bytes_digest(&body, Algorithm::Sha256);
+        let cut = body.len() / 2;
+        let broken = faulty_hub_server(&body, &sha, Fault::DropAfter(cut));
+        let cache = tempfile::tempdir().unwrap();
+        let err = fetch_hub(
+            &hub_entry(Some(17)),
+            &config(broken.base(), cache.path(), false),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(&broken.url("/acme/tiny/resolve/main/model.safetensors"))
+                && err.contains(&format!("dropped after {cut} of {} bytes", body.len()))
+                && err.contains("to resume"),
+            "{err}"
+        );
+        assert_eq!(cached(cache.path()), None);
+        let blobs = cache.path().join("models--acme--tiny/blobs");
+        assert_eq!(
+            files_under(cache.path()),
+            [blobs.join(format!(".{sha}.part"))]
+        );
+
+        let good = hub_server(&body, &sha);
+        let fetched = fetch_hub(
+            &hub_entry(Some(17)),
+            &config(good.base(), cache.path(), false),
+        )
+        .unwrap();
+        assert!(fetched.checked.sha256_verified);
+        assert_eq!(std::fs::read(&fetched.checked.path).unwrap(), body);
+        let cdn: Vec<_> = good
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/cdn/blob")
+            .map(|r| r.range)
+            .collect();
+        assert_eq!(cdn, [Some(format!("bytes={cut}-"))]);
+        assert!(!blobs.join(format!(".{sha}.part")).exists());
+    }
+
+    #[test]
+    fn a_stalled_hub_times_out_before_and_during_the_transfer() {
+        if proxy_in_env() {
+            eprintln!("skipped: a proxy variable is set and ureq 2 would proxy 127.0.0.1");
+            return;
+        }
+        let body = tiny_safetensors(&[&[3, 4], &[5]]);
+        let sha = bytes_digest(&body, Algorithm::Sha256);
+        let stall = Duration::from_secs(30);
+        let cache = tempfile::tempdir().unwrap();
+
+        let server = faulty_hub_server(&body, &sha, Fault::StallAfter(10, stall));
+        let began = Instant::now();
+        let err = fetch_hub(
+            &hub_entry(None),
+            &config(server.base(), cache.path(), false),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            began.elapsed()
+        );
+        assert!(
+            err.contains(&format!("timed out after 10 of {} bytes", body.len())),
+            "{err}"
+        );
+        assert_eq!(cached(cache.path()), None);
+
+        // The HEAD that asks what the hub publishes is bounded the same way.
+        let silent = TestServer::start().faulty_file(
+            "/acme/tiny/resolve/main/model.safetensors",
+            vec![],
+            Fault::StallBeforeAnswer(stall),
+        );
+        let began = Instant::now();
+        let err = fetch_hub(
+            &hub_entry(None),
+            &config(silent.base(), cache.path(), false),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            began.elapsed()
+        );
+        assert!(
+            err.contains("timed out waiting for the server to answer") && !err.contains("offline"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn hub_headers_cannot_name_paths_outside_the_cache() {
+        assert!(is_plain_name("0123abc") && is_plain_name("a.b"));
+        assert!(!is_plain_name("") && !is_plain_name("..") && !is_plain_name("a/b"));
+        assert!(!is_plain_name("a\\b"));
     }
 
     #[test]

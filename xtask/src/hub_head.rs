@@ -30,19 +30,17 @@ pub fn is_sha256(s: &str) -> bool {
 
 /// A HEAD on the resolve URL, as `huggingface_hub` does it: redirects are not followed (the LFS redirect
 /// carries the `x-linked-*` headers and points at a CDN), except relative ones (a renamed repository).
-pub fn published(url: &str, token: Option<&str>) -> Result<Published, DownloadError> {
-    let agent = ureq::AgentBuilder::new()
+pub fn published(
+    url: &str,
+    token: Option<&str>,
+    read_timeout: Duration,
+) -> Result<Published, DownloadError> {
+    let agent = download::agent_builder(true, read_timeout)
         .redirects(0)
-        .timeout_connect(Duration::from_secs(15))
-        .timeout_read(Duration::from_secs(60))
-        .try_proxy_from_env(true)
         .build();
     let mut current = url.to_string();
     for _ in 0..5 {
-        let mut request = agent.head(&current).set("Accept-Encoding", "identity").set(
-            "User-Agent",
-            concat!("glassbox-xtask/", env!("CARGO_PKG_VERSION")),
-        );
+        let mut request = agent.head(&current).set("Accept-Encoding", "identity");
         if let Some(token) = token {
             request = request.set("Authorization", &format!("Bearer {token}"));
         }

@@ -1,11 +1,15 @@
 //! A tiny HTTP/1.1 server for tests, on 127.0.0.1 with a free port: it serves a fixed map of paths, answers GET
 //! and HEAD (with `Range: bytes=a-b` / `bytes=a-`), 404s everything else, and logs each request so a test can
 //! assert that none was made. One request per connection (`Connection: close`) keeps it simple.
+//!
+//! A route can misbehave the way real servers do ([`Fault`]): drop the connection midway, announce a wrong
+//! length, stall, trickle, or ignore a range.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct Route {
@@ -14,6 +18,26 @@ pub struct Route {
     pub body: Vec<u8>,
     /// Send `Content-Length` (otherwise the body ends when the connection closes).
     pub sized: bool,
+    pub fault: Fault,
+}
+
+/// How a route departs from a well-behaved answer. Byte counts are of the body actually sent (after a range).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Fault {
+    #[default]
+    None,
+    /// Send the headers and this many bytes of the body, then close the connection.
+    DropAfter(usize),
+    /// Announce this `Content-Length` whatever the body's length, then send the whole body and close.
+    Length(usize),
+    /// Read the request, then say nothing for this long.
+    StallBeforeAnswer(Duration),
+    /// Send the headers and this many bytes, then say nothing for the duration, then send the rest.
+    StallAfter(usize, Duration),
+    /// Send the body in pieces of this many bytes, one every duration: slow, but never silent for long.
+    Trickle(usize, Duration),
+    /// Answer 200 with the whole body even when a range is asked for.
+    IgnoreRange,
 }
 
 /// One request as the server saw it.
@@ -73,6 +97,11 @@ impl TestServer {
 
     /// A plain 200 with `Content-Length`.
     pub fn file(self, path: &str, body: Vec<u8>) -> Self {
+        self.faulty_file(path, body, Fault::None)
+    }
+
+    /// A 200 with `Content-Length` that misbehaves as `fault` says.
+    pub fn faulty_file(self, path: &str, body: Vec<u8>, fault: Fault) -> Self {
         self.route(
             path,
             Route {
@@ -80,6 +109,7 @@ impl TestServer {
                 headers: vec![],
                 body,
                 sized: true,
+                fault,
             },
         )
     }
@@ -93,6 +123,7 @@ impl TestServer {
                 headers: vec![],
                 body,
                 sized: false,
+                fault: Fault::None,
             },
         )
     }
@@ -151,13 +182,18 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             headers: vec![],
             body: b"not found".to_vec(),
             sized: true,
+            fault: Fault::None,
         },
     };
+    if let Fault::StallBeforeAnswer(silence) = route.fault {
+        std::thread::sleep(silence);
+    }
 
     let mut status = route.status;
     let mut headers = route.headers.clone();
     let mut body = &route.body[..];
     let total = route.body.len();
+    let range = range.filter(|_| route.fault != Fault::IgnoreRange);
     if let (200, Some(spec)) = (route.status, range.as_deref().and_then(parse_range)) {
         let (start, end) = (
             spec.0.min(total),
@@ -176,12 +212,32 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     for (name, value) in &headers {
         write!(out, "{name}: {value}\r\n")?;
     }
-    if route.sized || method == "HEAD" {
+    if let Fault::Length(announced) = route.fault {
+        write!(out, "Content-Length: {announced}\r\n")?;
+    } else if route.sized || method == "HEAD" {
         write!(out, "Content-Length: {}\r\n", body.len())?;
     }
     write!(out, "Connection: close\r\n\r\n")?;
-    if method != "HEAD" {
-        out.write_all(body)?;
+    if method == "HEAD" {
+        return out.flush();
+    }
+    match route.fault {
+        Fault::DropAfter(n) => out.write_all(&body[..n.min(body.len())])?,
+        Fault::StallAfter(n, silence) => {
+            let (first, rest) = body.split_at(n.min(body.len()));
+            out.write_all(first)?;
+            out.flush()?;
+            std::thread::sleep(silence);
+            out.write_all(rest)?;
+        }
+        Fault::Trickle(piece, every) => {
+            for chunk in body.chunks(piece.max(1)) {
+                out.write_all(chunk)?;
+                out.flush()?;
+                std::thread::sleep(every);
+            }
+        }
+        _ => out.write_all(body)?,
     }
     out.flush()
 }
