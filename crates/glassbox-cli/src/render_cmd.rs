@@ -63,6 +63,19 @@ pub struct SceneArgs {
 }
 
 impl SceneArgs {
+    /// What clap cannot see: `--exposure nan` parses as a float.
+    fn check(&self) -> anyhow::Result<()> {
+        if !(self.exposure > 0.0 && self.exposure.is_finite()) {
+            return Err(glassbox_core::Error::invalid(
+                "--exposure",
+                self.exposure,
+                "a finite number > 0",
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     fn guiding(&self) -> QTableConfig {
         QTableConfig {
             resolution: self.q_resolution,
@@ -121,6 +134,10 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 }
 
 pub fn run(common: &Common, cmd: &RenderCommand) -> anyhow::Result<()> {
+    match &cmd.compare {
+        Some(RenderSub::Compare(a)) => a.scene.check()?,
+        None => cmd.one.scene.check()?,
+    }
     match &cmd.compare {
         Some(RenderSub::Compare(a)) => with_threads(a.scene.threads, || compare(common, a)),
         None => with_threads(cmd.one.scene.threads, || render_one(common, &cmd.one)),

@@ -275,6 +275,9 @@ pub fn loss_chart(
 }
 
 pub fn run(common: &Common, cmd: &StyleCommand) -> anyhow::Result<()> {
+    // Options first: a bad one is reported before images or weights are looked for.
+    cmd.settings.losses()?;
+    cmd.settings.transfer()?;
     let device = common.device.open()?;
     let out = &common.out;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;

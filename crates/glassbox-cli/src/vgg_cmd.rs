@@ -101,6 +101,8 @@ pub fn run(common: &Common, cmd: &VggCommand) -> anyhow::Result<()> {
             ascent,
             weights,
         } => {
+            // Options first: a bad one is reported before weights are looked for or loaded.
+            let config = ascent.config()?;
             let path = features_weights(common, weights.as_ref())?;
             let target = if *whole_layer {
                 vgg::Target::Layer {
@@ -112,14 +114,7 @@ pub fn run(common: &Common, cmd: &VggCommand) -> anyhow::Result<()> {
                     filters: (*first..first + filters).collect(),
                 }
             };
-            crate::visualize_cmd::visualize(
-                common,
-                &device,
-                &path,
-                &target,
-                *size,
-                &ascent.config()?,
-            )
+            crate::visualize_cmd::visualize(common, &device, &path, &target, *size, &config)
         }
         VggCommand::Responses {
             image,
