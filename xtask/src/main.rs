@@ -7,6 +7,7 @@
 //! - `bench kernels`: the fast CPU kernels against PyTorch, side by side.
 //! - `bench style`: one L-BFGS step of style transfer against PyTorch, side by side.
 //! - `bench render`: the path tracer on the Cornell box against Mitsuba 3, side by side.
+//! - `fuzz`: coverage-guided libFuzzer campaigns on every parser of outside input (cargo-fuzz, nightly).
 
 mod bench;
 mod build;
@@ -14,6 +15,7 @@ mod ci;
 mod download;
 mod fetch_data;
 mod fetch_weights;
+mod fuzz;
 mod hub_head;
 mod process;
 #[cfg(test)]
@@ -81,6 +83,18 @@ enum Command {
     Bench {
         #[command(subcommand)]
         what: BenchCommand,
+    },
+    /// Coverage-guided fuzzing of every parser of outside input (the targets of fuzz/) with cargo-fuzz and
+    /// libFuzzer under AddressSanitizer, one target after the other; prints a table of executions,
+    /// coverage and crashes. Needs the nightly toolchain and `cargo install cargo-fuzz`. CI runs the
+    /// same targets briefly without them (`cargo test -p glassbox-fuzz`).
+    Fuzz {
+        /// Targets (idx, checkpoint, manifest, corpus, tokenizer, image, qtable, pfm, options); default:
+        /// all.
+        targets: Vec<String>,
+        /// Seconds of fuzzing per target (the build comes on top, once).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+        seconds: u64,
     },
 }
 
@@ -241,6 +255,7 @@ fn main() -> ExitCode {
         Command::Bench {
             what: BenchCommand::Render { rounds, spp },
         } => bench::render::run(&root, &rounds.render_options(spp)),
+        Command::Fuzz { targets, seconds } => fuzz::run(&root, fuzz::Options { targets, seconds }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
