@@ -57,6 +57,12 @@ pub const TARGETS: &[Target] = &[
         gzip: true,
     },
     Target {
+        name: "mnist",
+        run: targets::mnist,
+        seeds: seeds::mnist,
+        gzip: false,
+    },
+    Target {
         name: "checkpoint",
         run: targets::checkpoint,
         seeds: seeds::checkpoint,

@@ -36,6 +36,20 @@ pub fn idx() -> Vec<Vec<u8>> {
     vec![gzip(&images), gzip(&labels), images, labels]
 }
 
+/// Two images and their labels, with the split byte the mnist target reads first.
+pub fn mnist() -> Vec<Vec<u8>> {
+    let pixels: Vec<u8> = (0..2 * 4 * 4).map(|i| (i * 8) as u8).collect();
+    let images = encode_idx(IMAGES_MAGIC, &[2, 4, 4], &pixels);
+    let labels = encode_idx(LABELS_MAGIC, &[2], &[3, 9]);
+    let mut input = Vec::new();
+    // The byte that puts the split after the images: split = len * byte / 256.
+    let len = images.len() + labels.len();
+    input.push((images.len() * 256).div_ceil(len) as u8);
+    input.extend(&images);
+    input.extend(&labels);
+    vec![input]
+}
+
 pub fn checkpoint() -> Vec<Vec<u8>> {
     let small = written(|path| {
         let meta = CheckpointMeta {

@@ -10,6 +10,7 @@ use candle_nn::VarMap;
 use glassbox_core::checkpoint::Checkpoint;
 use glassbox_core::data::idx::{parse_idx, IMAGES_MAGIC, LABELS_MAGIC};
 use glassbox_core::data::text::Corpus;
+use glassbox_core::data::{DataSource, Mnist};
 use glassbox_core::device::DeviceSpec;
 use glassbox_core::imaging::{load_image, LoadOptions, Resize};
 use glassbox_core::optim::{ParamsAdadelta, ParamsAdam, ParamsRmsProp, ParamsSgd};
@@ -57,6 +58,44 @@ pub fn idx(data: &[u8]) {
                 }
                 Err(e) => assert_names(&e, path),
             }
+        }
+    }
+}
+
+/// A directory of MNIST files: the input split into an images file and a labels file (the first byte
+/// says where), written as both the training and the test split.
+pub fn mnist(data: &[u8]) {
+    let Some((&at, rest)) = data.split_first() else {
+        return;
+    };
+    let split = rest.len() * usize::from(at) / 256;
+    let (images, labels) = rest.split_at(split);
+    let dir = scratch::dir();
+    for prefix in ["train", "t10k"] {
+        let write =
+            |name: String, bytes: &[u8]| std::fs::write(dir.join(name), bytes).expect("write");
+        write(format!("{prefix}-images-idx3-ubyte"), images);
+        write(format!("{prefix}-labels-idx1-ubyte"), labels);
+    }
+    match Mnist::load_dir(&dir, DataSource::Flag(dir.clone())) {
+        Ok(mnist) => {
+            for split in [&mnist.train, &mnist.test] {
+                assert_eq!(split.images.len(), split.count * split.rows * split.cols);
+                assert!(split.labels.iter().all(|&l| l < 10), "a label past 9");
+                if split.count > 0 {
+                    split
+                        .images_tensor(&[split.count - 1], &Device::Cpu)
+                        .and_then(|_| split.labels_tensor(&[0], &Device::Cpu))
+                        .expect("tensors of a split that loaded");
+                }
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("-ubyte"),
+                "the error names no file: {message}"
+            );
         }
     }
 }

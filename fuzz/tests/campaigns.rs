@@ -117,6 +117,11 @@ fn idx() {
 }
 
 #[test]
+fn mnist() {
+    exercise("mnist");
+}
+
+#[test]
 fn checkpoint() {
     exercise("checkpoint");
 }

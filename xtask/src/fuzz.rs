@@ -23,6 +23,7 @@ pub struct Options {
 /// The targets of glassbox-fuzz (`fuzz/src/lib.rs`, `TARGETS`), checked against fuzz/Cargo.toml's binaries.
 const TARGETS: &[&str] = &[
     "idx",
+    "mnist",
     "checkpoint",
     "manifest",
     "corpus",

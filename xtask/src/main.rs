@@ -89,7 +89,7 @@ enum Command {
     /// coverage and crashes. Needs the nightly toolchain and `cargo install cargo-fuzz`. CI runs the
     /// same targets briefly without them (`cargo test -p glassbox-fuzz`).
     Fuzz {
-        /// Targets (idx, checkpoint, manifest, corpus, tokenizer, image, qtable, pfm, options); default:
+        /// Targets (idx, mnist, checkpoint, manifest, corpus, tokenizer, image, qtable, pfm, options); default:
         /// all.
         targets: Vec<String>,
         /// Seconds of fuzzing per target (the build comes on top, once).

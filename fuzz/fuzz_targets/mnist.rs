@@ -1,0 +1,5 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| (glassbox_fuzz::target("mnist")
+    .expect("registered")
+    .run)(data));
