@@ -138,7 +138,8 @@ impl Product {
     /// (`Threads::One` inside convolution bands is the 1-thread case).
     fn dispatch(&self, threads: usize) -> &'static str {
         #[cfg(target_arch = "x86_64")]
-        if glassbox_tensor::kernels::sgemm_avx2::suits(self.m, self.n, self.k, threads)
+        if threads > 1
+            && glassbox_tensor::kernels::sgemm_avx2::suits(self.m, self.n, self.k)
             && !glassbox_tensor::kernels::activation::has_avx512f()
         {
             return "ours";

@@ -3,13 +3,15 @@
 //! reduction) cost a fully connected head with thousands of outputs more than its product's memory traffic
 //! should.
 
-use super::parallel::{for_parts, threads};
+use super::parallel::{for_parts, reduction_parts};
 
-/// Rows per thread below which splitting costs more than it saves.
+/// Rows per part below which splitting costs more than it saves.
 const ROWS_PER_PART: usize = 64;
 
+/// A function of the row count alone, so that the column sums are grouped the same way (and come out
+/// the same bit for bit) with any number of threads.
 fn parts(rows: usize) -> usize {
-    threads().min(rows.div_ceil(ROWS_PER_PART)).max(1)
+    reduction_parts(rows, ROWS_PER_PART)
 }
 
 /// `x + bias` for row-major `x: (rows, bias.len())`.
@@ -31,8 +33,8 @@ pub fn add_to_rows(x: &[f32], bias: &[f32]) -> Vec<f32> {
     out
 }
 
-/// The sum of the rows of row-major `g: (rows, cols)`: each thread sums its rows, and the partial sums are
-/// added in thread order, so the result is the same on every run with the same thread count.
+/// The sum of the rows of row-major `g: (rows, cols)`: each part sums its rows, and the partial sums are
+/// added in part order, so the result is the same on every run, whatever the thread count.
 pub fn column_sums(g: &[f32], cols: usize) -> Vec<f32> {
     let cols_nz = cols.max(1);
     let rows = g.len() / cols_nz;

@@ -4,11 +4,11 @@
 //! of at most about 2 MB and multiplied single-threaded; that keeps the lowered matrix in cache and uses
 //! every core even at batch 1 (VGG on one photo). The input gradient of a stride-1 convolution is itself a
 //! forward convolution of the output gradient with the flipped, transposed filters (no col2im, no write
-//! conflicts); other strides use GEMM + col2im per image. The weight gradient sums per-thread partial
-//! products over a fixed partition, so it is the same on every run with the same thread count.
+//! conflicts); other strides use GEMM + col2im per image. The weight gradient sums partial products over
+//! a partition that follows the geometry alone, so it is the same on every run, whatever the thread count.
 
 use super::gemm::{sgemm, Mat, MatMut, Threads};
-use super::parallel::{for_parts, threads, with_scratch, SharedMut};
+use super::parallel::{for_parts, reduction_parts, threads, with_scratch, SharedMut, WORK_ITEMS};
 
 /// The sizes of one convolution. Padding, stride and dilation apply to both spatial axes, as in candle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -97,15 +97,15 @@ impl ConvGeometry {
         })
     }
 
-    /// Output rows per work item: bands whose lowered matrix stays near 2 MB, and enough items to keep
-    /// every thread busy.
-    pub(crate) fn band_rows(&self, threads: usize) -> usize {
+    /// Output rows per work item: bands whose lowered matrix stays near 2 MB, and at least
+    /// [`WORK_ITEMS`] items to keep the threads busy. The bands group the weight gradient's sums, so they
+    /// follow the geometry alone, not the thread count.
+    pub(crate) fn band_rows(&self) -> usize {
         let (oh, ow) = self.out_hw();
         let target_cols = ((1 << 19) / self.patch_len().max(1)).max(256);
         let mut rows = (target_cols / ow.max(1)).clamp(1, oh.max(1));
-        let wanted_items = 2 * threads;
-        if self.batch * oh.div_ceil(rows) < wanted_items {
-            let bands_per_image = wanted_items.div_ceil(self.batch).min(oh.max(1));
+        if self.batch * oh.div_ceil(rows) < WORK_ITEMS {
+            let bands_per_image = WORK_ITEMS.div_ceil(self.batch).min(oh.max(1));
             rows = rows.min(oh.div_ceil(bands_per_image)).max(1);
         }
         rows
@@ -302,7 +302,7 @@ pub fn conv2d_forward_im2col(
     let mut y = vec![0.0f32; g.output_len()];
     let shared = SharedMut::new(&mut y);
     let wm = Mat::rows(w, m, k);
-    for_each_band(x, g, g.band_rows(threads()), |b, oh0, oh1, lowered| {
+    for_each_band(x, g, g.band_rows(), |b, oh0, oh1, lowered| {
         let start = b * m * plane + oh0 * ow;
         let n = (oh1 - oh0) * ow;
         // SAFETY: work items cover disjoint (image, row band) blocks of `y`.
@@ -329,9 +329,11 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f3
     let (oh, ow) = g.out_hw();
     let (m, k) = (g.out_channels, g.patch_len());
     let plane = oh * ow;
-    let items = work_items(g, g.band_rows(threads()));
+    let items = work_items(g, g.band_rows());
     let image_len = g.in_channels * g.height * g.width;
-    let partials = for_parts(items.len(), threads(), |_, range| {
+    // The parts, and so how the sums over the items are grouped, follow the item count only: the same
+    // gradient bit for bit with any number of threads.
+    let partials = for_parts(items.len(), reduction_parts(items.len(), 1), |_, range| {
         let mut acc = vec![0.0f32; m * k + m];
         let (dw, db) = acc.split_at_mut(m * k);
         for &(b, oh0, oh1) in &items[range] {
@@ -431,7 +433,9 @@ pub fn conv_transpose_by_col2im(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<
     let image_len = g.in_channels * g.height * g.width;
     let mut dx = vec![0.0f32; g.input_len()];
     let wt = Mat::rows(w, m, k).t();
-    let inner = if g.batch >= threads() {
+    // Whether a product may use the pool also picks its kernel (see `sgemm`), so it follows the batch,
+    // not the thread count: [`WORK_ITEMS`] / 2 images keep the threads busy one image each.
+    let inner = if g.batch >= WORK_ITEMS / 2 {
         Threads::One
     } else {
         Threads::Pool(threads())

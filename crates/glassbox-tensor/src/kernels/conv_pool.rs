@@ -6,7 +6,7 @@
 
 use super::conv2d::{for_each_band, ConvGeometry, Epilogue};
 use super::gemm::{sgemm, Mat, MatMut, Threads};
-use super::parallel::{threads, with_second_scratch, SharedMut};
+use super::parallel::{with_second_scratch, SharedMut};
 
 /// The pooled output size for a convolution geometry (windows that do not fit are dropped, as in
 /// PyTorch).
@@ -37,7 +37,7 @@ pub fn conv2d_relu_pool_forward(
     let shared = SharedMut::new(&mut y);
     let winners_ptr = winners.as_mut_ptr() as usize;
     let wm = Mat::rows(w, m, k);
-    let rows = g.band_rows(threads()).div_ceil(pool) * pool;
+    let rows = g.band_rows().div_ceil(pool) * pool;
     for_each_band(x, g, rows, |b, oh0, oh1, lowered| {
         let n = (oh1 - oh0) * ow;
         with_second_scratch(m * n, |out| {

@@ -2,16 +2,16 @@
 //! candle's composition (log-softmax, then gather) makes about a dozen passes and as many allocations, which
 //! dominates a word model's step once the vocabulary is in the thousands.
 //!
-//! Rows are split over threads in fixed parts and their losses summed in part order, so the result is the
-//! same on every run with the same thread count.
+//! Rows are split into parts that follow the row count alone and their losses summed in part order, so
+//! the result is the same on every run, whatever the thread count.
 
 use super::activation::{dispatch_avx2, exp};
-use super::parallel::{for_parts, threads};
+use super::parallel::{for_parts, reduction_parts, threads};
 
 /// Lanes of the running maxima and sums: enough independent accumulators for the compiler to vectorize.
 const LANES: usize = 16;
 
-/// Rows per thread below which splitting costs more than it saves.
+/// Rows per part below which splitting costs more than it saves.
 const ROWS_PER_PART: usize = 16;
 
 fn max_of(row: &[f32]) -> f32 {
@@ -68,7 +68,7 @@ fn check_target(target: u32, classes: usize) -> candle_core::Result<usize> {
 pub fn cross_entropy(logits: &[f32], targets: &[u32], classes: usize) -> candle_core::Result<f32> {
     let rows = targets.len();
     debug_assert_eq!(logits.len(), rows * classes);
-    let parts = threads().min(rows.div_ceil(ROWS_PER_PART));
+    let parts = reduction_parts(rows, ROWS_PER_PART);
     let sums = for_parts(rows, parts, |_, range| -> candle_core::Result<f64> {
         let mut total = 0.0f64;
         for r in range {

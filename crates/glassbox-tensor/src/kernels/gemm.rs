@@ -156,10 +156,10 @@ pub fn sgemm(dst: MatMut<'_>, accumulate: bool, a: Mat<'_>, b: Mat<'_>, threads:
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if let Threads::Pool(t) = threads {
+    if let Threads::Pool(_) = threads {
         // With AVX-512 the crate's own kernels are the faster ones (1.8x at 2048³, 2 threads, on a Zen 5
         // EPYC: examples/sgemm_compare.rs, docs/benchmarks.md).
-        if super::sgemm_avx2::suits(dst.rows, dst.cols, a.cols, t)
+        if super::sgemm_avx2::suits(dst.rows, dst.cols, a.cols)
             && super::activation::has_avx2_fma()
             && !super::activation::has_avx512f()
         {
@@ -219,7 +219,7 @@ mod tests {
         let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
         let am = Mat::rows(&a, m, k);
         let bm = Mat::rows(&b, n, k).t();
-        assert!(crate::kernels::sgemm_avx2::suits(m, n, k, 2));
+        assert!(crate::kernels::sgemm_avx2::suits(m, n, k));
         let expected = naive(am, bm);
         let mut out = vec![1.0f32; m * n];
         sgemm(MatMut::rows(&mut out, m, n), true, am, bm, Threads::Pool(2));

@@ -3,20 +3,21 @@
 //!
 //! The product is short and wide (C = 64..512 rows, L up to 262,144 positions at 512x512): a general
 //! matrix product parallelizes over the output's rows and columns, of which there are few, and leaves
-//! the long inner dimension to one thread. Here each thread takes a fixed slice of the positions, forms
-//! its partial `F_k F_k^T`, and the partials are summed in part order, so the result is the same on every
-//! run with the same thread count. The backward pass `dF = s (dG + dG^T) F` is one well-shaped product.
+//! the long inner dimension to one thread. Here each part takes a fixed slice of the positions, forms
+//! its partial `F_k F_k^T`, and the partials are summed in part order; the parts follow the number of
+//! positions alone, so the result is the same on every run, whatever the thread count. The backward pass
+//! `dF = s (dG + dG^T) F` is one well-shaped product.
 
 use super::gemm::{sgemm, Mat, MatMut, Threads};
-use super::parallel::{for_parts, threads};
+use super::parallel::{for_parts, reduction_parts, threads};
 
-/// Below this many positions per thread the split is not worth the partial sums.
-const MIN_POSITIONS_PER_THREAD: usize = 4096;
+/// Below this many positions per part the split is not worth the partial sums.
+const MIN_POSITIONS_PER_PART: usize = 4096;
 
 /// `s F F^T` for row-major `f: (c, l)`, as a row-major `(c, c)`.
 pub fn gram(f: &[f32], c: usize, l: usize, scale: f32) -> Vec<f32> {
     assert_eq!(f.len(), c * l, "gram: features are not c x l");
-    let parts = threads().min(l / MIN_POSITIONS_PER_THREAD).max(1);
+    let parts = reduction_parts(l, MIN_POSITIONS_PER_PART);
     if parts == 1 {
         // Few positions (deep layers: many channels): the product's own threading over the output.
         let mut g = vec![0f32; c * c];

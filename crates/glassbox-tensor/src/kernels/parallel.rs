@@ -1,5 +1,10 @@
-//! Threading of the kernels: fixed partitions (so that sums, and so training runs, come out the same on
-//! every run with the same thread count) over rayon's pool, and per-thread scratch buffers.
+//! Threading of the kernels: fixed partitions over rayon's pool, and per-thread scratch buffers.
+//!
+//! Every split that decides how a sum is grouped (the parts of a reduction, the bands of a convolution)
+//! is a function of the problem's size alone, never of the thread count: floating-point addition is not
+//! associative, so a split that followed `RAYON_NUM_THREADS` or the machine's cores would give a training
+//! run other weights on another machine, or under another setting, than the same seed gave before.
+//! Rayon then spreads the parts over whatever threads there are.
 
 use std::cell::RefCell;
 
@@ -7,6 +12,20 @@ use std::cell::RefCell;
 /// the same setting candle's own CPU ops follow.
 pub fn threads() -> usize {
     rayon::current_num_threads().max(1)
+}
+
+/// The most parts a reduction is split into: enough to keep 32 threads busy. More would only add
+/// partial sums (memory, and a longer final sum) on the machines this runs on.
+pub const REDUCTION_PARTS: usize = 32;
+
+/// Work items a split into bands aims for, whatever the thread count (two per thread of 16).
+pub const WORK_ITEMS: usize = 32;
+
+/// How many parts a reduction over `n` items is split into: as many as give each at least
+/// `min_per_part` items, between 1 and [`REDUCTION_PARTS`]. It depends on `n` alone, so that the partial
+/// sums, and so the result, are the same bit for bit whatever the thread count.
+pub fn reduction_parts(n: usize, min_per_part: usize) -> usize {
+    (n / min_per_part.max(1)).clamp(1, REDUCTION_PARTS)
 }
 
 /// Splits `0..n` into at most `parts` contiguous ranges of nearly equal length.
@@ -111,5 +130,20 @@ mod tests {
         assert_eq!(partition(10, 3), vec![0..3, 3..6, 6..10]);
         assert_eq!(partition(2, 4), vec![0..1, 1..2]);
         assert_eq!(partition(0, 4), Vec::<std::ops::Range<usize>>::new());
+    }
+
+    #[test]
+    fn reduction_parts_follow_the_size_only() {
+        assert_eq!(reduction_parts(0, 16), 1);
+        assert_eq!(reduction_parts(100, 16), 6);
+        assert_eq!(reduction_parts(1 << 20, 1), REDUCTION_PARTS);
+        let in_pool = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| reduction_parts(1000, 16))
+        };
+        assert_eq!(in_pool(1), in_pool(3));
     }
 }

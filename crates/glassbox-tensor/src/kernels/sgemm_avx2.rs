@@ -16,9 +16,11 @@ const NR: usize = 16;
 const KC: usize = 256;
 const MC: usize = 240;
 
-/// Whether a product is large enough, and has rows enough for every thread, to come here.
-pub fn suits(m: usize, n: usize, k: usize, threads: usize) -> bool {
-    threads > 1 && m >= MC * threads && n >= 256 && k >= 256
+/// Whether a product that may use the pool is large enough to come here. It looks at the sizes alone:
+/// this kernel and the `gemm` crate's round differently, so a choice that followed the thread count would
+/// give other results under another `RAYON_NUM_THREADS`.
+pub fn suits(m: usize, n: usize, k: usize) -> bool {
+    m >= 2 * MC && n >= 256 && k >= 256
 }
 
 /// `dst = a * b` (or `+=` with `accumulate`). The caller checked shapes, spans and AVX2 + FMA.

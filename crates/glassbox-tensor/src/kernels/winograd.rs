@@ -15,7 +15,7 @@
 use super::activation::dispatch_avx512;
 use super::conv2d::{ConvGeometry, Epilogue};
 use super::gemm::{sgemm, Mat, MatMut, Threads};
-use super::parallel::{threads, with_scratch, with_second_scratch, SharedMut};
+use super::parallel::{with_scratch, with_second_scratch, SharedMut, WORK_ITEMS};
 
 /// One algorithm F(m x m, 3x3): its three matrices, row-major.
 pub struct Algorithm {
@@ -391,10 +391,11 @@ fn conv2d_transformed(
     let mut y = vec![0.0f32; g.output_len()];
     let shared = SharedMut::new(&mut y);
 
-    // Tile rows per band: ~2 MB of transformed tiles, and at least two items per thread.
+    // Tile rows per band: ~2 MB of transformed tiles, and at least WORK_ITEMS items (the geometry's
+    // alone, like every split here, so that results do not follow the thread count).
     let per_tile_row = nn * c * tw;
     let mut rows = ((1usize << 19) / per_tile_row.max(1)).clamp(1, th);
-    let wanted = 2 * threads();
+    let wanted = WORK_ITEMS;
     if g.batch * th.div_ceil(rows) < wanted {
         rows = rows
             .min(th.div_ceil(wanted.div_ceil(g.batch).min(th)))
