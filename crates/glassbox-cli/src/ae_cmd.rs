@@ -127,6 +127,8 @@ pub fn run(common: &Common, cmd: &AeCommand) -> anyhow::Result<()> {
     let device = common.device.open()?;
     let out = &common.out;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    // Both commands train.
+    let _lock = common.lock_out()?;
     match cmd {
         AeCommand::Tiger {
             other,

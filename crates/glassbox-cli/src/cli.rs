@@ -46,6 +46,14 @@ impl Common {
         Seed(self.seed)
     }
 
+    /// Locks the output directory (creating it) for a training command; hold the guard until the command
+    /// ends. A second run into the same directory stops at once, saying so, instead of the two
+    /// overwriting each other's checkpoint and metrics; an output directory that cannot be written fails
+    /// here, before any data is loaded.
+    pub fn lock_out(&self) -> anyhow::Result<glassbox_core::train::OutputLock> {
+        Ok(glassbox_core::train::OutputLock::acquire(&self.out)?)
+    }
+
     /// Says that training continued from the checkpoint in the output directory, when it did.
     pub fn say_resumed(&self, epochs_before: usize) {
         if epochs_before > 0 {

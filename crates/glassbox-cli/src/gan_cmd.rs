@@ -63,6 +63,7 @@ pub fn run(common: &Common, cmd: &GanCommand) -> anyhow::Result<()> {
     } = cmd;
     let device = common.device.open()?;
     let out = &common.out;
+    let _lock = common.lock_out()?;
     std::fs::create_dir_all(out.join("samples"))
         .with_context(|| format!("cannot create {}", out.join("samples").display()))?;
     let (mut recipe, default_limit) = match setup {

@@ -99,6 +99,7 @@ fn train(
     test_limit: Option<usize>,
     fresh: bool,
 ) -> anyhow::Result<()> {
+    let _lock = common.lock_out()?;
     let data = common.load_mnist(train_limit, test_limit)?;
     let out = &common.out;
     let clock = std::time::Instant::now();

@@ -153,6 +153,7 @@ pub fn run(common: &Common, cmd: &TextCommand) -> anyhow::Result<()> {
                 preset: *preset,
                 hidden: *hidden,
             };
+            let _lock = common.lock_out()?;
             match level {
                 Level::Char => train(common, corpus.as_deref(), *limit, model, &recipe, !fresh),
                 Level::Word => crate::text_words::train(

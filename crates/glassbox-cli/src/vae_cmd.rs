@@ -63,6 +63,7 @@ pub fn run(common: &Common, cmd: &VaeCommand) -> anyhow::Result<()> {
     if *latent == 0 {
         anyhow::bail!("invalid --latent 0: the code needs at least 1 number");
     }
+    let _lock = common.lock_out()?;
     let recipe = Recipe {
         epochs: *epochs,
         batch_size: *batch_size,

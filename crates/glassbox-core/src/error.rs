@@ -49,6 +49,23 @@ pub enum Error {
         value: f64,
     },
 
+    /// Training turned a weight, or the optimizer's state, into NaN or infinity by the end of an epoch;
+    /// the checkpoint of the previous epoch stays as it was.
+    #[error("{tensor} holds NaN or infinity after epoch {epoch}; training stopped and {} keeps the previous epoch (lower the learning rate or check the inputs)", path.display())]
+    NonFiniteWeights {
+        path: PathBuf,
+        epoch: usize,
+        tensor: String,
+    },
+
+    /// Another process is training into the same output directory.
+    #[error("{}: another glassbox run{} is training into this directory (it holds the lock {}); wait for it to finish, or use another --out", dir.display(), holder.map(|pid| format!(" (process {pid})")).unwrap_or_default(), lock.display())]
+    OutputBusy {
+        dir: PathBuf,
+        lock: PathBuf,
+        holder: Option<u32>,
+    },
+
     /// An optimization of an image or any other free-standing variable diverged.
     #[error("the objective became {value} at evaluation {evaluation}; optimization stopped (lower the step size or the loss weights)")]
     NonFiniteObjective { evaluation: usize, value: f64 },

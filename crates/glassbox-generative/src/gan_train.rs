@@ -324,7 +324,8 @@ pub fn train_gan(
                 BTreeMap::new(),
             )
         },
-    )?;
+    );
+    let reports = metrics.outcome(reports)?;
     Ok(GanOutcome {
         resumed_from: start_epoch,
         reports,

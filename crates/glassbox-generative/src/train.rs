@@ -155,7 +155,8 @@ pub fn train(
                 BTreeMap::new(),
             )
         },
-    )?;
+    );
+    let reports = metrics.outcome(reports)?;
     let test_loss = match last_test.into_inner() {
         Some(loss) => loss,
         None => evaluate(model, test, config.noise, seed, device)?,

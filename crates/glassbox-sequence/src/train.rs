@@ -326,7 +326,8 @@ pub fn train_lm(
             )?;
             after_epoch(report).map_err(into_core)
         },
-    )?;
+    );
+    let reports = metrics.outcome(reports)?;
     Ok(TrainOutcome {
         resumed_from: start_epoch,
         reports,

@@ -197,7 +197,8 @@ pub fn train(
                 extra,
             )
         },
-    )?;
+    );
+    let reports = metrics.outcome(reports)?;
     // The last epoch already evaluated the test set; a run with no epoch left (resumed at the end) has not.
     let test = match last_eval.into_inner() {
         Some(e) => e,

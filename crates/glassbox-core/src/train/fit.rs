@@ -4,12 +4,15 @@
 //! epoch; the loop shuffles with the run's seed, shows progress, stops on a NaN/Inf loss, and reports each
 //! epoch to a callback (where lessons write metrics and checkpoints). The shuffle of epoch `e` depends only
 //! on the seed and `e`, so a run resumed at epoch `e` sees the same batches as one that never stopped.
+//! (For fault tests, `GLASSBOX_TEST_PAUSE_BATCH` stops the loop after a chosen batch: see
+//! [`crate::assets::testhook`].)
 
 use std::time::Instant;
 
 use serde::Serialize;
 
 use super::progress::Progress;
+use crate::assets::testhook;
 use crate::data::Batches;
 use crate::seed::Seed;
 use crate::{Error, Result};
@@ -139,6 +142,9 @@ where
             }
             let acc = (counted > 0).then(|| correct as f64 / counted as f64);
             progress.batch(indices.len(), loss_sum / seen as f64, acc);
+            if testhook::pause_batch() == Some((epoch, index + 1)) {
+                testhook::pause(&format!("after batch {} of epoch {epoch}", index + 1));
+            }
         }
         let items_per_second = progress.rate();
         let eval = evaluate(epoch)?;

@@ -1,5 +1,6 @@
 //! Per-epoch metrics in one JSON file, rewritten atomically after every epoch so a killed run keeps every
-//! finished epoch and a resumed run continues the same file.
+//! finished epoch and a resumed run continues the same file. A run that stops on an error (a NaN loss, a
+//! full disk) says so in the file, and where: `"stopped": {"error": ..., "epoch": ..., "batch": ...}`.
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +8,9 @@ use serde_json::{json, Map, Value};
 
 use crate::assets::atomic::write_bytes_atomic;
 use crate::{Error, Result};
+
+/// The entry that says where and why a run stopped early.
+pub const STOPPED: &str = "stopped";
 
 /// `{"run": {...}, "epochs": [{...}, ...], "summary": {...}}`.
 #[derive(Debug)]
@@ -46,6 +50,8 @@ impl MetricsLog {
             .ok_or_else(|| Error::format(&path, "\"epochs\" is not an array"))?;
         epochs.truncate(completed_epochs);
         doc.insert("run".into(), run);
+        // The run goes on from its last checkpoint: an earlier stop is history.
+        doc.remove(STOPPED);
         let log = MetricsLog { path, doc };
         log.write()?;
         Ok(log)
@@ -65,6 +71,41 @@ impl MetricsLog {
     pub fn set(&mut self, key: &str, value: Value) -> Result<()> {
         self.doc.insert(key.into(), value);
         self.write()
+    }
+
+    /// Passes `result` through, first recording an error in the file as where and why the run stopped
+    /// (see [`MetricsLog::record_stop`]). A failure to record it (the disk that failed the run may be
+    /// full) is dropped: the run's own error is the one to report.
+    pub fn outcome<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            let _ = self.record_stop(e);
+        }
+        result
+    }
+
+    /// Writes `"stopped": {"error": message, ...}` with the epoch (and batch, and the loss or tensor)
+    /// where `error` says it happened; a resumed run removes it.
+    pub fn record_stop(&mut self, error: &Error) -> Result<()> {
+        let mut stop = json!({ "error": error.to_string() });
+        match error {
+            Error::NonFiniteLoss {
+                epoch,
+                batch,
+                value,
+            } => {
+                stop["epoch"] = json!(epoch);
+                stop["batch"] = json!(batch);
+                // JSON has no NaN or infinity: the value as Rust prints it.
+                stop["loss"] = json!(value.to_string());
+            }
+            Error::NonFiniteWeights { epoch, tensor, .. } => {
+                stop["epoch"] = json!(epoch);
+                stop["tensor"] = json!(tensor);
+            }
+            _ => {}
+        }
+        stop["epochs_recorded"] = json!(self.epochs().len());
+        self.set(STOPPED, stop)
     }
 
     pub fn epochs(&self) -> &[Value] {
@@ -114,5 +155,39 @@ mod tests {
         let on_disk: Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(on_disk["epochs"][1]["epoch"], 2);
+    }
+
+    #[test]
+    fn a_stop_is_recorded_with_where_it_happened_and_cleared_on_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.json");
+        let mut log = MetricsLog::create(&path, json!({"lesson": "t"})).unwrap();
+        log.push_epoch(json!({"epoch": 1})).unwrap();
+        let diverged: Result<()> = Err(Error::NonFiniteLoss {
+            epoch: 2,
+            batch: 7,
+            value: f64::NAN,
+        });
+        assert!(log.outcome(diverged).is_err());
+        let read =
+            || -> Value { serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap() };
+        let stop = &read()[STOPPED];
+        assert_eq!(
+            (
+                &stop["epoch"],
+                &stop["batch"],
+                &stop["loss"],
+                &stop["epochs_recorded"]
+            ),
+            (&json!(2), &json!(7), &json!("NaN"), &json!(1)),
+            "{stop}"
+        );
+        assert!(
+            stop["error"].as_str().unwrap().contains("learning rate"),
+            "{stop}"
+        );
+        assert_eq!(log.outcome(Ok(5)).unwrap(), 5);
+        MetricsLog::resume(&path, json!({"lesson": "t"}), 1).unwrap();
+        assert!(read().get(STOPPED).is_none(), "{}", read());
     }
 }
