@@ -3,6 +3,7 @@
 use std::process::{Command, Output};
 
 /// Runs `glassbox ARGS` with GLASSBOX_DATA set to `data` (or removed) and GLASSBOX_WEIGHTS removed.
+#[allow(dead_code)] // the fault tests build their commands themselves
 pub fn glassbox(args: &[&str], data: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_glassbox"));
     cmd.args(args)
