@@ -157,7 +157,7 @@ fn campaign(
     let corpus_files = std::fs::read_dir(&corpus).map(|d| d.count()).unwrap_or(0);
     Ok(Outcome {
         target: target.to_string(),
-        executions: stat("number_executed_units"),
+        executions: stat("number_of_executed_units"),
         seconds: start.elapsed().as_secs_f64(),
         coverage,
         corpus: corpus_files,
