@@ -63,9 +63,6 @@ pub fn run(common: &Common, cmd: &GanCommand) -> anyhow::Result<()> {
     } = cmd;
     let device = common.device.open()?;
     let out = &common.out;
-    let _lock = common.lock_out()?;
-    std::fs::create_dir_all(out.join("samples"))
-        .with_context(|| format!("cannot create {}", out.join("samples").display()))?;
     let (mut recipe, default_limit) = match setup {
         SetupArg::Course => (GanRecipe::course(epochs.unwrap_or(30)), Some(1000)),
         SetupArg::Dcgan => (GanRecipe::dcgan(epochs.unwrap_or(20)), None),
@@ -77,6 +74,9 @@ pub fn run(common: &Common, cmd: &GanCommand) -> anyhow::Result<()> {
         }
         recipe.real_label = *label;
     }
+    let _lock = common.lock_out()?;
+    std::fs::create_dir_all(out.join("samples"))
+        .with_context(|| format!("cannot create {}", out.join("samples").display()))?;
     let data = common.load_mnist(None, None)?;
     let limit = train_limit.or(default_limit);
     if limit == Some(0) {
