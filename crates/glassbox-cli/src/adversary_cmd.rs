@@ -146,11 +146,7 @@ pub fn run(common: &Common, cmd: &AdversaryCommand) -> anyhow::Result<()> {
         } => {
             check_budget(*eps, *steps)?;
             // Checked again with the region once the photo is read; this one comes before the weights.
-            if !(keep_outside.is_finite() && *keep_outside >= 0.0) {
-                anyhow::bail!(
-                    "invalid --keep-outside {keep_outside}: expected a finite weight >= 0"
-                );
-            }
+            glassbox_convnet::adversary::edges::check_keep_outside(*keep_outside)?;
             let metrics = crate::adversary_photo_cmd::edges_attack(
                 common,
                 image,

@@ -14,6 +14,19 @@ use crate::Result;
 /// 0.04 and outside changed by 0.034; with 4, 0.22 -> 0.06 and 0.030).
 pub const DEFAULT_KEEP_OUTSIDE: f64 = 4.0;
 
+/// An error unless `keep_outside` is finite and >= 0 (callers may check it before there is an image).
+pub fn check_keep_outside(keep_outside: f64) -> Result<()> {
+    if !(keep_outside.is_finite() && keep_outside >= 0.0) {
+        return Err(glassbox_core::Error::invalid(
+            "keep-outside weight",
+            keep_outside,
+            "a finite number >= 0",
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// What to erase: HED's edges inside `region`, while `keep_outside` weighs how much more keeping the
 /// edges outside it counts than erasing those inside (0: erase at any cost to the rest).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -33,14 +46,7 @@ impl EdgeTarget {
 
     /// An error unless the region fits a `width` x `height` image and the weight is finite and >= 0.
     pub fn check(&self, width: usize, height: usize) -> Result<()> {
-        if !(self.keep_outside.is_finite() && self.keep_outside >= 0.0) {
-            return Err(glassbox_core::Error::invalid(
-                "keep-outside weight",
-                self.keep_outside,
-                "a finite number >= 0",
-            )
-            .into());
-        }
+        check_keep_outside(self.keep_outside)?;
         self.region.check(width, height)
     }
 }
