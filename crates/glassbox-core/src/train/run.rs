@@ -164,18 +164,7 @@ fn first_non_finite<'a>(
     named: impl IntoIterator<Item = &'a (String, Tensor)>,
 ) -> Result<Option<String>> {
     for (name, t) in named {
-        if !t.dtype().is_float() {
-            continue;
-        }
-        // x * 0 is 0 for every finite x and NaN for a NaN or either infinity, so one sum tells, on the
-        // tensor's own device and without copying it to the host.
-        let probe = t
-            .detach()
-            .affine(0.0, 0.0)?
-            .sum_all()?
-            .to_dtype(candle_core::DType::F64)?
-            .to_scalar::<f64>()?;
-        if probe.is_nan() {
+        if !checkpoint::all_finite(t)? {
             return Ok(Some(name.clone()));
         }
     }
