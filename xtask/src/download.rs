@@ -647,6 +647,11 @@ mod tests {
         (0..100u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect()
     }
 
+    fn assert_no_leftovers(dir: &Path) {
+        let left = leftovers(dir);
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
     fn leftovers(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .map(|it| {
@@ -847,11 +852,7 @@ mod tests {
             text.contains(&url) && text.contains("timed out waiting for the server to answer"),
             "{text}"
         );
-        assert!(
-            leftovers(dir.path()).is_empty(),
-            "{:?}",
-            leftovers(dir.path())
-        );
+        assert_no_leftovers(dir.path());
     }
 
     #[test]
@@ -922,11 +923,7 @@ mod tests {
             text.contains(&url) && text.contains("bytes 0-99/100"),
             "{text}"
         );
-        assert!(
-            leftovers(dir.path()).is_empty(),
-            "{:?}",
-            leftovers(dir.path())
-        );
+        assert_no_leftovers(dir.path());
     }
 
     #[test]
