@@ -100,13 +100,17 @@ pub fn mnist(data: &[u8]) {
     }
 }
 
-/// Safetensors checkpoints: the generic loader and restore, and the text lessons' loaders that rebuild a
-/// model from a checkpoint's metadata.
+/// Safetensors checkpoints and weights: the generic loader and restore, VGG16's loader, and the text
+/// lessons' loaders that rebuild a model from a checkpoint's metadata.
 pub fn checkpoint(data: &[u8]) {
     let path = scratch::file("safetensors", data);
     match Checkpoint::load(&path, &Device::Cpu) {
         Ok(checkpoint) => restore_all_or_nothing(&checkpoint, &path),
         Err(e) => assert_names(&e, &path),
+    }
+    // VGG16's weights go through the same safetensors reader, then its own naming and shape checks.
+    if let Err(e) = glassbox_convnet::vgg::Vgg16::load(&path, &Device::Cpu) {
+        assert_names(&e, &path);
     }
     if let Err(e) = glassbox_sequence::char_train::load_trained(&path, &Device::Cpu) {
         assert_names(&e, &path);
