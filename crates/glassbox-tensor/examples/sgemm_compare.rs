@@ -54,7 +54,13 @@ impl Product {
         let (a, b) = self.operands(a, b);
         let dst = MatMut::rows(dst, self.m, self.n);
         #[cfg(target_arch = "x86_64")]
-        glassbox_tensor::kernels::sgemm_avx2::sgemm(dst, self.accumulate, a, b);
+        glassbox_tensor::kernels::sgemm_avx2::sgemm(
+            dst,
+            self.accumulate,
+            a,
+            b,
+            glassbox_tensor::kernels::gemm::Threads::Pool(threads()),
+        );
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!(
             "main checks for x86-64 first ({}, {}, {})",

@@ -70,8 +70,12 @@ fn with_grads(
 #[test]
 fn convolutions_forward_and_backward() {
     // (batch, in, size, out, kernel, padding, stride): MNIST's two layers at a small and a full batch
-    // (the bands and the weight gradient's parts change with the batch), a strided one, a pointwise one.
+    // (the bands and the weight gradient's parts change with the batch), a strided one, a pointwise one,
+    // and VGG-like layers of one photo, a Winograd one and a deep im2col one, whose few bands leave the
+    // threads to each band's products.
     for (b, c, hw, m, k, p, s) in [
+        (1, 64, 28, 64, 3, 1, 1),
+        (1, 128, 14, 128, 3, 1, 1),
         (1, 1, 28, 32, 3, 0, 1),
         (3, 32, 26, 64, 3, 0, 1),
         (40, 1, 28, 8, 3, 0, 1),

@@ -8,7 +8,16 @@
 //! a partition that follows the geometry alone, so it is the same on every run, whatever the thread count.
 
 use super::gemm::{sgemm, Mat, MatMut, Threads};
-use super::parallel::{for_parts, reduction_parts, threads, with_scratch, SharedMut, WORK_ITEMS};
+use super::parallel::{
+    band_threads, for_parts, reduction_parts, with_scratch, SharedMut, MIN_WORK_ITEMS,
+};
+
+/// Work items per partial weight gradient, at least, and the most partials (`conv2d_backward_weight`).
+/// Every partial is a whole gradient to zero and add: 8 partials instead of 2 made a DCGAN training step
+/// 5% slower on 2 cores (kernels_bench's `dcgan_train`, old and new side by side). With fewer partials
+/// than threads the products inside them use the pool.
+const ITEMS_PER_PARTIAL: usize = 16;
+const MAX_PARTIALS: usize = 4;
 
 /// The sizes of one convolution. Padding, stride and dilation apply to both spatial axes, as in candle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -98,14 +107,14 @@ impl ConvGeometry {
     }
 
     /// Output rows per work item: bands whose lowered matrix stays near 2 MB, and at least
-    /// [`WORK_ITEMS`] items to keep the threads busy. The bands group the weight gradient's sums, so they
-    /// follow the geometry alone, not the thread count.
+    /// [`MIN_WORK_ITEMS`] items. The bands group the weight gradient's sums and set each product's width,
+    /// so they follow the geometry alone, not the thread count.
     pub(crate) fn band_rows(&self) -> usize {
         let (oh, ow) = self.out_hw();
         let target_cols = ((1 << 19) / self.patch_len().max(1)).max(256);
         let mut rows = (target_cols / ow.max(1)).clamp(1, oh.max(1));
-        if self.batch * oh.div_ceil(rows) < WORK_ITEMS {
-            let bands_per_image = WORK_ITEMS.div_ceil(self.batch).min(oh.max(1));
+        if self.batch * oh.div_ceil(rows) < MIN_WORK_ITEMS {
+            let bands_per_image = MIN_WORK_ITEMS.div_ceil(self.batch).min(oh.max(1));
             rows = rows.min(oh.div_ceil(bands_per_image)).max(1);
         }
         rows
@@ -221,40 +230,41 @@ fn work_items(g: &ConvGeometry, rows: usize) -> Vec<(usize, usize, usize)> {
     items
 }
 
-/// Runs `f(b, oh0, oh1, lowered)` for every work item in parallel; `lowered` is the `K x N` operand of
-/// the band (the input itself for pointwise convolutions) and its row stride.
+/// Runs `f(b, oh0, oh1, lowered, threads)` for every work item in parallel; `lowered` is the `K x N`
+/// operand of the band (the input itself for pointwise convolutions), and `threads` says how the band's
+/// product is threaded ([`band_threads`]).
 pub(crate) fn for_each_band(
     x: &[f32],
     g: &ConvGeometry,
     rows: usize,
-    f: impl Fn(usize, usize, usize, Mat<'_>) + Sync,
+    f: impl Fn(usize, usize, usize, Mat<'_>, Threads) + Sync,
 ) {
     use rayon::prelude::*;
     let (_, ow) = g.out_hw();
     let k = g.patch_len();
     let image_len = g.in_channels * g.height * g.width;
-    work_items(g, rows)
-        .into_par_iter()
-        .for_each(|(b, oh0, oh1)| {
-            let xb = &x[b * image_len..(b + 1) * image_len];
-            let n = (oh1 - oh0) * ow;
-            if g.is_pointwise() {
-                let start = oh0 * ow;
-                let lowered = Mat {
-                    data: &xb[start..],
-                    rows: k,
-                    cols: n,
-                    rs: g.height * g.width,
-                    cs: 1,
-                };
-                f(b, oh0, oh1, lowered);
-            } else {
-                with_scratch(k * n, |col| {
-                    im2col(xb, g, oh0, oh1, col);
-                    f(b, oh0, oh1, Mat::rows(col, k, n));
-                });
-            }
-        });
+    let items = work_items(g, rows);
+    let inner = band_threads(items.len());
+    items.into_par_iter().for_each(|(b, oh0, oh1)| {
+        let xb = &x[b * image_len..(b + 1) * image_len];
+        let n = (oh1 - oh0) * ow;
+        if g.is_pointwise() {
+            let start = oh0 * ow;
+            let lowered = Mat {
+                data: &xb[start..],
+                rows: k,
+                cols: n,
+                rs: g.height * g.width,
+                cs: 1,
+            };
+            f(b, oh0, oh1, lowered, inner);
+        } else {
+            with_scratch(k * n, |col| {
+                im2col(xb, g, oh0, oh1, col);
+                f(b, oh0, oh1, Mat::rows(col, k, n), inner);
+            });
+        }
+    });
 }
 
 /// `y = epilogue(w * x + bias)`. `w` is `(out, in, kh, kw)`, `bias` has `out` entries (ignored for
@@ -302,12 +312,12 @@ pub fn conv2d_forward_im2col(
     let mut y = vec![0.0f32; g.output_len()];
     let shared = SharedMut::new(&mut y);
     let wm = Mat::rows(w, m, k);
-    for_each_band(x, g, g.band_rows(), |b, oh0, oh1, lowered| {
+    for_each_band(x, g, g.band_rows(), |b, oh0, oh1, lowered, inner| {
         let start = b * m * plane + oh0 * ow;
         let n = (oh1 - oh0) * ow;
         // SAFETY: work items cover disjoint (image, row band) blocks of `y`.
         let dst = unsafe { MatMut::shared(shared, start, m, n, plane) };
-        sgemm(dst, false, wm, lowered, Threads::One);
+        sgemm(dst, false, wm, lowered, inner);
         if epilogue != Epilogue::None {
             for (o, &bo) in bias.iter().enumerate().take(m) {
                 // SAFETY: the same block as above, one output channel at a time.
@@ -332,8 +342,11 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f3
     let items = work_items(g, g.band_rows());
     let image_len = g.in_channels * g.height * g.width;
     // The parts, and so how the sums over the items are grouped, follow the item count only: the same
-    // gradient bit for bit with any number of threads.
-    let partials = for_parts(items.len(), reduction_parts(items.len(), 1), |_, range| {
+    // gradient bit for bit with any number of threads. Each part zeroes and adds a whole partial
+    // gradient, so it takes a few items.
+    let parts = reduction_parts(items.len(), ITEMS_PER_PARTIAL).min(MAX_PARTIALS);
+    let inner = band_threads(parts);
+    let partials = for_parts(items.len(), parts, |_, range| {
         let mut acc = vec![0.0f32; m * k + m];
         let (dw, db) = acc.split_at_mut(m * k);
         for &(b, oh0, oh1) in &items[range] {
@@ -358,7 +371,7 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f3
                     rs: g.height * g.width,
                     cs: 1,
                 };
-                sgemm(MatMut::rows(dw, m, k), true, gm, lowered.t(), Threads::One);
+                sgemm(MatMut::rows(dw, m, k), true, gm, lowered.t(), inner);
             } else {
                 with_scratch(k * n, |col| {
                     im2col(xb, g, oh0, oh1, col);
@@ -367,7 +380,7 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f3
                         true,
                         gm,
                         Mat::rows(col, k, n).t(),
-                        Threads::One,
+                        inner,
                     );
                 });
             }
@@ -433,13 +446,7 @@ pub fn conv_transpose_by_col2im(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<
     let image_len = g.in_channels * g.height * g.width;
     let mut dx = vec![0.0f32; g.input_len()];
     let wt = Mat::rows(w, m, k).t();
-    // Whether a product may use the pool also picks its kernel (see `sgemm`), so it follows the batch,
-    // not the thread count: [`WORK_ITEMS`] / 2 images keep the threads busy one image each.
-    let inner = if g.batch >= WORK_ITEMS / 2 {
-        Threads::One
-    } else {
-        Threads::Pool(threads())
-    };
+    let inner = band_threads(g.batch);
     dx.par_chunks_mut(image_len.max(1))
         .enumerate()
         .for_each(|(b, dxb)| {

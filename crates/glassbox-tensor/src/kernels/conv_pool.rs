@@ -5,7 +5,7 @@
 //! `relu(max(window) + bias)` and the winner is the window's first maximum, as in PyTorch.
 
 use super::conv2d::{for_each_band, ConvGeometry, Epilogue};
-use super::gemm::{sgemm, Mat, MatMut, Threads};
+use super::gemm::{sgemm, Mat, MatMut};
 use super::parallel::{with_second_scratch, SharedMut};
 
 /// The pooled output size for a convolution geometry (windows that do not fit are dropped, as in
@@ -38,10 +38,10 @@ pub fn conv2d_relu_pool_forward(
     let winners_ptr = winners.as_mut_ptr() as usize;
     let wm = Mat::rows(w, m, k);
     let rows = g.band_rows().div_ceil(pool) * pool;
-    for_each_band(x, g, rows, |b, oh0, oh1, lowered| {
+    for_each_band(x, g, rows, |b, oh0, oh1, lowered, inner| {
         let n = (oh1 - oh0) * ow;
         with_second_scratch(m * n, |out| {
-            sgemm(MatMut::rows(out, m, n), false, wm, lowered, Threads::One);
+            sgemm(MatMut::rows(out, m, n), false, wm, lowered, inner);
             let (pr0, pr1) = (oh0 / pool, (oh1 / pool).min(ph));
             for o in 0..m {
                 let plane = &out[o * n..(o + 1) * n];

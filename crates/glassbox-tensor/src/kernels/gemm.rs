@@ -155,16 +155,16 @@ pub fn sgemm(dst: MatMut<'_>, accumulate: bool, a: Mat<'_>, b: Mat<'_>, threads:
         }
         return;
     }
+    // The kernel follows the sizes alone, whatever `threads` says: the two kernels round differently,
+    // and callers pick `threads` by the thread count, which must not change results. With AVX-512 the
+    // crate's own kernels are the faster ones (1.8x at 2048³, 2 threads, on a Zen 5 EPYC:
+    // examples/sgemm_compare.rs, docs/benchmarks.md).
     #[cfg(target_arch = "x86_64")]
-    if let Threads::Pool(_) = threads {
-        // With AVX-512 the crate's own kernels are the faster ones (1.8x at 2048³, 2 threads, on a Zen 5
-        // EPYC: examples/sgemm_compare.rs, docs/benchmarks.md).
-        if super::sgemm_avx2::suits(dst.rows, dst.cols, a.cols)
-            && super::activation::has_avx2_fma()
-            && !super::activation::has_avx512f()
-        {
-            return super::sgemm_avx2::sgemm(dst, accumulate, a, b);
-        }
+    if super::sgemm_avx2::suits(dst.rows, dst.cols, a.cols)
+        && super::activation::has_avx2_fma()
+        && !super::activation::has_avx512f()
+    {
+        return super::sgemm_avx2::sgemm(dst, accumulate, a, b, threads);
     }
     // SAFETY: every access of the product lies inside the spans checked above, and `dst` is a mutable
     // borrow (or a view the caller vouched for), so it aliases neither operand.
@@ -236,14 +236,21 @@ mod tests {
         for (o, e) in out.iter().zip(&expected) {
             assert!((o - e).abs() < 1e-3, "{o} vs {e}");
         }
-        // `sgemm` sends these to the AVX2 kernel only without AVX-512: test it directly as well.
+        // `sgemm` sends these to the AVX2 kernel only without AVX-512: test it directly as well, alone
+        // and threaded, which must give the same bits.
         if crate::kernels::activation::has_avx2_fma() {
-            out.fill(1.0);
-            let dst = MatMut::rows(&mut out, m, n);
-            crate::kernels::sgemm_avx2::sgemm(dst, true, am, bm);
-            for (o, e) in out.iter().zip(&expected) {
-                assert!((o - (e + 1.0)).abs() < 1e-3, "{o} vs {}", e + 1.0);
+            let mut alone = vec![0.0f32; m * n];
+            for (threads, dst) in [(Threads::One, &mut alone), (Threads::Pool(3), &mut out)] {
+                dst.fill(1.0);
+                crate::kernels::sgemm_avx2::sgemm(MatMut::rows(dst, m, n), true, am, bm, threads);
+                for (o, e) in dst.iter().zip(&expected) {
+                    assert!((o - (e + 1.0)).abs() < 1e-3, "{o} vs {}", e + 1.0);
+                }
             }
+            assert!(alone
+                .iter()
+                .zip(&out)
+                .all(|(x, y)| x.to_bits() == y.to_bits()));
         }
     }
 

@@ -18,8 +18,24 @@ pub fn threads() -> usize {
 /// partial sums (memory, and a longer final sum) on the machines this runs on.
 pub const REDUCTION_PARTS: usize = 32;
 
-/// Work items a split into bands aims for, whatever the thread count (two per thread of 16).
-pub const WORK_ITEMS: usize = 32;
+/// Work items a split into bands aims for at least, whatever the thread count: enough for two cores to
+/// share the lowering and transforms. More bands would shrink each band's product (a batch-1 VGG16 layer
+/// of 512 channels packs its 9 MB of filters once per band), so where there are fewer than two items per
+/// thread the products use the pool themselves ([`band_threads`]).
+pub const MIN_WORK_ITEMS: usize = 4;
+
+/// How the product inside each of `items` parallel work items is threaded: alone when the items keep
+/// every thread busy, else on the pool. Either way each value is the same sum in the same order (a
+/// product's kernel and depth blocking follow its sizes, never its threads: `super::gemm::sgemm`), so
+/// this may follow the thread count.
+pub fn band_threads(items: usize) -> super::gemm::Threads {
+    let t = threads();
+    if items >= 2 * t {
+        super::gemm::Threads::One
+    } else {
+        super::gemm::Threads::Pool(t)
+    }
+}
 
 /// How many parts a reduction over `n` items is split into: as many as give each at least
 /// `min_per_part` items, between 1 and [`REDUCTION_PARTS`]. It depends on `n` alone, so that the partial

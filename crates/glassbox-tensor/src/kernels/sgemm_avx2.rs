@@ -2,21 +2,22 @@
 //! Geijn's layering: a 6x16 register-blocked micro-kernel over packed slivers of A and B, B blocks of
 //! 256 x n shared by all threads, A blocks of 240 x 256 packed per thread). Multi-threaded on large
 //! products it is a little faster than the `gemm` crate on AVX2 (`examples/sgemm_compare.rs`,
-//! docs/benchmarks.md), and much slower on the small single-threaded products inside convolution bands,
-//! so [`super::gemm::sgemm`] sends only large multi-threaded products here.
+//! docs/benchmarks.md), and much slower on small products, so [`super::gemm::sgemm`] sends only large
+//! products here, by their sizes alone (threaded or not: each value is summed in the same order either
+//! way, so results do not depend on the thread count).
 
 use rayon::prelude::*;
 use std::arch::x86_64::*;
 
 use super::aligned::AlignedBuf;
-use super::gemm::{Mat, MatMut};
+use super::gemm::{Mat, MatMut, Threads};
 
 const MR: usize = 6;
 const NR: usize = 16;
 const KC: usize = 256;
 const MC: usize = 240;
 
-/// Whether a product that may use the pool is large enough to come here. It looks at the sizes alone:
+/// Whether a product is large enough to come here. It looks at the sizes alone:
 /// this kernel and the `gemm` crate's round differently, so a choice that followed the thread count would
 /// give other results under another `RAYON_NUM_THREADS`.
 pub fn suits(m: usize, n: usize, k: usize) -> bool {
@@ -24,11 +25,15 @@ pub fn suits(m: usize, n: usize, k: usize) -> bool {
 }
 
 /// `dst = a * b` (or `+=` with `accumulate`). The caller checked shapes, spans and AVX2 + FMA.
-pub fn sgemm(dst: MatMut<'_>, accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
+pub fn sgemm(dst: MatMut<'_>, accumulate: bool, a: Mat<'_>, b: Mat<'_>, threads: Threads) {
     let (m, n, k) = (dst.rows, dst.cols, a.cols);
     let rs = dst.rs;
     // Blocks of at most MC rows, as many as a multiple of the threads so that none waits on another.
-    let threads = rayon::current_num_threads().max(1);
+    // The blocks split the rows only: every value's sum runs over the same KC slices in the same order.
+    let threads = match threads {
+        Threads::One => 1,
+        Threads::Pool(t) => t.max(1),
+    };
     let blocks = threads * m.div_ceil(MC * threads);
     let mc_step = m.div_ceil(blocks).next_multiple_of(MR);
     let c = dst.as_ptr() as usize;
@@ -39,7 +44,7 @@ pub fn sgemm(dst: MatMut<'_>, accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
         pack_b(b, p0, kc, packed_b);
         let packed_b = &*packed_b;
         let store = p0 == 0 && !accumulate;
-        (0..m.div_ceil(mc_step)).into_par_iter().for_each(|block| {
+        let block_product = |block: usize| {
             let i0 = block * mc_step;
             let mc = mc_step.min(m - i0);
             let mut packed_a_buf = AlignedBuf::new(mc.div_ceil(MR) * MR * kc);
@@ -74,7 +79,13 @@ pub fn sgemm(dst: MatMut<'_>, accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
                     }
                 }
             }
-        });
+        };
+        let blocks = m.div_ceil(mc_step);
+        if threads == 1 {
+            (0..blocks).for_each(block_product);
+        } else {
+            (0..blocks).into_par_iter().for_each(block_product);
+        }
     }
 }
 

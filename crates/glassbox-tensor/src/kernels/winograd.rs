@@ -15,7 +15,7 @@
 use super::activation::dispatch_avx512;
 use super::conv2d::{ConvGeometry, Epilogue};
 use super::gemm::{sgemm, Mat, MatMut, Threads};
-use super::parallel::{with_scratch, with_second_scratch, SharedMut, WORK_ITEMS};
+use super::parallel::{band_threads, with_scratch, with_second_scratch, SharedMut, MIN_WORK_ITEMS};
 
 /// One algorithm F(m x m, 3x3): its three matrices, row-major.
 pub struct Algorithm {
@@ -391,11 +391,11 @@ fn conv2d_transformed(
     let mut y = vec![0.0f32; g.output_len()];
     let shared = SharedMut::new(&mut y);
 
-    // Tile rows per band: ~2 MB of transformed tiles, and at least WORK_ITEMS items (the geometry's
-    // alone, like every split here, so that results do not follow the thread count).
+    // Tile rows per band: ~2 MB of transformed tiles, and at least MIN_WORK_ITEMS items (the geometry's
+    // alone: the band sets the products' widths).
     let per_tile_row = nn * c * tw;
     let mut rows = ((1usize << 19) / per_tile_row.max(1)).clamp(1, th);
-    let wanted = WORK_ITEMS;
+    let wanted = MIN_WORK_ITEMS;
     if g.batch * th.div_ceil(rows) < wanted {
         rows = rows
             .min(th.div_ceil(wanted.div_ceil(g.batch).min(th)))
@@ -410,6 +410,7 @@ fn conv2d_transformed(
         .collect();
 
     let image_len = c * g.height * g.width;
+    let inner = band_threads(items.len());
     items.into_par_iter().for_each(|(b, tr0, tr1)| {
         let tiles = (tr1 - tr0) * tw;
         // The band's zero-padded input rows (step * tile rows + 2 of step * tw + 2 columns), one
@@ -437,16 +438,21 @@ fn conv2d_transformed(
                     }
                 }
                 with_second_scratch(nn * m * tiles, |prod| {
-                    for k in 0..nn {
+                    let v = &*v;
+                    let product = |k: usize, dst: &mut [f32]| {
                         let uk = Mat::rows(&u[k * m * c..(k + 1) * m * c], m, c);
                         let vk = Mat::rows(&v[k * c * tiles..(k + 1) * c * tiles], c, tiles);
-                        sgemm(
-                            MatMut::rows(&mut prod[k * m * tiles..(k + 1) * m * tiles], m, tiles),
-                            false,
-                            uk,
-                            vk,
-                            Threads::One,
-                        );
+                        sgemm(MatMut::rows(dst, m, tiles), false, uk, vk, Threads::One);
+                    };
+                    let per_k = prod[..nn * m * tiles].chunks_mut(m * tiles);
+                    // Too few bands for the threads: the n² independent products share them instead.
+                    match inner {
+                        Threads::One => per_k.enumerate().for_each(|(k, d)| product(k, d)),
+                        Threads::Pool(_) => per_k
+                            .collect::<Vec<_>>()
+                            .into_par_iter()
+                            .enumerate()
+                            .for_each(|(k, d)| product(k, d)),
                     }
                     for o in 0..m {
                         let bo = match epilogue {
