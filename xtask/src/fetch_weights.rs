@@ -687,19 +687,21 @@ mod tests {
         let stall = Duration::from_secs(30);
         let cache = tempfile::tempdir().unwrap();
 
+        // Fails within 10 s (the read time-out is 1 s) and returns the error.
+        let fails_quickly = |base: String| {
+            let began = Instant::now();
+            let err = fetch_hub(&hub_entry(None), &config(base, cache.path(), false))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                began.elapsed() < Duration::from_secs(10),
+                "{:?}",
+                began.elapsed()
+            );
+            err
+        };
         let server = faulty_hub_server(&body, &sha, Fault::StallAfter(10, stall));
-        let began = Instant::now();
-        let err = fetch_hub(
-            &hub_entry(None),
-            &config(server.base(), cache.path(), false),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            began.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            began.elapsed()
-        );
+        let err = fails_quickly(server.base());
         assert!(
             err.contains(&format!("timed out after 10 of {} bytes", body.len())),
             "{err}"
@@ -712,18 +714,7 @@ mod tests {
             vec![],
             Fault::StallBeforeAnswer(stall),
         );
-        let began = Instant::now();
-        let err = fetch_hub(
-            &hub_entry(None),
-            &config(silent.base(), cache.path(), false),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            began.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            began.elapsed()
-        );
+        let err = fails_quickly(silent.base());
         assert!(
             err.contains("timed out waiting for the server to answer") && !err.contains("offline"),
             "{err}"
