@@ -1,9 +1,8 @@
-//! `cargo xtask build --cpu|--cuda`: the product build, with the CUDA toolkit checked up front because a
-//! missing nvcc otherwise surfaces as a long build-script failure deep inside candle's kernels.
+//! `cargo xtask build --cpu|--cuda`: the product build. For CUDA the toolkit is settled first, because a
+//! missing nvcc otherwise surfaces as a long build-script failure deep inside candle's kernels: the system's
+//! when nvcc is found, else one provisioned from NVIDIA's PyPI wheels ([`crate::cuda_toolkit`]).
 
 use std::path::{Path, PathBuf};
-
-use anyhow::bail;
 
 use crate::process;
 
@@ -32,16 +31,15 @@ pub fn run(cuda: bool, release: bool, root: &Path) -> anyhow::Result<()> {
     if release {
         cmd.arg("--release");
     }
-    if cuda {
-        match find_nvcc() {
-            Some(nvcc) => println!("CUDA toolkit: {}", nvcc.display()),
-            None => bail!(
-                "--cuda needs the CUDA toolkit, but nvcc was not found on PATH, in $CUDA_HOME/bin, $CUDA_PATH/bin \
-                 or /usr/local/cuda/bin. Install the toolkit (and put nvcc on PATH), or build with --cpu."
-            ),
-        }
+    let toolkit = if cuda {
+        let toolkit = crate::cuda_toolkit::for_build(root)?;
+        cmd.envs(toolkit.build_env());
+        // The default members (every crate under crates/); the CLI's feature turns on every crate's.
         cmd.args(["--features", "glassbox-cli/cuda"]);
-    }
+        Some(toolkit)
+    } else {
+        None
+    };
     let took = process::run(cmd, root)?;
     println!(
         "built ({}, {}) in {}",
@@ -49,5 +47,12 @@ pub fn run(cuda: bool, release: bool, root: &Path) -> anyhow::Result<()> {
         if release { "release" } else { "debug" },
         process::seconds(took)
     );
+    if let Some(toolkit) = toolkit.filter(|t| t.provisioned) {
+        println!(
+            "To run it on a machine with an NVIDIA driver: LD_LIBRARY_PATH={} (cuBLAS, cuRAND and NVRTC \
+             come from there; the driver's libcuda from the system).",
+            toolkit.library_dir().display()
+        );
+    }
     Ok(())
 }

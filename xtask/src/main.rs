@@ -12,6 +12,7 @@
 mod bench;
 mod build;
 mod ci;
+mod cuda_toolkit;
 mod download;
 mod fetch_data;
 mod fetch_weights;

@@ -52,12 +52,15 @@ impl DeviceSpec {
                 requested: self.to_string(),
                 problem:
                     "this glassbox was built without CUDA; rebuild with `cargo xtask build --cuda` \
-                          (or `cargo build --release --features cuda`), or use --device cpu"
+                          (or `cargo build --release --features glassbox-cli/cuda`), or use --device cpu"
                         .into(),
             }),
             DeviceSpec::Cuda(index) => Device::new_cuda(index).map_err(|e| Error::Device {
                 requested: self.to_string(),
-                problem: e.to_string(),
+                problem: format!(
+                    "{e} (CUDA could not open GPU {index}: `nvidia-smi` should list it, with a driver for \
+                     CUDA 13.0 or later; or use --device cpu)"
+                ),
             }),
         }
     }
