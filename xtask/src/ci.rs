@@ -1,5 +1,6 @@
 //! `cargo xtask ci`, what `.ci/run` calls: format check, release build, then the test command, in that order,
-//! stopping at the first failure. Each command is printed before it runs and timed.
+//! stopping at the first failure. Each command is printed before it runs and timed. `--cuda` adds a build of
+//! the `cuda` feature (every crate and the `glassbox` binary, linked; no GPU needed: docs/cuda.md).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -58,7 +59,7 @@ fn rustfmt_available(root: &Path) -> bool {
     }
 }
 
-pub fn run(root: &Path) -> anyhow::Result<()> {
+pub fn run(root: &Path, cuda: bool) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut times: Vec<(String, Duration)> = Vec::new();
 
@@ -87,12 +88,40 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     let shown = process::display(&test);
     times.push((shown, step(test, root)?));
 
+    if cuda {
+        // Provisioning (a download on the first run) counts towards this step's time.
+        let began = Instant::now();
+        let toolkit = crate::cuda_toolkit::for_build(root)?;
+        let mut build = process::cargo();
+        build.args(CUDA_BUILD_ARGS).envs(toolkit.build_env());
+        let shown = format!(
+            "{} (with CUDA {})",
+            process::display(&build),
+            crate::cuda_toolkit::VERSION
+        );
+        process::run(build, root)?;
+        let took = began.elapsed();
+        println!("({})", process::seconds(took));
+        times.push((shown, took));
+    }
+
     println!("ci passed in {}:", process::seconds(start.elapsed()));
     for (cmd, took) in &times {
         println!("  {:>8}  {cmd}", process::seconds(*took));
     }
     Ok(())
 }
+
+/// The CUDA compile check: the libraries and the binary with every crate's `cuda` feature, in the test
+/// profile (no LTO), so the link against cuBLAS and the driver stub is checked too.
+pub const CUDA_BUILD_ARGS: [&str; 6] = [
+    "build",
+    "--profile",
+    "ci",
+    "--bins",
+    "--features",
+    "glassbox-cli/cuda",
+];
 
 fn step(cmd: Command, root: &Path) -> anyhow::Result<Duration> {
     let took = process::run(cmd, root)?;

@@ -124,10 +124,38 @@ pub fn agent_with_proxy(from_env: bool) -> ureq::Agent {
 /// No overall deadline is set: it would cut off a large file on a slow but healthy connection.
 pub fn agent_builder(proxy_from_env: bool, read_timeout: Duration) -> ureq::AgentBuilder {
     ureq::AgentBuilder::new()
+        .tls_config(tls_config())
         .timeout_connect(CONNECT_TIMEOUT)
         .timeout_read(read_timeout)
         .try_proxy_from_env(proxy_from_env)
         .user_agent(concat!("glassbox-xtask/", env!("CARGO_PKG_VERSION")))
+}
+
+/// TLS that trusts Mozilla's roots, as ureq does by default, and also the system's store
+/// (`/etc/ssl/certs`, or `SSL_CERT_FILE`): behind a company's TLS-inspecting proxy, or on a machine whose
+/// administrator added a root, the system store is what curl and pip trust, and downloads should too.
+fn tls_config() -> std::sync::Arc<rustls::ClientConfig> {
+    static CONFIG: std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            // A missing or unreadable system store leaves Mozilla's roots, which is what ureq would use.
+            if let Ok(native) = rustls_native_certs::load_native_certs() {
+                roots.add_parsable_certificates(native);
+            }
+            let config = rustls::ClientConfig::builder_with_provider(
+                rustls::crypto::ring::default_provider().into(),
+            )
+            .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+            .expect("ring supports TLS 1.2 and 1.3")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            std::sync::Arc::new(config)
+        })
+        .clone()
 }
 
 /// Turns a failed request into a [`DownloadError`], telling "no answer" apart from "a bad answer".

@@ -79,7 +79,11 @@ enum Command {
         release: bool,
     },
     /// Run CI: cargo fmt --check, cargo build --release, cargo test --workspace --profile ci.
-    Ci,
+    Ci {
+        /// Also build with CUDA (provisioning the toolkit from PyPI when nvcc is absent; no GPU needed).
+        #[arg(long)]
+        cuda: bool,
+    },
     /// Benchmarks outside the test suite.
     Bench {
         #[command(subcommand)]
@@ -242,7 +246,7 @@ fn main() -> ExitCode {
             fetch_weights::run(&model, verify.as_deref(), &root)
         }
         Command::Build { backend, release } => build::run(backend.cuda, release, &root),
-        Command::Ci => ci::run(&root),
+        Command::Ci { cuda } => ci::run(&root, cuda),
         Command::Bench {
             what: BenchCommand::Kernels { args, candle },
         } => bench::run(
