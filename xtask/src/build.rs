@@ -49,7 +49,7 @@ pub fn run(cuda: bool, release: bool, root: &Path) -> anyhow::Result<()> {
     );
     if let Some(toolkit) = toolkit.filter(|t| t.provisioned) {
         println!(
-            "To run it on a machine with an NVIDIA driver: LD_LIBRARY_PATH={} (cuBLAS, cuRAND and NVRTC \
+            "To run it on a machine with an NVIDIA driver: LD_LIBRARY_PATH={} (cuBLAS and cuRAND \
              come from there; the driver's libcuda from the system).",
             toolkit.library_dir().display()
         );
