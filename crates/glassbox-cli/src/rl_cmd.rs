@@ -98,8 +98,8 @@ pub enum TicTacToeCommand {
 }
 
 pub fn run(common: &Common, cmd: &RlCommand) -> anyhow::Result<()> {
-    let out = &common.out;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    // Training and playing both write q-table.json, game.png and metrics.json here.
+    let _lock = common.lock_out()?;
     let (lesson, metrics, written) = match cmd {
         RlCommand::Flippers(FlippersCommand::Train {
             games,

@@ -510,8 +510,9 @@ fn a_second_run_into_the_same_output_is_refused_and_a_killed_run_leaves_no_stale
     let (mut first, _) = start_paused(command(MNIST, &out), hook, "1:2", &dir.path().join("log"));
     let pid = first.id();
     let metrics = read(&out.join("metrics.json"));
-    // Any training command into the same directory, not only the same lesson.
-    for args in [MNIST, TEXT, VAE] {
+    // Any training command into the same directory, not only the same lesson (Q-learning included).
+    const RL: &[&str] = &["rl", "flippers", "train", "--games", "100"];
+    for args in [MNIST, TEXT, VAE, RL] {
         let s = run_failing(command(args, &out), "a second run");
         assert!(
             s.contains("another glassbox run")
