@@ -205,7 +205,11 @@ pub fn provision(dir: &Path, agent: &ureq::Agent, progress: Progress) -> anyhow:
             },
         )?;
     }
-    let staging = dir.join(format!(".{VERSION}.{}.tmp", std::process::id()));
+    // A run killed while unpacking left its staging folder (1.8 GB): it goes now.
+    for stale in glassbox_assets::atomic::remove_stale_temps(dir)? {
+        println!("removed {}, left by an interrupted run", stale.display());
+    }
+    let staging = glassbox_assets::atomic::temp_path(&root);
     if staging.exists() {
         fs::remove_dir_all(&staging)?;
     }

@@ -21,8 +21,8 @@ pub fn temp_path(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
-/// Removes the temporary files (see [`temp_path`]) in `dir` whose writers are no longer running, which
-/// only a process killed while writing leaves behind; returns them. Where it cannot tell whether a
+/// Removes the temporary files and folders (see [`temp_path`]) in `dir` whose writers are no longer running,
+/// which only a process killed while writing leaves behind; returns them. Where it cannot tell whether a
 /// process runs (no `/proc`), every other process's temporary file counts as stale: call it only where no
 /// other process should be writing into `dir` (e.g. while holding a lock on it).
 pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -42,7 +42,13 @@ pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
             continue;
         }
         let path = entry.path();
-        match fs::remove_file(&path) {
+        // A folder staged the same way (a toolkit being unpacked) goes whole.
+        let removal = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        match removal {
             Ok(()) => removed.push(path),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(&path, e)),
@@ -216,9 +222,15 @@ mod tests {
         for name in keep[1..].iter().map(String::as_str).chain(stale) {
             fs::write(dir.path().join(name), b"half").unwrap();
         }
+        // A staged folder of a dead writer, with something inside.
+        let staged = dir.path().join(".13.0.999999997.tmp");
+        fs::create_dir_all(staged.join("bin")).unwrap();
+        fs::write(staged.join("bin/nvcc"), b"half").unwrap();
         let mut removed = remove_stale_temps(dir.path()).unwrap();
         removed.sort();
-        let expected: Vec<PathBuf> = stale.iter().map(|n| dir.path().join(n)).collect();
+        let mut expected: Vec<PathBuf> = stale.iter().map(|n| dir.path().join(n)).collect();
+        expected.insert(0, staged.clone());
+        assert!(!staged.exists());
         assert_eq!(removed, expected);
         let mut left: Vec<String> = fs::read_dir(dir.path())
             .unwrap()
