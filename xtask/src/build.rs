@@ -31,12 +31,9 @@ pub fn run(cuda: bool, release: bool, root: &Path) -> anyhow::Result<()> {
     if release {
         cmd.arg("--release");
     }
+    // The default members: every crate under crates/.
     let toolkit = if cuda {
-        let toolkit = crate::cuda_toolkit::for_build(root)?;
-        cmd.envs(toolkit.build_env());
-        // The default members (every crate under crates/); the CLI's feature turns on every crate's.
-        cmd.args(["--features", "glassbox-cli/cuda"]);
-        Some(toolkit)
+        Some(crate::cuda_toolkit::configure_cargo(&mut cmd, root)?)
     } else {
         None
     };

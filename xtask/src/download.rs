@@ -108,6 +108,18 @@ pub struct Expected<'a> {
     pub digest: &'a str,
 }
 
+impl Expected<'_> {
+    /// Whether `path` already holds these bytes: its size first, so a truncated file costs no hashing.
+    pub fn holds(&self, path: &Path) -> io::Result<bool> {
+        if fs::metadata(path)?.len() != self.size {
+            return Ok(false);
+        }
+        let digest = glassbox_assets::checksum::file_digest(path, self.algorithm)
+            .map_err(io::Error::other)?;
+        Ok(digest.eq_ignore_ascii_case(self.digest))
+    }
+}
+
 /// The agent every plain download uses: bounded waits (see [`CONNECT_TIMEOUT`], [`READ_TIMEOUT`]) and the
 /// usual proxy variables honoured.
 pub fn agent() -> ureq::Agent {

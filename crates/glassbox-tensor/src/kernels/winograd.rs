@@ -444,13 +444,15 @@ fn conv2d_transformed(
                         let vk = Mat::rows(&v[k * c * tiles..(k + 1) * c * tiles], c, tiles);
                         sgemm(MatMut::rows(dst, m, tiles), false, uk, vk, Threads::One);
                     };
-                    let per_k = prod[..nn * m * tiles].chunks_mut(m * tiles);
+                    let prod = &mut prod[..nn * m * tiles];
                     // Too few bands for the threads: the n² independent products share them instead.
                     match inner {
-                        Threads::One => per_k.enumerate().for_each(|(k, d)| product(k, d)),
-                        Threads::Pool(_) => per_k
-                            .collect::<Vec<_>>()
-                            .into_par_iter()
+                        Threads::One => prod
+                            .chunks_mut(m * tiles)
+                            .enumerate()
+                            .for_each(|(k, d)| product(k, d)),
+                        Threads::Pool(_) => prod
+                            .par_chunks_mut(m * tiles)
                             .enumerate()
                             .for_each(|(k, d)| product(k, d)),
                     }
