@@ -32,6 +32,48 @@ pub fn weights_file(name: &str) -> Option<PathBuf> {
     settle(weights_file_in(&env, name), under_ci(&env))
 }
 
+/// The accelerator a device test runs on: `GLASSBOX_TEST_DEVICE` (`cuda` or `cuda:N`), opened; `None`
+/// after printing why the test skips when the variable is unset. `cargo xtask gpu-check` sets it; a CPU
+/// machine (CI included) has no device to compare the CPU kernels with, so there the test skips. A device
+/// that is named but cannot be opened (a build without the `cuda` feature, no GPU, a bad name) fails the
+/// test: it was asked for.
+pub fn test_device() -> Option<candle_core::Device> {
+    let spec = match test_device_in(&env) {
+        Ok(spec) => spec,
+        Err(why) => {
+            let test = std::thread::current()
+                .name()
+                .unwrap_or("this test")
+                .to_string();
+            eprintln!("skipping {test}: {why}");
+            return None;
+        }
+    };
+    match spec.open() {
+        Ok(device) => Some(device),
+        Err(e) => panic!("GLASSBOX_TEST_DEVICE={spec}: {e}"),
+    }
+}
+
+fn test_device_in(
+    get: &impl Fn(&str) -> Option<OsString>,
+) -> Result<crate::device::DeviceSpec, String> {
+    let name = get("GLASSBOX_TEST_DEVICE").ok_or_else(|| {
+        "GLASSBOX_TEST_DEVICE is not set (for example GLASSBOX_TEST_DEVICE=cuda, as cargo xtask \
+         gpu-check sets it)"
+            .to_string()
+    })?;
+    let name = name.to_string_lossy();
+    match name.parse::<crate::device::DeviceSpec>() {
+        Ok(crate::device::DeviceSpec::Cpu) => Err(
+            "GLASSBOX_TEST_DEVICE=cpu: the CPU is the reference side, so there is nothing to compare"
+                .into(),
+        ),
+        Ok(spec) => Ok(spec),
+        Err(e) => panic!("GLASSBOX_TEST_DEVICE={name}: {e}"),
+    }
+}
+
 /// Where a test that draws example figures also leaves them for a person to look at: the directory in
 /// `GLASSBOX_FIGS`, if set. The test checks its figures either way.
 pub fn figures_dir() -> Option<PathBuf> {
@@ -130,6 +172,20 @@ mod tests {
         );
         let why = weights_file_in(&none, "vgg16.safetensors").unwrap_err();
         assert!(why.contains("GLASSBOX_WEIGHTS"), "{why}");
+    }
+
+    #[test]
+    fn the_test_device_is_named_by_its_variable() {
+        let why = test_device_in(&vars(&[])).unwrap_err();
+        assert!(why.contains("GLASSBOX_TEST_DEVICE"), "{why}");
+        assert!(test_device_in(&vars(&[("GLASSBOX_TEST_DEVICE", "cpu")])).is_err());
+        assert_eq!(
+            test_device_in(&vars(&[("GLASSBOX_TEST_DEVICE", "cuda:1")])).unwrap(),
+            crate::device::DeviceSpec::Cuda(1)
+        );
+        let bad =
+            std::panic::catch_unwind(|| test_device_in(&vars(&[("GLASSBOX_TEST_DEVICE", "tpu")])));
+        assert!(bad.is_err(), "an unknown device name must fail, not skip");
     }
 
     #[test]

@@ -7,39 +7,8 @@ use glassbox_tensor::ops::{
     reference_batch_norm, reference_conv2d, reference_conv_transpose2d, reference_lstm_recurrence,
     upsample_nearest2d, ConvParams, ConvTransposeParams,
 };
-use rand::{rngs::StdRng, Rng, SeedableRng};
-
-fn random(shape: &[usize], seed: u64) -> Tensor {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let n: usize = shape.iter().product();
-    let data: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-    Tensor::from_vec(data, shape, &Device::Cpu).unwrap()
-}
-
-/// Largest `|a - b| / (|b| + mean |b|)`: relative, but not blown up by entries that happen to be near 0.
-/// A NaN anywhere (on either side) makes the error NaN, which fails every bound.
-fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
-    let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
-    let scale = b.iter().map(|v| v.abs()).sum::<f32>() / b.len().max(1) as f32;
-    a.iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs() / (y.abs() + scale + 1e-12))
-        // f32::max would drop a NaN (max(0, NaN) = 0) and call the pair equal.
-        .fold(0.0, |worst, e| {
-            if e.is_nan() || worst.is_nan() {
-                f32::NAN
-            } else {
-                worst.max(e)
-            }
-        })
-}
-
-fn assert_close(what: &str, fast: &Tensor, reference: &Tensor) {
-    let err = relative_error(fast, reference);
-    assert!(err < 1e-4, "{what}: relative error {err:.2e}");
-}
+mod common;
+use common::{assert_close, random, relative_error};
 
 #[test]
 fn a_nan_anywhere_is_an_error_not_a_match() {

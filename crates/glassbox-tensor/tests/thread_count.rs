@@ -8,14 +8,8 @@ use glassbox_tensor::ops::{
     add_bias, batch_norm, conv2d, conv2d_relu_pool, conv_transpose2d, cross_entropy, gram,
     gram_backward, linear, ConvParams, ConvTransposeParams,
 };
-use rand::{rngs::StdRng, Rng, SeedableRng};
-
-fn random(shape: &[usize], seed: u64) -> Tensor {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let n: usize = shape.iter().product();
-    let data: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-    Tensor::from_vec(data, shape, &Device::Cpu).unwrap()
-}
+mod common;
+use common::random;
 
 fn bits(t: &Tensor) -> Vec<u32> {
     t.flatten_all()
