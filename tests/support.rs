@@ -8,10 +8,13 @@ pub fn full_data() -> Option<PathBuf> {
     glassbox_core::testdata::data_dir()
 }
 
-/// A file of the workspace's `tests/fixtures/`.
+/// A file of the workspace's `tests/fixtures/`, or of the folder `GLASSBOX_FIXTURES` names: a test
+/// binary carried to another machine (`cargo xtask gpu-check --bundle`) finds its fixtures there.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
+    std::env::var_os("GLASSBOX_FIXTURES")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures"))
         .join(name)
 }
 

@@ -1,7 +1,8 @@
 //! glassbox-convnet's VGG16 against PyTorch (`tests/fixtures/vgg.json`, written by
 //! `tests/fixtures/generate_vgg.py`): the real shared convolution weights and a full VGG16 built from a
 //! closed formula, on the central 224x224 crops of two shared photos; every layer's mean, std, max and
-//! sampled values, and the logits, to 1e-4 relative.
+//! sampled values, and the logits, to 1e-4 relative. The same comparison runs on an accelerator when
+//! `GLASSBOX_TEST_DEVICE` names one (`cargo xtask gpu-check`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,12 +16,12 @@ use serde_json::Value;
 const TOLERANCE: f64 = 1e-4;
 
 /// The formula weights (tests/fixtures/formula.py) as a tensor.
-fn formula(shape: &[usize], seed: u32, scale: f64) -> Tensor {
+fn formula(shape: &[usize], seed: u32, scale: f64, device: &Device) -> Tensor {
     let n: usize = shape.iter().product();
-    Tensor::from_vec(glassbox_tests::formula(n, seed, scale), shape, &Device::Cpu).unwrap()
+    Tensor::from_vec(glassbox_tests::formula(n, seed, scale), shape, device).unwrap()
 }
 
-fn formula_network() -> Vgg16 {
+fn formula_network(device: &Device) -> Vgg16 {
     let mut specs: Vec<(String, Vec<usize>, f64)> = Vec::new();
     for c in CONVS {
         let fan_in = (c.in_channels * 9) as f64;
@@ -50,13 +51,13 @@ fn formula_network() -> Vgg16 {
     let tensors: HashMap<String, Tensor> = specs
         .into_iter()
         .enumerate()
-        .map(|(seed, (name, shape, scale))| (name, formula(&shape, seed as u32, scale)))
+        .map(|(seed, (name, shape, scale))| (name, formula(&shape, seed as u32, scale, device)))
         .collect();
     Vgg16::from_tensors(tensors, Normalization::TORCHVISION, Path::new("formula")).unwrap()
 }
 
-/// The central 224x224 crop, RGB 0..255, `(1, 3, 224, 224)`.
-fn crop(path: &Path) -> Tensor {
+/// The central 224x224 crop, RGB 0..255, `(1, 3, 224, 224)`, on `device`.
+fn crop(path: &Path, device: &Device) -> Tensor {
     let img = load_image(path, &LoadOptions::rgb()).unwrap();
     let (_, h, w) = img.dims3().unwrap();
     img.narrow(1, (h - 224) / 2, 224)
@@ -64,6 +65,8 @@ fn crop(path: &Path) -> Tensor {
         .narrow(2, (w - 224) / 2, 224)
         .unwrap()
         .unsqueeze(0)
+        .unwrap()
+        .to_device(device)
         .unwrap()
 }
 
@@ -150,6 +153,34 @@ fn compare(model: &Vgg16, x: &Tensor, expected: &Value, what: &str) -> f64 {
     worst
 }
 
+/// Both networks (the shared weights only when given) on both photos, on `device`, against the fixture.
+fn check(data: &Path, shared: Option<&Path>, device: &Device) {
+    let fixture: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("vgg.json")).unwrap()).unwrap();
+    let formula_model = formula_network(device);
+    let shared = shared.map(|path| Vgg16::load(path, device).unwrap());
+    for photo in fixture["photos"].as_array().unwrap() {
+        let photo = photo.as_str().unwrap();
+        let x = crop(&data.join("images/photos").join(photo), device);
+        if let Some(shared) = &shared {
+            let worst = compare(
+                shared,
+                &shared.preprocess(&x).unwrap(),
+                &fixture["shared"][photo],
+                &format!("shared {photo}"),
+            );
+            eprintln!("shared weights, {photo} on {device:?}: worst relative error {worst:.2e}");
+        }
+        let worst = compare(
+            &formula_model,
+            &formula_model.preprocess(&x).unwrap(),
+            &fixture["formula"][photo],
+            &format!("formula {photo}"),
+        );
+        eprintln!("formula VGG16, {photo} on {device:?}: worst relative error {worst:.2e}");
+    }
+}
+
 #[test]
 fn vgg16_matches_pytorch_on_the_shared_weights_and_a_formula_network() {
     let Some(data) = full_data() else {
@@ -159,26 +190,19 @@ fn vgg16_matches_pytorch_on_the_shared_weights_and_a_formula_network() {
     else {
         return;
     };
-    let fixture: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("vgg.json")).unwrap()).unwrap();
-    let formula_model = formula_network();
-    let shared = Vgg16::load(&shared_path, &Device::Cpu).unwrap();
-    for photo in fixture["photos"].as_array().unwrap() {
-        let photo = photo.as_str().unwrap();
-        let x = crop(&data.join("images/photos").join(photo));
-        let worst = compare(
-            &shared,
-            &shared.preprocess(&x).unwrap(),
-            &fixture["shared"][photo],
-            &format!("shared {photo}"),
-        );
-        eprintln!("shared weights, {photo}: worst relative error {worst:.2e}");
-        let worst = compare(
-            &formula_model,
-            &formula_model.preprocess(&x).unwrap(),
-            &fixture["formula"][photo],
-            &format!("formula {photo}"),
-        );
-        eprintln!("formula VGG16, {photo}: worst relative error {worst:.2e}");
-    }
+    check(&data, Some(&shared_path), &Device::Cpu);
+}
+
+/// The same on the accelerator under test. The formula network needs no file, so it always runs there;
+/// the shared weights (59 MB, too big to carry to a lent GPU machine) join when they are found.
+#[test]
+fn vgg16_matches_pytorch_on_the_test_device() {
+    let Some(device) = glassbox_core::testdata::test_device() else {
+        return;
+    };
+    let Some(data) = full_data() else {
+        return;
+    };
+    let shared = glassbox_core::testdata::weights_file("vgg16_features_hed.safetensors");
+    check(&data, shared.as_deref(), &device);
 }
