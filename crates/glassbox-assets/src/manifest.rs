@@ -7,7 +7,9 @@ use serde::Deserialize;
 
 use crate::{Error, Result};
 
-const MODELS_TOML: &str = include_str!("../../../models/models.toml");
+// A link to the repository's models/models.toml, so the packaged crate carries the file (cargo packages what
+// the link points at).
+const MODELS_TOML: &str = include_str!("../models.toml");
 const DATASETS_TOML: &str = include_str!("../datasets.toml");
 
 /// Where a model file comes from.
