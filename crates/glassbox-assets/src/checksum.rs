@@ -12,11 +12,14 @@ use crate::{Error, Result};
 /// Which digest a checksum uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algorithm {
+    /// SHA-256, the hub's and models.toml's checksum.
     Sha256,
+    /// MD5, the checksum the MNIST mirrors publish.
     Md5,
 }
 
 impl Algorithm {
+    /// The name reports use: `sha256` or `md5`.
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Sha256 => "sha256",
@@ -27,11 +30,14 @@ impl Algorithm {
 
 /// An incremental digest of either kind, for code that hashes while it downloads.
 pub enum Hasher {
+    /// A SHA-256 in progress.
     Sha256(Sha256),
+    /// An MD5 in progress.
     Md5(Md5),
 }
 
 impl Hasher {
+    /// A fresh digest of `algorithm`.
     pub fn new(algorithm: Algorithm) -> Self {
         match algorithm {
             Algorithm::Sha256 => Hasher::Sha256(Sha256::new()),
@@ -39,6 +45,7 @@ impl Hasher {
         }
     }
 
+    /// Hashes the next `bytes`.
     pub fn update(&mut self, bytes: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(bytes),
@@ -46,6 +53,7 @@ impl Hasher {
         }
     }
 
+    /// The digest of everything hashed, as lowercase hex.
     pub fn finish_hex(self) -> String {
         match self {
             Hasher::Sha256(h) => hex(&h.finalize()),

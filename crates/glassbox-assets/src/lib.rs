@@ -7,6 +7,8 @@
 //! - [`hub`]: where a hub model lives in the Hugging Face cache (honours `HF_HOME`), without any network.
 //! - [`testhook`]: environment variables that pause a process at an exact point for fault tests.
 
+#![warn(missing_docs)]
+
 pub mod atomic;
 pub mod checksum;
 pub mod hub;
@@ -19,30 +21,47 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     // The cause is part of the message (not a `#[source]`) so chains printed with `{:#}` do not repeat it.
+    /// A file could not be opened or read.
     #[error("{}: {cause}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the operating system said.
         cause: std::io::Error,
     },
     /// A file could not be written (a full disk, a size limit, no permission); the atomic writer leaves
     /// the previous file as it was.
     #[error("cannot write {}: {cause} (the previous file, if any, is unchanged)", path.display())]
     Write {
+        /// The file that was being written.
         path: PathBuf,
+        /// What the operating system said.
         cause: std::io::Error,
     },
+    /// A manifest that does not parse or has an invalid entry.
     #[error("manifest {name}: {problem}")]
-    Manifest { name: String, problem: String },
+    Manifest {
+        /// The manifest (its path in the repository) or the entry asked for.
+        name: String,
+        /// What is wrong, with the way out where there is one.
+        problem: String,
+    },
+    /// A file whose size or checksum differs from its manifest entry.
     #[error("{}: {what} mismatch: expected {expected}, found {found}", path.display())]
     Mismatch {
+        /// The file.
         path: PathBuf,
+        /// What was compared: `size`, `sha256`, `md5`.
         what: &'static str,
+        /// The manifest's value.
         expected: String,
+        /// The file's value.
         found: String,
     },
 }
 
 impl Error {
+    /// [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
@@ -50,6 +69,7 @@ impl Error {
         }
     }
 
+    /// [`Error::Write`] for `path`.
     pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Write {
             path: path.into(),
@@ -58,4 +78,5 @@ impl Error {
     }
 }
 
+/// The result of everything in glassbox-assets.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -26,7 +26,9 @@ pub enum Source {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Naming {
+    /// timm's names (`features.0.weight`, `pre_logits.fc1.weight`, `head.fc.weight`).
     Timm,
+    /// torchvision's names (`features.0.weight`, `classifier.0.weight`).
     Torchvision,
 }
 
@@ -40,48 +42,70 @@ pub enum Preprocessing {
     Caffe,
 }
 
+/// One model of `models/models.toml`: where its file comes from, how to check it and how to use it.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelEntry {
+    /// One line for listings (`glassbox data info`).
     pub description: String,
+    /// The hub or a local file.
     pub source: Source,
     /// Hub repository (`owner/name`), for `source = "hub"`.
     pub repo: Option<String>,
+    /// A hub revision (branch, tag or commit); `main` when absent.
     pub revision: Option<String>,
+    /// The file's name in the repository or weights directory.
     pub file: String,
+    /// Its size in bytes, checked when present.
     pub size: Option<u64>,
+    /// Its sha256 as 64 hex digits, checked when present.
     pub sha256: Option<String>,
     /// Total number of tensor elements in the file.
     pub parameters: Option<u64>,
+    /// The tensor names the file uses.
     pub naming: Naming,
+    /// How images are normalized for this network.
     pub preprocessing: Preprocessing,
+    /// The side of the square input the network was trained on.
     pub input_size: u32,
+    /// Whether the file holds the classifier (and so can classify).
     pub classifier: bool,
 }
 
 impl ModelEntry {
+    /// The revision to fetch: the manifest's, else `main`.
     pub fn revision(&self) -> &str {
         self.revision.as_deref().unwrap_or("main")
     }
 }
 
+/// One file of a dataset, with the checksum its mirrors must match.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetFile {
+    /// The file name, the same on every mirror.
     pub name: String,
+    /// Size in bytes.
     pub size: u64,
+    /// MD5 as 32 hex digits.
     pub md5: String,
     /// For gzip files: size and md5 of the uncompressed content, which re-compressed copies share.
     pub content_size: Option<u64>,
+    /// See `content_size`.
     pub content_md5: Option<String>,
 }
 
+/// One dataset of `datasets.toml`: its files and the mirrors to try in order.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetEntry {
+    /// One line for listings.
     pub description: String,
+    /// The directory under the data directory that holds it (`mnist`, `text`).
     pub dir: String,
+    /// Base URLs, each followed by a file name to download.
     pub mirrors: Vec<String>,
+    /// Every file the dataset needs.
     pub files: Vec<DatasetFile>,
 }
 

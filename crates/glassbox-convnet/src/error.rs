@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+/// What can go wrong in glassbox-convnet.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Files, data, images, checkpoints, figures and options, reported by glassbox-core.
@@ -14,7 +15,13 @@ pub enum Error {
 
     /// An input image that cannot be used as asked (no ink in a digit, ...).
     #[error("{}: {problem}", path.display())]
-    Input { path: PathBuf, problem: String },
+    Input {
+        /// The image.
+        path: PathBuf,
+        /// Why it cannot be used.
+        problem: String,
+    },
 }
 
+/// The result of everything in glassbox-convnet.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -7,6 +7,8 @@
 //! - [`vgg`]: VGG16 from torchvision- or timm-named safetensors, every layer's output by name,
 //!   classification with ImageNet's class names, HED edges.
 
+#![warn(missing_docs)]
+
 pub mod adversary;
 pub mod error;
 pub mod mnist;

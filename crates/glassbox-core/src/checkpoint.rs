@@ -26,6 +26,7 @@ pub struct CheckpointMeta {
     pub epoch: usize,
     /// The optimizer's kind when its state is stored, e.g. "adam".
     pub optimizer: Option<String>,
+    /// The seed of the run that wrote it.
     pub seed: Option<u64>,
     /// Anything else the lesson wants to keep (settings, data source).
     pub extra: BTreeMap<String, String>,
@@ -75,16 +76,22 @@ impl CheckpointMeta {
 /// The expected name, shape and dtype of one tensor.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorSpec {
+    /// The tensor's name in the file.
     pub name: String,
+    /// Its dimensions.
     pub shape: Vec<usize>,
+    /// Its element type.
     pub dtype: DType,
 }
 
 /// A loaded checkpoint.
 #[derive(Debug)]
 pub struct Checkpoint {
+    /// The file it was read from.
     pub path: PathBuf,
+    /// Its metadata (model, epoch, optimizer, seed, extras).
     pub meta: CheckpointMeta,
+    /// Every tensor, by name (the optimizer's under `optimizer.`).
     pub tensors: HashMap<String, Tensor>,
 }
 

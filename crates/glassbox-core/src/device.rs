@@ -10,8 +10,10 @@ use crate::{Error, Result};
 /// A device as the user names it on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum DeviceSpec {
+    /// The CPU.
     #[default]
     Cpu,
+    /// A CUDA GPU by ordinal (`cuda` is `cuda:0`).
     Cuda(usize),
 }
 

@@ -14,6 +14,8 @@
 //! - [`stats`]: Gaussians of feature vectors, symmetric eigenvalues, the Fréchet distance (FID).
 //! - [`testdata`]: how the tests of every crate find the shared real data (skip with a note; fail under CI).
 
+#![warn(missing_docs)]
+
 pub mod checkpoint;
 pub mod data;
 pub mod device;

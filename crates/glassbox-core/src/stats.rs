@@ -7,6 +7,7 @@ use crate::{Error, Result};
 /// The mean and covariance (divided by n - 1) of `n` samples of dimension `d`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Gaussian {
+    /// The mean of each dimension.
     pub mean: Vec<f64>,
     /// Row-major `d x d`.
     pub cov: Vec<f64>,
@@ -51,6 +52,7 @@ impl Gaussian {
         Ok(Gaussian { mean, cov })
     }
 
+    /// The dimension `d`.
     pub fn dim(&self) -> usize {
         self.mean.len()
     }

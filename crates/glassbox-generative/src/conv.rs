@@ -55,6 +55,8 @@ impl ConvConfig {
     }
 }
 
+/// The convolutional autoencoder: 3x3 convolutions with 2x2 pooling down to a 7x7 code, upsampling and
+/// convolutions back (see the module documentation, and [`ConvConfig`] for the course's and the denoising sizes).
 pub struct ConvAutoencoder {
     encoder: [Conv2d; 3],
     decoder: [Conv2d; 2],
@@ -62,6 +64,7 @@ pub struct ConvAutoencoder {
 }
 
 impl ConvAutoencoder {
+    /// Creates or reads the weights under `vb`; an invalid configuration is refused.
     pub fn new(config: ConvConfig, vb: VarBuilder) -> Result<Self> {
         let (c, h, w) = config.image;
         if c == 0 || h == 0 || w == 0 || h % 4 != 0 || w % 4 != 0 {
@@ -100,6 +103,7 @@ impl ConvAutoencoder {
         })
     }
 
+    /// The sizes it was built with.
     pub fn config(&self) -> &ConvConfig {
         &self.config
     }

@@ -28,6 +28,7 @@ pub struct DenseConfig {
     pub widths: Vec<usize>,
     /// A ReLU on the code (the course's shallow model has one; a 2-D code for plotting does not).
     pub code_relu: bool,
+    /// The output's activation and loss.
     pub reconstruction: Reconstruction,
 }
 
@@ -72,6 +73,7 @@ impl DenseConfig {
     }
 }
 
+/// A dense autoencoder: linear layers down to the code, the same widths back up (see [`DenseConfig`]).
 pub struct DenseAutoencoder {
     encoder: Vec<Linear>,
     decoder: Vec<Linear>,
@@ -79,6 +81,7 @@ pub struct DenseAutoencoder {
 }
 
 impl DenseAutoencoder {
+    /// Creates or reads the weights under `vb`; empty or zero widths are refused.
     pub fn new(config: DenseConfig, vb: VarBuilder) -> Result<Self> {
         if config.widths.is_empty() || config.widths.contains(&0) || config.pixels() == 0 {
             candle_core::bail!(
@@ -108,6 +111,7 @@ impl DenseAutoencoder {
         })
     }
 
+    /// The sizes it was built with.
     pub fn config(&self) -> &DenseConfig {
         &self.config
     }

@@ -1,5 +1,6 @@
 //! The one error type of glassbox-generative.
 
+/// What can go wrong in glassbox-generative.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Files, data, images, checkpoints, figures and options, reported by glassbox-core.
@@ -15,6 +16,7 @@ pub enum Error {
     Convnet(#[from] glassbox_convnet::Error),
 }
 
+/// The result of everything in glassbox-generative.
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// glassbox-core's training loop takes core errors from its closures.

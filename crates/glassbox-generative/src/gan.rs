@@ -47,6 +47,7 @@ pub enum GanArch {
 }
 
 impl GanArch {
+    /// The name checkpoints and metrics carry: `course` or `dcgan`.
     pub fn name(self) -> &'static str {
         match self {
             GanArch::Course => "course",
@@ -57,34 +58,56 @@ impl GanArch {
 
 /// The generator: noise `(N, 100)` to images `(N, 1, 28, 28)` in [-1, 1].
 pub enum Generator {
+    /// The course's: dense layers to a 7x7x128 map, then upsampling and 5x5 convolutions, tanh throughout.
     Course {
+        /// Noise to 1024.
         dense0: Linear,
+        /// 1024 to the 7x7x128 map.
         dense1: Linear,
+        /// Batch norm of that map.
         bn: BatchNorm,
+        /// 5x5, 128 to 64 channels at 14x14.
         conv0: Conv2d,
+        /// 5x5, 64 channels to the image at 28x28.
         conv1: Conv2d,
     },
+    /// DCGAN's: a dense layer to a 7x7x128 map, then two strided transposed convolutions.
     Dcgan {
+        /// Noise to the 7x7x128 map (no bias: batch norm follows).
         dense: Linear,
+        /// Batch norm of that map.
         bn0: BatchNorm,
+        /// 4x4 stride 2, 128 to 64 channels at 14x14.
         up0: ConvTranspose2d,
+        /// Batch norm after it.
         bn1: BatchNorm,
+        /// 4x4 stride 2, 64 channels to the image at 28x28.
         up1: ConvTranspose2d,
     },
 }
 
 /// The discriminator: images `(N, 1, 28, 28)` in [-1, 1] to one logit each, `(N, 1)`.
 pub enum Discriminator {
+    /// The course's: two 5x5 convolutions with pooling, then two dense layers, tanh throughout.
     Course {
+        /// 5x5, the image to 64 channels.
         conv0: Conv2d,
+        /// 5x5, 64 to 128 channels.
         conv1: Conv2d,
+        /// The 5x5x128 map to 1024.
         dense0: Linear,
+        /// 1024 to the logit.
         dense1: Linear,
     },
+    /// DCGAN's: two strided convolutions with leaky ReLU, then one dense layer.
     Dcgan {
+        /// 4x4 stride 2, the image to 64 channels at 14x14.
         conv0: Conv2d,
+        /// 4x4 stride 2, 64 to 128 channels at 7x7.
         conv1: Conv2d,
+        /// Batch norm after it.
         bn: BatchNorm,
+        /// The 7x7x128 map to the logit.
         dense: Linear,
     },
 }
@@ -102,6 +125,7 @@ const KERAS_BN: BatchNormConfig = BatchNormConfig {
 };
 
 impl Generator {
+    /// Creates or reads the generator of `arch` under `vb`.
     pub fn new(arch: GanArch, vb: VarBuilder) -> Result<Self> {
         let same5 = Conv2dConfig {
             padding: 2,
@@ -177,6 +201,7 @@ impl Generator {
 }
 
 impl Discriminator {
+    /// Creates or reads the discriminator of `arch` under `vb`.
     pub fn new(arch: GanArch, vb: VarBuilder) -> Result<Self> {
         Ok(match arch {
             GanArch::Course => {
@@ -279,12 +304,16 @@ impl Discriminator {
 
 /// Both players, their variables under `generator.` and `discriminator.`.
 pub struct Gan {
+    /// Noise to images.
     pub generator: Generator,
+    /// Images to a logit of "real".
     pub discriminator: Discriminator,
+    /// Which networks both are.
     pub arch: GanArch,
 }
 
 impl Gan {
+    /// Creates or reads both players of `arch` under `vb.pp("generator")` and `vb.pp("discriminator")`.
     pub fn new(arch: GanArch, vb: VarBuilder) -> Result<Self> {
         Ok(Gan {
             generator: Generator::new(arch, vb.pp("generator"))?,

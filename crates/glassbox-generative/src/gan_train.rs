@@ -32,9 +32,19 @@ use crate::Result;
 #[serde(rename_all = "snake_case", tag = "name")]
 pub enum GanOptimizer {
     /// Keras's SGD with Nesterov momentum (the course: lr 0.0005, momentum 0.9).
-    SgdNesterov { lr: f64, momentum: f64 },
+    SgdNesterov {
+        /// Learning rate.
+        lr: f64,
+        /// Nesterov momentum.
+        momentum: f64,
+    },
     /// Adam (DCGAN: lr 2e-4, beta1 0.5).
-    Adam { lr: f64, beta1: f64 },
+    Adam {
+        /// Learning rate.
+        lr: f64,
+        /// Decay of the first moment.
+        beta1: f64,
+    },
 }
 
 /// The distribution of the generator's input.
@@ -50,10 +60,15 @@ pub enum NoiseKind {
 /// How to train a GAN.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GanRecipe {
+    /// The networks.
     pub arch: GanArch,
+    /// Passes over the training images.
     pub epochs: usize,
+    /// Real images per step (and as many generated).
     pub batch_size: usize,
+    /// Both players' optimizer.
     pub optimizer: GanOptimizer,
+    /// The generator's input distribution.
     pub noise: NoiseKind,
     /// The target for real images in the discriminator's loss (below 1: one-sided label smoothing).
     pub real_label: f64,
@@ -176,16 +191,21 @@ impl OptimizerState for Players {
 /// What one epoch of GAN training measured.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct GanEpoch {
+    /// The generator's mean loss.
     pub generator_loss: f64,
     /// The discriminator's mean probability that a real image is real, and a generated one.
     pub d_real: f64,
+    /// See `d_real`.
     pub d_fake: f64,
 }
 
 /// A finished GAN run.
 pub struct GanOutcome {
+    /// Epochs done before this run started (from the checkpoint).
     pub resumed_from: usize,
+    /// One report per epoch this run trained.
     pub reports: Vec<EpochReport>,
+    /// The run's metrics.json, as written.
     pub metrics: MetricsLog,
 }
 

@@ -10,8 +10,10 @@ use crate::Result;
 
 /// A numbered collection of same-sized images.
 pub trait ImageSet {
+    /// Images in the set.
     fn len(&self) -> usize;
 
+    /// Whether the set has no images.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -44,6 +46,7 @@ pub struct InMemory {
 }
 
 impl InMemory {
+    /// `images` `(N, C, H, W)`, each seen once per epoch.
     pub fn new(images: Tensor) -> Result<Self> {
         Self::repeated(images, 1)
     }
@@ -58,6 +61,7 @@ impl InMemory {
         })
     }
 
+    /// The images, `(N, C, H, W)` (each once).
     pub fn tensor(&self) -> &Tensor {
         &self.images
     }
@@ -85,6 +89,7 @@ impl ImageSet for InMemory {
 /// course noises the data set once, before training).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Noise {
+    /// The noise's standard deviation, in pixel units of 0..1.
     pub std: f32,
 }
 

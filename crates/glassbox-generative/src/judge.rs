@@ -21,6 +21,7 @@ pub const COLLAPSE_ENTROPY: f64 = 2.0;
 /// What the CNN says about a set of digits.
 #[derive(Clone, Debug, Serialize)]
 pub struct Verdict {
+    /// Digits judged.
     pub samples: usize,
     /// How many samples the CNN reads as each digit.
     pub histogram: [usize; 10],

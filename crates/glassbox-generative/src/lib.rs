@@ -13,6 +13,8 @@
 //!
 //! - [`judge`]: generated digits judged by the trained MNIST CNN (class balance, confidence, FID).
 
+#![warn(missing_docs)]
+
 pub mod autoencoder;
 pub mod conv;
 pub mod dense;

@@ -27,16 +27,24 @@ pub use glassbox_core::train::run::CHECKPOINT_FILE;
 #[serde(rename_all = "snake_case", tag = "name")]
 pub enum OptimizerChoice {
     /// Keras's `Adam()`: betas (0.9, 0.999), epsilon 1e-7.
-    Adam { lr: f64 },
+    Adam {
+        /// Learning rate.
+        lr: f64,
+    },
     /// Keras 2's `Adadelta()` of the course: rho 0.95, epsilon 1e-7.
-    Adadelta { lr: f64 },
+    Adadelta {
+        /// Learning rate (a scale on Adadelta's own step size).
+        lr: f64,
+    },
 }
 
 impl OptimizerChoice {
+    /// Keras's default Adam: lr 1e-3.
     pub fn adam() -> Self {
         OptimizerChoice::Adam { lr: 1e-3 }
     }
 
+    /// Keras's default Adadelta: lr 1.0.
     pub fn adadelta() -> Self {
         OptimizerChoice::Adadelta { lr: 1.0 }
     }
@@ -70,8 +78,11 @@ impl OptimizerChoice {
 /// How to train.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TrainConfig {
+    /// Passes over the training images.
     pub epochs: usize,
+    /// Images per step.
     pub batch_size: usize,
+    /// The optimizer and its learning rate.
     pub optimizer: OptimizerChoice,
     /// Inputs noised, targets clean (the denoising autoencoder).
     pub noise: Option<Noise>,
@@ -81,6 +92,7 @@ pub struct TrainConfig {
 pub struct TrainOutcome {
     /// Epochs done before this run started (from the checkpoint).
     pub resumed_from: usize,
+    /// One report per epoch this run trained.
     pub reports: Vec<EpochReport>,
     /// The test loss after the last epoch.
     pub test_loss: f64,

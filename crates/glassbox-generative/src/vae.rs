@@ -28,7 +28,9 @@ use crate::autoencoder::{bce_with_logits, Autoencoder, Reconstruction};
 pub struct VaeConfig {
     /// `(channels, height, width)` of the images.
     pub image: (usize, usize, usize),
+    /// The encoder's two hidden widths (the decoder runs them backwards).
     pub hidden: [usize; 2],
+    /// The latent code's size.
     pub latent: usize,
 }
 
@@ -47,6 +49,8 @@ impl VaeConfig {
     }
 }
 
+/// The variational autoencoder: a dense encoder to the code's mean and log-variance, a sample by the
+/// reparameterization, a dense decoder back; its loss is the negative ELBO.
 pub struct Vae {
     encoder: [Linear; 2],
     mean: Linear,
@@ -56,6 +60,7 @@ pub struct Vae {
 }
 
 impl Vae {
+    /// Creates or reads the weights under `vb`; zero sizes are refused.
     pub fn new(config: VaeConfig, vb: VarBuilder) -> Result<Self> {
         let [h1, h2] = config.hidden;
         let (pixels, latent) = (config.pixels(), config.latent);
@@ -80,6 +85,7 @@ impl Vae {
         })
     }
 
+    /// The sizes it was built with.
     pub fn config(&self) -> &VaeConfig {
         &self.config
     }

@@ -31,7 +31,9 @@ pub fn check_keep_outside(keep_outside: f64) -> Result<()> {
 /// edges outside it counts than erasing those inside (0: erase at any cost to the rest).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct EdgeTarget {
+    /// The box whose edges are erased.
     pub region: Region,
+    /// The weight of keeping the edges outside the box, relative to erasing those inside.
     pub keep_outside: f64,
 }
 
@@ -54,9 +56,13 @@ impl EdgeTarget {
 /// A box of pixels: left, top, width, height.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Region {
+    /// Left column.
     pub x: usize,
+    /// Top row.
     pub y: usize,
+    /// Columns.
     pub width: usize,
+    /// Rows.
     pub height: usize,
 }
 
@@ -104,9 +110,11 @@ pub struct EdgeErasure {
     pub adversarial: Tensor,
     /// HED's fused edge map before and after, `(1, 1, H, W)`.
     pub edges_before: Tensor,
+    /// HED's fused edge map on the adversarial photo, `(1, 1, H, W)`.
     pub edges_after: Tensor,
     /// Mean edge probability inside the region, before and after.
     pub inside_before: f32,
+    /// Mean edge probability inside the region after the attack.
     pub inside_after: f32,
     /// Mean absolute change of the edge probability outside the region.
     pub outside_change: f32,

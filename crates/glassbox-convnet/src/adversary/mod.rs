@@ -29,8 +29,11 @@ pub struct Attack {
     pub eps: f64,
     /// 1 with `step_size = eps` and no random start is FGSM.
     pub steps: usize,
+    /// The size of each signed-gradient step, in pixel units of `0..=1`.
     pub step_size: f64,
+    /// Start from a uniform random point of the budget's box (PGD) instead of the image itself.
     pub random_start: bool,
+    /// What each step increases.
     pub loss: AttackLoss,
 }
 
@@ -44,6 +47,7 @@ pub enum AttackLoss {
 }
 
 impl Attack {
+    /// FGSM: one step of `eps` from the image itself, on the cross-entropy.
     pub fn fgsm(eps: f64) -> Self {
         Attack {
             eps,

@@ -10,11 +10,14 @@ use crate::Result;
 /// Images per forward pass when evaluating.
 const EVAL_BATCH: usize = 1000;
 
+/// The CNN's results on a set of digits.
 #[derive(Clone, Debug, Serialize)]
 pub struct Evaluation {
+    /// Digits evaluated.
     pub count: usize,
     /// Mean cross-entropy.
     pub loss: f64,
+    /// The share classified right, in 0..=1.
     pub accuracy: f64,
     /// `confusion[true][predicted]`.
     pub confusion: [[usize; 10]; 10],

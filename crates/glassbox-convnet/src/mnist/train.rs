@@ -34,6 +34,7 @@ pub enum OptimizerKind {
 }
 
 impl OptimizerKind {
+    /// The name checkpoints and metrics carry.
     pub fn name(self) -> &'static str {
         match self {
             OptimizerKind::Adadelta => "adadelta",
@@ -45,8 +46,11 @@ impl OptimizerKind {
 /// How to train.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TrainConfig {
+    /// Passes over the training digits.
     pub epochs: usize,
+    /// Digits per step.
     pub batch_size: usize,
+    /// Which of the course's optimizers.
     pub optimizer: OptimizerKind,
     /// Overrides the optimizer's learning rate.
     pub learning_rate: Option<f64>,
@@ -66,7 +70,9 @@ impl Default for TrainConfig {
 
 /// What a finished run leaves.
 pub struct TrainOutcome {
+    /// The trained network.
     pub model: MnistCnn,
+    /// Its variables, by name (what checkpoints hold).
     pub varmap: VarMap,
     /// Epochs done before this run started (from the checkpoint).
     pub resumed_from: usize,

@@ -21,7 +21,9 @@ pub const SIDE_LAYERS: [&str; 5] = [
 
 /// What HED sees in a batch: the fused edge probability and each side output's, all `(N, 1, H, W)`.
 pub struct Edges {
+    /// The fused edge probability, `(N, 1, H, W)`.
     pub fused: Tensor,
+    /// Each side output's edge probability, shallowest first.
     pub sides: Vec<Tensor>,
 }
 

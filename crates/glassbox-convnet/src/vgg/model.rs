@@ -33,10 +33,13 @@ use crate::{Error, Result};
 /// One convolution of the feature stack.
 #[derive(Clone, Copy, Debug)]
 pub struct ConvSpec {
+    /// Its layer name (`block1_conv1`, ...).
     pub name: &'static str,
     /// Its index in torchvision's `features` (and timm's).
     pub index: usize,
+    /// Input channels.
     pub in_channels: usize,
+    /// Output channels (filters).
     pub out_channels: usize,
     /// The block's pool follows it.
     pub pool_after: Option<&'static str>,
@@ -213,6 +216,7 @@ impl Vgg16 {
         self.convs[0].weight().device()
     }
 
+    /// Whether the file held the classifier, so [`Vgg16::logits`] works.
     pub fn has_classifier(&self) -> bool {
         self.classifier.is_some()
     }
@@ -222,6 +226,7 @@ impl Vgg16 {
         self.tensors.get(name)
     }
 
+    /// The file the weights came from.
     pub fn path(&self) -> &Path {
         &self.path
     }

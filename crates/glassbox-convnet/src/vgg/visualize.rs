@@ -22,12 +22,21 @@ const LEAK: f64 = 0.1;
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Target {
     /// The mean activation (through a leaky ReLU) of these filters of `layer`, one image each.
-    Filters { layer: String, filters: Vec<usize> },
+    Filters {
+        /// The layer (`block3_conv1`, ...).
+        layer: String,
+        /// Filter indices, one image each.
+        filters: Vec<usize>,
+    },
     /// The mean of every activation of `layer` through a leaky ReLU (its sum, up to a constant).
-    Layer { layer: String },
+    Layer {
+        /// The layer.
+        layer: String,
+    },
 }
 
 impl Target {
+    /// The layer the target reads.
     pub fn layer(&self) -> &str {
         match self {
             Target::Filters { layer, .. } | Target::Layer { layer } => layer,
@@ -45,7 +54,9 @@ impl Target {
 
 /// Gradient ascent's images `(N, 3, H, W)` in `0..=255` and the objective of every step.
 pub struct Visualization {
+    /// The images, `(N, 3, H, W)` in `0..=255`.
     pub images: Tensor,
+    /// The objective before every step.
     pub trace: Vec<AscentStep>,
 }
 

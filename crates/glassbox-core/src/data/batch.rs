@@ -32,6 +32,7 @@ impl Batches {
         self.order.len().div_ceil(self.batch_size)
     }
 
+    /// Whether there are no items (and so no batches).
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }

@@ -18,7 +18,9 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// A parsed IDX file of unsigned bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Idx {
+    /// The dimensions from the header, outermost first (`[count, rows, cols]` for images).
     pub dims: Vec<usize>,
+    /// The values, row-major; as many as the dimensions' product.
     pub data: Vec<u8>,
 }
 

@@ -14,42 +14,64 @@ use crate::assets::checksum::{bytes_digest, file_digest, Algorithm};
 use crate::assets::manifest;
 use crate::Result;
 
+/// What `glassbox data info` reports: every data directory, MNIST, the corpora, the photos and the models.
 #[derive(Debug, Serialize)]
 pub struct Inventory {
     /// Data directories in search order and whether each exists.
     pub directories: Vec<DirectoryStatus>,
+    /// MNIST as the lessons will load it; `None` when it could not be loaded (see `mnist_error`).
     pub mnist: Option<MnistStatus>,
+    /// Why MNIST could not be loaded.
     pub mnist_error: Option<String>,
+    /// The text corpora found.
     pub corpora: Vec<FileStatus>,
+    /// The photo and painting directories found.
     pub images: Vec<ImageDirStatus>,
+    /// Every model of the manifest, found or not.
     pub models: Vec<ModelStatus>,
 }
 
+/// One place data is looked for.
 #[derive(Debug, Serialize)]
 pub struct DirectoryStatus {
+    /// Which kind of place (`--data-dir`, `GLASSBOX_DATA`, the download cache).
     pub source: String,
+    /// The directory.
     pub path: PathBuf,
+    /// Whether it exists.
     pub exists: bool,
 }
 
+/// The MNIST set the lessons will use.
 #[derive(Debug, Serialize)]
 pub struct MnistStatus {
+    /// Where it comes from (a directory or the embedded subset).
     pub source: String,
+    /// The training split.
     pub train: SplitStatus,
+    /// The test split.
     pub test: SplitStatus,
 }
 
+/// One MNIST split.
 #[derive(Debug, Serialize)]
 pub struct SplitStatus {
+    /// Images.
     pub count: usize,
+    /// Images per digit, 0 to 9.
     pub label_counts: [usize; 10],
+    /// The files read (none for the embedded subset).
     pub files: Vec<FileStatus>,
 }
 
+/// One data file with its size and checksum.
 #[derive(Debug, Serialize)]
 pub struct FileStatus {
+    /// The file.
     pub path: PathBuf,
+    /// Its size.
     pub bytes: u64,
+    /// Its md5, to compare with the published one.
     pub md5: String,
     /// How the file compares with the manifest's published checksums, when the manifest knows it.
     pub check: Option<String>,
@@ -57,20 +79,31 @@ pub struct FileStatus {
     pub note: String,
 }
 
+/// A directory of images.
 #[derive(Debug, Serialize)]
 pub struct ImageDirStatus {
+    /// The directory.
     pub path: PathBuf,
+    /// Image files in it.
     pub images: usize,
 }
 
+/// One model of the manifest and whether its file is here.
 #[derive(Debug, Serialize)]
 pub struct ModelStatus {
+    /// Its name in `models/models.toml`.
     pub name: String,
+    /// The manifest's description.
     pub description: String,
+    /// Where its file was found, if anywhere.
     pub path: Option<PathBuf>,
+    /// The file's size.
     pub bytes: Option<u64>,
+    /// The file's sha256, when it was computed.
     pub sha256: Option<String>,
+    /// Whether the file matches the manifest's size and checksum; `None` when not checked.
     pub verified: Option<bool>,
+    /// How to get the file when it is missing.
     pub hint: Option<String>,
 }
 

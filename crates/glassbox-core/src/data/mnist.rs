@@ -13,6 +13,7 @@ pub const SUBDIR: &str = "mnist";
 
 /// The four files, without the optional `.gz`: (images, labels) for train, then for test.
 pub const TRAIN_FILES: (&str, &str) = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte");
+/// The test split's (images, labels) files.
 pub const TEST_FILES: (&str, &str) = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte");
 
 mod embedded {
@@ -27,10 +28,15 @@ mod embedded {
 /// One split (train or test): `count` images of `rows` x `cols` bytes, row-major, and their labels.
 #[derive(Clone, Debug)]
 pub struct MnistSplit {
+    /// `count * rows * cols` pixels, 0 (background) to 255 (ink).
     pub images: Vec<u8>,
+    /// One digit, 0 to 9, per image.
     pub labels: Vec<u8>,
+    /// Images.
     pub count: usize,
+    /// Image height.
     pub rows: usize,
+    /// Image width.
     pub cols: usize,
     /// The files it was read from (empty for the embedded subset).
     pub files: Vec<PathBuf>,
@@ -39,8 +45,11 @@ pub struct MnistSplit {
 /// Both splits and where they came from.
 #[derive(Clone, Debug)]
 pub struct Mnist {
+    /// The training split (60,000 digits; 5,000 in the embedded subset).
     pub train: MnistSplit,
+    /// The test split (10,000 digits; 1,000 in the embedded subset).
     pub test: MnistSplit,
+    /// Where it was read from.
     pub source: DataSource,
 }
 

@@ -17,7 +17,9 @@ const EMBEDDED_HOLMES: &[u8] = include_bytes!("../../embedded/text/holmes-head.t
 /// A corpus after the course's normalization.
 #[derive(Clone, Debug)]
 pub struct Corpus {
+    /// The normalized text.
     pub text: String,
+    /// The file it was read from.
     pub path: PathBuf,
 }
 
@@ -105,6 +107,7 @@ pub struct CharVocab {
 }
 
 impl CharVocab {
+    /// The sorted distinct characters of `text`.
     pub fn from_text(text: &str) -> Self {
         let set: BTreeSet<char> = text.chars().collect();
         CharVocab {
@@ -112,14 +115,17 @@ impl CharVocab {
         }
     }
 
+    /// Symbols in the vocabulary.
     pub fn len(&self) -> usize {
         self.chars.len()
     }
 
+    /// Whether the vocabulary is empty.
     pub fn is_empty(&self) -> bool {
         self.chars.is_empty()
     }
 
+    /// The symbols, sorted: index `i` is `chars()[i]`.
     pub fn chars(&self) -> &[char] {
         &self.chars
     }
@@ -129,6 +135,7 @@ impl CharVocab {
         self.chars.binary_search(&c).ok().map(|i| i as u32)
     }
 
+    /// The symbol at `index`, if there is one.
     pub fn char(&self, index: u32) -> Option<char> {
         self.chars.get(index as usize).copied()
     }
@@ -150,6 +157,7 @@ impl CharVocab {
             .collect()
     }
 
+    /// The symbols at `indices` as text (indices outside the vocabulary are skipped).
     pub fn decode(&self, indices: &[u32]) -> String {
         indices.iter().filter_map(|&i| self.char(i)).collect()
     }

@@ -48,7 +48,12 @@ pub enum Color {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resize {
     /// Exactly `width` x `height`; the aspect ratio is not kept.
-    Exact { width: u32, height: u32 },
+    Exact {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
     /// The shorter side becomes this many pixels, the longer one keeps the aspect ratio (rounded down, as in
     /// torchvision's `Resize(int)`).
     ShorterSide(u32),
@@ -57,7 +62,12 @@ pub enum Resize {
     LongerSide(u32),
     /// The shorter side becomes `shorter` pixels, then the central `crop` x `crop` square is kept
     /// (torchvision's `Resize(shorter)` then `CenterCrop(crop)`). `crop` must not exceed `shorter`.
-    ShorterSideCrop { shorter: u32, crop: u32 },
+    ShorterSideCrop {
+        /// The shorter side after resizing.
+        shorter: u32,
+        /// The side of the central square kept.
+        crop: u32,
+    },
 }
 
 impl Resize {
@@ -82,10 +92,12 @@ impl Resize {
 /// What [`load_image`] returns and what it accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoadOptions {
+    /// Gray (one channel) or RGB (three).
     pub color: Color,
     /// Images with more pixels (width x height) are refused before decoding with
     /// [`Error::ImageTooLarge`].
     pub max_pixels: u64,
+    /// How to resize after decoding; `None` keeps the size.
     pub resize: Option<Resize>,
 }
 
@@ -113,6 +125,7 @@ impl LoadOptions {
         }
     }
 
+    /// These options, resizing as `resize` says.
     pub fn with_resize(self, resize: Resize) -> Self {
         LoadOptions {
             resize: Some(resize),
@@ -120,6 +133,7 @@ impl LoadOptions {
         }
     }
 
+    /// These options with another pixel limit.
     pub fn with_max_pixels(self, max_pixels: u64) -> Self {
         LoadOptions { max_pixels, ..self }
     }

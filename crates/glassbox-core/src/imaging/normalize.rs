@@ -15,7 +15,9 @@ use crate::{Error, Result};
 pub struct Normalization {
     /// The divisor that brings `0..=255` to the range the mean and std are expressed in (255 or 1).
     pub scale: f32,
+    /// Per-channel mean (R, G, B) subtracted after scaling.
     pub mean: [f32; 3],
+    /// Per-channel standard deviation divided by after subtracting the mean (1 for none).
     pub std: [f32; 3],
 }
 

@@ -28,6 +28,7 @@ pub struct ParamsAdadelta {
     pub lr: f64,
     /// Decay of the running averages.
     pub rho: f64,
+    /// Added to the running averages for numerical stability.
     pub eps: f64,
     /// L2 penalty, added to the gradient: g ← g + weight_decay·p.
     pub weight_decay: f64,
@@ -90,6 +91,7 @@ pub struct Adadelta {
 }
 
 impl Adadelta {
+    /// The settings.
     pub fn params(&self) -> &ParamsAdadelta {
         &self.params
     }

@@ -28,9 +28,13 @@ use crate::Result;
 /// decay, no AMSGrad.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamsAdam {
+    /// Learning rate.
     pub lr: f64,
+    /// Decay of the first moment (the running mean of the gradient).
     pub beta1: f64,
+    /// Decay of the second moment (the running mean of its square).
     pub beta2: f64,
+    /// Added to the second moment's root for numerical stability.
     pub eps: f64,
     /// L2 penalty, added to the gradient: g ← g + weight_decay·p.
     pub weight_decay: f64,
@@ -100,6 +104,7 @@ pub struct Adam {
 }
 
 impl Adam {
+    /// The settings.
     pub fn params(&self) -> &ParamsAdam {
         &self.params
     }
@@ -250,6 +255,7 @@ pub struct AdamW {
 }
 
 impl AdamW {
+    /// The settings, in candle-nn's struct.
     pub fn params(&self) -> ParamsAdamW {
         let p = &self.params;
         ParamsAdamW {

@@ -7,10 +7,15 @@ use super::{Adadelta, Adam, AdamW, Optimizer, OptimizerState, RmsProp, Sgd};
 
 /// One of this module's optimizers.
 pub enum AnyOptimizer {
+    /// Stochastic gradient descent, with momentum or Nesterov.
     Sgd(Sgd),
+    /// Adam.
     Adam(Adam),
+    /// Adam with decoupled weight decay.
     AdamW(AdamW),
+    /// RMSprop.
     RmsProp(RmsProp),
+    /// Adadelta.
     Adadelta(Adadelta),
 }
 
@@ -53,10 +58,12 @@ impl AnyOptimizer {
         each!(self, o => o.step(grads))
     }
 
+    /// The learning rate in use.
     pub fn learning_rate(&self) -> f64 {
         each!(self, o => o.learning_rate())
     }
 
+    /// Changes the learning rate (schedules).
     pub fn set_learning_rate(&mut self, lr: f64) {
         each!(self, o => o.set_learning_rate(lr))
     }

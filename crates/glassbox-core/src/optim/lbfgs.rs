@@ -30,6 +30,7 @@ pub enum LineSearch {
 /// The settings; `Default` is PyTorch's.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct LbfgsConfig {
+    /// The step's scale: with a line search, its first trial; without, the step taken.
     pub lr: f64,
     /// Curvature pairs kept (memory: `2 * history` vectors the size of `x`).
     pub history: usize,
@@ -37,6 +38,7 @@ pub struct LbfgsConfig {
     pub tolerance_grad: f64,
     /// Stop when the loss or the step changes less than this.
     pub tolerance_change: f64,
+    /// Strong Wolfe line search or a fixed step.
     pub line_search: LineSearch,
     /// Evaluations one line search may spend.
     pub max_line_search: usize,
@@ -86,13 +88,17 @@ pub struct Iteration {
 /// What [`minimize`] found.
 #[derive(Clone, Debug)]
 pub struct Minimum {
+    /// The point reached.
     pub x: Vec<f32>,
     /// The first loss, at the starting point.
     pub start_loss: f64,
     /// The last loss evaluated (at `x`, except after a last fixed-step iteration: see [`Iteration::loss`]).
     pub last_loss: f64,
+    /// Iterations done.
     pub iterations: usize,
+    /// Loss-and-gradient evaluations done (the costly part).
     pub evaluations: usize,
+    /// Why it stopped.
     pub stop: Stop,
 }
 

@@ -27,12 +27,15 @@ use crate::Result;
 /// no momentum, not centered.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamsRmsProp {
+    /// Learning rate.
     pub lr: f64,
     /// Smoothing constant of the running averages.
     pub alpha: f64,
+    /// Added to the root of the running average for numerical stability.
     pub eps: f64,
     /// L2 penalty, added to the gradient: g ← g + weight_decay·p.
     pub weight_decay: f64,
+    /// Momentum of the step (0 for none).
     pub momentum: f64,
     /// Normalize by an estimate of the gradient's variance instead of its second moment.
     pub centered: bool,
@@ -106,6 +109,7 @@ pub struct RmsProp {
 }
 
 impl RmsProp {
+    /// The settings.
     pub fn params(&self) -> &ParamsRmsProp {
         &self.params
     }

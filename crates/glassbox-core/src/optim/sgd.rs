@@ -24,8 +24,11 @@ use crate::Result;
 /// Settings of [`Sgd`]; `Default` is PyTorch's: lr 1e-3, everything else off.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamsSgd {
+    /// Learning rate.
     pub lr: f64,
+    /// Momentum factor (0 for plain SGD).
     pub momentum: f64,
+    /// Dampening of the gradient's share in the momentum buffer.
     pub dampening: f64,
     /// L2 penalty, added to the gradient: g ← g + weight_decay·p.
     pub weight_decay: f64,
@@ -106,6 +109,7 @@ pub struct Sgd {
 }
 
 impl Sgd {
+    /// The settings.
     pub fn params(&self) -> &ParamsSgd {
         &self.params
     }

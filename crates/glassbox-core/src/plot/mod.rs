@@ -20,6 +20,7 @@ pub use text::{text_heatmap, ShadedText, TextHeatmap, TEXT_HEATMAP_COLUMNS};
 
 /// The size of every chart, in pixels.
 pub const PLOT_WIDTH: u32 = 900;
+/// The height of every chart, in pixels.
 pub const PLOT_HEIGHT: u32 = 600;
 
 /// Width of the legend column of [`scatter`].
@@ -47,12 +48,14 @@ pub fn palette_color(i: usize) -> RGBColor {
 /// One named curve.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Series {
+    /// The legend's name.
     pub name: String,
     /// `(x, y)` points in drawing order, for example `(epoch, loss)`.
     pub points: Vec<(f64, f64)>,
 }
 
 impl Series {
+    /// A curve called `name` through `points`.
     pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         Series {
             name: name.into(),
@@ -88,8 +91,11 @@ impl Series {
 /// A line chart: one or more curves with a legend.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LineChart {
+    /// The title above the chart.
     pub title: String,
+    /// The x axis's label.
     pub x_label: String,
+    /// The y axis's label.
     pub y_label: String,
     /// Series with no points are left out (and out of the legend); at least one must have points.
     pub series: Vec<Series>,
@@ -100,6 +106,7 @@ pub struct LineChart {
 /// A scatter plot of labelled 2-D points, one colour per class, for latent spaces and embeddings.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Scatter {
+    /// The title above the plot.
     pub title: String,
     /// `(x, y, class)`.
     pub points: Vec<(f64, f64, usize)>,
@@ -130,7 +137,9 @@ pub fn scatter(path: impl AsRef<Path>, plot: &Scatter) -> Result<()> {
 /// Horizontal bars, one per label, longest on top as given (for top-k class probabilities).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BarChart {
+    /// The title above the chart.
     pub title: String,
+    /// The label under the bars' axis.
     pub x_label: String,
     /// `(label, value)`, drawn top to bottom.
     pub bars: Vec<(String, f64)>,
@@ -206,8 +215,11 @@ fn draw_bars(root: &Root, chart: &BarChart) -> std::result::Result<(), String> {
 /// of its row (white to dark blue) and printed with its count; the diagonal is what was right.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ConfusionMatrix {
+    /// The title above the matrix.
     pub title: String,
+    /// The class names, in class order.
     pub labels: Vec<String>,
+    /// `counts[true][predicted]`: one row per true class.
     pub counts: Vec<Vec<usize>>,
 }
 

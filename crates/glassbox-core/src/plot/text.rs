@@ -13,15 +13,20 @@ use crate::Result;
 /// One panel: `text` with `values[i]` in -1..=1 shading character `i` (blue negative, red positive).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ShadedText {
+    /// The panel's caption.
     pub label: String,
+    /// The text, one cell per character.
     pub text: String,
+    /// One value per character of `text`.
     pub values: Vec<f32>,
 }
 
 /// Panels of [`ShadedText`] under a title.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TextHeatmap {
+    /// The title above the panels.
     pub title: String,
+    /// The panels, top to bottom.
     pub panels: Vec<ShadedText>,
 }
 

@@ -20,11 +20,15 @@ use crate::{Error, Result};
 /// How to loop.
 #[derive(Clone, Debug)]
 pub struct FitConfig {
+    /// Epochs to run in all (a resumed run counts those done).
     pub epochs: usize,
+    /// Items per batch (the last may be smaller).
     pub batch_size: usize,
+    /// Drives the shuffles (one stream per epoch).
     pub seed: Seed,
     /// Epochs already done (from a checkpoint): the loop starts at `start_epoch + 1`.
     pub start_epoch: usize,
+    /// Shuffle the items each epoch (else in order).
     pub shuffle: bool,
     /// What the items are, for the progress display ("images", "sequences").
     pub unit: &'static str,
@@ -59,26 +63,36 @@ impl FitConfig {
 
 /// The current mini-batch.
 pub struct Batch<'a> {
+    /// The epoch, from 1.
     pub epoch: usize,
+    /// The batch within the epoch, from 0.
     pub index: usize,
+    /// The items of the batch.
     pub indices: &'a [usize],
 }
 
 /// What a training step reports: the batch's mean loss and, for classifiers, how many it got right.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StepOutput {
+    /// The batch's mean loss.
     pub loss: f64,
+    /// For classifiers: how many items of the batch were right.
     pub correct: Option<usize>,
 }
 
 /// One finished epoch.
 #[derive(Clone, Debug, Serialize)]
 pub struct EpochReport {
+    /// The epoch, from 1.
     pub epoch: usize,
+    /// The mean training loss over the epoch's items.
     pub train_loss: f64,
+    /// For classifiers: the share of training items right during the epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub train_accuracy: Option<f64>,
+    /// Wall-clock seconds of the epoch.
     pub seconds: f64,
+    /// Training items per second.
     pub items_per_second: f64,
     /// Whatever the evaluation closure returned (e.g. validation loss and accuracy).
     pub eval: serde_json::Value,

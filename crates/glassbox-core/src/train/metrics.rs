@@ -57,6 +57,7 @@ impl MetricsLog {
         Ok(log)
     }
 
+    /// The metrics.json file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -108,6 +109,7 @@ impl MetricsLog {
         self.set(STOPPED, stop)
     }
 
+    /// Every epoch recorded so far, in order.
     pub fn epochs(&self) -> &[Value] {
         self.doc["epochs"]
             .as_array()
