@@ -20,6 +20,7 @@ pub enum Method {
 /// The temporal-difference update `Q(s,a) += alpha (r + gamma next - Q(s,a))`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct TdConfig {
+    /// Q-learning or Sarsa.
     pub method: Method,
     /// Learning rate, in (0, 1].
     pub alpha: f64,
@@ -32,6 +33,7 @@ pub struct TdConfig {
 }
 
 impl TdConfig {
+    /// An error naming the setting unless the learning rate is in (0, 1] and the discount in [0, 1].
     pub fn validate(&self) -> Result<()> {
         if !(self.alpha > 0.0 && self.alpha <= 1.0) {
             return Err(Error::setting(
@@ -60,18 +62,25 @@ impl TdConfig {
 /// How often a random move is made instead of the best one, over the course of training.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub enum Epsilon {
+    /// The same epsilon for every episode.
     Constant(f64),
     /// The course's schedule: `start exp(-rate e / (fraction N))` for episodes `e < fraction N` of `N`,
     /// then 0 (pure exploitation for the rest).
     ExpDecay {
+        /// Epsilon of the first episode.
         start: f64,
+        /// How fast it decays.
         rate: f64,
+        /// The share of the episodes that explore at all.
         fraction: f64,
     },
     /// From `start` down to `end` in a straight line over the first `fraction` of the episodes, then `end`.
     Linear {
+        /// Epsilon of the first episode.
         start: f64,
+        /// Epsilon from the end of the decay on.
         end: f64,
+        /// The share of the episodes the decay takes.
         fraction: f64,
     },
 }
@@ -102,6 +111,7 @@ impl Epsilon {
         }
     }
 
+    /// An error naming the setting unless every probability and share is in [0, 1].
     pub fn validate(&self) -> Result<()> {
         let probabilities = match *self {
             Epsilon::Constant(eps) => vec![eps],

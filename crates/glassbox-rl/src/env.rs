@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 /// What one move brought.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Step {
+    /// The reward of the move.
     pub reward: f64,
     /// The game is over (won, lost or drawn); no further move is possible.
     pub done: bool,

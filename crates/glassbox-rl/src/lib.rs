@@ -12,6 +12,8 @@
 //! - [`tictactoe`]: the learner plays X against a random, perfect (minimax) or mixed O, with the evaluation
 //!   against random and perfect play and against minimax on every reachable position.
 
+#![warn(missing_docs)]
+
 pub mod agent;
 pub mod env;
 pub mod error;

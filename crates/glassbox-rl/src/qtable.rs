@@ -39,6 +39,7 @@ struct TableFile {
 }
 
 impl QTable {
+    /// A table of zeros for `states` x `actions`.
     pub fn new(states: usize, actions: usize) -> Self {
         QTable {
             states,
@@ -47,18 +48,22 @@ impl QTable {
         }
     }
 
+    /// States (rows).
     pub fn states(&self) -> usize {
         self.states
     }
 
+    /// Actions (columns).
     pub fn actions(&self) -> usize {
         self.actions
     }
 
+    /// The value of `action` in `state`.
     pub fn get(&self, state: usize, action: usize) -> f64 {
         self.values[self.at(state, action)]
     }
 
+    /// Sets the value of `action` in `state`.
     pub fn set(&mut self, state: usize, action: usize, value: f64) {
         let i = self.at(state, action);
         self.values[i] = value;
@@ -69,6 +74,7 @@ impl QTable {
         &self.values[state * self.actions..(state + 1) * self.actions]
     }
 
+    /// Every action's value in `state`, to change.
     pub fn row_mut(&mut self, state: usize) -> &mut [f64] {
         &mut self.values[state * self.actions..(state + 1) * self.actions]
     }

@@ -12,6 +12,7 @@ use crate::Result;
 
 /// tanh(c) of every cell after every character: `values[layer][step][cell]`.
 pub struct CellTrace {
+    /// `values[layer][step][cell]`.
     pub values: Vec<Vec<Vec<f32>>>,
 }
 
@@ -61,7 +62,9 @@ impl CellTrace {
 /// A cell picked by [`CellTrace::closest_cell`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct CellChoice {
+    /// The LSTM layer, from 0.
     pub layer: usize,
+    /// The cell within the layer.
     pub cell: usize,
     /// Pearson's r between its activation and the property.
     pub correlation: f64,
@@ -95,12 +98,14 @@ pub enum TextProperty {
 }
 
 impl TextProperty {
+    /// Every property, in the order figures show them.
     pub const ALL: [TextProperty; 3] = [
         TextProperty::InsideQuotes,
         TextProperty::PositionInWord,
         TextProperty::WordEnds,
     ];
 
+    /// The property in words, for figures and metrics.
     pub fn name(self) -> &'static str {
         match self {
             TextProperty::InsideQuotes => "inside a quotation",

@@ -38,14 +38,18 @@ impl Targets {
     }
 }
 
+/// The size and kind of a character model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CharModelConfig {
     /// The vocabulary's size: inputs and outputs.
     pub symbols: usize,
+    /// Cells per LSTM layer.
     pub hidden: usize,
+    /// Stacked LSTM layers.
     pub layers: usize,
     /// Keras's LSTM for the course's network (one bias per layer, its start), PyTorch's otherwise.
     pub flavor: LstmFlavor,
+    /// What it predicts: the character after the window, or the next one at every step.
     pub targets: Targets,
 }
 
@@ -115,6 +119,8 @@ impl CharModelConfig {
     }
 }
 
+/// A character-level LSTM: stacked LSTMs over one-hot characters (looked up, never built) and a dense
+/// layer to the next character's logits.
 pub struct CharModel {
     config: CharModelConfig,
     lstm: Lstm,
@@ -146,6 +152,7 @@ impl CharModel {
         }
     }
 
+    /// Its size and kind.
     pub fn config(&self) -> &CharModelConfig {
         &self.config
     }

@@ -37,6 +37,7 @@ impl LanguageModel for CharModel {
 }
 
 impl CharText {
+    /// The training text and the held-out tail, as the training loop takes them.
     pub fn split(&self) -> Split<'_> {
         Split {
             train: self.train(),
@@ -70,7 +71,9 @@ pub fn train_chars(
 
 /// A trained character model and what generating from it needs.
 pub struct TrainedChars {
+    /// The model, with its trained weights.
     pub model: CharModel,
+    /// The characters it reads and writes.
     pub vocab: CharVocab,
     /// The window it was trained on (the context generation reads).
     pub window: usize,

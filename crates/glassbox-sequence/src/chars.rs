@@ -24,6 +24,7 @@ pub const MAX_SYMBOLS: usize = 1024;
 /// A normalized corpus as indices into its vocabulary, split into training and held-out text.
 #[derive(Clone, Debug)]
 pub struct CharText {
+    /// The sorted distinct characters.
     pub vocab: CharVocab,
     /// The whole normalized text, one index per character.
     pub ids: Vec<u32>,

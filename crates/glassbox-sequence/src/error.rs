@@ -1,5 +1,6 @@
 //! The one error type of glassbox-sequence.
 
+/// What can go wrong in glassbox-sequence.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Files, corpora, checkpoints and options, reported by glassbox-core.
@@ -11,4 +12,5 @@ pub enum Error {
     Candle(#[from] candle_core::Error),
 }
 
+/// The result of everything in glassbox-sequence.
 pub type Result<T> = std::result::Result<T, Error>;

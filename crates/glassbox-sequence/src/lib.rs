@@ -13,6 +13,8 @@
 //! - [`word_train`]: training them, the held-out perplexity of the next word, generation word by word.
 //! - [`cells`]: the memory cells' activations over a passage, and the cells that track quotes or words.
 
+#![warn(missing_docs)]
+
 pub mod cells;
 pub mod char_model;
 pub mod char_train;

@@ -18,6 +18,7 @@ use crate::Result;
 pub struct WordList(HashSet<String>);
 
 impl WordList {
+    /// The words of `corpus`: its runs of letters, lowercased.
     pub fn of(corpus: &str) -> Self {
         WordList(
             letter_runs(corpus)
@@ -26,14 +27,17 @@ impl WordList {
         )
     }
 
+    /// Whether `word` is in the list, whatever its case.
     pub fn contains(&self, word: &str) -> bool {
         self.0.contains(&word.to_ascii_lowercase())
     }
 
+    /// Distinct words.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether the list is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -70,6 +74,7 @@ pub struct RealWords {
 }
 
 impl RealWords {
+    /// `real / words` (0 when no word was counted).
     pub fn share(&self) -> f64 {
         self.real as f64 / self.words.max(1) as f64
     }

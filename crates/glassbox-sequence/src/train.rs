@@ -33,6 +33,7 @@ pub trait LanguageModel {
     /// Says everything but the vocabulary needed to rebuild the model.
     fn name(&self) -> String;
 
+    /// What the model predicts (the loss and the batches follow it).
     fn targets(&self) -> Targets;
 
     /// Mean cross-entropy in nats per predicted token of windows `ids: (batch, steps)`. `next` holds the
@@ -48,7 +49,9 @@ pub trait LanguageModel {
 /// The token ids a model trains on and the held-out ones it is measured on.
 #[derive(Clone, Copy, Debug)]
 pub struct Split<'a> {
+    /// The tokens trained on.
     pub train: &'a [u32],
+    /// The held-out tokens.
     pub validation: &'a [u32],
 }
 
@@ -56,19 +59,28 @@ pub struct Split<'a> {
 pub struct TrainRun<'a> {
     /// The output directory: checkpoint and metrics.json.
     pub out: &'a Path,
+    /// Drives the shuffles and the initial weights.
     pub seed: Seed,
+    /// Where the model lives.
     pub device: &'a Device,
     /// Continue from the checkpoint in `out` when there is one.
     pub resume: bool,
 }
 
+/// The optimizers the text lessons use.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "name")]
 pub enum OptimizerKind {
     /// Keras's RMSprop (rho 0.9, epsilon 1e-7).
-    RmsProp { lr: f64 },
+    RmsProp {
+        /// Learning rate.
+        lr: f64,
+    },
     /// Adam with PyTorch's settings.
-    Adam { lr: f64 },
+    Adam {
+        /// Learning rate.
+        lr: f64,
+    },
 }
 
 impl OptimizerKind {
@@ -80,6 +92,7 @@ impl OptimizerKind {
         }
     }
 
+    /// The learning rate.
     pub fn lr(self) -> f64 {
         match self {
             OptimizerKind::RmsProp { lr } | OptimizerKind::Adam { lr } => lr,
@@ -90,12 +103,15 @@ impl OptimizerKind {
 /// How a language model is trained.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Recipe {
+    /// Passes over the training windows.
     pub epochs: usize,
+    /// Windows per step.
     pub batch_size: usize,
     /// Tokens a window holds.
     pub window: usize,
     /// Tokens between the starts of consecutive windows.
     pub step: usize,
+    /// The optimizer and its learning rate.
     pub optimizer: OptimizerKind,
     /// The largest global gradient norm a step may take.
     pub clip: Option<f64>,
@@ -157,9 +173,13 @@ impl Recipe {
     }
 }
 
+/// A finished training run.
 pub struct TrainOutcome {
+    /// Epochs done before this run started (from the checkpoint).
     pub resumed_from: usize,
+    /// One report per epoch this run trained.
     pub reports: Vec<EpochReport>,
+    /// The run's metrics.json, as written.
     pub metrics: MetricsLog,
 }
 
@@ -359,6 +379,7 @@ pub fn lstm_weights_at_least(inputs: usize, hidden: usize, layers: usize, output
 /// A checkpoint [`train_lm`] wrote, opened to rebuild its model: its metadata, the window, and errors that
 /// name the file and say what it holds instead.
 pub struct SavedModel {
+    /// The checkpoint as read.
     pub checkpoint: Checkpoint,
     /// The window the model was trained on.
     pub window: usize,
@@ -368,6 +389,7 @@ pub struct SavedModel {
 }
 
 impl SavedModel {
+    /// Reads `path` as a checkpoint of `kind` ("a character model"); one without a window is refused.
     pub fn open(path: &Path, device: &Device, kind: &'static str) -> Result<SavedModel> {
         let checkpoint = Checkpoint::load(path, device)?;
         let mut saved = SavedModel {
@@ -441,14 +463,17 @@ impl SavedModel {
         self
     }
 
+    /// The checkpoint's file.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The model name in its metadata.
     pub fn model_name(&self) -> &str {
         &self.checkpoint.meta.model
     }
 
+    /// Epochs it was trained.
     pub fn epoch(&self) -> usize {
         self.checkpoint.meta.epoch
     }

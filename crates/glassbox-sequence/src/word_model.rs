@@ -32,17 +32,22 @@ pub enum WordInput {
     Embedding(usize),
 }
 
+/// The size and kind of a word model.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WordModelConfig {
     /// Tokens, the unknown one included: inputs and outputs.
     pub vocabulary: usize,
+    /// One-hot tokens or a learned embedding.
     pub input: WordInput,
+    /// Cells per LSTM layer.
     pub hidden: usize,
+    /// Stacked LSTM layers.
     pub layers: usize,
     /// The share of each LSTM's outputs dropped in training.
     pub dropout: f32,
     /// Keras's LSTM and dense layer for the course's network, PyTorch's otherwise.
     pub flavor: LstmFlavor,
+    /// What it predicts: the token after the window, or the next one at every step.
     pub targets: Targets,
 }
 
@@ -133,6 +138,8 @@ impl WordModelConfig {
     }
 }
 
+/// A word-level LSTM: one-hot tokens or an embedding, stacked LSTMs with dropout between them, and a
+/// dense layer to the next token's logits.
 pub struct WordModel {
     config: WordModelConfig,
     embedding: Option<Embedding>,
@@ -204,6 +211,7 @@ impl WordModel {
         }
     }
 
+    /// Its size and kind.
     pub fn config(&self) -> &WordModelConfig {
         &self.config
     }

@@ -75,7 +75,9 @@ pub fn train_words(
 
 /// A trained word model and what generating from it needs.
 pub struct TrainedWords {
+    /// The model, with its trained weights.
     pub model: WordModel,
+    /// The tokenizer it was trained with.
     pub tokenizer: WordTokenizer,
     /// The window it was trained on (the context generation reads).
     pub window: usize,
@@ -150,6 +152,7 @@ pub fn next_word_loss(model: &WordModel, ids: &[u32], window: usize, step: usize
 }
 
 impl TrainedWords {
+    /// A sampler reading the window the model was trained on.
     pub fn sampler(&self) -> WordSampler<'_> {
         WordSampler {
             model: &self.model,
@@ -161,7 +164,9 @@ impl TrainedWords {
 
 /// Draws text from a word model, a word at a time.
 pub struct WordSampler<'a> {
+    /// The model.
     pub model: &'a WordModel,
+    /// Its tokenizer.
     pub tokenizer: &'a WordTokenizer,
     /// The context the model reads: the window it was trained on.
     pub window: usize,

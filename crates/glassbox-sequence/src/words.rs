@@ -132,6 +132,7 @@ impl WordTokenizer {
         self.tokenizer.get_model().get_vocab_size()
     }
 
+    /// Whether the vocabulary is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -197,6 +198,7 @@ impl WordTokenizer {
 
 /// A corpus as token ids, split into training and held-out text.
 pub struct WordText {
+    /// The tokenizer that made the ids.
     pub tokenizer: WordTokenizer,
     /// The training tokens, then the held-out ones.
     pub ids: Vec<u32>,
@@ -249,14 +251,17 @@ impl WordText {
         })
     }
 
+    /// The training tokens.
     pub fn train(&self) -> &[u32] {
         &self.ids[..self.split]
     }
 
+    /// The held-out tokens.
     pub fn validation(&self) -> &[u32] {
         &self.ids[self.split..]
     }
 
+    /// Both, as the training loop takes them.
     pub fn split(&self) -> crate::train::Split<'_> {
         crate::train::Split {
             train: self.train(),

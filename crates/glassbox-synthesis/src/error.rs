@@ -1,5 +1,6 @@
 //! The one error type of glassbox-synthesis.
 
+/// What can go wrong in glassbox-synthesis.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Files, images and options, reported by glassbox-core.
@@ -15,4 +16,5 @@ pub enum Error {
     Candle(#[from] candle_core::Error),
 }
 
+/// The result of everything in glassbox-synthesis.
 pub type Result<T> = std::result::Result<T, Error>;

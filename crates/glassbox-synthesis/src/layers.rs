@@ -69,6 +69,7 @@ impl LayerMix {
         Ok(LayerMix(mix))
     }
 
+    /// The layers' names, in the order given.
     pub fn names(&self) -> Vec<&str> {
         self.0.iter().map(|(n, _)| n.as_str()).collect()
     }

@@ -7,6 +7,8 @@
 //! - [`style`]: style transfer.
 //! - [`render`]: a path tracer, Q-learning path guiding and sky importance sampling; shares nothing with the rest.
 
+#![warn(missing_docs)]
+
 pub mod dream;
 pub mod error;
 pub mod layers;

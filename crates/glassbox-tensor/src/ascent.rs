@@ -28,11 +28,13 @@ pub struct AscentConfig {
     pub jitter: usize,
     /// Blur every this many steps (0: never), with a Gaussian of `blur_sigma` pixels.
     pub blur_every: usize,
+    /// The blur's standard deviation, in pixels.
     pub blur_sigma: f32,
     /// Each step pulls the image this fraction of the way back to the middle of `range` (0: none).
     pub l2_decay: f32,
     /// Rounds of `steps`, each on an image `octave_scale` times larger than the last.
     pub octaves: usize,
+    /// The size ratio of consecutive octaves (above 1).
     pub octave_scale: f32,
     /// The valid pixel range; the image is clamped to it after every step.
     pub range: (f32, f32),
@@ -59,7 +61,9 @@ pub enum Start<'a> {
     /// This image, of the first octave's size (see [`AscentConfig::octave_sizes`]), enlarged between
     /// octaves until it is `size` (height, width).
     Image {
+        /// The starting image, `(N, C, h, w)`.
         image: &'a Tensor,
+        /// The final (height, width).
         size: (usize, usize),
     },
     /// A photo of the final size. Each octave starts from it shrunk to the octave's size plus the
@@ -88,10 +92,15 @@ impl Default for AscentConfig {
 /// One gradient step: where it was taken and each image's objective before it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AscentStep {
+    /// The octave, from 0.
     pub octave: usize,
+    /// The step within the octave, from 0.
     pub step: usize,
+    /// The image's height at this octave.
     pub height: usize,
+    /// The image's width at this octave.
     pub width: usize,
+    /// Each image's objective before the step.
     pub objective: Vec<f32>,
 }
 

@@ -14,13 +14,19 @@ pub enum Error {
     /// A convolution whose sizes do not fit together (a kernel larger than the padded input, a stride of
     /// zero, "same" padding with an even kernel, ...).
     #[error("invalid convolution: {problem}")]
-    InvalidConv { problem: String },
+    InvalidConv {
+        /// What does not fit, with the sizes.
+        problem: String,
+    },
 
     /// A tensor of the wrong shape for an operation.
     #[error("{what}: shape {found:?}, expected {expected}")]
     Shape {
+        /// The tensor, in words.
         what: String,
+        /// Its shape.
         found: Vec<usize>,
+        /// The shape the operation needs, in words.
         expected: String,
     },
 }
@@ -45,4 +51,5 @@ impl Error {
     }
 }
 
+/// The result of everything in glassbox-tensor.
 pub type Result<T> = std::result::Result<T, Error>;

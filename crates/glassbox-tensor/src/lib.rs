@@ -24,6 +24,8 @@
 //! - [`nn`]: candle-nn-style layers over them (`Conv2d`, `Lstm`), built from a `VarBuilder` with
 //!   PyTorch's tensor names.
 
+#![warn(missing_docs)]
+
 pub mod ascent;
 pub mod conv;
 pub mod error;

@@ -32,8 +32,11 @@ const BAR_TRACK: Rgb<u8> = Rgb([225, 225, 225]);
 /// One board of a recorded game: the move chosen on it, and the surprise that followed that move.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Frame {
+    /// The board before the move.
     pub board: Board,
+    /// The tile flipped; `None` on the last (won) board.
     pub flip: Option<usize>,
+    /// The tile a surprise flipped after the move, if one did.
     pub surprise: Option<usize>,
 }
 

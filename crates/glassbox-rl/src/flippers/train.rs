@@ -20,6 +20,7 @@ use crate::{Error, Result};
 /// One game of Flippers, with the environment's surprise flips.
 #[derive(Clone, Debug)]
 pub struct Flippers {
+    /// The board now.
     pub board: Board,
     /// The chance that a random tile flips after each move.
     pub surprise: f64,
@@ -28,6 +29,7 @@ pub struct Flippers {
 }
 
 impl Flippers {
+    /// A game from `board` with a random flip after each move with probability `surprise`.
     pub fn new(board: Board, surprise: f64) -> Self {
         Flippers {
             board,
@@ -86,7 +88,9 @@ pub struct Training {
     pub max_moves: usize,
     /// The surprise probability while training.
     pub surprise: f64,
+    /// The temporal-difference update.
     pub td: TdConfig,
+    /// The exploration schedule.
     pub epsilon: Epsilon,
     /// The course's reward shaping: a won game sets every value of its winning board to `1/sqrt(moves)`.
     pub win_bonus: bool,
@@ -135,6 +139,7 @@ impl Training {
         }
     }
 
+    /// An error naming the setting unless every one is in its range.
     pub fn validate(&self) -> Result<()> {
         if self.games == 0 {
             return Err(Error::setting("number of games", 0, "at least 1"));
@@ -157,7 +162,9 @@ impl Training {
 /// What happened while training: per game, the moves made and whether it was won.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct TrainingLog {
+    /// The moves of each game.
     pub moves: Vec<usize>,
+    /// Whether each game was won within the move limit.
     pub won: Vec<bool>,
 }
 

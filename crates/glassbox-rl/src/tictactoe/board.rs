@@ -19,13 +19,17 @@ const LINES: [[usize; 3]; 8] = [
     [2, 4, 6],
 ];
 
+/// A player's mark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mark {
+    /// The learner, who moves first.
     X,
+    /// The environment's player.
     O,
 }
 
 impl Mark {
+    /// The opponent's mark.
     pub fn other(self) -> Mark {
         match self {
             Mark::X => Mark::O,
@@ -34,14 +38,17 @@ impl Mark {
     }
 }
 
+/// The nine squares, row by row, each empty or marked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Board([Option<Mark>; SQUARES]);
 
 impl Board {
+    /// No marks.
     pub fn empty() -> Self {
         Board::default()
     }
 
+    /// The mark on `square` (0..9, row by row), if any.
     pub fn get(&self, square: usize) -> Option<Mark> {
         self.0[square]
     }
@@ -64,6 +71,7 @@ impl Board {
         }
     }
 
+    /// The player with three in a row, if any.
     pub fn winner(&self) -> Option<Mark> {
         LINES.iter().find_map(|&[a, b, c]| {
             let m = self.0[a]?;
@@ -71,10 +79,12 @@ impl Board {
         })
     }
 
+    /// Whether every square is marked.
     pub fn is_full(&self) -> bool {
         self.0.iter().all(Option::is_some)
     }
 
+    /// Whether the game is over: won or full.
     pub fn is_over(&self) -> bool {
         self.winner().is_some() || self.is_full()
     }
@@ -85,6 +95,7 @@ impl Board {
         (0..SQUARES).filter(move |&i| !over && self.0[i].is_none())
     }
 
+    /// The board as a state number: the squares as base-3 digits (empty 0, X 1, O 2), square 0 lowest.
     pub fn index(&self) -> usize {
         self.0.iter().rev().fold(0, |acc, c| {
             acc * 3
@@ -96,6 +107,7 @@ impl Board {
         })
     }
 
+    /// The board of a state number (the inverse of [`Board::index`]).
     pub fn from_index(mut index: usize) -> Board {
         assert!(index < STATES, "board index {index} is not below 3^9");
         let mut b = Board::empty();

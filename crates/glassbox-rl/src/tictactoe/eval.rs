@@ -13,9 +13,13 @@ use crate::qtable::QTable;
 /// Wins, draws and losses of X.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Record {
+    /// Games played.
     pub games: usize,
+    /// Games X won.
     pub wins: usize,
+    /// Games drawn.
     pub draws: usize,
+    /// Games X lost.
     pub losses: usize,
 }
 
@@ -29,10 +33,12 @@ impl Record {
         }
     }
 
+    /// The share of games won.
     pub fn win_share(&self) -> f64 {
         self.wins as f64 / self.games.max(1) as f64
     }
 
+    /// The share of games drawn.
     pub fn draw_share(&self) -> f64 {
         self.draws as f64 / self.games.max(1) as f64
     }
@@ -97,6 +103,7 @@ pub struct Agreement {
     pub positions: usize,
     /// Those where X's greedy move is minimax-optimal.
     pub optimal: usize,
+    /// `optimal / positions`.
     pub share: f64,
 }
 

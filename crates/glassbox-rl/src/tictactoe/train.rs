@@ -27,7 +27,10 @@ pub enum Opponent {
     /// A uniformly random one of the minimax-optimal moves.
     Perfect,
     /// Perfect with probability `perfect`, else random, decided afresh at every move.
-    Mix { perfect: f64 },
+    Mix {
+        /// The probability of a perfect move.
+        perfect: f64,
+    },
 }
 
 impl Opponent {
@@ -86,7 +89,9 @@ impl std::fmt::Display for Opponent {
 
 /// One game against the environment's O.
 pub struct TicTacToe<'a> {
+    /// The board now.
     pub board: Board,
+    /// How O chooses.
     pub opponent: Opponent,
     solver: &'a Solver,
 }
@@ -159,9 +164,13 @@ impl Environment for TicTacToe<'_> {
 /// How to train the X player.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Training {
+    /// Games to train.
     pub games: usize,
+    /// The O that X learns against.
     pub opponent: Opponent,
+    /// The temporal-difference update.
     pub td: TdConfig,
+    /// The exploration schedule.
     pub epsilon: Epsilon,
     /// The share of games that start from a uniformly random reachable board with X to move instead of
     /// the empty board ("exploring starts", Sutton & Barto 5.3), so that boards a good X never lets happen
@@ -190,6 +199,7 @@ impl Training {
         }
     }
 
+    /// An error naming the setting unless every one is in its range.
     pub fn validate(&self) -> Result<()> {
         if self.games == 0 {
             return Err(Error::setting("number of games", 0, "at least 1"));

@@ -25,23 +25,32 @@ use crate::Result;
 /// What to climb and how.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct DreamConfig {
+    /// The layers whose weighted mean activation is climbed.
     pub layers: LayerMix,
+    /// Steps, step size, jitter, blur and octaves of the climb.
     pub ascent: AscentConfig,
 }
 
 /// The dreamed image `(1, 3, H, W)` in `0..=255` and the objective before every step.
 pub struct Dream {
+    /// The dreamed image, `(1, 3, H, W)` in `0..=255`.
     pub image: Tensor,
+    /// The objective before every step.
     pub trace: Vec<AscentStep>,
 }
 
 /// One octave's climb: its image size and the objective before its first and before its last step.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct OctaveSummary {
+    /// The octave, from 0.
     pub octave: usize,
+    /// The image's height at this octave.
     pub height: usize,
+    /// The image's width at this octave.
     pub width: usize,
+    /// The objective before the octave's first step.
     pub first: f32,
+    /// The objective before its last step.
     pub last: f32,
 }
 

@@ -9,13 +9,19 @@ use crate::Result;
 /// A named layer mix with its step settings.
 #[derive(Clone, Copy, Debug)]
 pub struct Preset {
+    /// The name `glassbox dream --preset` takes.
     pub name: &'static str,
     /// What it tends to draw, in a few words.
     pub about: &'static str,
+    /// The layer mix, as [`LayerMix::parse`](crate::layers::LayerMix::parse) reads it.
     pub layers: &'static str,
+    /// Gradient steps per octave.
     pub steps: usize,
+    /// How far the pixels move per step.
     pub step_size: f32,
+    /// Octaves.
     pub octaves: usize,
+    /// The largest random shift before each step, in pixels.
     pub jitter: usize,
 }
 
@@ -71,6 +77,7 @@ pub fn preset(name: &str) -> Result<&'static Preset> {
 }
 
 impl Preset {
+    /// The preset as a dream configuration (the other ascent settings at their defaults).
     pub fn config(&self) -> DreamConfig {
         DreamConfig {
             layers: LayerMix::parse(self.layers).expect("presets name valid layers"),

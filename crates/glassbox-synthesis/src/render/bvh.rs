@@ -23,6 +23,7 @@ struct Node {
 #[derive(Debug, Clone)]
 pub struct Bvh {
     nodes: Vec<Node>,
+    /// The scene's triangles, in the hierarchy's order (emitters refer to these indices).
     pub triangles: Vec<Triangle>,
 }
 
@@ -32,6 +33,7 @@ struct Build {
 }
 
 impl Bvh {
+    /// Builds the hierarchy over `triangles`.
     pub fn new(triangles: Vec<Triangle>) -> Bvh {
         let info: Vec<Build> = triangles
             .iter()
@@ -52,6 +54,7 @@ impl Bvh {
         Bvh { nodes, triangles }
     }
 
+    /// The box around every triangle.
     pub fn bounds(&self) -> Aabb {
         self.nodes.first().map_or(Aabb::EMPTY, |n| n.bounds)
     }

@@ -3,9 +3,12 @@
 
 use super::geometry::{Ray, Vec3};
 
+/// Mitsuba's perspective sensor: a pinhole looking from an origin at a target, with a field of view.
 #[derive(Debug, Clone)]
 pub struct Camera {
+    /// Image width in pixels.
     pub width: u32,
+    /// Image height in pixels.
     pub height: u32,
     origin: Vec3,
     /// World directions of the image plane's axes at unit distance: `left` grows to the image's left.

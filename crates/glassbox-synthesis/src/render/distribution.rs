@@ -34,10 +34,12 @@ impl Distribution1D {
         Distribution1D { cdf, total }
     }
 
+    /// Entries the distribution chooses among.
     pub fn len(&self) -> usize {
         self.cdf.len() - 1
     }
 
+    /// Whether it has no entries.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -11,8 +11,11 @@ use crate::Result;
 /// Linear RGB radiance, row-major, row 0 at the top.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
+    /// `width * height` pixels.
     pub pixels: Vec<Rgb>,
 }
 
@@ -25,6 +28,7 @@ fn format_error(path: &Path, problem: impl Into<String>) -> crate::Error {
 }
 
 impl Image {
+    /// A black image.
     pub fn new(width: u32, height: u32) -> Image {
         Image {
             width,
@@ -33,6 +37,7 @@ impl Image {
         }
     }
 
+    /// The pixel at column `x`, row `y`.
     pub fn at(&self, x: u32, y: u32) -> Rgb {
         self.pixels[(y * self.width + x) as usize]
     }
@@ -94,6 +99,7 @@ impl Image {
         })
     }
 
+    /// Writes the image tone-mapped (see [`Image::to_rgb8`]) as a PNG, atomically.
     pub fn save_png(&self, path: &Path, exposure: f32) -> Result<()> {
         Ok(glassbox_core::imaging::save_rgb_png(
             path,

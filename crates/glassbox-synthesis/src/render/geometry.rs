@@ -6,8 +6,11 @@ use std::ops::{Add, AddAssign, Div, Index, Mul, MulAssign, Neg, Sub};
 /// A point, a direction or an RGB triple (the renderer's spectra are linear sRGB, as in Mitsuba's `rgb` variants).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Vec3 {
+    /// The first coordinate (red).
     pub x: f32,
+    /// The second coordinate (green).
     pub y: f32,
+    /// The third coordinate (blue).
     pub z: f32,
 }
 
@@ -15,21 +18,27 @@ pub struct Vec3 {
 pub type Rgb = Vec3;
 
 impl Vec3 {
+    /// All zeros (black).
     pub const ZERO: Vec3 = Vec3::new(0.0, 0.0, 0.0);
+    /// All ones (white).
     pub const ONE: Vec3 = Vec3::new(1.0, 1.0, 1.0);
 
+    /// The vector (x, y, z).
     pub const fn new(x: f32, y: f32, z: f32) -> Self {
         Self { x, y, z }
     }
 
+    /// `v` in every coordinate.
     pub const fn splat(v: f32) -> Self {
         Self::new(v, v, v)
     }
 
+    /// The dot product.
     pub fn dot(self, o: Vec3) -> f32 {
         self.x * o.x + self.y * o.y + self.z * o.z
     }
 
+    /// The cross product.
     pub fn cross(self, o: Vec3) -> Vec3 {
         Vec3::new(
             self.y * o.z - self.z * o.y,
@@ -38,10 +47,12 @@ impl Vec3 {
         )
     }
 
+    /// The Euclidean length.
     pub fn length(self) -> f32 {
         self.dot(self).sqrt()
     }
 
+    /// The same direction at length 1.
     pub fn normalize(self) -> Vec3 {
         self / self.length()
     }
@@ -51,14 +62,17 @@ impl Vec3 {
         Vec3::new(self.x * o.x, self.y * o.y, self.z * o.z)
     }
 
+    /// The smaller of each coordinate.
     pub fn min(self, o: Vec3) -> Vec3 {
         Vec3::new(self.x.min(o.x), self.y.min(o.y), self.z.min(o.z))
     }
 
+    /// The larger of each coordinate.
     pub fn max(self, o: Vec3) -> Vec3 {
         Vec3::new(self.x.max(o.x), self.y.max(o.y), self.z.max(o.z))
     }
 
+    /// The largest coordinate.
     pub fn max_component(self) -> f32 {
         self.x.max(self.y).max(self.z)
     }
@@ -73,10 +87,12 @@ impl Vec3 {
         0.212_671 * self.x + 0.715_160 * self.y + 0.072_169 * self.z
     }
 
+    /// Whether every channel is 0.
     pub fn is_black(self) -> bool {
         self.x == 0.0 && self.y == 0.0 && self.z == 0.0
     }
 
+    /// Whether every coordinate is finite.
     pub fn is_finite(self) -> bool {
         self.x.is_finite() && self.y.is_finite() && self.z.is_finite()
     }
@@ -161,15 +177,19 @@ impl Div<f32> for Vec3 {
 /// A ray `origin + t * direction` for `t` in `(0, t_max)`.
 #[derive(Debug, Clone, Copy)]
 pub struct Ray {
+    /// Where the ray starts.
     pub origin: Vec3,
+    /// The direction it travels.
     pub direction: Vec3,
 }
 
 impl Ray {
+    /// A ray from `origin` along `direction`.
     pub fn new(origin: Vec3, direction: Vec3) -> Self {
         Self { origin, direction }
     }
 
+    /// The point at parameter `t`.
     pub fn at(&self, t: f32) -> Vec3 {
         self.origin + self.direction * t
     }
@@ -178,16 +198,20 @@ impl Ray {
 /// An axis-aligned box.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Aabb {
+    /// The lower corner.
     pub min: Vec3,
+    /// The upper corner.
     pub max: Vec3,
 }
 
 impl Aabb {
+    /// The box around nothing: growing it by a point gives that point.
     pub const EMPTY: Aabb = Aabb {
         min: Vec3::splat(f32::INFINITY),
         max: Vec3::splat(f32::NEG_INFINITY),
     };
 
+    /// The smallest box holding this one and `p`.
     pub fn grow(self, p: Vec3) -> Aabb {
         Aabb {
             min: self.min.min(p),
@@ -195,6 +219,7 @@ impl Aabb {
         }
     }
 
+    /// The smallest box holding both.
     pub fn union(self, o: Aabb) -> Aabb {
         Aabb {
             min: self.min.min(o.min),
@@ -202,10 +227,12 @@ impl Aabb {
         }
     }
 
+    /// The side lengths.
     pub fn extent(&self) -> Vec3 {
         self.max - self.min
     }
 
+    /// The centre.
     pub fn centroid(&self) -> Vec3 {
         (self.min + self.max) * 0.5
     }
@@ -223,8 +250,11 @@ impl Aabb {
 /// An orthonormal frame around a normal: directions in local coordinates have `z = cos(theta)`.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame {
+    /// The first tangent.
     pub s: Vec3,
+    /// The second tangent.
     pub t: Vec3,
+    /// The normal (local z).
     pub n: Vec3,
 }
 
@@ -241,10 +271,12 @@ impl Frame {
         Frame { s, t, n }
     }
 
+    /// A world direction in the frame's coordinates.
     pub fn to_local(&self, v: Vec3) -> Vec3 {
         Vec3::new(v.dot(self.s), v.dot(self.t), v.dot(self.n))
     }
 
+    /// A direction in the frame's coordinates back in the world.
     pub fn to_world(&self, v: Vec3) -> Vec3 {
         self.s * v.x + self.t * v.y + self.n * v.z
     }
@@ -253,10 +285,12 @@ impl Frame {
 /// A 3x4 affine transform (row-major), as scene files and Mitsuba's `to_world` give them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Transform {
+    /// Rows of the 3x4 matrix.
     pub m: [[f32; 4]; 3],
 }
 
 impl Transform {
+    /// The transform that changes nothing.
     pub const IDENTITY: Transform = Transform {
         m: [
             [1.0, 0.0, 0.0, 0.0],
@@ -265,6 +299,7 @@ impl Transform {
         ],
     };
 
+    /// A translation by `v`.
     pub fn translate(v: Vec3) -> Transform {
         let mut t = Self::IDENTITY;
         t.m[0][3] = v.x;
@@ -273,6 +308,7 @@ impl Transform {
         t
     }
 
+    /// A scaling by `v` along the axes.
     pub fn scale(v: Vec3) -> Transform {
         Transform {
             m: [
@@ -327,6 +363,7 @@ impl Transform {
         Transform { m: r }
     }
 
+    /// A point transformed (translation included).
     pub fn point(&self, p: Vec3) -> Vec3 {
         let m = &self.m;
         Vec3::new(
@@ -336,6 +373,7 @@ impl Transform {
         )
     }
 
+    /// A direction transformed (translation left out).
     pub fn vector(&self, v: Vec3) -> Vec3 {
         let m = &self.m;
         Vec3::new(

@@ -11,20 +11,26 @@ use super::shape::Triangle;
 /// samples a shape's surface.
 #[derive(Debug, Clone)]
 pub struct AreaEmitter {
+    /// Emitted radiance, the same everywhere on the shape.
     pub radiance: Rgb,
+    /// Its triangles, as indices into the BVH's order.
     pub triangles: Vec<u32>,
     by_area: Distribution1D,
+    /// Its total area.
     pub area: f32,
 }
 
 /// A point on an emitter with its normal; the density is 1 / area.
 #[derive(Debug, Clone, Copy)]
 pub struct EmitterPoint {
+    /// The point.
     pub point: Vec3,
+    /// The surface normal there.
     pub normal: Vec3,
 }
 
 impl AreaEmitter {
+    /// An emitter over triangles `triangles` of `all`.
     pub fn new(radiance: Rgb, triangles: Vec<u32>, all: &[Triangle]) -> Self {
         let areas: Vec<f32> = triangles.iter().map(|&t| all[t as usize].area()).collect();
         let area = areas.iter().sum();
@@ -63,6 +69,7 @@ pub trait Environment: Send + Sync + std::fmt::Debug {
 /// The same radiance from every direction: the white furnace.
 #[derive(Debug, Clone, Copy)]
 pub struct UniformEnvironment {
+    /// The radiance from every direction.
     pub radiance: Rgb,
 }
 

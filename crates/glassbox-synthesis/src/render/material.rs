@@ -6,24 +6,37 @@ use std::f32::consts::{FRAC_1_PI, PI};
 
 use super::geometry::{Rgb, Vec3};
 
+/// How a surface scatters light.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Material {
     /// Lambertian: f = reflectance / pi (Mitsuba's `diffuse`).
-    Diffuse { reflectance: Rgb },
+    Diffuse {
+        /// Albedo per channel.
+        reflectance: Rgb,
+    },
     /// Energy-normalized Phong lobe around the mirror direction (Lafortune & Willems 1994):
     /// f = reflectance (n + 2) / (2 pi) cos^n(alpha), alpha the angle between `wo` and the mirror of `wi`.
-    Glossy { reflectance: Rgb, exponent: f32 },
+    Glossy {
+        /// Albedo per channel.
+        reflectance: Rgb,
+        /// The lobe's exponent: higher is shinier.
+        exponent: f32,
+    },
 }
 
 /// A scattered direction with `f cos / pdf` and the pdf (solid angle).
 #[derive(Debug, Clone, Copy)]
 pub struct BsdfSample {
+    /// The scattered direction.
     pub wo: Vec3,
+    /// `f cos / pdf`: what the path's throughput is multiplied by.
     pub weight: Rgb,
+    /// The density the direction was drawn with (solid angle).
     pub pdf: f32,
 }
 
 impl Material {
+    /// A Lambertian material of reflectance (r, g, b).
     pub fn diffuse(r: f32, g: f32, b: f32) -> Material {
         Material::Diffuse {
             reflectance: Vec3::new(r, g, b),

@@ -42,25 +42,32 @@ use scene::Scene;
 /// Side of the square tiles the image is cut into for the threads.
 const TILE: u32 = 16;
 
+/// How many samples and from which seed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RenderSettings {
     /// Samples (paths) per pixel.
     pub spp: u32,
+    /// The seed every pixel sample's random stream is keyed by.
     pub seed: u64,
 }
 
 /// A finished render: the mean radiance per pixel, the time it took, and the paths' statistics.
 #[derive(Debug, Clone)]
 pub struct Rendered {
+    /// The mean radiance per pixel.
     pub image: Image,
+    /// Wall-clock seconds of the render.
     pub seconds: f64,
+    /// The paths' counts.
     pub record: PathRecord,
     /// Cells and bytes of the Q table at the end, for learning integrators.
     pub table_cells: usize,
+    /// See `table_cells`.
     pub table_bytes: usize,
 }
 
 impl Rendered {
+    /// The share of paths that brought back no light (what guiding lowers).
     pub fn zero_share(&self) -> f64 {
         self.record.zero_paths as f64 / self.record.paths.max(1) as f64
     }
@@ -70,6 +77,7 @@ impl Rendered {
         self.record.segments as f64 / self.record.paths.max(1) as f64
     }
 
+    /// Paths traced per second.
     pub fn samples_per_second(&self) -> f64 {
         self.record.paths as f64 / self.seconds
     }

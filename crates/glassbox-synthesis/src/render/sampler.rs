@@ -33,6 +33,7 @@ impl Sampler {
         s
     }
 
+    /// The next 32 random bits (PCG32).
     pub fn next_u32(&mut self) -> u32 {
         let old = self.state;
         self.state = old.wrapping_mul(MULTIPLIER).wrapping_add(self.inc);
@@ -46,6 +47,7 @@ impl Sampler {
         (self.next_u32() >> 8) as f32 * (1.0 / 16_777_216.0)
     }
 
+    /// Two numbers uniform in [0, 1).
     pub fn next_2d(&mut self) -> (f32, f32) {
         (self.next_1d(), self.next_1d())
     }

@@ -10,13 +10,17 @@ use super::shape::Triangle;
 /// Where a ray met a surface, with what the integrators need about it.
 #[derive(Debug, Clone, Copy)]
 pub struct Interaction {
+    /// The point hit.
     pub point: Vec3,
     /// The geometric normal: the side the surface reflects on and a light emits on.
     pub normal: Vec3,
+    /// The shading frame around the normal.
     pub frame: Frame,
+    /// Index into `Scene::materials`.
     pub material: u32,
     /// Index into `Scene::emitters`, or `u32::MAX`.
     pub emitter: u32,
+    /// The ray's parameter at the hit.
     pub t: f32,
 }
 
@@ -48,11 +52,17 @@ impl Interaction {
 /// Everything one render reads. Built once; shared read-only by every thread.
 #[derive(Debug)]
 pub struct Scene {
+    /// The name `glassbox render --scene` takes.
     pub name: String,
+    /// The triangles and their hierarchy.
     pub bvh: Bvh,
+    /// Every material, indexed by triangles.
     pub materials: Vec<Material>,
+    /// The area lights.
     pub emitters: Vec<AreaEmitter>,
+    /// Light from infinitely far away (a sky), if any.
     pub environment: Option<Box<dyn Environment>>,
+    /// The sensor.
     pub camera: Camera,
     /// Mitsuba's `max_depth`: 1 shows only directly seen lights, 2 adds direct lighting, ...
     pub max_depth: u32,
@@ -69,11 +79,13 @@ pub struct SceneBuilder {
 }
 
 impl SceneBuilder {
+    /// Adds a material and returns its index.
     pub fn material(&mut self, m: Material) -> u32 {
         self.materials.push(m);
         (self.materials.len() - 1) as u32
     }
 
+    /// Adds triangles that do not emit.
     pub fn add(&mut self, triangles: impl IntoIterator<Item = Triangle>) {
         self.triangles.extend(triangles);
     }
@@ -88,6 +100,7 @@ impl SceneBuilder {
         }));
     }
 
+    /// The finished scene: the hierarchy is built and the emitters are gathered.
     pub fn build(
         self,
         name: &str,
@@ -121,6 +134,7 @@ impl SceneBuilder {
 }
 
 impl Scene {
+    /// The closest surface `ray` meets, if any.
     pub fn intersect(&self, ray: &Ray) -> Option<Interaction> {
         let hit = self.bvh.intersect(ray, 0.0, f32::INFINITY)?;
         let tri = &self.bvh.triangles[hit.triangle as usize];
@@ -143,6 +157,7 @@ impl Scene {
             .occluded(&Ray::new(from, d / dist), 0.0, dist * (1.0 - 1e-4))
     }
 
+    /// The box around every triangle.
     pub fn bounds(&self) -> Aabb {
         self.bvh.bounds()
     }

@@ -5,8 +5,11 @@ use super::geometry::{Aabb, Ray, Transform, Vec3};
 /// One triangle, stored for Möller-Trumbore: a corner and the two edges from it.
 #[derive(Debug, Clone, Copy)]
 pub struct Triangle {
+    /// A corner.
     pub p0: Vec3,
+    /// The edge from `p0` to the second corner.
     pub e1: Vec3,
+    /// The edge from `p0` to the third corner.
     pub e2: Vec3,
     /// Unit geometric normal, `e1 x e2` normalized: the side a one-sided material reflects and a light emits on.
     pub normal: Vec3,
@@ -19,13 +22,18 @@ pub struct Triangle {
 /// A ray's closest hit.
 #[derive(Debug, Clone, Copy)]
 pub struct Hit {
+    /// The ray's parameter at the hit.
     pub t: f32,
+    /// The triangle hit, an index into the BVH's order.
     pub triangle: u32,
+    /// Barycentric coordinate along `e1`.
     pub u: f32,
+    /// Barycentric coordinate along `e2`.
     pub v: f32,
 }
 
 impl Triangle {
+    /// The triangle (a, b, c) of `material`, not emitting.
     pub fn new(a: Vec3, b: Vec3, c: Vec3, material: u32) -> Self {
         let e1 = b - a;
         let e2 = c - a;
@@ -39,10 +47,12 @@ impl Triangle {
         }
     }
 
+    /// Its area.
     pub fn area(&self) -> f32 {
         0.5 * self.e1.cross(self.e2).length()
     }
 
+    /// The box around it.
     pub fn bounds(&self) -> Aabb {
         Aabb::EMPTY
             .grow(self.p0)
@@ -50,6 +60,7 @@ impl Triangle {
             .grow(self.p0 + self.e2)
     }
 
+    /// The point at barycentric (u, v).
     pub fn point(&self, u: f32, v: f32) -> Vec3 {
         self.p0 + self.e1 * u + self.e2 * v
     }

@@ -56,6 +56,7 @@ impl Perez {
 /// The sky as a light: Preetham's sky above the horizon plus the sun disc, black below.
 #[derive(Debug)]
 pub struct Sky {
+    /// The sun's position and the sky's turbidity.
     pub settings: SunSky,
     sun_dir: Vec3,
     cos_sun_radius: f32,
@@ -74,6 +75,7 @@ const MAP_HEIGHT: usize = 128;
 const SUPERSAMPLES: usize = 4;
 
 impl Sky {
+    /// The sky and sun of `settings`, with the tables for sampling them.
     pub fn new(settings: SunSky) -> Sky {
         let t = settings.turbidity;
         let theta_s = (90.0 - settings.sun_elevation).to_radians();
@@ -140,6 +142,7 @@ impl Sky {
         sky
     }
 
+    /// The direction towards the sun's centre.
     pub fn sun_direction(&self) -> Vec3 {
         self.sun_dir
     }

@@ -26,8 +26,11 @@ pub struct LossConfig {
     pub content_layer: String,
     /// The layers whose Gram matrices it must take from the style image, each with its weight.
     pub style_layers: LayerMix,
+    /// The weight of the content loss.
     pub content_weight: f64,
+    /// The weight of the style loss.
     pub style_weight: f64,
+    /// The weight of the total-variation loss (smoothness).
     pub tv_weight: f64,
 }
 
@@ -137,9 +140,13 @@ pub fn total_variation(image: &Tensor) -> Result<Tensor> {
 /// The three losses and their weighted total at one image (scalars on the host).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Losses {
+    /// The content loss, before `content_weight`.
     pub content: f64,
+    /// The style loss (over the layer mix, each layer by its weight), before `style_weight`.
     pub style: f64,
+    /// The total-variation loss, before `tv_weight`.
     pub tv: f64,
+    /// The weighted sum, what the optimizer minimizes.
     pub total: f64,
     /// Each style layer's unweighted loss, in the order of [`LossConfig::style_layers`].
     pub style_layers: Vec<f64>,

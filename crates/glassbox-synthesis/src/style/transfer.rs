@@ -17,9 +17,11 @@ use crate::{Error, Result};
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
+    /// L-BFGS with these settings.
     Lbfgs(LbfgsConfig),
     /// Adam with this learning rate, in pixel units (`0..=255`) per step.
     Adam {
+        /// Learning rate.
         lr: f64,
     },
 }
@@ -37,9 +39,11 @@ pub enum Start {
 /// How long and how to optimize.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct TransferConfig {
+    /// Which optimizer moves the pixels.
     pub optimizer: Method,
     /// Optimizer iterations (for L-BFGS each one evaluates the network once without a line search).
     pub steps: usize,
+    /// The content photo or noise.
     pub start: Start,
 }
 
@@ -65,19 +69,25 @@ impl Default for TransferConfig {
 /// started from.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Record {
+    /// The step's number.
     pub step: usize,
+    /// Network evaluations so far.
     pub evaluations: usize,
+    /// The losses.
     pub losses: Losses,
 }
 
 /// The result `(1, 3, H, W)` (not clamped: the losses were computed on these values) and the trace.
 pub struct Transfer {
+    /// The result, `(1, 3, H, W)`, not clamped.
     pub image: Tensor,
     /// The losses at the start image.
     pub first: Losses,
+    /// One record per step.
     pub trace: Vec<Record>,
     /// The losses at the returned image.
     pub last: Losses,
+    /// Network evaluations in all (the costly part).
     pub evaluations: usize,
 }
 

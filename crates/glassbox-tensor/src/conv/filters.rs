@@ -8,9 +8,13 @@ use crate::{Error, Result};
 /// One filter: a name and `channels` x `height` x `width` weights.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Filter {
+    /// The name figures and metrics use (`yellow`, `blur`, ...).
     pub name: String,
+    /// Input channels it reads.
     pub channels: usize,
+    /// Kernel rows.
     pub height: usize,
+    /// Kernel columns.
     pub width: usize,
     /// `channels * height * width` weights, channel-major, then row by row.
     pub weights: Vec<f32>,

@@ -67,8 +67,11 @@ impl Padding {
 pub struct ConvSpec {
     /// Kernel height and width.
     pub kernel: (usize, usize),
+    /// Steps between applications, on both axes.
     pub stride: usize,
+    /// Zeros added around the input.
     pub padding: Padding,
+    /// Spacing of the kernel's taps (1: adjacent).
     pub dilation: usize,
     /// A transposed convolution ("deconvolution"): the input is spread out by the stride.
     pub transposed: bool,
@@ -89,14 +92,17 @@ impl ConvSpec {
         }
     }
 
+    /// This spec with another stride.
     pub fn stride(self, stride: usize) -> Self {
         ConvSpec { stride, ..self }
     }
 
+    /// This spec with another padding.
     pub fn padding(self, padding: Padding) -> Self {
         ConvSpec { padding, ..self }
     }
 
+    /// This spec with another dilation.
     pub fn dilation(self, dilation: usize) -> Self {
         ConvSpec { dilation, ..self }
     }

@@ -20,6 +20,8 @@ pub(crate) const EXP_POLY: [f32; 6] = [
 /// Where `exp`'s argument is clamped: its result stays a finite normal float.
 pub(crate) const EXP_RANGE: (f32, f32) = (-87.0, 88.0);
 
+/// `e^x` by Cephes' range reduction and polynomial, written to vectorize; the argument is clamped to
+/// `EXP_RANGE` so the result stays a finite normal float.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     let x = x.clamp(EXP_RANGE.0, EXP_RANGE.1);
@@ -35,11 +37,13 @@ pub fn exp(x: f32) -> f32 {
     p * f32::from_bits((n + (127.0 + 8_388_608.0)).to_bits() << 23)
 }
 
+/// The logistic function `1 / (1 + e^-x)` through [`exp`].
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
 }
 
+/// `tanh x = 2 sigmoid(2x) - 1` through [`exp`].
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
     2.0 / (1.0 + exp(-2.0 * x)) - 1.0

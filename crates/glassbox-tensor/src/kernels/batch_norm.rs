@@ -8,16 +8,21 @@ use super::parallel::{for_parts, threads, SharedMut};
 /// How the data is laid out: `batch` images of `channels` planes of `plane` values each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dims {
+    /// Images.
     pub batch: usize,
+    /// Channels, each normalized on its own.
     pub channels: usize,
+    /// Values per channel plane (height times width).
     pub plane: usize,
 }
 
 impl Dims {
+    /// Values in all.
     pub fn len(self) -> usize {
         self.batch * self.channels * self.plane
     }
 
+    /// Whether there are no values.
     pub fn is_empty(self) -> bool {
         self.len() == 0
     }
@@ -39,7 +44,9 @@ impl Dims {
 /// A batch's per-channel mean and biased variance (divided by `N S`, what the normalization uses).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChannelStats {
+    /// Each channel's mean over the batch.
     pub mean: Vec<f32>,
+    /// Each channel's biased variance over the batch (divided by the count, as batch norm normalizes).
     pub var: Vec<f32>,
 }
 

@@ -22,15 +22,25 @@ const MAX_PARTIALS: usize = 4;
 /// The sizes of one convolution. Padding, stride and dilation apply to both spatial axes, as in candle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConvGeometry {
+    /// Images.
     pub batch: usize,
+    /// Input channels.
     pub in_channels: usize,
+    /// Input height.
     pub height: usize,
+    /// Input width.
     pub width: usize,
+    /// Filters.
     pub out_channels: usize,
+    /// Kernel rows.
     pub kernel_h: usize,
+    /// Kernel columns.
     pub kernel_w: usize,
+    /// Zeros on each side, both axes.
     pub padding: usize,
+    /// Stride, both axes.
     pub stride: usize,
+    /// Dilation, both axes.
     pub dilation: usize,
 }
 
@@ -66,15 +76,18 @@ impl ConvGeometry {
         self.in_channels * self.kernel_h * self.kernel_w
     }
 
+    /// Floats of the input, `(batch, in_channels, height, width)`.
     pub fn input_len(&self) -> usize {
         self.batch * self.in_channels * self.height * self.width
     }
 
+    /// Floats of the output, `(batch, out_channels, out_h, out_w)`.
     pub fn output_len(&self) -> usize {
         let (oh, ow) = self.out_hw();
         self.batch * self.out_channels * oh * ow
     }
 
+    /// Floats of the filters, `(out_channels, in_channels, kernel_h, kernel_w)`.
     pub fn weight_len(&self) -> usize {
         self.out_channels * self.patch_len()
     }
@@ -124,8 +137,11 @@ impl ConvGeometry {
 /// What follows the convolution in the same pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Epilogue {
+    /// The convolution only.
     None,
+    /// Plus a bias per output channel.
     Bias,
+    /// Plus a bias, then a ReLU.
     BiasRelu,
 }
 

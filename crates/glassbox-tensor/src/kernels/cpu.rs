@@ -19,6 +19,7 @@ pub enum Tier {
 }
 
 impl Tier {
+    /// The tier's name, as `GLASSBOX_CPU` takes it and `glassbox data info` prints it.
     pub fn name(self) -> &'static str {
         match self {
             Tier::Portable => "portable",

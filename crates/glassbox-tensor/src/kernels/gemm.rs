@@ -7,10 +7,15 @@ use super::parallel::SharedMut;
 /// A read-only row-major-or-not view: element (r, c) is at `data[r * rs + c * cs]`.
 #[derive(Clone, Copy)]
 pub struct Mat<'a> {
+    /// The elements, at least up to the last one the strides reach.
     pub data: &'a [f32],
+    /// Rows.
     pub rows: usize,
+    /// Columns.
     pub cols: usize,
+    /// Row stride, in elements.
     pub rs: usize,
+    /// Column stride, in elements.
     pub cs: usize,
 }
 
@@ -50,8 +55,11 @@ impl<'a> Mat<'a> {
 /// threads write too (other columns of the same rows), hence the raw pointer.
 pub struct MatMut<'a> {
     ptr: *mut f32,
+    /// Rows.
     pub rows: usize,
+    /// Columns.
     pub cols: usize,
+    /// Row stride, in elements.
     pub rs: usize,
     _borrow: std::marker::PhantomData<&'a mut [f32]>,
 }
@@ -116,7 +124,9 @@ fn span(rows: usize, cols: usize, rs: usize) -> usize {
 /// How many threads one product may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Threads {
+    /// The calling thread only.
     One,
+    /// Up to this many threads of rayon's pool (0 and 1 mean the calling thread only).
     Pool(usize),
 }
 

@@ -115,6 +115,7 @@ unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 
 impl SharedMut {
+    /// A pointer to `slice` and its length.
     pub fn new(slice: &mut [f32]) -> Self {
         SharedMut(slice.as_mut_ptr(), slice.len())
     }

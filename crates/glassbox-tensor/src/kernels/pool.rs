@@ -5,14 +5,20 @@ use rayon::prelude::*;
 /// The sizes of one pooling: `planes` = batch x channels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolGeometry {
+    /// Planes (images times channels), each pooled on its own.
     pub planes: usize,
+    /// Plane height.
     pub height: usize,
+    /// Plane width.
     pub width: usize,
+    /// Window side.
     pub kernel: usize,
+    /// Steps between windows.
     pub stride: usize,
 }
 
 impl PoolGeometry {
+    /// The output's (height, width); `None` when the window does not fit or the stride is 0.
     pub fn output_hw(&self) -> Option<(usize, usize)> {
         if self.kernel == 0
             || self.stride == 0
@@ -52,6 +58,7 @@ fn window_argmax(plane: &[f32], g: &PoolGeometry, r: usize, q: usize) -> usize {
     best_at
 }
 
+/// Max pooling of `(planes, height, width)` floats: each window's largest value.
 pub fn max_pool_forward(x: &[f32], g: &PoolGeometry) -> Vec<f32> {
     let (oh, ow) = g.out_hw();
     let plane_in = g.height * g.width;

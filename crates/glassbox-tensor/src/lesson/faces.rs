@@ -84,6 +84,7 @@ pub const MISSING_EYE: [&str; 12] = [
     "............",
 ];
 
+/// The layer-1 filters' names: the strokes faces are drawn with.
 pub const LAYER1_NAMES: [&str; 5] = [
     "Horizontal",
     "Vertical",
@@ -91,7 +92,9 @@ pub const LAYER1_NAMES: [&str; 5] = [
     "Left diagonal",
     "Right diagonal",
 ];
+/// The layer-2 filters' names: the parts of a face.
 pub const LAYER2_NAMES: [&str; 3] = ["Eye", "Nose", "Mouth"];
+/// The layer-3 filters' names: the two faces.
 pub const LAYER3_NAMES: [&str; 2] = ["Forward", "Profile"];
 
 /// A `(1, 12, 12)` mask of 0 and 1 from 12 rows of `#` (1) and `.` (0).
@@ -248,11 +251,17 @@ pub struct FaceMaps {
 /// The verdict, for metrics.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Verdict {
+    /// The forward face's layer-3 response.
     pub forward_score: f32,
+    /// Its largest possible value.
     pub forward_max: f32,
+    /// Whether the response reaches it: a forward face was found.
     pub forward: bool,
+    /// The profile's layer-3 response.
     pub profile_score: f32,
+    /// Its largest possible value.
     pub profile_max: f32,
+    /// Whether the response reaches it: a profile was found.
     pub profile: bool,
 }
 
@@ -262,6 +271,7 @@ impl FaceMaps {
         self.scores[which] >= self.max_scores[which] - 0.5
     }
 
+    /// The numbers and verdicts of both faces.
     pub fn verdict(&self) -> Verdict {
         Verdict {
             forward_score: self.scores[0],

@@ -31,6 +31,7 @@ pub fn random_binary(seed: Seed, size: usize) -> Result<Tensor> {
 /// Where one filter matches.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FilterMatch {
+    /// The filter's name.
     pub filter: String,
     /// The largest response over the image.
     pub max: f32,

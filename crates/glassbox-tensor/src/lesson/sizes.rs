@@ -13,8 +13,11 @@ use crate::Result;
 /// One line of the sizes table.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SizeRow {
+    /// What the row shows, in words.
     pub case: String,
+    /// Input (height, width).
     pub input: (usize, usize),
+    /// The convolution.
     pub spec: ConvSpec,
     /// Rings of zeros on each side.
     pub rings: usize,

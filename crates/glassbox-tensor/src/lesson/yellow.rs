@@ -37,8 +37,11 @@ pub fn to_display(response: &Tensor) -> Result<Tensor> {
 /// Numbers that describe a response.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Stats {
+    /// The smallest response.
     pub min: f32,
+    /// The largest response.
     pub max: f32,
+    /// The mean response.
     pub mean: f32,
     /// The fraction of pixels with a negative response (what the ReLU sets to 0).
     pub fraction_negative: f32,
@@ -46,6 +49,7 @@ pub struct Stats {
     pub fraction_above_1_5: f32,
 }
 
+/// The numbers of a response `(1, H, W)` (or any shape).
 pub fn stats(response: &Tensor) -> Result<Stats> {
     let v = response.flatten_all()?.to_vec1::<f32>()?;
     let n = v.len().max(1) as f32;
@@ -61,12 +65,17 @@ pub fn stats(response: &Tensor) -> Result<Stats> {
 /// The two figures of the lesson and the numbers: input beside its yellow response, and input beside
 /// the ReLU'd response and the raw response on a diverging scale.
 pub struct Yellow {
+    /// The input beside its yellow response.
     pub plain: RgbImage,
+    /// The input beside the ReLU'd response and the raw one on a diverging scale.
     pub relu: RgbImage,
+    /// The raw response's numbers.
     pub raw: Stats,
+    /// The numbers after the ReLU.
     pub after_relu: Stats,
 }
 
+/// The yellow detector on an RGB image `(3, H, W)` in 0..255: its figures and numbers.
 pub fn run(image: &Tensor) -> Result<Yellow> {
     let r = response(image)?;
     let relu = r.relu()?;

@@ -60,6 +60,7 @@ impl BatchNorm {
         ))
     }
 
+    /// A layer over existing tensors (a checkpoint's, or shared with another layer).
     pub fn from_tensors(
         weight: Tensor,
         bias: Tensor,
@@ -98,10 +99,12 @@ impl BatchNorm {
         &self.bias
     }
 
+    /// The running mean, used in evaluation.
     pub fn running_mean(&self) -> &Tensor {
         self.running_mean.as_tensor()
     }
 
+    /// The running variance, used in evaluation.
     pub fn running_var(&self) -> &Tensor {
         self.running_var.as_tensor()
     }

@@ -8,8 +8,11 @@ use crate::ops::{
 /// How a [`Conv2d`] is built: square kernel, the same padding/stride/dilation on both axes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dConfig {
+    /// Zeros on each side, both axes.
     pub padding: usize,
+    /// Stride, both axes.
     pub stride: usize,
+    /// Dilation, both axes.
     pub dilation: usize,
     /// Learn a bias (PyTorch's and Keras's default).
     pub bias: bool,
@@ -69,6 +72,7 @@ impl Conv2d {
         Ok(Self::from_tensors(weight, bias, cfg))
     }
 
+    /// A layer over existing tensors: `weight` `(out, in, k, k)`, `bias` `(out)`.
     pub fn from_tensors(weight: Tensor, bias: Option<Tensor>, cfg: Conv2dConfig) -> Self {
         let params = ConvParams {
             padding: cfg.padding,
@@ -83,10 +87,12 @@ impl Conv2d {
         }
     }
 
+    /// The filters, `(out, in, k, k)`.
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }
 
+    /// The bias, if it has one.
     pub fn bias(&self) -> Option<&Tensor> {
         self.bias.as_ref()
     }
@@ -112,7 +118,9 @@ impl Module for Conv2d {
 /// Max pooling over `kernel x kernel` windows with stride `stride` (no padding).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaxPool2d {
+    /// Window side.
     pub kernel: usize,
+    /// Steps between windows.
     pub stride: usize,
 }
 
@@ -135,9 +143,13 @@ impl Module for MaxPool2d {
 /// How a [`ConvTranspose2d`] is built: square kernel, the same settings on both axes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvTranspose2dConfig {
+    /// Zeros removed from each side of the output (PyTorch's meaning).
     pub padding: usize,
+    /// Extra rows and columns at the bottom and right of the output; below `stride` or `dilation`.
     pub output_padding: usize,
+    /// Stride, both axes.
     pub stride: usize,
+    /// Dilation, both axes.
     pub dilation: usize,
     /// Learn a bias (PyTorch's default).
     pub bias: bool,
@@ -189,6 +201,7 @@ impl ConvTranspose2d {
         Ok(Self::from_tensors(weight, bias, cfg))
     }
 
+    /// A layer over existing tensors: `weight` `(in, out, k, k)` (PyTorch's layout), `bias` `(out)`.
     pub fn from_tensors(weight: Tensor, bias: Option<Tensor>, cfg: ConvTranspose2dConfig) -> Self {
         let params = ConvTransposeParams {
             padding: cfg.padding,
@@ -203,10 +216,12 @@ impl ConvTranspose2d {
         }
     }
 
+    /// The filters, `(in, out, k, k)`.
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }
 
+    /// The bias, if it has one.
     pub fn bias(&self) -> Option<&Tensor> {
         self.bias.as_ref()
     }
@@ -221,6 +236,7 @@ impl Module for ConvTranspose2d {
 /// Nearest-neighbour upsampling by an integer factor (Keras's `UpSampling2D`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UpsampleNearest2d {
+    /// The factor on both axes.
     pub scale: usize,
 }
 

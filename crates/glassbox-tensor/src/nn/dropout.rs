@@ -15,6 +15,7 @@ pub struct Dropout {
 }
 
 impl Dropout {
+    /// Drops a share `p` of the values in training; masks are drawn from `seed` and the call count.
     pub fn new(p: f32, seed: u64) -> Self {
         Dropout {
             p,
@@ -43,6 +44,7 @@ impl Dropout {
         self.calls.load(Ordering::Relaxed)
     }
 
+    /// Sets the call count (from a checkpoint), so a resumed run draws the masks it would have.
     pub fn set_calls(&self, calls: u64) {
         self.calls.store(calls, Ordering::Relaxed)
     }

@@ -18,10 +18,12 @@ impl From<candle_nn::Linear> for Linear {
 }
 
 impl Linear {
+    /// The weights, `(out, in)`.
     pub fn weight(&self) -> &Tensor {
         self.inner.weight()
     }
 
+    /// The bias, if it has one.
     pub fn bias(&self) -> Option<&Tensor> {
         self.inner.bias()
     }

@@ -87,7 +87,9 @@ impl LstmOutput {
 /// `(batch, hidden)`, lowest layer first.
 #[derive(Clone, Debug)]
 pub struct LstmState {
+    /// Each layer's hidden state.
     pub hidden: Vec<Tensor>,
+    /// Each layer's cell state.
     pub cells: Vec<Tensor>,
 }
 
@@ -153,6 +155,7 @@ impl Lstm {
         })
     }
 
+    /// Cells per layer.
     pub fn hidden_size(&self) -> usize {
         self.hidden
     }

@@ -13,6 +13,7 @@ use crate::kernels::storage::f32_slice;
 
 /// The normalized batch and the statistics it was normalized with (for the running averages).
 pub struct BatchNormOutput {
+    /// The normalized batch, scaled and shifted.
     pub y: Tensor,
     /// Per-channel mean of the batch.
     pub mean: Tensor,

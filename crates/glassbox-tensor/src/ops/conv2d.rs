@@ -16,8 +16,11 @@ use crate::kernels::storage::f32_slice;
 /// Padding, stride and dilation of a convolution (both spatial axes), as in `candle_nn::Conv2dConfig`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvParams {
+    /// Zeros on each side, both axes.
     pub padding: usize,
+    /// Stride, both axes.
     pub stride: usize,
+    /// Dilation, both axes.
     pub dilation: usize,
 }
 

@@ -13,11 +13,14 @@ use crate::kernels::storage::f32_slice;
 /// `candle_nn::ConvTranspose2dConfig` and PyTorch's `ConvTranspose2d`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvTransposeParams {
+    /// Zeros removed from each side of the output (PyTorch's meaning).
     pub padding: usize,
     /// Extra rows and columns at the bottom and right of the output, to pick one of the `stride`
     /// output sizes that all map back to the same input size. Must be below `stride` or `dilation`.
     pub output_padding: usize,
+    /// Stride, both axes.
     pub stride: usize,
+    /// Dilation, both axes.
     pub dilation: usize,
 }
 

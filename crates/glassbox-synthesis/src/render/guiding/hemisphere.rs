@@ -5,9 +5,11 @@ use std::f32::consts::PI;
 
 use crate::render::geometry::Vec3;
 
+/// Bands in cos(theta) that split the hemisphere into patches of equal solid angle.
 pub const BANDS: usize = 8;
 /// Sectors in phi: a power of two from 8 to 64 ([`patch_of`] finds the sector by halving).
 pub const SECTORS: usize = 16;
+/// Patches per hemisphere: one Q value each.
 pub const PATCHES: usize = BANDS * SECTORS;
 /// The density (solid angle) of a direction drawn uniformly within one patch.
 pub const PATCH_DENSITY: f32 = PATCHES as f32 / (2.0 * PI);

@@ -15,6 +15,7 @@ use super::hemisphere::{centre_cosine, patch_of, PATCHES, PATCH_DENSITY};
 use crate::render::geometry::{Aabb, Vec3};
 use crate::render::material::Material;
 
+/// The resolution and use of the Q table.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QTableConfig {
     /// Voxels along the scene's longest side.
@@ -40,10 +41,13 @@ impl Default for QTableConfig {
 /// One learned value: the target for patch `patch` of the cell `key`.
 #[derive(Debug, Clone, Copy)]
 pub struct Update {
+    /// The cell: voxel and normal bucket (see [`QTable::key`]).
     pub key: u64,
     /// The cell's index when it existed during the pass (saves a lookup), else `u32::MAX`.
     pub cell: u32,
+    /// The hemisphere patch.
     pub patch: u16,
+    /// The target: light arriving through that patch.
     pub value: f32,
 }
 
@@ -115,6 +119,7 @@ impl Cell {
         2.0 / PATCHES as f32 * material.albedo() * self.weighted_sum
     }
 
+    /// The value of `patch`.
     pub fn q(&self, patch: usize) -> f32 {
         self.q[patch]
     }
@@ -138,8 +143,11 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// Dahm & Keller's table: for each voxel and normal bucket, the light arriving through every patch of
+/// the hemisphere, learned from the paths' own hits; only cells that paths reach are stored.
 #[derive(Debug, Clone)]
 pub struct QTable {
+    /// Its resolution and use.
     pub config: QTableConfig,
     origin: Vec3,
     inv_voxel: f32,
@@ -149,6 +157,7 @@ pub struct QTable {
 }
 
 impl QTable {
+    /// An empty table over `bounds`.
     pub fn new(bounds: Aabb, config: QTableConfig) -> QTable {
         let extent = bounds.extent().max(Vec3::splat(1e-3));
         let voxel = extent.max_component() / config.resolution.max(1) as f32;
@@ -178,6 +187,7 @@ impl QTable {
         ((ix[0] * self.dims[1] + ix[1]) * self.dims[2] + ix[2]) * 6 + bucket
     }
 
+    /// The cell of `key`, if a path has reached it.
     #[inline]
     pub fn cell(&self, key: u64) -> Option<&Cell> {
         self.index.get(&key).map(|&i| &self.cells[i as usize])
@@ -240,6 +250,7 @@ impl QTable {
         });
     }
 
+    /// Cells stored.
     pub fn cell_count(&self) -> usize {
         self.cells.len()
     }

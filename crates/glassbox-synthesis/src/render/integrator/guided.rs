@@ -15,6 +15,7 @@ use crate::render::guiding::{QTable, QTableConfig, Update};
 use crate::render::sampler::Sampler;
 use crate::render::scene::{Interaction, Scene};
 
+/// What a guided path tracer draws some of its directions from.
 #[derive(Debug, Clone)]
 pub enum Guide {
     /// Q(x, w): Dahm & Keller's table.
@@ -23,18 +24,23 @@ pub enum Guide {
     Sky(f32),
 }
 
+/// A path tracer with next-event estimation that draws a share of its directions from a guide instead of
+/// the BSDF, weighting by the mixture's density so the image stays unbiased.
 #[derive(Debug, Clone)]
 pub struct GuidedPathTracer {
+    /// Where the guided directions come from.
     pub guide: Guide,
 }
 
 impl GuidedPathTracer {
+    /// Guided by a Q table learned as it renders (Dahm & Keller).
     pub fn q_learning(scene: &Scene, config: QTableConfig) -> Self {
         GuidedPathTracer {
             guide: Guide::Table(QTable::new(scene.bounds(), config)),
         }
     }
 
+    /// Guided by the sky's brightness with this probability (sky importance sampling).
     pub fn sky(probability: f32) -> Self {
         GuidedPathTracer {
             guide: Guide::Sky(probability),

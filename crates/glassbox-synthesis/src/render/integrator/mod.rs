@@ -19,6 +19,7 @@ use super::scene::Scene;
 /// What a pass of paths reports: counts for the lesson's table, and the Q table's updates.
 #[derive(Debug, Default, Clone)]
 pub struct PathRecord {
+    /// Paths traced.
     pub paths: u64,
     /// Paths that brought back no light at all.
     pub zero_paths: u64,
@@ -26,10 +27,12 @@ pub struct PathRecord {
     pub segments: u64,
     /// Samples whose estimate was NaN or infinite (dropped; should stay 0).
     pub invalid: u64,
+    /// The Q table's updates, for learning integrators.
     pub updates: Vec<Update>,
 }
 
 impl PathRecord {
+    /// Adds another record's counts and updates (in the order given).
     pub fn merge(&mut self, other: PathRecord) {
         self.paths += other.paths;
         self.zero_paths += other.zero_paths;
@@ -39,6 +42,7 @@ impl PathRecord {
     }
 }
 
+/// A way to estimate the light along camera rays; learning integrators also update between passes.
 pub trait Integrator: Sync {
     /// The radiance arriving along `-ray.direction` at the camera.
     fn radiance(
@@ -66,14 +70,20 @@ pub trait Integrator: Sync {
 /// The integrators `glassbox render --integrator` offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// Path tracing with BSDF sampling only.
     Plain,
+    /// Next-event estimation: a light sampled at every vertex, combined by multiple importance sampling.
     Nee,
+    /// Q-learning path guiding of all light (Dahm & Keller).
     Guided,
+    /// Sky importance sampling.
     SkyIs,
+    /// Q-learning of the sky's light only (learned importance of the sky).
     Learned,
 }
 
 impl Kind {
+    /// Every kind, in the order the lesson compares them.
     pub const ALL: [Kind; 5] = [
         Kind::Plain,
         Kind::Nee,
@@ -82,6 +92,7 @@ impl Kind {
         Kind::Learned,
     ];
 
+    /// The name `--integrator` takes.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Plain => "plain",

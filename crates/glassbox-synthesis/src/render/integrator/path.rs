@@ -8,6 +8,7 @@ use crate::render::material::Material;
 use crate::render::sampler::Sampler;
 use crate::render::scene::{Interaction, Scene};
 
+/// A path tracer: BSDF sampling, with or without next-event estimation.
 #[derive(Debug, Clone, Copy)]
 pub struct PathTracer {
     /// Sample a light at every vertex and weight both strategies by the power heuristic.

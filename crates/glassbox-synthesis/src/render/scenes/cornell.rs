@@ -25,6 +25,7 @@ fn s(x: f32, y: f32, z: f32) -> Transform {
     Transform::scale(Vec3::new(x, y, z))
 }
 
+/// Mitsuba 3's Cornell box.
 pub fn cornell_box() -> Scene {
     let mut b = SceneBuilder::default();
     let [white, green, red] =

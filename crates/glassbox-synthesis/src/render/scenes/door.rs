@@ -11,6 +11,7 @@ use crate::render::material::Material;
 use crate::render::scene::{Scene, SceneBuilder};
 use crate::render::shape::{cuboid, rectangle};
 
+/// Light through a door (the module documentation has its layout).
 pub fn door() -> Scene {
     let mut b = SceneBuilder::default();
     let white = b.material(Material::diffuse(0.75, 0.75, 0.75));

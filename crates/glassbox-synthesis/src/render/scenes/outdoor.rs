@@ -7,6 +7,7 @@ use crate::render::scene::{Scene, SceneBuilder};
 use crate::render::shape::{cube, cuboid, rectangle};
 use crate::render::sky::{Sky, SunSky};
 
+/// Boxes on a ground plane under `sky`.
 pub fn outdoor(sky: SunSky) -> Scene {
     let mut b = SceneBuilder::default();
     let ground = b.material(Material::diffuse(0.35, 0.33, 0.3));

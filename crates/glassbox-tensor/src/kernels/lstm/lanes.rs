@@ -55,9 +55,11 @@ impl Isa {
 /// [`with_lanes`], the only way the generic code is entered) and pointers must be valid for what they
 /// read or write.
 pub trait Lanes {
+    /// Floats per vector.
     const V: usize;
     /// Rows of a micro-kernel tile: as many as leave registers for the 4 vectors of `B` and a broadcast.
     const MR: usize;
+    /// The vector register type.
     type R: Copy;
     /// # Safety
     /// The CPU has the instruction set.
@@ -116,6 +118,7 @@ pub trait Lanes {
 /// The largest tile of any instruction set, in floats (`MR * 4 * V`), for stack buffers.
 pub const MAX_TILE: usize = 6 * 4 * 16;
 
+/// Scalar code on plain arrays, for any CPU (and the reference the vector paths are checked against).
 pub struct Portable;
 
 impl Lanes for Portable {
@@ -188,6 +191,7 @@ mod x86 {
     use super::Lanes;
     use std::arch::x86_64::*;
 
+    /// AVX2 with FMA: 8 floats per vector.
     pub struct Avx2;
 
     // SAFETY (all methods): pointers valid for 8 floats and AVX2 + FMA present, as the trait requires.
@@ -252,6 +256,7 @@ mod x86 {
         }
     }
 
+    /// AVX-512F: 16 floats per vector.
     pub struct Avx512;
 
     // SAFETY (all methods): pointers valid for 16 floats and AVX-512F present, as the trait requires.

@@ -30,18 +30,24 @@ pub use lanes::Isa;
 pub const PACKED: usize = 7;
 /// Offsets in the packed row, in units of `hidden`.
 pub const H: usize = 0;
+/// The cell state's offset in the packed row.
 pub const C: usize = 1;
 const TANH_C: usize = 2;
 const GATES: usize = 3;
 
+/// The sizes of one LSTM layer's run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LstmGeometry {
+    /// Time steps.
     pub steps: usize,
+    /// Sequences side by side.
     pub batch: usize,
+    /// Cells.
     pub hidden: usize,
 }
 
 impl LstmGeometry {
+    /// Floats of the packed result: `PACKED * hidden` per (step, batch row).
     pub fn packed_len(&self) -> usize {
         self.steps * self.batch * PACKED * self.hidden
     }
@@ -64,7 +70,12 @@ pub enum Projections<'a> {
     Rows(&'a [f32]),
     /// For one-hot inputs: row `ids[t * batch + r]` of `table`, `(symbols, 4 hidden)` (the transpose of
     /// `W_ih`), read where it lies instead of gathered into a `(steps, batch, 4 hidden)` copy first.
-    Lookup { table: &'a [f32], ids: &'a [u32] },
+    Lookup {
+        /// `(symbols, 4 hidden)`.
+        table: &'a [f32],
+        /// `(steps, batch)` symbol indices.
+        ids: &'a [u32],
+    },
 }
 
 impl Projections<'_> {
