@@ -2,7 +2,7 @@
 //! on digit images of any size.
 //!
 //! - [`model`]: the network, layer by layer with Keras's parameter counts.
-//! - [`train`]: 12 epochs of batch 128 with Adadelta (the 2018 course) or Adam (the 2021 notebook),
+//! - [`train`](mod@train): 12 epochs of batch 128 with Adadelta (the 2018 course) or Adam (the 2021 notebook),
 //!   a checkpoint after every epoch, resumption from it.
 //! - [`eval`]: accuracy, loss, the confusion matrix and per-image predictions.
 //! - [`figures`]: the confusion matrix and a grid of test digits with their predictions.

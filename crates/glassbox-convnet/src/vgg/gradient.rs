@@ -9,7 +9,7 @@
 //! input) and each convolution with its ReLU (one kernel), adding each tapped layer's gradient where the
 //! chain passes it. The forward pass keeps what that loop needs: every convolution's output after its
 //! ReLU (the mask, and the pools' inputs). Both directions use each convolution's Winograd filters
-//! transformed once ([`Vgg16::prepacked`]) rather than on every pass.
+//! transformed once (`Vgg16::prepacked`) rather than on every pass.
 
 use candle_core::Tensor;
 use glassbox_tensor::ops::{

@@ -1,5 +1,5 @@
 //! What a VGG16 filter wants to see: gradient ascent on the input image, from grey noise, on one
-//! filter's mean activation (through a leaky ReLU, see [`LEAK`]), one image per filter, all climbing in
+//! filter's mean activation (through a leaky ReLU, see `LEAK`), one image per filter, all climbing in
 //! one batch, or on a whole layer's
 //! (the course's block1_conv2, block3_conv1 and block4_conv1 grids; Chollet's "How convolutional neural
 //! networks see the world", 2016). The climbing itself, with jitter, blur, L2 decay and octaves, is

@@ -111,7 +111,7 @@ use crate::{Error, Result};
 pub trait OptimizerState {
     /// Short name stored in checkpoint metadata, e.g. "adam".
     fn kind(&self) -> &'static str;
-    /// Every state tensor, named "<slot>.<index>" (e.g. "exp_avg.3"), plus "step" as a scalar f32 tensor where the algorithm has a step count.
+    /// Every state tensor, named `"<slot>.<index>"` (e.g. "exp_avg.3"), plus "step" as a scalar f32 tensor where the algorithm has a step count.
     fn state_tensors(&self) -> crate::Result<Vec<(String, candle_core::Tensor)>>;
     /// Restores state saved by state_tensors; reports every missing or mis-shaped name at once (Error::Tensors { path: PathBuf::new() or a given path, problems }).
     fn load_state_tensors(

@@ -3,7 +3,7 @@
 //! tile is blank.
 //!
 //! - [`board`]: the rules, the winning set and the fewest moves to a win from any board.
-//! - [`train`]: the environment (with the course's random "surprise" flips) and the course's training recipe.
+//! - [`train`](mod@train): the environment (with the course's random "surprise" flips) and the course's training recipe.
 //! - [`eval`]: greedy play from all 512 starts, with and without surprises.
 //! - [`figure`]: a game step by step, each tile with its stored value drawn as a bar beneath it.
 

@@ -2,7 +2,7 @@
 //!
 //! - [`board`]: boards, their 3^9 indexes, wins and draws.
 //! - [`minimax`]: the game solved exactly, for the perfect opponent and to grade the learner.
-//! - [`train`]: the environment (O's policy: random, perfect or a mix) and Q-learning on (board, move).
+//! - [`train`](mod@train): the environment (O's policy: random, perfect or a mix) and Q-learning on (board, move).
 //! - [`eval`]: against random play, against every perfect line, and move by move against minimax.
 
 pub mod board;

@@ -3,7 +3,7 @@
 //! block1_conv1 ... block5_conv1 (their Gram matrices) describe it.
 //!
 //! - [`loss`]: Gram matrices, the content, style and total-variation losses, and their gradient.
-//! - [`transfer`]: the optimization of the image (L-BFGS or Adam, from the content or from noise).
+//! - [`transfer`](mod@transfer): the optimization of the image (L-BFGS or Adam, from the content or from noise).
 
 pub mod loss;
 pub mod transfer;

@@ -1,5 +1,5 @@
 //! The optimization: the image is the only variable, VGG16 stays frozen. L-BFGS (Gatys et al.'s choice,
-//! glassbox-core's [`lbfgs`](glassbox_core::optim::lbfgs)) or Adam, from the content image or from noise.
+//! glassbox-core's [`lbfgs`]) or Adam, from the content image or from noise.
 
 use std::cell::RefCell;
 

@@ -1,5 +1,5 @@
 //! Output sizes: valid, same, full, strided and transposed convolutions, computed by
-//! [`output_shape`](crate::conv::output_shape) and checked by running candle on each.
+//! [`output_shape`] and checked by running candle on each.
 
 use candle_core::{DType, Device, Tensor};
 use glassbox_core::imaging::{heatmap, side_by_side, upscale, Colormap, Scale};

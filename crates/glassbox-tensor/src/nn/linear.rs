@@ -3,7 +3,7 @@ use candle_nn::Module;
 
 use crate::ops::linear::linear;
 
-/// A fully connected layer whose bias and its gradient run on the CPU kernel ([`crate::ops::linear`]);
+/// A fully connected layer whose bias and its gradient run on the CPU kernel ([`crate::ops::linear()`]);
 /// built from candle-nn's `Linear` (so it keeps that layer's names, `weight` and `bias`, and its start or
 /// Keras's, [`super::keras::dense`]). Inputs of rank other than 2 go through candle-nn's layer.
 #[derive(Clone, Debug)]

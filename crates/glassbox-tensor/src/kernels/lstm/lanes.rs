@@ -3,10 +3,10 @@
 //! of the recurrent weights, kept across all steps of a sequence.
 //!
 //! The whole per-thread loop of a pass is generic over [`Lanes`] and compiled once per instruction set (see
-//! [`with_lanes`]), so the cell updates around the micro-kernel get the same vector width as the product.
+//! `with_lanes`), so the cell updates around the micro-kernel get the same vector width as the product.
 
 /// Where the recurrence can run. A value other than `Portable` exists only when the CPU has the features
-/// ([`Isa::available`] checks), which is what makes the `unsafe` dispatch in [`with_lanes`] sound.
+/// ([`Isa::available`] checks), which is what makes the `unsafe` dispatch in `with_lanes` sound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
     /// AVX-512F: 16 floats a vector, 6-row tiles.
@@ -52,7 +52,7 @@ impl Isa {
 /// One instruction set's vectors of `V` floats, as the micro-kernel uses them.
 ///
 /// Every method is `unsafe` for the same reasons: the CPU must have the instruction set (guaranteed by
-/// [`with_lanes`], the only way the generic code is entered) and pointers must be valid for what they
+/// `with_lanes`, the only way the generic code is entered) and pointers must be valid for what they
 /// read or write.
 pub trait Lanes {
     /// Floats per vector.
@@ -362,10 +362,10 @@ unsafe fn tile<L: Lanes, const ROWS: usize>(
     }
 }
 
-/// [`tile`] for `rows <= L::MR` rows, the count known only at run time (the last block of a batch).
+/// `tile` for `rows <= L::MR` rows, the count known only at run time (the last block of a batch).
 ///
 /// # Safety
-/// As [`tile`] with `ROWS = rows`.
+/// As `tile` with `ROWS = rows`.
 #[inline(always)]
 pub unsafe fn tile_rows<L: Lanes>(
     rows: usize,

@@ -4,7 +4,7 @@
 //! Forward, per step, the job of a block of units computes its gate columns of `h_{t-1} W_hh^T` for the
 //! whole batch from a sliver of `W_hh` packed once for the sequence (before, every thread repacked all of
 //! `W_hh` at every step), then updates the block's cells. Each thread keeps taking the same blocks (see
-//! [`team`]), so its slivers stay in its own L2 cache; a step ends when every block is done. Backward
+//! `team`), so its slivers stay in its own L2 cache; a step ends when every block is done. Backward
 //! mirrors it: the gate gradients of each block, then each block's part of `dh_{t-1} = dgates_t W_hh`.
 //! The recurrent weight gradient is a single product over all steps at the end.
 //!
