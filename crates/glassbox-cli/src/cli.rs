@@ -120,6 +120,11 @@ fn parse_device(s: &str) -> Result<DeviceSpec, String> {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Every lesson in a quick configuration (or --full) on the data that is here, then
+    /// <out>/index.html: each lesson's figures and numbers beside the course's.
+    Tour(crate::tour::TourArgs),
+    /// Builds the tour's page (--out/index.html) from existing tour output directories.
+    Report(crate::tour::ReportArgs),
     /// Data and weights: what is found, where, and whether it checks out.
     #[command(subcommand)]
     Data(DataCommand),

@@ -18,6 +18,7 @@ mod text_cmd;
 mod text_inspect;
 mod text_words;
 mod tiger_cmd;
+mod tour;
 mod vae_cmd;
 mod vgg_cmd;
 mod visualize_cmd;
@@ -55,5 +56,7 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Dream(a) => dream_cmd::run(&args.common, a),
         cli::Command::Style(cmd) => style_cmd::run(&args.common, cmd),
         cli::Command::Render(cmd) => render_cmd::run(&args.common, cmd),
+        cli::Command::Tour(a) => tour::tour(&args.common, a),
+        cli::Command::Report(a) => tour::report(&args.common, a),
     }
 }
