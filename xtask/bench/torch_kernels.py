@@ -21,6 +21,17 @@ import torch.nn.functional as F
 # The character LSTM's vocabulary: the course's Holmes corpus has 89 symbols.
 SYMBOLS = 89
 
+# Where the case runs (--device); inputs are drawn on the CPU with the seeded generator, then moved.
+DEVICE = torch.device("cpu")
+# The cases that run on a GPU too (what `cargo xtask gpu-check` times).
+GPU_CASES = ("mnist_train", "mnist_infer", "vgg_input_grad", "vgg_forward", "conv64_forward", "conv64_backward")
+
+
+def sync():
+    """Waits for the GPU's queued kernels, so a timed step includes them."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
 
 def uniform(shape, scale, g):
     """Uniform in (-scale, scale), as glassbox's `random`."""
@@ -185,10 +196,12 @@ def vgg16_features(g):
 def timed(step, reps, warmup):
     for _ in range(warmup):
         step()
+    sync()
     out = []
     for _ in range(reps):
         t = time.perf_counter()
         step()
+        sync()
         out.append(time.perf_counter() - t)
     return out
 
@@ -244,10 +257,12 @@ def inference_step(model, x, compile_):
 def case_step(case, compile_):
     """(unit, work per step, step function); the unit is a throughput of `work` items or "ms"."""
     g = torch.Generator().manual_seed(0)
+    if DEVICE.type != "cpu" and case not in GPU_CASES:
+        raise SystemExit(f"case {case} runs on the CPU only; on a GPU: {', '.join(GPU_CASES)}")
     if case in ("mnist_train", "mnist_infer"):
-        model = mnist_cnn()
-        x = torch.rand(128, 1, 28, 28, generator=g)
-        y = torch.arange(128) * 7 % 10
+        model = mnist_cnn().to(DEVICE)
+        x = torch.rand(128, 1, 28, 28, generator=g).to(DEVICE)
+        y = (torch.arange(128) * 7 % 10).to(DEVICE)
         if case == "mnist_train":
             return "images/s", 128, train_step(model.train(), x, y, compile_)
         return "images/s", 128, inference_step(model, x, compile_)
@@ -267,8 +282,8 @@ def case_step(case, compile_):
     if case == "char_lstm_train":
         return "sequences/s", 32, char_lstm_every_step(compile_, g)
     if case in ("vgg_input_grad", "vgg_forward"):
-        model = vgg16_features(g)
-        img = uniform((1, 3, 224, 224), 1.0, g)
+        model = vgg16_features(g).to(DEVICE)
+        img = uniform((1, 3, 224, 224), 1.0, g).to(DEVICE)
         if case == "vgg_forward":
             return "ms", None, inference_step(model, img, compile_)
         for p in model.parameters():
@@ -287,7 +302,8 @@ def case_step(case, compile_):
         with torch.no_grad():
             conv.weight.copy_(uniform(conv.weight.shape, 0.06, g))
             conv.bias.copy_(uniform(conv.bias.shape, 0.06, g))
-        x = uniform((8, 64, 56, 56), 1.0, g)
+        conv = conv.to(DEVICE)
+        x = uniform((8, 64, 56, 56), 1.0, g).to(DEVICE)
         if case == "conv64_forward":
             return "ms", None, inference_step(conv, x, compile_)
         xg = x.clone().requires_grad_(True)
@@ -325,18 +341,25 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--compile", action="store_true", help="torch.compile (inductor) the model or loss")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (the cases of GPU_CASES)")
     a = p.parse_args()
+    global DEVICE
+    DEVICE = torch.device(a.device)
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {a.device}: this PyTorch {torch.__version__} sees no CUDA GPU")
     torch.set_num_threads(a.threads)
     unit, work, step = case_step(a.case, a.compile)
     line = {"case": a.case, "unit": unit}
     if a.compile:
         t = time.perf_counter()
         step()
+        sync()
         line["compile_s"] = time.perf_counter() - t
     seconds = timed(step, a.reps, a.warmup)
     line["samples"] = [s * 1e3 for s in seconds] if unit == "ms" else [work / s for s in seconds]
     mode = "torch.compile" if a.compile else "eager"
-    line["peer"] = f"PyTorch {torch.__version__} {mode}"
+    where = f" on {torch.cuda.get_device_name(DEVICE)}" if DEVICE.type == "cuda" else ""
+    line["peer"] = f"PyTorch {torch.__version__} {mode}{where}"
     print(json.dumps(line))
 
 

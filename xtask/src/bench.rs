@@ -263,7 +263,7 @@ fn allocator_tunables(ours: &Path) -> anyhow::Result<String> {
 }
 
 /// Runs one case and returns its JSON line.
-fn run_case(cmd: Command, root: &Path) -> anyhow::Result<Value> {
+pub(crate) fn run_case(cmd: Command, root: &Path) -> anyhow::Result<Value> {
     let shown = process::display(&cmd);
     let stdout = quiet(cmd, root)?;
     let line = stdout
@@ -292,7 +292,7 @@ fn quiet(mut cmd: Command, root: &Path) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     match v.len() {
@@ -303,7 +303,7 @@ fn median(values: &[f64]) -> f64 {
 }
 
 /// Speed of `a` relative to `b`: for throughputs a / b, for times b / a.
-fn speedup(unit: &str, a: f64, b: f64) -> f64 {
+pub(crate) fn speedup(unit: &str, a: f64, b: f64) -> f64 {
     if unit == "ms" {
         b / a
     } else {

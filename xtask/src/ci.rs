@@ -126,6 +126,23 @@ fn step(cmd: Command, root: &Path) -> anyhow::Result<Duration> {
 mod tests {
     use super::*;
 
+    /// .ci/run asks PyPI for one pinned wheel before it runs the CUDA check; a changed pin must not leave
+    /// it probing a file the build no longer needs.
+    #[test]
+    fn the_ci_script_probes_a_pinned_wheel() {
+        let script = std::fs::read_to_string(crate::repo_root().join(".ci/run")).unwrap();
+        let probe = script
+            .lines()
+            .find_map(|l| l.strip_prefix("CUDA_PROBE="))
+            .expect(".ci/run sets CUDA_PROBE")
+            .trim_matches('"');
+        assert!(
+            crate::cuda_toolkit::WHEELS.iter().any(|w| w.url == probe),
+            "{probe} is not among cuda_toolkit::WHEELS"
+        );
+        assert!(script.contains("cargo xtask ci --cuda"));
+    }
+
     #[test]
     fn shared_dirs_are_used_only_when_present_and_unset() {
         let top = tempfile::tempdir().unwrap();

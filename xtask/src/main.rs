@@ -7,6 +7,8 @@
 //! - `bench kernels`: the fast CPU kernels against PyTorch, side by side.
 //! - `bench style`: one L-BFGS step of style transfer against PyTorch, side by side.
 //! - `bench render`: the path tracer on the Cornell box against Mitsuba 3, side by side.
+//! - `gpu-check`: the checks that need an NVIDIA GPU (CUDA ops, VGG16 parity, MNIST, speed against
+//!   PyTorch), built here or carried to a GPU machine as a bundle.
 //! - `fuzz`: coverage-guided libFuzzer campaigns on every parser of outside input (cargo-fuzz, nightly).
 
 mod bench;
@@ -17,6 +19,7 @@ mod download;
 mod fetch_data;
 mod fetch_weights;
 mod fuzz;
+mod gpu_check;
 mod hub_head;
 mod process;
 #[cfg(test)]
@@ -83,6 +86,40 @@ enum Command {
         /// Also build with CUDA (provisioning the toolkit from PyPI when nvcc is absent; no GPU needed).
         #[arg(long)]
         cuda: bool,
+    },
+    /// The checks that need an NVIDIA GPU, in one run: the GPU and driver, every glassbox-tensor op on the
+    /// GPU against the CPU kernels, VGG16 against PyTorch on the GPU, one MNIST epoch on the GPU against the
+    /// CPU (test accuracy within 0.3 points), and the MNIST training step and VGG16's input gradient
+    /// against PyTorch on the same GPU. Builds with CUDA first (docs/cuda.md).
+    ///
+    /// A GPU machine without Rust or internet: `--bundle DIR` here builds and packs DIR.tar.xz; there,
+    /// `DIR/bin/xtask gpu-check --from DIR` runs the checks.
+    GpuCheck {
+        /// Show each step and its commands; run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Build here and pack the executables, xtask, fixtures, photos and MNIST into DIR and DIR.tar.xz.
+        #[arg(long, value_name = "DIR", conflicts_with = "from")]
+        bundle: Option<PathBuf>,
+        /// Run with the executables of a bundle (on the GPU machine).
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// Where report.md, report.json and the runs' outputs go [default: target/gpu-check].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// A Python with PyTorch (CUDA) [default: $GLASSBOX_BENCH_PYTHON, .venv-bench, python3].
+        #[arg(long, value_name = "PATH")]
+        python: Option<PathBuf>,
+        /// CUDA_COMPUTE_CAP for the kernels when no GPU is here to ask (90: H100, H200) [default for
+        /// --bundle: 90].
+        #[arg(long, value_name = "CAP")]
+        compute_cap: Option<String>,
+        /// The GPU to check.
+        #[arg(long, default_value = "cuda")]
+        device: String,
+        /// Alternating rounds of the speed comparison.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Benchmarks outside the test suite.
     Bench {
@@ -247,6 +284,28 @@ fn main() -> ExitCode {
         }
         Command::Build { backend, release } => build::run(backend.cuda, release, &root),
         Command::Ci { cuda } => ci::run(&root, cuda),
+        Command::GpuCheck {
+            dry_run,
+            bundle,
+            from,
+            out,
+            python,
+            compute_cap,
+            device,
+            rounds,
+        } => gpu_check::run(
+            &root,
+            &gpu_check::Options {
+                dry_run,
+                bundle,
+                from,
+                out: out.unwrap_or_else(|| root.join("target/gpu-check")),
+                python,
+                compute_cap,
+                device,
+                rounds,
+            },
+        ),
         Command::Bench {
             what: BenchCommand::Kernels { args, candle },
         } => bench::run(

@@ -5,7 +5,9 @@
 //! inference runs on constant weights, so no autograd graph is recorded (PyTorch's side runs under
 //! `torch.inference_mode()`).
 //!
-//! `--impl candle` runs the same case on candle's own ops (the starting point of issue 3).
+//! `--impl candle` runs the same case on candle's own ops (the starting point of issue 3). `--device cuda`
+//! runs it on a GPU (a build with `--features cuda`; `cargo xtask gpu-check` does), where every op is
+//! candle's CUDA op and each timed step is waited for.
 //!
 //!     cargo run --release -p glassbox-tensor --example kernels_bench -- --case mnist_train
 
@@ -70,10 +72,10 @@ fn pool(x: &Tensor, imp: Impl) -> Result<Tensor> {
 const SYMBOLS: usize = 89;
 
 /// Uniform in `(-scale, scale)`.
-fn random(shape: &[usize], scale: f32, rng: &mut StdRng) -> Result<Tensor> {
+fn random(shape: &[usize], scale: f32, rng: &mut StdRng, dev: &Device) -> Result<Tensor> {
     let n: usize = shape.iter().product();
     let data: Vec<f32> = (0..n).map(|_| rng.random_range(-scale..scale)).collect();
-    Tensor::from_vec(data, shape, &Device::Cpu)
+    Tensor::from_vec(data, shape, dev)
 }
 
 /// The course's MNIST CNN (Keras mnist_cnn): conv32-conv64-maxpool-dropout-dense128-dropout-dense10.
@@ -287,28 +289,41 @@ fn vgg_features(x: &Tensor, layers: &[(Tensor, Tensor, bool)], imp: Impl) -> Res
     Ok(x)
 }
 
-fn timed(reps: usize, warmup: usize, mut step: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
+/// Seconds per step. On a GPU each step is waited for: its kernels are only queued when the call returns.
+fn timed(
+    dev: &Device,
+    reps: usize,
+    warmup: usize,
+    mut step: impl FnMut() -> Result<()>,
+) -> Result<Vec<f64>> {
     for _ in 0..warmup {
         step()?;
     }
+    dev.synchronize()?;
     (0..reps)
         .map(|_| {
             let t = Instant::now();
             step()?;
+            dev.synchronize()?;
             Ok(t.elapsed().as_secs_f64())
         })
         .collect()
 }
 
-fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static str, Vec<f64>)> {
-    let dev = Device::Cpu;
+fn run(
+    case: &str,
+    reps: usize,
+    warmup: usize,
+    imp: Impl,
+    dev: Device,
+) -> Result<(&'static str, Vec<f64>)> {
     let mut rng = StdRng::seed_from_u64(0);
     match case {
         "mnist_train" | "mnist_infer" => {
             let varmap = VarMap::new();
             let model = MnistCnn::new(VarBuilder::from_varmap(&varmap, DType::F32, &dev), imp)?;
             // Pixels uniform in (0, 1), as torch.rand draws them.
-            let x = random(&[128, 1, 28, 28], 1.0, &mut rng)?.affine(0.5, 0.5)?;
+            let x = random(&[128, 1, 28, 28], 1.0, &mut rng, &dev)?.affine(0.5, 0.5)?;
             let y = Tensor::from_vec(
                 (0..128u32).map(|i| i * 7 % 10).collect::<Vec<_>>(),
                 128,
@@ -317,7 +332,7 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
             if case == "mnist_train" {
                 let mut opt = AnyAdamW::new(varmap.all_vars(), imp)?;
                 let mut step = 0;
-                let s = timed(reps, warmup, || {
+                let s = timed(&dev, reps, warmup, || {
                     step += 1;
                     let loss = candle_nn::loss::cross_entropy(&model.forward(&x, true, step)?, &y)?;
                     opt.backward_step(&loss)
@@ -334,7 +349,9 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
                     .collect();
                 let model =
                     MnistCnn::new(VarBuilder::from_tensors(constants, DType::F32, &dev), imp)?;
-                let s = timed(reps, warmup, || model.forward(&x, false, 0).map(|_| ()))?;
+                let s = timed(&dev, reps, warmup, || {
+                    model.forward(&x, false, 0).map(|_| ())
+                })?;
                 Ok(("images/s", s.iter().map(|t| 128.0 / t).collect()))
             }
         }
@@ -343,9 +360,9 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
             let model =
                 ConvAutoencoder::new(VarBuilder::from_varmap(&varmap, DType::F32, &dev), imp)?;
             // Pixels uniform in (0, 1), as torch.rand draws them; the target is the input.
-            let x = random(&[128, 1, 28, 28], 1.0, &mut rng)?.affine(0.5, 0.5)?;
+            let x = random(&[128, 1, 28, 28], 1.0, &mut rng, &dev)?.affine(0.5, 0.5)?;
             let mut opt = AnyAdamW::new(varmap.all_vars(), imp)?;
-            let s = timed(reps, warmup, || {
+            let s = timed(&dev, reps, warmup, || {
                 opt.backward_step(&ops::bce_with_logits(&model.forward(&x)?, &x)?)
             })?;
             Ok(("images/s", s.iter().map(|t| 128.0 / t).collect()))
@@ -353,7 +370,7 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
         "dcgan_train" => {
             let varmap = VarMap::new();
             let gan = Dcgan::new(VarBuilder::from_varmap(&varmap, DType::F32, &dev), imp)?;
-            let real = random(&[128, 1, 28, 28], 1.0, &mut rng)?;
+            let real = random(&[128, 1, 28, 28], 1.0, &mut rng, &dev)?;
             let (ones, zeros) = (
                 Tensor::ones((128, 1), DType::F32, &dev)?,
                 Tensor::zeros((128, 1), DType::F32, &dev)?,
@@ -368,7 +385,7 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
             let adam = |vars| AnyAdamW::with(vars, imp, 2e-4, 0.5, 0.0);
             let mut opt_g = adam(trainable("g_"))?;
             let mut opt_d = adam(trainable("d_"))?;
-            let s = timed(reps, warmup, || {
+            let s = timed(&dev, reps, warmup, || {
                 let fake = gan
                     .generate(&Tensor::randn(0f32, 1.0, (128, 100), &dev)?)?
                     .detach();
@@ -409,7 +426,7 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
                 &dev,
             )?;
             let mut opt = AnyAdamW::new(varmap.all_vars(), imp)?;
-            let s = timed(reps, warmup, || {
+            let s = timed(&dev, reps, warmup, || {
                 let out = match (imp, case) {
                     // The course's model: one-hot vectors in, the input product paid in full.
                     (Impl::Fast, "lstm_train") => lstm.forward(&dense)?.last_hidden()?,
@@ -467,7 +484,7 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
                     ..Default::default()
                 },
             )?;
-            let s = timed(reps, warmup, || {
+            let s = timed(&dev, reps, warmup, || {
                 let sequence = match imp {
                     Impl::Fast => lstm.forward_one_hot(&ids)?.sequence,
                     Impl::Candle => Tensor::stack(&candle_lstm(&dense, &varmap, hidden)?, 0)?,
@@ -492,17 +509,17 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
             let layers = VGG16
                 .iter()
                 .map(|&(i, o, p)| {
-                    let w = random(&[o, i, 3, 3], (2.0 / (9 * i) as f32).sqrt(), &mut rng)?;
-                    Ok((w, random(&[o], 0.01, &mut rng)?, p))
+                    let w = random(&[o, i, 3, 3], (2.0 / (9 * i) as f32).sqrt(), &mut rng, &dev)?;
+                    Ok((w, random(&[o], 0.01, &mut rng, &dev)?, p))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let img = random(&[1, 3, 224, 224], 1.0, &mut rng)?;
+            let img = random(&[1, 3, 224, 224], 1.0, &mut rng, &dev)?;
             let s = if case == "vgg_forward" {
-                timed(reps, warmup, || {
+                timed(&dev, reps, warmup, || {
                     vgg_features(&img, &layers, imp).map(|_| ())
                 })?
             } else {
-                timed(reps, warmup, || {
+                timed(&dev, reps, warmup, || {
                     let x = Var::from_tensor(&img)?;
                     let grads = vgg_features(&x, &layers, imp)?
                         .sqr()?
@@ -517,20 +534,20 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
             Ok(("ms", s.iter().map(|t| t * 1e3).collect()))
         }
         "conv64_forward" | "conv64_backward" => {
-            let w = Var::from_tensor(&random(&[64, 64, 3, 3], 0.06, &mut rng)?)?;
-            let b = Var::from_tensor(&random(&[64], 0.06, &mut rng)?)?;
-            let x = Var::from_tensor(&random(&[8, 64, 56, 56], 1.0, &mut rng)?)?;
+            let w = Var::from_tensor(&random(&[64, 64, 3, 3], 0.06, &mut rng, &dev)?)?;
+            let b = Var::from_tensor(&random(&[64], 0.06, &mut rng, &dev)?)?;
+            let x = Var::from_tensor(&random(&[8, 64, 56, 56], 1.0, &mut rng, &dev)?)?;
             let s = if case == "conv64_forward" {
                 let (w, b, x) = (
                     w.as_tensor().detach(),
                     b.as_tensor().detach(),
                     x.as_tensor().detach(),
                 );
-                timed(reps, warmup, || {
+                timed(&dev, reps, warmup, || {
                     conv(&x, &w, Some(&b), 1, false, imp).map(|_| ())
                 })?
             } else {
-                timed(reps, warmup, || {
+                timed(&dev, reps, warmup, || {
                     conv(&x, &w, Some(&b), 1, false, imp)?
                         .sum_all()?
                         .backward()
@@ -541,14 +558,17 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
         }
         "sgemm2048" => {
             let n = 2048;
-            let a = random(&[n, n], 1.0, &mut rng)?;
-            let b = random(&[n, n], 1.0, &mut rng)?;
+            let a = random(&[n, n], 1.0, &mut rng, &dev)?;
+            let b = random(&[n, n], 1.0, &mut rng, &dev)?;
             let s = match imp {
+                Impl::Fast if !dev.is_cpu() => {
+                    candle_core::bail!("sgemm2048 times the CPU kernel; on a GPU use --impl candle")
+                }
                 Impl::Fast => {
                     let (a, b): (Vec<f32>, Vec<f32>) =
                         (a.flatten_all()?.to_vec1()?, b.flatten_all()?.to_vec1()?);
                     let mut c = vec![0.0f32; n * n];
-                    timed(reps, warmup, || {
+                    timed(&dev, reps, warmup, || {
                         sgemm(
                             MatMut::rows(&mut c, n, n),
                             false,
@@ -559,7 +579,7 @@ fn run(case: &str, reps: usize, warmup: usize, imp: Impl) -> Result<(&'static st
                         Ok(())
                     })?
                 }
-                Impl::Candle => timed(reps, warmup, || a.matmul(&b).map(|_| ()))?,
+                Impl::Candle => timed(&dev, reps, warmup, || a.matmul(&b).map(|_| ()))?,
             };
             Ok((
                 "GFLOP/s",
@@ -609,7 +629,7 @@ impl AnyAdamW {
 /// model.
 fn candle_lstm(x: &Tensor, varmap: &VarMap, hidden: usize) -> Result<Vec<Tensor>> {
     use candle_nn::rnn::{LSTMConfig, RNN};
-    let vb = VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu).pp("lstm");
+    let vb = VarBuilder::from_varmap(varmap, DType::F32, x.device()).pp("lstm");
     let layer = |inputs, k| {
         candle_nn::lstm(
             inputs,
@@ -632,6 +652,7 @@ fn main() -> Result<()> {
     glassbox_tensor::kernels::allocator::tune_allocator();
     let mut case = None;
     let (mut reps, mut warmup, mut imp) = (10, 3, Impl::Fast);
+    let mut device = glassbox_core::device::DeviceSpec::Cpu;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || {
@@ -655,6 +676,11 @@ fn main() -> Result<()> {
                 println!("{}", glassbox_tensor::kernels::allocator::glibc_tunables());
                 return Ok(());
             }
+            "--device" => {
+                device = value()?
+                    .parse()
+                    .map_err(|e| candle_core::Error::Msg(format!("--device: {e}")))?
+            }
             "--impl" => {
                 imp = match value()?.as_str() {
                     "fast" => Impl::Fast,
@@ -666,10 +692,16 @@ fn main() -> Result<()> {
         }
     }
     let case = case.ok_or_else(|| candle_core::Error::Msg("--case is required".into()))?;
-    let (unit, samples) = run(&case, reps, warmup, imp)?;
-    let peer = match imp {
-        Impl::Fast => format!("glassbox ({} threads)", threads()),
-        Impl::Candle => format!("candle 0.11 ops ({} threads)", threads()),
+    let dev = device
+        .open()
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    let (unit, samples) = run(&case, reps, warmup, imp, dev)?;
+    let peer = match (imp, device) {
+        (Impl::Fast, glassbox_core::device::DeviceSpec::Cpu) => {
+            format!("glassbox ({} threads)", threads())
+        }
+        (Impl::Fast, gpu) => format!("glassbox on {gpu}"),
+        (Impl::Candle, _) => format!("candle 0.11 ops ({} threads)", threads()),
     };
     let samples: Vec<String> = samples.iter().map(|s| format!("{s:.4}")).collect();
     println!(
