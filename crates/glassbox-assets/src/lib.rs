@@ -6,6 +6,20 @@
 //! - [`atomic`]: write-then-rename file writes, so a killed process never leaves a half-written file behind.
 //! - [`hub`]: where a hub model lives in the Hugging Face cache (honours `HF_HOME`), without any network.
 //! - [`testhook`]: environment variables that pause a process at an exact point for fault tests.
+//!
+//! # Example
+//!
+//! ```
+//! use glassbox_assets::manifest;
+//!
+//! let vgg = manifest::model("vgg16")?;
+//! assert_eq!(vgg.input_size, 224);
+//! assert!(vgg.classifier);
+//! // An unknown name is an error that lists the known ones.
+//! let err = manifest::model("vgg17").unwrap_err().to_string();
+//! assert!(err.contains("vgg16"), "{err}");
+//! # Ok::<(), glassbox_assets::Error>(())
+//! ```
 
 #![warn(missing_docs)]
 

@@ -13,6 +13,25 @@
 //! - [`optim`]: SGD (momentum, Nesterov), Adam, RMSprop, Adadelta, matching PyTorch's update rules.
 //! - [`stats`]: Gaussians of feature vectors, symmetric eigenvalues, the Fréchet distance (FID).
 //! - [`testdata`]: how the tests of every crate find the shared real data (skip with a note; fail under CI).
+//!
+//! # Example
+//!
+//! The MNIST subset compiled into the crate, as a batch of candle tensors in a seeded order:
+//!
+//! ```
+//! use glassbox_core::data::{Batches, Mnist};
+//! use glassbox_core::seed::Seed;
+//!
+//! let mnist = Mnist::embedded()?;
+//! assert_eq!((mnist.train.count, mnist.test.count), (5000, 1000));
+//! let order = |seed: u64| Batches::shuffled(mnist.train.count, 64, &mut Seed(seed).stream("shuffle"));
+//! let batches = order(7);
+//! let first = batches.iter().next().unwrap();
+//! assert_eq!(first, order(7).iter().next().unwrap()); // the same seed, the same batches
+//! let x = mnist.train.images_tensor(first, &candle_core::Device::Cpu)?;
+//! assert_eq!(x.dims(), &[64, 1, 28, 28]);
+//! # Ok::<(), glassbox_core::Error>(())
+//! ```
 
 #![warn(missing_docs)]
 

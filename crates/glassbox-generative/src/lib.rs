@@ -12,6 +12,26 @@
 //!   [`figures`]: reconstructions, code scatter, decoded lattices, blends.
 //!
 //! - [`judge`]: generated digits judged by the trained MNIST CNN (class balance, confidence, FID).
+//!
+//! # Example
+//!
+//! ```
+//! use candle_core::{DType, Device, Tensor};
+//! use candle_nn::VarMap;
+//! use glassbox_core::seed::SeededInit;
+//! use glassbox_generative::{Autoencoder, DenseAutoencoder, DenseConfig};
+//!
+//! let varmap = VarMap::new();
+//! let vb = SeededInit::var_builder(&varmap, glassbox_core::seed::Seed(3), DType::F32, &Device::Cpu);
+//! let ae = DenseAutoencoder::new(DenseConfig::shallow(), vb)?;
+//! let x = Tensor::rand(0f32, 1.0, (4, 1, 28, 28), &Device::Cpu)?;
+//! assert_eq!(ae.encode(&x)?.dims(), &[4, 20]); // the course's 20-number code
+//! assert_eq!(ae.reconstruct(&x)?.dims(), x.dims());
+//! // Binary cross-entropy of an untrained sigmoid output is near ln 2 per pixel.
+//! let loss = ae.training_loss(&x, &x, 0)?.to_scalar::<f32>()?;
+//! assert!((loss - 2f32.ln()).abs() < 0.1, "{loss}");
+//! # Ok::<(), glassbox_generative::Error>(())
+//! ```
 
 #![warn(missing_docs)]
 

@@ -23,6 +23,28 @@
 //!   the CPU.
 //! - [`nn`]: candle-nn-style layers over them (`Conv2d`, `Lstm`), built from a `VarBuilder` with
 //!   PyTorch's tensor names.
+//!
+//! # Example
+//!
+//! The fast convolution is an ordinary candle op, with gradients through candle's autograd:
+//!
+//! ```
+//! use candle_core::{Device, Tensor, Var};
+//! use glassbox_tensor::ops::{self, ConvParams};
+//!
+//! // One 3x3 image, convolved with a 2x2 box filter and a bias of -10, then a ReLU.
+//! let x = Var::from_tensor(&Tensor::arange(0f32, 9.0, &Device::Cpu)?.reshape((1, 1, 3, 3))?)?;
+//! let w = Tensor::ones((1, 1, 2, 2), candle_core::DType::F32, &Device::Cpu)?;
+//! let b = Tensor::new(&[-10f32], &Device::Cpu)?;
+//! let y = ops::conv2d(&x, &w, Some(&b), ConvParams::default(), true)?;
+//! // The windows sum to 8, 12, 20, 24: minus 10 and clamped at 0.
+//! assert_eq!(y.flatten_all()?.to_vec1::<f32>()?, [0.0, 2.0, 10.0, 14.0]);
+//! // Each input pixel's gradient counts the live windows that cover it.
+//! let grad = y.sum_all()?.backward()?;
+//! let dx = grad.get(&x).unwrap().flatten_all()?.to_vec1::<f32>()?;
+//! assert_eq!(dx, [0.0, 1.0, 1.0, 1.0, 3.0, 2.0, 1.0, 2.0, 1.0]);
+//! # Ok::<(), candle_core::Error>(())
+//! ```
 
 #![warn(missing_docs)]
 
