@@ -274,7 +274,7 @@ pub static LESSONS: &[Lesson] = &[
         steps: &[
             Step {
                 dir: "tiger",
-                quick: &["ae", "tiger", "--epochs", "30"],
+                quick: &["ae", "tiger", "--epochs", "10"],
                 full: &["ae", "tiger"],
                 needs: &[],
                 figures: &[
@@ -440,7 +440,7 @@ pub static LESSONS: &[Lesson] = &[
             Step {
                 dir: "door",
                 quick: &[
-                    "render", "compare", "--scene", "door", "--size", "128x128", "--spp", "64", "--seeds", "1",
+                    "render", "compare", "--scene", "door", "--size", "64x64", "--spp", "64", "--seeds", "1",
                     "--reference-spp", "1024",
                 ],
                 full: &[

@@ -292,7 +292,7 @@ fn figures(list: &[Figure], dir: &Path, out: &Path) -> anyhow::Result<String> {
             let src = relative(out, &absolute(&file)?);
             let _ = writeln!(
                 s,
-                "<figure><img src=\"{}\" alt=\"{}\" loading=\"lazy\"><figcaption>{} <span class=\"file\">{}</span></figcaption></figure>",
+                "<figure><img src=\"{}\" alt=\"{}\"><figcaption>{} <span class=\"file\">{}</span></figcaption></figure>",
                 escape(&src),
                 escape(f.caption),
                 escape(f.caption),
