@@ -340,7 +340,7 @@ fn the_page_loads_in_a_browser() {
         html.replace("</body>", &format!("{CHECK_SCRIPT}</body>")),
     )
     .unwrap();
-    // A phone's width: the page must fit it.
+    // A phone's width (headless Chromium makes the window at least 500 px wide): the page must fit it.
     let o = headless(
         &browser,
         &[
