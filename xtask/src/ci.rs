@@ -1,5 +1,5 @@
-//! `cargo xtask ci`, what `.ci/run` calls: format check, release build, then the test command, in that order,
-//! stopping at the first failure. Each command is printed before it runs and timed. `--cuda` adds a build of
+//! `cargo xtask ci`, what `.ci/run` calls: format check, release build, `cargo package` of the library crates,
+//! the test command, the examples, then the documentation, in that order, stopping at the first failure. Each command is printed before it runs and timed. `--cuda` adds a build of
 //! the `cuda` feature (every crate and the `glassbox` binary, linked; no GPU needed: docs/cuda.md).
 
 use std::path::{Path, PathBuf};
@@ -79,6 +79,13 @@ pub fn run(root: &Path, cuda: bool) -> anyhow::Result<()> {
     let shown = process::display(&build);
     times.push((shown, step(build, root)?));
 
+    // Before the tests: verifying glassbox-rl's package compiles the dependencies exactly as a crate outside
+    // the workspace gets them, which tests/standalone.rs then reuses.
+    let mut package = process::cargo();
+    package.args(package_args());
+    let shown = process::display(&package);
+    times.push((shown, step(package, root)?));
+
     let mut test = process::cargo();
     test.args(TEST_ARGS);
     for (var, dir) in shared_env(root, |v| std::env::var(v).ok()) {
@@ -87,6 +94,37 @@ pub fn run(root: &Path, cuda: bool) -> anyhow::Result<()> {
     }
     let shown = process::display(&test);
     times.push((shown, step(test, root)?));
+
+    // The test command has built every example already; this names the step and runs the ones that need
+    // no data, each as a user of that crate alone would.
+    let began = Instant::now();
+    let mut build = process::cargo();
+    build.args(EXAMPLES_BUILD_ARGS);
+    process::run(build, root)?;
+    // The binaries themselves: `cargo run -p` would resolve features for that one package and rebuild.
+    let examples = target_dir(root, |v| std::env::var_os(v))
+        .join("ci")
+        .join("examples");
+    for (_, example, args) in EXAMPLES_RUN {
+        let mut run = Command::new(examples.join(example));
+        run.args(args);
+        process::run(run, root)?;
+    }
+    let took = began.elapsed();
+    println!("({})", process::seconds(took));
+    times.push((
+        format!(
+            "{} and running {} of them",
+            EXAMPLES_BUILD_ARGS.join(" "),
+            EXAMPLES_RUN.len()
+        ),
+        took,
+    ));
+
+    let mut doc = process::cargo();
+    doc.args(DOC_ARGS).env("RUSTDOCFLAGS", "-D warnings");
+    let shown = format!("RUSTDOCFLAGS='-D warnings' {}", process::display(&doc));
+    times.push((shown, step(doc, root)?));
 
     if cuda {
         // Provisioning (a download on the first run) counts towards this step's time.
@@ -111,6 +149,67 @@ pub fn run(root: &Path, cuda: bool) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Where cargo builds: `CARGO_TARGET_DIR` (relative to the repository root) or `target/`.
+pub fn target_dir(root: &Path, get: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    match get("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+/// The library crates, in dependency order: each can be a dependency on its own (docs/crates.md).
+pub const LIBRARY_CRATES: [&str; 8] = [
+    "glassbox-assets",
+    "glassbox-core",
+    "glassbox-tensor",
+    "glassbox-rl",
+    "glassbox-convnet",
+    "glassbox-generative",
+    "glassbox-sequence",
+    "glassbox-synthesis",
+];
+
+/// `cargo package` of every library crate together (cargo packages path dependencies into a local registry
+/// first, so the unpublished siblings resolve), each verified by building the packaged crate on its own.
+/// `--allow-dirty`: a local run with uncommitted changes checks those too.
+pub fn package_args() -> Vec<&'static str> {
+    let mut args = vec!["package", "--allow-dirty"];
+    for name in LIBRARY_CRATES {
+        args.extend(["-p", name]);
+    }
+    args
+}
+
+/// Every example of the workspace, in the test profile (already built by the test command, so this links
+/// nothing new).
+pub const EXAMPLES_BUILD_ARGS: [&str; 5] =
+    ["build", "--profile", "ci", "--examples", "--workspace"];
+
+/// The library crates' examples that need no data or weights, with arguments that keep each to a few
+/// seconds. (glassbox-convnet's `vgg16_top5` needs VGG16's weights and is only built.)
+pub const EXAMPLES_RUN: [(&str, &str, &[&str]); 7] = [
+    ("glassbox-assets", "list_models", &[]),
+    ("glassbox-core", "mnist_embedded", &[]),
+    ("glassbox-tensor", "fast_conv2d", &[]),
+    ("glassbox-rl", "flippers", &[]),
+    ("glassbox-generative", "autoencoder_steps", &["300"]),
+    ("glassbox-sequence", "tiny_char_lstm", &["100"]),
+    ("glassbox-synthesis", "tiny_render", &["door", "4"]),
+];
+
+/// The documentation, with `RUSTDOCFLAGS=-D warnings`: a broken link or an unclosed tag fails CI. The
+/// binary crates are left out: glassbox-cli's and xtask's doc comments are for their own readers (and hold
+/// `<out>`-style placeholders rustdoc takes for HTML).
+pub const DOC_ARGS: [&str; 7] = [
+    "doc",
+    "--workspace",
+    "--no-deps",
+    "--exclude",
+    "glassbox-cli",
+    "--exclude",
+    "xtask",
+];
 
 /// The CUDA compile check (with the `cuda` features that `configure_cargo` adds): the libraries and the
 /// binary in the test profile (no LTO), so the link against cuBLAS and the driver stub is checked too.
@@ -141,6 +240,49 @@ mod tests {
             "{probe} is not among cuda_toolkit::WHEELS"
         );
         assert!(script.contains("cargo xtask ci --cuda"));
+    }
+
+    /// Every crate under crates/ but the binary is packaged, and every one has an example that CI runs or
+    /// (convnet: it needs weights) builds.
+    #[test]
+    fn every_library_crate_is_packaged_and_has_an_example() {
+        let crates = crate::repo_root().join("crates");
+        let mut found: Vec<String> = std::fs::read_dir(&crates)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "glassbox-cli")
+            .collect();
+        found.sort();
+        let mut listed: Vec<String> = LIBRARY_CRATES.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(found, listed, "LIBRARY_CRATES differs from crates/");
+        for name in LIBRARY_CRATES {
+            let examples = crates.join(name).join("examples");
+            let ran = EXAMPLES_RUN.iter().find(|(p, _, _)| *p == name);
+            match ran {
+                Some((_, example, _)) => assert!(
+                    examples.join(format!("{example}.rs")).is_file(),
+                    "{name}: no examples/{example}.rs"
+                ),
+                None => assert!(
+                    name == "glassbox-convnet" && examples.join("vgg16_top5.rs").is_file(),
+                    "{name} has no example that CI runs"
+                ),
+            }
+        }
+        assert_eq!(
+            target_dir(Path::new("/r"), |_| None),
+            Path::new("/r/target")
+        );
+        assert_eq!(
+            target_dir(Path::new("/r"), |_| Some("/t".into())),
+            Path::new("/t")
+        );
+        let args = package_args();
+        assert_eq!(
+            args.iter().filter(|a| **a == "-p").count(),
+            LIBRARY_CRATES.len()
+        );
     }
 
     #[test]
