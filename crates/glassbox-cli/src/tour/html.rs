@@ -28,7 +28,7 @@ body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 
 h1 { margin-top: 1.5rem; } h2 { border-top: 2px solid #ddd; padding-top: 1rem; margin-top: 2.5rem; }
 img { max-width: 100%; height: auto; display: block; image-rendering: auto; }
 .figures { display: flex; flex-wrap: wrap; gap: 1rem; }
-figure { margin: 0; flex: 1 1 18rem; max-width: 100%; }
+figure { margin: 0; max-width: 100%; min-width: 0; }
 figcaption { font-size: .85rem; color: #555; }
 .file { font-family: ui-monospace, monospace; color: #888; }
 code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, monospace; font-size: .85rem;

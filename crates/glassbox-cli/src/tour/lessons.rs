@@ -236,7 +236,7 @@ pub static LESSONS: &[Lesson] = &[
         steps: &[
             Step {
                 dir: "mnist",
-                quick: &["adversary", "mnist", "--checkpoint", "{cnn}", "--limit", "1000"],
+                quick: &["adversary", "mnist", "--checkpoint", "{cnn}", "--limit", "500"],
                 full: &["adversary", "mnist", "--checkpoint", "{cnn}"],
                 needs: &[],
                 figures: &[fig("adversary.png", "digits before and after the attacks")],
@@ -284,14 +284,14 @@ pub static LESSONS: &[Lesson] = &[
             },
             Step {
                 dir: "shallow",
-                quick: &["ae", "mnist", "--model", "shallow", "--epochs", "5"],
+                quick: &["ae", "mnist", "--model", "shallow", "--epochs", "3"],
                 full: &["ae", "mnist", "--model", "shallow"],
                 needs: &[],
                 figures: &[fig("reconstructions.png", "test digits and their reconstructions")],
             },
             Step {
                 dir: "deep",
-                quick: &["ae", "mnist", "--model", "deep", "--epochs", "5"],
+                quick: &["ae", "mnist", "--model", "deep", "--epochs", "2"],
                 full: &["ae", "mnist", "--model", "deep"],
                 needs: &[],
                 figures: &[
@@ -372,7 +372,7 @@ pub static LESSONS: &[Lesson] = &[
         steps: &[Step {
             dir: "dcgan",
             quick: &[
-                "gan", "mnist", "--setup", "dcgan", "--epochs", "1", "--train-limit", "10000",
+                "gan", "mnist", "--setup", "dcgan", "--epochs", "3", "--train-limit", "10000", "--batch-size", "64",
                 "--judge-with", "{cnn}", "--judge-samples", "2000",
             ],
             full: &["gan", "mnist", "--setup", "dcgan", "--epochs", "10", "--judge-with", "{cnn}"],
@@ -500,7 +500,7 @@ pub static LESSONS: &[Lesson] = &[
                 to (the \"eyes\" preset): the dream beside the photo, and the objective's climb.",
         steps: &[Step {
             dir: "eyes",
-            quick: &["dream", "{photo:chelsea.png}", "--size", "192"],
+            quick: &["dream", "{photo:chelsea.png}"],
             full: &["dream", "{photo:chelsea.png}", "--preset", "eyes"],
             needs: &[Need::VggFeatures],
             figures: &[
@@ -520,7 +520,7 @@ pub static LESSONS: &[Lesson] = &[
             dir: "starry-night",
             quick: &[
                 "style", "--content", "{photo:chelsea.png}", "--style",
-                "{painting:van-gogh-starry-night-1889.jpg}", "--size", "192", "--steps", "50",
+                "{painting:van-gogh-starry-night-1889.jpg}", "--size", "256", "--steps", "50",
             ],
             full: &[
                 "style", "--content", "{photo:chelsea.png}", "--style",

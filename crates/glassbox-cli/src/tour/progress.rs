@@ -15,6 +15,8 @@ pub const STEP: u64 = 1000;
 pub struct Bars {
     multi: Option<MultiProgress>,
     overall: Option<ProgressBar>,
+    /// The terminal, to end the bars' last line.
+    term: Option<File>,
 }
 
 /// One lesson's bar (absent off a terminal).
@@ -30,8 +32,10 @@ impl Bars {
             return Bars {
                 multi: None,
                 overall: None,
+                term: None,
             };
         };
+        let end = term.try_clone().ok();
         let target = ProgressDrawTarget::term_like_with_hz(Box::new(Ansi(Mutex::new(term))), 8);
         let multi = MultiProgress::with_draw_target(target);
         let overall = multi.add(ProgressBar::new(lessons as u64));
@@ -47,6 +51,7 @@ impl Bars {
         Bars {
             multi: Some(multi),
             overall: Some(overall),
+            term: end,
         }
     }
 
@@ -74,6 +79,10 @@ impl Bars {
     pub fn finish(&self, msg: String) {
         if let Some(o) = &self.overall {
             o.finish_with_message(msg);
+        }
+        // The bars leave the cursor at the end of their last line.
+        if let Some(mut t) = self.term.as_ref() {
+            let _ = writeln!(t);
         }
     }
 }

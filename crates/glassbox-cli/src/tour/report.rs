@@ -290,9 +290,17 @@ fn figures(list: &[Figure], dir: &Path, out: &Path) -> anyhow::Result<String> {
         for file in matching(dir, f.file) {
             let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
             let src = relative(out, &absolute(&file)?);
+            // At most its own size (small figures side by side, wide ones a row each), less on a phone.
+            let dims = image::image_dimensions(&file).ok();
+            let fig_style = dims
+                .map(|(w, _)| format!(" style=\"flex: 0 1 {w}px\""))
+                .unwrap_or_default();
+            let img_size = dims
+                .map(|(w, h)| format!(" width=\"{w}\" height=\"{h}\""))
+                .unwrap_or_default();
             let _ = writeln!(
                 s,
-                "<figure><img src=\"{}\" alt=\"{}\"><figcaption>{} <span class=\"file\">{}</span></figcaption></figure>",
+                "<figure{fig_style}><img src=\"{}\"{img_size} alt=\"{}\"><figcaption>{} <span class=\"file\">{}</span></figcaption></figure>",
                 escape(&src),
                 escape(f.caption),
                 escape(f.caption),
