@@ -4,7 +4,7 @@
 //!
 //!     cargo run --release -p glassbox-core --example mnist_embedded [-- DATA_DIR]
 //!
-//! With a directory holding the MNIST IDX files (or `GLASSBOX_DATA`) the full set is used instead, and
+//! With DATA_DIR (a directory holding `mnist/` with the four IDX files) the full set is used instead, and
 //! the example says which source it read.
 
 use candle_core::{DType, Device, Tensor, D};
@@ -14,10 +14,7 @@ use glassbox_core::seed::Seed;
 fn main() -> glassbox_core::Result<()> {
     let dir = std::env::args().nth(1).map(std::path::PathBuf::from);
     let mnist = match dir {
-        Some(_) => Mnist::load(&DataLocator::new(dir))?,
-        None if std::env::var_os("GLASSBOX_DATA").is_some() => {
-            Mnist::load(&DataLocator::new(None))?
-        }
+        Some(dir) => Mnist::load(&DataLocator::new(Some(dir)))?,
         None => Mnist::embedded()?,
     };
     println!(
