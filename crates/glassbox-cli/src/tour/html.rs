@@ -50,8 +50,8 @@ p.failed { font-size: .95rem; font-weight: normal; padding: .3rem .5rem; }
 <h1>glassbox: the tour</h1>
 <p>Every lesson of the course, run by <code>glassbox tour</code> on the data this machine has. Each section shows
 the lesson's figures, its numbers beside glassbox's full run and the course's, the command that ran and the
-command of the full version. Quick settings train for a fraction of the time, so their numbers sit below
-the full runs'.</p>
+command of the full version. The quick settings (<code>glassbox tour</code>) train for a fraction of the
+time, so their numbers sit below the full runs'; <code>glassbox tour --full</code> runs the full ones.</p>
 "#;
 
 pub const PAGE_END: &str =

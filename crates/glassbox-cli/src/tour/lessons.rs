@@ -36,6 +36,8 @@ pub enum Need {
     Vgg16,
     /// VGG16's convolutions: the full VGG16, or the shared vgg16_features_hed.safetensors.
     VggFeatures,
+    /// A photo the command looks up by itself in the data directory's images/photos/.
+    Photo(&'static str),
 }
 
 /// A figure: a PNG in the step's directory (`*` matches any run of characters, files in name order).
@@ -276,7 +278,7 @@ pub static LESSONS: &[Lesson] = &[
                 dir: "tiger",
                 quick: &["ae", "tiger", "--epochs", "10"],
                 full: &["ae", "tiger"],
-                needs: &[],
+                needs: &[Need::Photo("tiger-bw-100.jpg"), Need::Photo("chelsea.png")],
                 figures: &[
                     fig("memorization.png", "the tiger, a cat and a black square through the network"),
                     fig("many.png", "trained on 104 photos instead"),

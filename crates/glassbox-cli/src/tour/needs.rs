@@ -62,18 +62,7 @@ fn fill(arg: &str, cx: &Context) -> Result<String, Skip> {
         return Ok(arg.to_string());
     };
     let path: PathBuf = match kind {
-        "photo" | "painting" => {
-            let relative = format!("images/{kind}s/{name}");
-            match cx.locator.find_file(&relative) {
-                Some((_, path)) => path,
-                None => {
-                    return Err(Skip {
-                        reason: format!("{relative} is not in any data directory"),
-                        fetch: DATA_HINT.into(),
-                    })
-                }
-            }
-        }
+        "photo" | "painting" => image(cx.locator, &format!("images/{kind}s/{name}"))?,
         "cnn" => {
             let path = cx.tour.join(CNN_CHECKPOINT);
             if !path.is_file() {
@@ -91,8 +80,20 @@ fn fill(arg: &str, cx: &Context) -> Result<String, Skip> {
     Ok(path.display().to_string())
 }
 
+/// A file under the data directories' `images/`, or why the step is skipped.
+fn image(locator: &DataLocator, relative: &str) -> Result<PathBuf, Skip> {
+    match locator.find_file(relative) {
+        Some((_, path)) => Ok(path),
+        None => Err(Skip {
+            reason: format!("{relative} is not in any data directory"),
+            fetch: DATA_HINT.into(),
+        }),
+    }
+}
+
 fn check(need: Need, locator: &DataLocator) -> Result<(), Skip> {
     match need {
+        Need::Photo(name) => image(locator, &format!("images/photos/{name}")).map(|_| ()),
         Need::Vgg16 => find_model(locator, "vgg16").map(|_| ()).map_err(|_| Skip {
             reason:
                 "needs the full VGG16 with its ImageNet classifier (the shared weights hold only \
@@ -137,6 +138,12 @@ mod tests {
             tour.join("text").join("train").display().to_string()
         );
         let skip = resolve(&["conv", "yellow", "{photo:astronaut.png}"], &[], &cx).unwrap_err();
+        assert!(
+            skip.reason.contains("images/photos/astronaut.png"),
+            "{skip:?}"
+        );
+        let skip = resolve(&["ae", "tiger"], &[Need::Photo("tiger.jpg")], &cx).unwrap_err();
+        assert!(skip.reason.contains("images/photos/tiger.jpg"), "{skip:?}");
         assert!(
             skip.reason.contains("images/photos/astronaut.png"),
             "{skip:?}"

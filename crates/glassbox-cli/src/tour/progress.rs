@@ -115,6 +115,14 @@ impl Ansi {
             .expect("terminal lock")
             .write_all(s.as_bytes())
     }
+
+    /// Moves the cursor `n` places (`A` up, `B` down, `C` right, `D` left).
+    fn cursor(&self, n: usize, direction: char) -> std::io::Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.put(&format!("\x1b[{n}{direction}"))
+    }
 }
 
 impl TermLike for Ansi {
@@ -132,28 +140,16 @@ impl TermLike for Ansi {
         100
     }
     fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            return Ok(());
-        }
-        self.put(&format!("\x1b[{n}A"))
+        self.cursor(n, 'A')
     }
     fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            return Ok(());
-        }
-        self.put(&format!("\x1b[{n}B"))
+        self.cursor(n, 'B')
     }
     fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            return Ok(());
-        }
-        self.put(&format!("\x1b[{n}C"))
+        self.cursor(n, 'C')
     }
     fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            return Ok(());
-        }
-        self.put(&format!("\x1b[{n}D"))
+        self.cursor(n, 'D')
     }
     fn write_line(&self, s: &str) -> std::io::Result<()> {
         self.put(&format!("{s}\n"))

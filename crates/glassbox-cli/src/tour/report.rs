@@ -108,7 +108,9 @@ fn contents(found: &[(&Lesson, PathBuf, Option<LessonRecord>)]) -> String {
 }
 
 fn duration(seconds: f64) -> String {
-    if seconds < 120.0 {
+    if seconds < 10.0 {
+        format!("{seconds:.1} s")
+    } else if seconds < 120.0 {
         format!("{seconds:.0} s")
     } else if seconds < 7200.0 {
         format!("{:.1} min", seconds / 60.0)
