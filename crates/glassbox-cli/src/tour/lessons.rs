@@ -468,11 +468,14 @@ pub static LESSONS: &[Lesson] = &[
         doc: "docs/lessons/sequence.md",
         about: "Two-layer LSTMs on the Sherlock Holmes stories: a character model (its samples, the share of real \
                 words it writes, and memory cells that track quotations and word positions) and a word model \
-                (perplexity on held-out text). The quick runs read the start of the corpus once.",
+                (perplexity on held-out text). The quick runs are smaller (two LSTM(128)) and read the start of \
+                the corpus twice.",
         steps: &[
             Step {
                 dir: "char",
-                quick: &["text", "train", "--limit", "400000", "--epochs", "1"],
+                quick: &[
+                    "text", "train", "--limit", "800000", "--epochs", "2", "--hidden", "128", "--batch-size", "8",
+                ],
                 full: &["text", "train"],
                 needs: &[],
                 figures: &[
@@ -482,7 +485,10 @@ pub static LESSONS: &[Lesson] = &[
             },
             Step {
                 dir: "word",
-                quick: &["text", "train", "--level", "word", "--limit", "400000", "--epochs", "1"],
+                quick: &[
+                    "text", "train", "--level", "word", "--limit", "400000", "--epochs", "2", "--hidden", "128",
+                    "--batch-size", "16",
+                ],
                 full: &["text", "train", "--level", "word"],
                 needs: &[],
                 figures: &[fig("loss.png", "loss per epoch")],
