@@ -240,7 +240,7 @@ fn metrics_table(lesson: &Lesson, metrics: &BTreeMap<&str, Value>) -> String {
         return String::new();
     }
     let mut s = String::from(
-        "<table class=\"metrics\"><tr><th>measure</th><th>this run</th><th>glassbox, full run</th><th>the course</th></tr>\n",
+        "<table class=\"metrics\"><tr><th>measure</th><th>this run</th><th>glassbox, full run</th><th>the course (or a reference)</th></tr>\n",
     );
     for m in lesson.metrics {
         let value = metrics
