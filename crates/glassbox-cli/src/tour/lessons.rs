@@ -442,7 +442,7 @@ pub static LESSONS: &[Lesson] = &[
             Step {
                 dir: "door",
                 quick: &[
-                    "render", "compare", "--scene", "door", "--size", "64x64", "--spp", "64", "--seeds", "1",
+                    "render", "compare", "--scene", "door", "--size", "64x64", "--spp", "256", "--seeds", "1",
                     "--reference-spp", "1024",
                 ],
                 full: &[
