@@ -222,6 +222,9 @@ pub fn write_bundle(
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
+    // tar runs in the bundle's parent folder, so the archive's path must not be relative.
+    let dir =
+        &std::path::absolute(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).with_context(|| format!("cannot create {}", bin.display()))?;
     let runner = std::env::current_exe().context("cannot find this xtask binary")?;
