@@ -234,7 +234,7 @@ fn build_release(root: &Path, package: &str, target: [&str; 2]) -> anyhow::Resul
     Ok(dir.join("release"))
 }
 
-/// Prints a suite's table and keeps it as target/bench/<suite>.md.
+/// Prints a suite's table and keeps it as `target/bench/<suite>.md`.
 fn publish(root: &Path, suite: &str, table: &str) -> anyhow::Result<()> {
     println!("{table}");
     let out = root.join("target/bench");

@@ -121,7 +121,7 @@ fn parse_device(s: &str) -> Result<DeviceSpec, String> {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Every lesson in a quick configuration (or --full) on the data that is here, then
-    /// <out>/index.html: each lesson's figures and numbers beside the course's.
+    /// `<out>/index.html`: each lesson's figures and numbers beside the course's.
     Tour(crate::tour::TourArgs),
     /// Builds the tour's page (--out/index.html) from existing tour output directories.
     Report(crate::tour::ReportArgs),

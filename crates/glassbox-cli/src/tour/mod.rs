@@ -32,7 +32,7 @@ pub struct TourArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Output directories of `glassbox tour` (or laid out the same way: <DIR>/<lesson>/<step>/); for a
+    /// Output directories of `glassbox tour` (or laid out the same way: `<DIR>/<lesson>/<step>/`); for a
     /// lesson in several, the last one given wins. The page is written to --out/index.html.
     #[arg(required = true, value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
