@@ -445,9 +445,9 @@ fn tail(text: &str, lines: usize) -> String {
 /// The two cases on both sides, alternating, `rounds` times; medians over every timed repetition.
 fn speed(steps: &Steps, python: &Path, script: &Path, opts: &Options) -> Outcome {
     let title = "speed against PyTorch on the same GPU";
-    let ours = |case: &str| {
-        let mut cmd = steps.command(&steps.exes.kernels_bench);
-        cmd.args([
+    // Both sides take the same case arguments.
+    let case_args = |case: &'static str| {
+        [
             "--case",
             case,
             "--device",
@@ -456,21 +456,16 @@ fn speed(steps: &Steps, python: &Path, script: &Path, opts: &Options) -> Outcome
             "10",
             "--warmup",
             "3",
-        ]);
+        ]
+    };
+    let ours = |case: &'static str| {
+        let mut cmd = steps.command(&steps.exes.kernels_bench);
+        cmd.args(case_args(case));
         cmd
     };
-    let theirs = |case: &str| {
+    let theirs = |case: &'static str| {
         let mut cmd = Command::new(python);
-        cmd.arg(script).args([
-            "--case",
-            case,
-            "--device",
-            steps.device,
-            "--reps",
-            "10",
-            "--warmup",
-            "3",
-        ]);
+        cmd.arg(script).args(case_args(case));
         cmd
     };
     if opts.dry_run {
