@@ -203,6 +203,8 @@ fn vgg16_matches_pytorch_on_the_test_device() {
     let Some(data) = full_data() else {
         return;
     };
-    let shared = glassbox_core::testdata::weights_file("vgg16_features_hed.safetensors");
+    let shared = glassbox_core::testdata::optional_weights_file("vgg16_features_hed.safetensors")
+        .inspect_err(|why| println!("the shared weights are not checked on {device:?}: {why}"))
+        .ok();
     check(&data, shared.as_deref(), &device);
 }

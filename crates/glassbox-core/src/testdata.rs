@@ -32,6 +32,13 @@ pub fn weights_file(name: &str) -> Option<PathBuf> {
     settle(weights_file_in(&env, name), under_ci(&env))
 }
 
+/// The weights file `name`, found as [`weights_file`] finds it, or why it was not found, for a test that
+/// checks more when the file is there but does not skip without it: nothing is printed, and CI does not
+/// make its absence a failure.
+pub fn optional_weights_file(name: &str) -> Result<PathBuf, String> {
+    weights_file_in(&env, name)
+}
+
 /// The accelerator a device test runs on: `GLASSBOX_TEST_DEVICE` (`cuda` or `cuda:N`), opened; `None`
 /// after printing why the test skips when the variable is unset. `cargo xtask gpu-check` sets it; a CPU
 /// machine (CI included) has no device to compare the CPU kernels with, so there the test skips. A device

@@ -443,7 +443,7 @@ pub fn conv2d_relu_pool(
         candle_core::bail!("conv2d_relu_pool: a {pool}x{pool} pooling window does not fit the convolution's output");
     };
     if !(uses_fast_path(x) && uses_fast_path(w) && bias.is_none_or(uses_fast_path)) {
-        return reference_conv2d(x, w, bias, params, true)?.max_pool2d(pool);
+        return super::pool::max_pool2d(&reference_conv2d(x, w, bias, params, true)?, pool, pool);
     }
     let bias = match bias {
         Some(b) => {
