@@ -150,6 +150,7 @@ pub enum Error {
     },
 
     /// A tensor operation failed (shapes, dtypes, a device error).
+    #[cfg(feature = "candle")]
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 

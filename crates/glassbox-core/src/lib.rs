@@ -33,14 +33,27 @@
 //! # Ok::<(), glassbox_core::Error>(())
 //! ```
 
+//! # Features
+//!
+//! - `candle` (default): everything that holds tensors: [`device`], [`checkpoint`], [`optim`], MNIST as
+//!   tensors, images to and from tensors, the training loop, seeded weight initialisation. Without it the
+//!   crate builds without candle, for a crate such as glassbox-rl that needs only seeds, images, figures
+//!   and metrics files.
+//! - `figures` (default): [`plot`] and the captions of side-by-side figures (plotters and its font).
+//! - `cuda`: candle's CUDA backend (implies `candle`).
+
 #![warn(missing_docs)]
 
+#[cfg(feature = "candle")]
 pub mod checkpoint;
 pub mod data;
+#[cfg(feature = "candle")]
 pub mod device;
 pub mod error;
 pub mod imaging;
+#[cfg(feature = "candle")]
 pub mod optim;
+#[cfg(feature = "figures")]
 pub mod plot;
 pub mod seed;
 pub mod stats;

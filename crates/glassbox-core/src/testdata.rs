@@ -39,6 +39,7 @@ pub fn optional_weights_file(name: &str) -> Result<PathBuf, String> {
     weights_file_in(&env, name)
 }
 
+#[cfg(feature = "candle")]
 /// The accelerator a device test runs on: `GLASSBOX_TEST_DEVICE` (`cuda` or `cuda:N`), opened; `None`
 /// after printing why the test skips when the variable is unset. `cargo xtask gpu-check` sets it; a CPU
 /// machine (CI included) has no device to compare the CPU kernels with, so there the test skips. A device
@@ -62,6 +63,7 @@ pub fn test_device() -> Option<candle_core::Device> {
     }
 }
 
+#[cfg(feature = "candle")]
 fn test_device_in(
     get: &impl Fn(&str) -> Option<OsString>,
 ) -> Result<crate::device::DeviceSpec, String> {
@@ -181,6 +183,7 @@ mod tests {
         assert!(why.contains("GLASSBOX_WEIGHTS"), "{why}");
     }
 
+    #[cfg(feature = "candle")]
     #[test]
     fn the_test_device_is_named_by_its_variable() {
         let why = test_device_in(&vars(&[])).unwrap_err();

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "candle")]
 use candle_core::{Device, Tensor};
 
 use super::idx::{self, IMAGES_MAGIC, LABELS_MAGIC};
@@ -206,6 +207,7 @@ impl MnistSplit {
         counts
     }
 
+    #[cfg(feature = "candle")]
     /// The images at `indices` as an (N, 1, rows, cols) f32 tensor scaled to 0..1 (the course divides by 255).
     pub fn images_tensor(&self, indices: &[usize], device: &Device) -> Result<Tensor> {
         let n = self.rows * self.cols;
@@ -220,6 +222,7 @@ impl MnistSplit {
         )?)
     }
 
+    #[cfg(feature = "candle")]
     /// The labels at `indices` as a u32 tensor of shape (N,).
     pub fn labels_tensor(&self, indices: &[usize], device: &Device) -> Result<Tensor> {
         let labels: Vec<u32> = indices.iter().map(|&i| u32::from(self.labels[i])).collect();
@@ -244,6 +247,7 @@ impl MnistSplit {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "candle")]
     #[test]
     fn the_embedded_subset_is_real_mnist() {
         let m = Mnist::embedded().unwrap();

@@ -1,25 +1,37 @@
-//! Figures made of images: grids, captioned rows, feature-map mosaics, heat maps.
+//! Figures made of images: grids, captioned rows (feature `figures`), feature-map mosaics and heat maps
+//! (feature `candle`).
 //!
 //! Everything returns an [`RgbImage`]; save it with [`save_rgb_png`](super::save_rgb_png). Captions are drawn
 //! with the embedded DejaVu Sans, so figures look the same on every machine.
 
+#[cfg(feature = "figures")]
 use std::path::PathBuf;
 
+#[cfg(feature = "candle")]
 use candle_core::{DType, Device, Tensor};
 use image::{imageops, Rgb, RgbImage};
+#[cfg(feature = "figures")]
 use plotters::prelude::*;
+#[cfg(feature = "figures")]
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+#[cfg(feature = "candle")]
 use super::colormap::{Colormap, Scale};
+#[cfg(feature = "figures")]
 use super::font;
+#[cfg(any(feature = "candle", feature = "figures"))]
 use crate::{Error, Result};
 
+#[cfg(feature = "figures")]
 /// Caption font size in pixels.
 const CAPTION_SIZE: f64 = 18.0;
+#[cfg(feature = "figures")]
 /// Height of one caption line.
 const CAPTION_LINE: u32 = 23;
+#[cfg(feature = "figures")]
 /// Space around and between the panels of [`side_by_side`].
 const PANEL_PAD: u32 = 12;
+#[cfg(feature = "figures")]
 /// Space between a panel and its caption.
 const CAPTION_GAP: u32 = 8;
 
@@ -57,6 +69,7 @@ fn square_cols(n: usize) -> usize {
     ((n as f64).sqrt().ceil() as usize).max(1)
 }
 
+#[cfg(feature = "figures")]
 /// Images in a row on white, each with its caption centred under it (`\n` starts a new line). A column is
 /// as wide as its image or its caption, whichever is wider, so captions of small images stay legible.
 /// `captions` may be shorter than `images` (the rest have none) but not longer.
@@ -119,6 +132,7 @@ pub fn side_by_side(images: &[RgbImage], captions: &[&str]) -> Result<RgbImage> 
     Ok(out)
 }
 
+#[cfg(feature = "figures")]
 fn figure_error(problem: String) -> Error {
     Error::Plot {
         path: PathBuf::from("<figure in memory>"),
@@ -126,6 +140,7 @@ fn figure_error(problem: String) -> Error {
     }
 }
 
+#[cfg(feature = "figures")]
 /// The width in pixels of `text` in the caption font.
 fn text_width(text: &str) -> std::result::Result<u32, String> {
     font::ensure()?;
@@ -136,6 +151,7 @@ fn text_width(text: &str) -> std::result::Result<u32, String> {
     Ok(w)
 }
 
+#[cfg(feature = "figures")]
 /// Draws black text, each `(text, x centre, y top)`, onto `image`.
 pub(crate) fn draw_texts(
     image: &mut RgbImage,
@@ -172,6 +188,7 @@ pub fn upscale(image: &RgbImage, factor: u32) -> RgbImage {
     })
 }
 
+#[cfg(feature = "candle")]
 /// The values of a single map: `(H, W)` or `(1, H, W)`.
 fn map_values(tensor: &Tensor, what: &str) -> Result<(usize, usize, Vec<f32>)> {
     let (h, w) = match *tensor.dims() {
@@ -194,6 +211,7 @@ fn map_values(tensor: &Tensor, what: &str) -> Result<(usize, usize, Vec<f32>)> {
     Ok((h, w, cpu_values(tensor)?))
 }
 
+#[cfg(feature = "candle")]
 fn cpu_values(tensor: &Tensor) -> Result<Vec<f32>> {
     Ok(tensor
         .to_device(&Device::Cpu)?
@@ -202,6 +220,7 @@ fn cpu_values(tensor: &Tensor) -> Result<Vec<f32>> {
         .to_vec1::<f32>()?)
 }
 
+#[cfg(feature = "candle")]
 fn colorize(
     values: &[f32],
     w: usize,
@@ -217,6 +236,7 @@ fn colorize(
     Ok(RgbImage::from_raw(w as u32, h as u32, data).expect("sized"))
 }
 
+#[cfg(feature = "candle")]
 /// A `(H, W)` (or `(1, H, W)`) tensor as an image of the same size, coloured with `colormap` after `scale`.
 /// Enlarge small maps with [`upscale`].
 pub fn heatmap(values: &Tensor, colormap: Colormap, scale: Scale) -> Result<RgbImage> {
@@ -224,12 +244,14 @@ pub fn heatmap(values: &Tensor, colormap: Colormap, scale: Scale) -> Result<RgbI
     colorize(&v, w, h, colormap, scale)
 }
 
+#[cfg(feature = "candle")]
 /// `K` feature maps, `(K, H, W)` (or `(1, K, H, W)`), as an about-square mosaic of gray tiles, each map
 /// min-max normalized on its own (a constant map is black), enlarged to at least 48 pixels a side.
 pub fn tile_maps(maps: &Tensor) -> Result<RgbImage> {
     tile_maps_with(maps, 0, Colormap::Gray, 48)
 }
 
+#[cfg(feature = "candle")]
 /// [`tile_maps`] with `cols` columns (0: about square), a colour map, and tiles enlarged (nearest, by an
 /// integer factor) until the longer side is at least `min_tile` pixels. Tiles are separated by 2 pixels of
 /// mid gray.
@@ -271,7 +293,7 @@ pub fn tile_maps_with(
     Ok(grid(&tiles, cols, 2, Rgb([128, 128, 128])))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "candle", feature = "figures"))]
 mod tests {
     use super::*;
 

@@ -1,4 +1,5 @@
-//! Image files to and from candle tensors.
+//! Image files to and from candle tensors (feature `candle`), and the decoding and PNG writing beneath
+//! them, which need no tensors ([`read_image`], [`save_rgb_png`]).
 //!
 //! [`load_image`] reads only the header first and refuses images above a pixel limit before anything is
 //! decoded (a guard against decompression bombs and accidental 100-megapixel inputs). It returns a `(C, H, W)`
@@ -18,6 +19,7 @@
 
 use std::path::Path;
 
+#[cfg(feature = "candle")]
 use candle_core::{DType, Device, Tensor};
 use image::codecs::png::PngEncoder;
 use image::imageops::FilterType;
@@ -139,6 +141,7 @@ impl LoadOptions {
     }
 }
 
+#[cfg(feature = "candle")]
 /// Loads an image file (PNG or JPEG, recognised by content) as a `(C, H, W)` f32 tensor on the CPU with
 /// values in `0..=255`. See the [module documentation](self) for alpha, gray and resizing.
 ///
@@ -151,8 +154,9 @@ pub fn load_image(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Tenso
     dynamic_to_tensor(&image)
 }
 
-/// Decodes, flattens (alpha, gray) and resizes: an `Rgb8`, `Rgb16`, `Luma8` or `Luma16` image.
-fn read_image(path: &Path, options: &LoadOptions) -> Result<DynamicImage> {
+/// Decodes, flattens (alpha, gray) and resizes: an `Rgb8`, `Rgb16`, `Luma8` or `Luma16` image, with the
+/// checks and errors of [`load_image`] but no tensor (this one is there without the `candle` feature).
+pub fn read_image(path: &Path, options: &LoadOptions) -> Result<DynamicImage> {
     let image = decode(path, options.max_pixels)?;
     let image = flatten(image, options.color);
     match options.resize {
@@ -365,6 +369,7 @@ fn apply_resize(image: DynamicImage, resize: Resize) -> Result<DynamicImage> {
     })
 }
 
+#[cfg(feature = "candle")]
 /// An `Rgb8` / `Luma8` / `Rgb16` / `Luma16` image as `(C, H, W)` f32 in `0..=255`.
 fn dynamic_to_tensor(image: &DynamicImage) -> Result<Tensor> {
     let (w, h) = (image.width() as usize, image.height() as usize);
@@ -382,6 +387,7 @@ fn dynamic_to_tensor(image: &DynamicImage) -> Result<Tensor> {
     Ok(Tensor::from_vec(data, (channels, h, w), &Device::Cpu)?)
 }
 
+#[cfg(feature = "candle")]
 /// Interleaved `HWC` samples to planar `CHW`.
 fn planar<T: Copy>(interleaved: &[T], channels: usize, f: impl Fn(T) -> f32) -> Vec<f32> {
     let n = interleaved.len() / channels;
@@ -394,6 +400,7 @@ fn planar<T: Copy>(interleaved: &[T], channels: usize, f: impl Fn(T) -> f32) -> 
     out
 }
 
+#[cfg(feature = "candle")]
 /// An RGB image as a `(3, H, W)` f32 tensor in `0..=255` on the CPU.
 pub fn rgb_to_tensor(image: &RgbImage) -> Result<Tensor> {
     let (w, h) = (image.width() as usize, image.height() as usize);
@@ -401,6 +408,7 @@ pub fn rgb_to_tensor(image: &RgbImage) -> Result<Tensor> {
     Ok(Tensor::from_vec(data, (3, h, w), &Device::Cpu)?)
 }
 
+#[cfg(feature = "candle")]
 /// A gray image as a `(1, H, W)` f32 tensor in `0..=255` on the CPU.
 pub fn gray_to_tensor(image: &GrayImage) -> Result<Tensor> {
     let (w, h) = (image.width() as usize, image.height() as usize);
@@ -408,6 +416,7 @@ pub fn gray_to_tensor(image: &GrayImage) -> Result<Tensor> {
     Ok(Tensor::from_vec(data, (1, h, w), &Device::Cpu)?)
 }
 
+#[cfg(feature = "candle")]
 /// The channels, height, width and values (CHW order, on the CPU) of an image tensor: `(C, H, W)` with
 /// `C` = 1 or 3, or `(H, W)`.
 fn image_values(tensor: &Tensor) -> Result<(usize, usize, usize, Vec<f32>)> {
@@ -437,11 +446,13 @@ fn image_values(tensor: &Tensor) -> Result<(usize, usize, usize, Vec<f32>)> {
     Ok((c, h, w, values))
 }
 
+#[cfg(feature = "candle")]
 /// `0..=255`, rounded; values outside are clamped and NaN becomes 0.
 fn to_u8(v: f32) -> u8 {
     v.clamp(0.0, 255.0).round() as u8
 }
 
+#[cfg(feature = "candle")]
 /// A `(3, H, W)`, `(1, H, W)` or `(H, W)` tensor with values in `0..=255` as an RGB image (one channel is
 /// repeated). Values are clamped and rounded.
 pub fn tensor_to_rgb(tensor: &Tensor) -> Result<RgbImage> {
@@ -459,6 +470,7 @@ pub fn tensor_to_rgb(tensor: &Tensor) -> Result<RgbImage> {
     Ok(RgbImage::from_raw(w as u32, h as u32, data).expect("sized"))
 }
 
+#[cfg(feature = "candle")]
 /// A `(1, H, W)` or `(H, W)` tensor with values in `0..=255` as a gray image, clamped and rounded.
 pub fn tensor_to_gray(tensor: &Tensor) -> Result<GrayImage> {
     let (c, h, w, v) = image_values(tensor)?;
@@ -472,6 +484,7 @@ pub fn tensor_to_gray(tensor: &Tensor) -> Result<GrayImage> {
     Ok(GrayImage::from_raw(w as u32, h as u32, v.into_iter().map(to_u8).collect()).expect("sized"))
 }
 
+#[cfg(feature = "candle")]
 /// Saves a `(3, H, W)` tensor as an RGB PNG, a `(1, H, W)` or `(H, W)` one as a gray PNG. Values are
 /// expected in `0..=255`; they are clamped and rounded. The file is written atomically (a reader never sees
 /// half of it) and its directory is created.
@@ -529,7 +542,7 @@ pub(crate) fn write_png(
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "candle"))]
 mod tests {
     use super::*;
     use image::{Rgba, RgbaImage};

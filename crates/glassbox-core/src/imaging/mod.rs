@@ -1,4 +1,6 @@
-//! Images to and from candle tensors, ImageNet normalizations, and the figures the lessons draw.
+//! Images to and from candle tensors, ImageNet normalizations, and the figures the lessons draw. Without
+//! the `candle` feature, only what needs no tensor is here (decoding, PNG writing, grids, colour maps);
+//! captions need `figures`.
 //!
 //! - [`io`]: [`load_image`] (a size guard before decoding, optional resize / centre crop) and [`save_png`]
 //!   (atomic), plus conversions between tensors and [`image::RgbImage`] / [`image::GrayImage`].
@@ -12,14 +14,22 @@
 
 pub mod colormap;
 pub mod figure;
+#[cfg(feature = "figures")]
 pub(crate) mod font;
 pub mod io;
+#[cfg(feature = "candle")]
 pub mod normalize;
 
 pub use colormap::{Colormap, Scale};
-pub use figure::{grid, heatmap, side_by_side, tile_maps, tile_maps_with, upscale};
+#[cfg(feature = "figures")]
+pub use figure::side_by_side;
+pub use figure::{grid, upscale};
+#[cfg(feature = "candle")]
+pub use figure::{heatmap, tile_maps, tile_maps_with};
+#[cfg(feature = "candle")]
+pub use io::{gray_to_tensor, load_image, rgb_to_tensor, save_png, tensor_to_gray, tensor_to_rgb};
 pub use io::{
-    gray_to_tensor, load_image, rgb_to_tensor, save_gray_png, save_png, save_rgb_png,
-    tensor_to_gray, tensor_to_rgb, Color, LoadOptions, Resize, DEFAULT_MAX_PIXELS,
+    read_image, save_gray_png, save_rgb_png, Color, LoadOptions, Resize, DEFAULT_MAX_PIXELS,
 };
+#[cfg(feature = "candle")]
 pub use normalize::Normalization;

@@ -4,9 +4,11 @@
 pub mod fit;
 pub mod metrics;
 pub mod progress;
+#[cfg(feature = "candle")]
 pub mod run;
 
 pub use fit::{fit, Batch, EpochReport, FitConfig, StepOutput};
 pub use metrics::{write_json, MetricsLog};
 pub use progress::Progress;
+#[cfg(feature = "candle")]
 pub use run::{resume, save_epoch, OutputLock, Resumed};
