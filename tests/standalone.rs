@@ -7,10 +7,12 @@
 //!
 //! It works offline: the workspace's Cargo.lock pins every version and `--offline` never looks a crate
 //! up. It builds as a user would, in cargo's default `dev` profile with only the features these two crates
-//! ask for (not the workspace's union), in this test run's target directory: `cargo package`, which
-//! `cargo xtask ci` runs before the tests, leaves exactly those dependencies compiled there while it
-//! verifies glassbox-rl, so in CI only the two crates and the throwaway one are compiled. Run alone on a
-//! fresh checkout it compiles candle and the rest once in the `dev` profile (a few minutes on 2 cores).
+//! ask for (not the workspace's union), in this test run's target directory. The outside crate takes
+//! glassbox-core as glassbox-rl does, without its `candle` feature (MNIST's files and seeds need no
+//! tensors), so no candle is compiled: `cargo package`, which `cargo xtask ci` runs before the tests,
+//! leaves exactly those dependencies compiled there while it verifies glassbox-rl, and in CI only the two
+//! crates and the throwaway one are compiled. Run alone on a fresh checkout it compiles image, plotters
+//! and the rest once in the `dev` profile.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,7 +80,8 @@ fn a_crate_outside_the_workspace_builds_on_core_and_rl_by_path() {
     let path = |c: &str| root.join("crates").join(c).display().to_string();
     let toml = format!(
         "[package]\nname = \"outside\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-         [dependencies]\nglassbox-core = {{ path = {:?} }}\nglassbox-rl = {{ path = {:?} }}\n\
+         [dependencies]\nglassbox-core = {{ path = {:?}, default-features = false, features = [\"figures\"] }}\n\
+         glassbox-rl = {{ path = {:?} }}\n\
          serde_json = \"1\"\n\n# Not part of any workspace above the temporary directory.\n[workspace]\n",
         path("glassbox-core"),
         path("glassbox-rl"),

@@ -60,6 +60,8 @@ fn main() -> Result<()> {
         let diff = (fast - reference)?.abs()?.max_all()?.to_scalar::<f32>()?;
         let scale = reference.abs()?.max_all()?.to_scalar::<f32>()?;
         println!("{what:>10}: largest difference {diff:.2e} (largest value {scale:.2e})");
+        // Written so that a NaN difference fails too.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         if !(diff <= 1e-4 * scale.max(1e-12)) {
             candle_core::bail!(
                 "{what} differs from candle's by {diff} (NaN counts as a difference)"

@@ -177,7 +177,7 @@ pub fn executable_of(messages: &str, target: &str) -> Option<PathBuf> {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == target)
         .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .last()
+        .next_back()
 }
 
 /// What a bundle carries besides the binaries: `(source, path inside the bundle)`.

@@ -42,7 +42,7 @@ pub struct ReportArgs {
 pub fn tour(common: &Common, args: &TourArgs) -> anyhow::Result<()> {
     let selected = run::select(&args.only)?;
     let summary = run::run(common, &selected, args.full)?;
-    let page = report::write(&[common.out.clone()], &common.out)?;
+    let page = report::write(std::slice::from_ref(&common.out), &common.out)?;
     println!(
         "{} lessons: {} ran, {} skipped, {} failed in {:.0} s; wrote {}",
         summary.lessons,

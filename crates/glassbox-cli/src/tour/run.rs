@@ -2,7 +2,7 @@
 //! in the lesson's log.txt; an error or a panic fails that step and the tour goes on.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -253,7 +253,7 @@ fn run_step(argv: &[String]) -> Result<(), String> {
 /// Runs `f` with the lesson's output in `log`, updating its bar from the log's last line meanwhile.
 fn watch<T>(
     terminal: &Terminal,
-    log: &PathBuf,
+    log: &Path,
     bar: &LessonBar,
     step: usize,
     f: impl FnOnce() -> T,
