@@ -62,10 +62,20 @@ pub enum Error {
     NonFiniteLoss {
         /// The epoch it happened in (from 1).
         epoch: usize,
-        /// The batch within the epoch (from 0).
+        /// The batch within the epoch (from 1).
         batch: usize,
         /// The loss: NaN or an infinity.
         value: f64,
+    },
+
+    /// The evaluation after an epoch gave a loss that is NaN or infinite (which JSON cannot hold: it
+    /// would have been written to metrics.json as `null`).
+    #[error("{metric} was NaN or infinite after epoch {epoch}; training stopped (lower the learning rate or check the inputs)")]
+    NonFiniteEvaluation {
+        /// The epoch just evaluated (from 1).
+        epoch: usize,
+        /// The evaluation's name for the loss, such as `validation_loss`.
+        metric: String,
     },
 
     /// Training turned a weight, or the optimizer's state, into NaN or infinity by the end of an epoch;

@@ -162,6 +162,9 @@ where
         }
         let items_per_second = progress.rate();
         let eval = evaluate(epoch)?;
+        if let Some(metric) = non_finite_loss(&eval) {
+            return Err(Error::NonFiniteEvaluation { epoch, metric });
+        }
         let report = EpochReport {
             epoch,
             train_loss: loss_sum / seen as f64,
@@ -190,6 +193,16 @@ where
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// The name of an evaluated loss that came back NaN or infinite. `json!` turns such an `f64` into
+/// `null`, so a top-level key naming a loss that holds `null` is one.
+fn non_finite_loss(eval: &serde_json::Value) -> Option<String> {
+    let fields = eval.as_object()?;
+    fields
+        .iter()
+        .find(|(name, value)| name.contains("loss") && value.is_null())
+        .map(|(name, _)| name.clone())
 }
 
 #[cfg(test)]
@@ -280,5 +293,45 @@ mod tests {
             msg.contains("NaN") && msg.contains("learning rate"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn stops_clearly_on_a_non_finite_evaluation() {
+        let config = FitConfig {
+            epochs: 3,
+            batch_size: 2,
+            ..Default::default()
+        };
+        let mut reported = Vec::new();
+        let err = fit(
+            &config,
+            4,
+            |_| {
+                Ok(StepOutput {
+                    loss: 1.0,
+                    correct: None,
+                })
+            },
+            |epoch| {
+                let loss = if epoch == 2 { f64::INFINITY } else { 0.5 };
+                Ok(json!({ "validation_loss": loss, "note": null }))
+            },
+            |report| {
+                reported.push(report.epoch);
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(&err, Error::NonFiniteEvaluation { epoch: 2, metric } if metric == "validation_loss"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("validation_loss") && msg.contains("epoch 2"),
+            "{msg}"
+        );
+        // The first epoch was reported (and checkpointed by the lesson); the broken one was not.
+        assert_eq!(reported, [1]);
     }
 }
