@@ -22,7 +22,7 @@ use glassbox_tensor::ops::{self, ConvParams};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 /// (row label, batch, in channels, out channels, input height = width, padding); 3x3, stride 1.
-const LAYERS: [(&str, usize, usize, usize, usize, usize); 10] = [
+const LAYERS: [(&str, usize, usize, usize, usize, usize); 14] = [
     ("MNIST conv2, b128 32->64 26x26", 128, 32, 64, 26, 0),
     ("64->64 224x224", 1, 64, 64, 224, 1),
     ("64->128 112x112", 1, 64, 128, 112, 1),
@@ -33,6 +33,11 @@ const LAYERS: [(&str, usize, usize, usize, usize, usize); 10] = [
     ("512->512 28x28", 1, 512, 512, 28, 1),
     ("512->512 14x14", 1, 512, 512, 14, 1),
     ("b8 64->64 56x56", 8, 64, 64, 56, 1),
+    // Style transfer at 512x512 puts VGG16's block 4 on 64x64 maps and block 5 on 32x32.
+    ("256->512 64x64", 1, 256, 512, 64, 1),
+    ("512->512 64x64", 1, 512, 512, 64, 1),
+    ("512->512 40x40", 1, 512, 512, 40, 1),
+    ("512->512 32x32", 1, 512, 512, 32, 1),
 ];
 
 /// Seconds one call of `f` takes; its result is dropped after the clock stops.
@@ -128,7 +133,11 @@ fn main() -> Result<()> {
         let [a, f2, f4, d] = ms.map(median);
         // What `kernels::conv2d::conv2d_forward` decides (it is what `ops::conv2d` runs on the CPU).
         let takes = if winograd::applies(&g) {
-            "F(2x2,3x3)"
+            if winograd::algorithm_for(&g).m == F4X4.m {
+                "F(4x4,3x3)"
+            } else {
+                "F(2x2,3x3)"
+            }
         } else {
             "im2col"
         };

@@ -466,6 +466,7 @@ pub fn conv_transpose_by_col2im(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<
     dx.par_chunks_mut(image_len.max(1))
         .enumerate()
         .for_each(|(b, dxb)| {
+            super::parallel::zero_before_accumulating(dxb);
             let gm = Mat::rows(&gy[b * m * plane..(b + 1) * m * plane], m, plane);
             with_scratch(k * plane, |col| {
                 sgemm(MatMut::rows(col, k, plane), false, wt, gm, inner);

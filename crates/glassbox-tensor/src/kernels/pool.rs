@@ -96,6 +96,7 @@ pub fn max_pool_backward(x: &[f32], gy: &[f32], g: &PoolGeometry) -> Vec<f32> {
     dx.par_chunks_mut(plane_in)
         .enumerate()
         .for_each(|(p, dplane)| {
+            super::parallel::zero_before_accumulating(dplane);
             let plane = &x[p * plane_in..(p + 1) * plane_in];
             let grads = &gy[p * oh * ow..(p + 1) * oh * ow];
             for (i, &gv) in grads.iter().enumerate() {

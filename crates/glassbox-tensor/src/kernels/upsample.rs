@@ -37,6 +37,7 @@ pub fn upsample_nearest_backward(gy: &[f32], h: usize, w: usize, s: usize) -> Ve
     dx.par_chunks_mut(h * w)
         .zip(gy.par_chunks(oh * ow))
         .for_each(|(dp, gp)| {
+            super::parallel::zero_before_accumulating(dp);
             for (i, dst) in dp.chunks_exact_mut(w).enumerate() {
                 for row in gp[i * s * ow..(i + 1) * s * ow].chunks_exact(ow) {
                     for (d, block) in dst.iter_mut().zip(row.chunks_exact(s)) {

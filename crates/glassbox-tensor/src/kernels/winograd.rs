@@ -12,6 +12,8 @@
 //! band (n² x channels x tiles floats) stay near 2 MB. The transforms run along whole rows of tiles, so
 //! they vectorize.
 
+use std::sync::OnceLock;
+
 use super::activation::dispatch_avx512;
 use super::conv2d::{ConvGeometry, Epilogue};
 use super::gemm::{sgemm, Mat, MatMut, Threads};
@@ -90,6 +92,32 @@ const OUTPUT_CHUNK: usize = 64;
 /// Below this many output pixels per image the GEMMs get too thin to beat im2col (a 14x14 VGG layer is
 /// faster by im2col: `examples/conv_layers.rs` times both per layer).
 const MIN_OUTPUT_PIXELS: usize = 28 * 28;
+
+/// From this many output pixels per image, and with at most [`F4X4_MAX_IN_CHANNELS`] input channels,
+/// F(4x4, 3x3) runs the convolution instead of F(2x2, 3x3). Its 36 products per band are as wide as the
+/// band has tiles, and the band holds ~2 MB of transformed tiles, so many channels make them thin.
+/// `examples/conv_layers.rs` (forward with bias and ReLU, 2 threads, median ms, F(2x2) against F(4x4)) on
+/// an Intel Xeon with AVX-512, 2026-12-04: 64->64 224x224 13.1 / 8.9, 128->128 112x112 9.9 / 7.7,
+/// 128->256 56x56 5.5 / 4.5, 256->256 56x56 9.3 / 8.0, batch 8 64->64 56x56 7.7 / 6.4, 256->512 64x64
+/// 19.5 / 18.3; but 512->512 64x64 37.5 / 48.1 and 256->512 28x28 6.0 / 9.9.
+pub const F4X4_MIN_OUTPUT_PIXELS: usize = 56 * 56;
+
+/// See [`F4X4_MIN_OUTPUT_PIXELS`].
+pub const F4X4_MAX_IN_CHANNELS: usize = 256;
+
+/// The algorithm for a convolution that [`applies`]: F(4x4, 3x3) on wide maps of up to 256 channels,
+/// F(2x2, 3x3) on the rest. F(4x4) rounds worse (see [`F4X4`]), still well inside what f32 training
+/// and the PyTorch parity tests allow (1e-4 relative).
+pub fn algorithm_for(g: &ConvGeometry) -> &'static Algorithm {
+    match g.output_hw() {
+        Some((oh, ow))
+            if oh * ow >= F4X4_MIN_OUTPUT_PIXELS && g.in_channels <= F4X4_MAX_IN_CHANNELS =>
+        {
+            &F4X4
+        }
+        _ => &F2X2,
+    }
+}
 
 /// Whether a convolution is one Winograd handles here and it pays: 3x3, stride 1, no dilation, and
 /// enough channels and pixels that the small GEMMs stay efficient.
@@ -266,8 +294,8 @@ fn output_1d(m: usize, ins: &[&[f32]], outs: &mut [&mut [f32]], len: usize) {
     }
 }
 
-/// `epilogue(conv(x, w) + bias)` for a geometry that [`applies`], by F(2x2, 3x3). F(4x4, 3x3) measured
-/// no faster here (its 36 GEMMs per band are thinner) and rounds ~10x worse, so it stays an option.
+/// `epilogue(conv(x, w) + bias)` for a geometry that [`applies`], by the algorithm [`algorithm_for`]
+/// picks.
 pub fn conv2d_winograd(
     x: &[f32],
     w: &[f32],
@@ -275,7 +303,7 @@ pub fn conv2d_winograd(
     g: &ConvGeometry,
     epilogue: Epilogue,
 ) -> Vec<f32> {
-    conv2d_winograd_with(&F2X2, x, w, bias, g, epilogue)
+    conv2d_winograd_with(algorithm_for(g), x, w, bias, g, epilogue)
 }
 
 /// [`conv2d_winograd`] by a chosen algorithm; any 3x3 stride-1 undilated geometry.
@@ -301,17 +329,24 @@ pub fn input_gradient(
     w: &[f32],
     as_conv: &ConvGeometry,
 ) -> Vec<f32> {
-    let u = transform_filters(&F2X2, w, as_conv.out_channels, as_conv.in_channels, true);
-    conv2d_transformed(&F2X2, gy, relu_output, &u, &[], as_conv, Epilogue::None)
+    let alg = algorithm_for(as_conv);
+    let u = transform_filters(alg, w, as_conv.out_channels, as_conv.in_channels, true);
+    conv2d_transformed(alg, gy, relu_output, &u, &[], as_conv, Epilogue::None)
 }
 
-/// A 3x3 convolution's filters transformed once by F(2x2, 3x3), both ways: for its forward pass and, flipped
-/// and transposed, for its input gradient. For frozen networks that run many passes with the same
-/// weights (style transfer, deep dreaming): the transform is otherwise redone, and its n² x M x C
-/// buffer allocated and zeroed, on every pass. Costs 16/9 of the weights' memory per direction.
+/// A 3x3 convolution's filters transformed once, both ways: for its forward pass and, flipped and
+/// transposed, for its input gradient. For frozen networks that run many passes with the same weights
+/// (style transfer, deep dreaming): the transform is otherwise redone, and its n² x M x C buffer allocated
+/// and zeroed, on every pass. The F(2x2, 3x3) transforms are made at once (16/9 of the weights' memory per
+/// direction); the F(4x4, 3x3) ones (4x the weights) only for a direction that is run on a map wide
+/// enough for [`algorithm_for`] to pick it, the first time it is, so a network run on small images never
+/// holds them.
 pub struct Prepacked {
+    weights: Vec<f32>,
     forward: Vec<f32>,
     flipped: Vec<f32>,
+    forward_f4: OnceLock<Vec<f32>>,
+    flipped_f4: OnceLock<Vec<f32>>,
     out_channels: usize,
     in_channels: usize,
 }
@@ -325,11 +360,36 @@ impl Prepacked {
             "prepacked: not 3x3 filters"
         );
         Prepacked {
+            weights: w.to_vec(),
             forward: transform_filters(&F2X2, w, out_channels, in_channels, false),
             flipped: transform_filters(&F2X2, w, in_channels, out_channels, true),
+            forward_f4: OnceLock::new(),
+            flipped_f4: OnceLock::new(),
             out_channels,
             in_channels,
         }
+    }
+
+    /// The algorithm for `g` and these filters transformed by it, one direction.
+    fn filters_for(&self, g: &ConvGeometry, flipped: bool) -> (&'static Algorithm, &[f32]) {
+        let alg = algorithm_for(g);
+        if alg.m == F2X2.m {
+            return (
+                alg,
+                if flipped {
+                    &self.flipped
+                } else {
+                    &self.forward
+                },
+            );
+        }
+        let (cell, rows, cols) = if flipped {
+            (&self.flipped_f4, self.in_channels, self.out_channels)
+        } else {
+            (&self.forward_f4, self.out_channels, self.in_channels)
+        };
+        let u = cell.get_or_init(|| transform_filters(alg, &self.weights, rows, cols, flipped));
+        (alg, u)
     }
 
     /// [`conv2d_winograd`] with these filters; `g` must [`applies`] and match them.
@@ -344,7 +404,8 @@ impl Prepacked {
             (g.out_channels, g.in_channels) == (self.out_channels, self.in_channels),
             "prepacked filters for another convolution"
         );
-        conv2d_transformed(&F2X2, x, None, &self.forward, bias, g, epilogue)
+        let (alg, u) = self.filters_for(g, false);
+        conv2d_transformed(alg, x, None, u, bias, g, epilogue)
     }
 
     /// [`input_gradient`] with these filters; `as_conv` (the transposed geometry) must [`applies`].
@@ -358,15 +419,8 @@ impl Prepacked {
             (as_conv.out_channels, as_conv.in_channels) == (self.in_channels, self.out_channels),
             "prepacked filters for another convolution"
         );
-        conv2d_transformed(
-            &F2X2,
-            gy,
-            relu_output,
-            &self.flipped,
-            &[],
-            as_conv,
-            Epilogue::None,
-        )
+        let (alg, u) = self.filters_for(as_conv, true);
+        conv2d_transformed(alg, gy, relu_output, u, &[], as_conv, Epilogue::None)
     }
 }
 
@@ -759,14 +813,15 @@ mod tests {
         }
     }
 
-    /// Prepacked filters give exactly what transforming them on every pass gives, both directions.
+    /// Prepacked filters give exactly what transforming them on every pass gives, both directions, with
+    /// F(2x2, 3x3) on a small map and F(4x4, 3x3) on a wide one, whose transforms are made only then.
     #[test]
     fn prepacked_filters_change_nothing() {
-        let g = ConvGeometry {
+        let geometry = |height: usize, width: usize| ConvGeometry {
             batch: 1,
             in_channels: 64,
-            height: 30,
-            width: 28,
+            height,
+            width,
             out_channels: 72,
             kernel_h: 3,
             kernel_w: 3,
@@ -774,29 +829,45 @@ mod tests {
             stride: 1,
             dilation: 1,
         };
-        let x: Vec<f32> = (0..g.input_len())
-            .map(|i| ((i as f32) * 0.31).sin())
-            .collect();
-        let wt: Vec<f32> = (0..g.weight_len())
+        let (small, wide) = (geometry(30, 28), geometry(113, 112));
+        assert_eq!(algorithm_for(&small).m, F2X2.m);
+        assert_eq!(algorithm_for(&wide).m, F4X4.m);
+        let wt: Vec<f32> = (0..small.weight_len())
             .map(|i| ((i as f32) * 0.17).cos() * 0.1)
             .collect();
-        let bias: Vec<f32> = (0..g.out_channels)
+        let bias: Vec<f32> = (0..small.out_channels)
             .map(|i| (i as f32 * 0.2).sin())
             .collect();
-        let packed = Prepacked::new(&wt, g.out_channels, g.in_channels);
-        assert!(applies(&g));
-        let y = conv2d_winograd(&x, &wt, &bias, &g, Epilogue::BiasRelu);
-        assert_eq!(packed.conv2d(&x, &bias, &g, Epilogue::BiasRelu), y);
-        let as_conv = g
-            .transposed_as_conv()
-            .filter(applies)
-            .expect("Winograd's input gradient");
-        let gy: Vec<f32> = (0..g.output_len())
-            .map(|i| ((i as f32) * 0.07).cos())
-            .collect();
-        assert_eq!(
-            packed.input_gradient(&gy, Some(&y), &as_conv),
-            input_gradient(&gy, Some(&y), &wt, &as_conv)
-        );
+        let packed = Prepacked::new(&wt, small.out_channels, small.in_channels);
+        for g in [small, wide] {
+            let x: Vec<f32> = (0..g.input_len())
+                .map(|i| ((i as f32) * 0.31).sin())
+                .collect();
+            assert!(applies(&g));
+            let y = conv2d_winograd(&x, &wt, &bias, &g, Epilogue::BiasRelu);
+            assert_eq!(packed.conv2d(&x, &bias, &g, Epilogue::BiasRelu), y);
+            let as_conv = g
+                .transposed_as_conv()
+                .filter(applies)
+                .expect("Winograd's input gradient");
+            let gy: Vec<f32> = (0..g.output_len())
+                .map(|i| ((i as f32) * 0.07).cos())
+                .collect();
+            assert_eq!(
+                packed.input_gradient(&gy, Some(&y), &as_conv),
+                input_gradient(&gy, Some(&y), &wt, &as_conv)
+            );
+            // The F(4x4) transforms exist once a wide map has been run, not before.
+            let made = packed.forward_f4.get().is_some() && packed.flipped_f4.get().is_some();
+            assert_eq!(made, g.height > 100, "{g:?}");
+            // And the result is the convolution: against im2col within F(4x4)'s rounding.
+            if g.height > 100 {
+                let reference = conv2d_forward_im2col(&x, &wt, &bias, &g, Epilogue::BiasRelu);
+                let scale = reference.iter().map(|v| v.abs()).sum::<f32>() / reference.len() as f32;
+                for (a, r) in y.iter().zip(&reference) {
+                    assert!((a - r).abs() <= 5e-5 * (r.abs() + scale), "{a} vs {r}");
+                }
+            }
+        }
     }
 }
