@@ -455,25 +455,19 @@ pub fn conv2d_backward_input_through_relu_prepacked(
 /// `dx = col2im(w^T gy)` per image: any stride, padding and dilation. This is also the forward pass of
 /// a transposed convolution.
 pub fn conv_transpose_by_col2im(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
-    use rayon::prelude::*;
     let (oh, ow) = g.out_hw();
     let (m, k) = (g.out_channels, g.patch_len());
     let plane = oh * ow;
     let image_len = g.in_channels * g.height * g.width;
-    let mut dx = vec![0.0f32; g.input_len()];
     let wt = Mat::rows(w, m, k).t();
     let inner = band_threads(g.batch);
-    dx.par_chunks_mut(image_len.max(1))
-        .enumerate()
-        .for_each(|(b, dxb)| {
-            super::parallel::zero_before_accumulating(dxb);
-            let gm = Mat::rows(&gy[b * m * plane..(b + 1) * m * plane], m, plane);
-            with_scratch(k * plane, |col| {
-                sgemm(MatMut::rows(col, k, plane), false, wt, gm, inner);
-                col2im_add(col, g, dxb);
-            });
+    super::parallel::zeros_accumulated_in_parallel(g.input_len(), image_len, |b, dxb| {
+        let gm = Mat::rows(&gy[b * m * plane..(b + 1) * m * plane], m, plane);
+        with_scratch(k * plane, |col| {
+            sgemm(MatMut::rows(col, k, plane), false, wt, gm, inner);
+            col2im_add(col, g, dxb);
         });
-    dx
+    })
 }
 
 /// A sum in eight independent lanes, which the compiler vectorizes (a plain `iter().sum()` must keep

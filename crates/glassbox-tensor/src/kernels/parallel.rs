@@ -138,6 +138,39 @@ impl SharedMut {
     }
 }
 
+/// A buffer of `len` zeros to accumulate into (`+=`), cut into `chunk`-sized pieces that `fill` gets in
+/// parallel with their index, each zeroed by its own thread just before.
+///
+/// Not `vec![0.0; len]` and then `+=`: for a buffer above glibc's mmap threshold (32 MB) calloc hands
+/// over untouched pages from the kernel, and the first read of each maps the shared zero page, so the
+/// write after it copies the page and flushes the other cores' TLBs, an interrupt per page. At style
+/// transfer's 512x512 that was about 15% of a step (`perf record`: `native_write_msr` under
+/// `do_wp_page`), in max pooling's backward. For a smaller buffer calloc zeroes recycled heap memory on
+/// one thread, a pass this saves. Here each page is first written, once, by the thread that uses it.
+pub(crate) fn zeros_accumulated_in_parallel(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    use rayon::prelude::*;
+    use std::mem::MaybeUninit;
+    let mut buf: Vec<f32> = Vec::with_capacity(len);
+    buf.spare_capacity_mut()[..len]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(i, piece)| {
+            piece.fill(MaybeUninit::new(0.0));
+            // SAFETY: every element of `piece` was initialized on the line above, and
+            // `MaybeUninit<f32>` has the layout of `f32`.
+            let piece = unsafe { &mut *(piece as *mut [MaybeUninit<f32>] as *mut [f32]) };
+            fill(i, piece);
+        });
+    // SAFETY: the pieces cover `0..len` and each was initialized (a panic above drops `buf` at length
+    // 0, which is sound for `f32`).
+    unsafe { buf.set_len(len) };
+    buf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,15 +196,27 @@ mod tests {
         };
         assert_eq!(in_pool(1), in_pool(3));
     }
-}
 
-/// Zeros written over a chunk of a buffer that `vec![0.0; n]` just allocated, before it is accumulated
-/// into (`+=`). The buffer reads zero already, but a large one comes straight from the kernel with no
-/// pages behind it: a read maps the shared zero page, and the write after it copies the page and flushes
-/// the other cores' TLBs, an interrupt per page. Writing first takes one plain fault per page instead.
-/// At style transfer's 512x512 the max-pooling backward's read-then-write cost about 15% of a step
-/// (`perf record`: `native_write_msr` under `do_wp_page`); call this in the parallel loop, on each
-/// thread's own chunk.
-pub(crate) fn zero_before_accumulating(chunk: &mut [f32]) {
-    chunk.fill(0.0);
+    #[test]
+    fn accumulating_into_fresh_zeros_in_pieces() {
+        // 10 is not a multiple of the piece size 4: the last piece is short.
+        let buf = zeros_accumulated_in_parallel(10, 4, |i, piece| {
+            for (j, v) in piece.iter_mut().enumerate() {
+                *v += (i * 100 + j) as f32;
+            }
+        });
+        assert_eq!(buf, [0., 1., 2., 3., 100., 101., 102., 103., 200., 201.]);
+        assert!(zeros_accumulated_in_parallel(0, 0, |_, _| unreachable!()).is_empty());
+        // Large enough to come from mmap: every element reads zero before it is added to.
+        let big = zeros_accumulated_in_parallel(10 << 20, 1 << 20, |_, piece| {
+            for v in piece.iter_mut().step_by(1021) {
+                *v += 1.0;
+            }
+        });
+        assert_eq!(
+            big.iter().filter(|&&v| v == 1.0).count(),
+            10 * (1usize << 20).div_ceil(1021)
+        );
+        assert_eq!(big.iter().filter(|&&v| v != 0.0 && v != 1.0).count(), 0);
+    }
 }

@@ -92,18 +92,13 @@ pub fn max_pool_forward(x: &[f32], g: &PoolGeometry) -> Vec<f32> {
 pub fn max_pool_backward(x: &[f32], gy: &[f32], g: &PoolGeometry) -> Vec<f32> {
     let (oh, ow) = g.out_hw();
     let plane_in = g.height * g.width;
-    let mut dx = vec![0.0f32; x.len()];
-    dx.par_chunks_mut(plane_in)
-        .enumerate()
-        .for_each(|(p, dplane)| {
-            super::parallel::zero_before_accumulating(dplane);
-            let plane = &x[p * plane_in..(p + 1) * plane_in];
-            let grads = &gy[p * oh * ow..(p + 1) * oh * ow];
-            for (i, &gv) in grads.iter().enumerate() {
-                dplane[window_argmax(plane, g, i / ow, i % ow)] += gv;
-            }
-        });
-    dx
+    super::parallel::zeros_accumulated_in_parallel(x.len(), plane_in, |p, dplane| {
+        let plane = &x[p * plane_in..(p + 1) * plane_in];
+        let grads = &gy[p * oh * ow..(p + 1) * oh * ow];
+        for (i, &gv) in grads.iter().enumerate() {
+            dplane[window_argmax(plane, g, i / ow, i % ow)] += gv;
+        }
+    })
 }
 
 #[cfg(test)]

@@ -30,23 +30,20 @@ pub fn upsample_nearest_forward(x: &[f32], h: usize, w: usize, s: usize) -> Vec<
 /// The input gradient: each input pixel collects the sum of its `s x s` block of `gy`.
 pub fn upsample_nearest_backward(gy: &[f32], h: usize, w: usize, s: usize) -> Vec<f32> {
     let (oh, ow) = (h * s, w * s);
-    let mut dx = vec![0.0f32; gy.len() / (s * s).max(1)];
-    if dx.is_empty() {
-        return dx;
+    let len = gy.len() / (s * s).max(1);
+    if len == 0 {
+        return Vec::new();
     }
-    dx.par_chunks_mut(h * w)
-        .zip(gy.par_chunks(oh * ow))
-        .for_each(|(dp, gp)| {
-            super::parallel::zero_before_accumulating(dp);
-            for (i, dst) in dp.chunks_exact_mut(w).enumerate() {
-                for row in gp[i * s * ow..(i + 1) * s * ow].chunks_exact(ow) {
-                    for (d, block) in dst.iter_mut().zip(row.chunks_exact(s)) {
-                        *d += block.iter().sum::<f32>();
-                    }
+    super::parallel::zeros_accumulated_in_parallel(len, h * w, |p, dp| {
+        let gp = &gy[p * oh * ow..(p + 1) * oh * ow];
+        for (i, dst) in dp.chunks_exact_mut(w).enumerate() {
+            for row in gp[i * s * ow..(i + 1) * s * ow].chunks_exact(ow) {
+                for (d, block) in dst.iter_mut().zip(row.chunks_exact(s)) {
+                    *d += block.iter().sum::<f32>();
                 }
             }
-        });
-    dx
+        }
+    })
 }
 
 #[cfg(test)]
