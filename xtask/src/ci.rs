@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+
 use crate::process;
 
 /// THE test command; `.ci/run` and people run the same thing. The `ci` profile is `release` without LTO
@@ -81,6 +83,7 @@ pub fn run(root: &Path, cuda: bool) -> anyhow::Result<()> {
 
     // Before the tests: verifying glassbox-rl's package compiles the dependencies exactly as a crate outside
     // the workspace gets them, which tests/standalone.rs then reuses.
+    forget_packaged_siblings(|v| std::env::var_os(v))?;
     let mut package = process::cargo();
     package.args(package_args());
     let shown = process::display(&package);
@@ -179,6 +182,42 @@ pub fn package_args() -> Vec<&'static str> {
         args.extend(["-p", name]);
     }
     args
+}
+
+/// Removes the sources cargo extracted from earlier runs' packages of our crates.
+///
+/// `cargo package` verifies each crate against its siblings' fresh tarballs, but it unpacks them under
+/// `$CARGO_HOME/registry/src/<local registry>/NAME-VERSION` and reuses a directory that is already there,
+/// so on a machine that packaged the same version before, the verification compiles the old sources:
+/// a change to glassbox-core's features then failed glassbox-rl's verification against glassbox-core as it
+/// was hours earlier. Only directories named after our crates are removed; crates.io's stay.
+fn forget_packaged_siblings(
+    get: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> anyhow::Result<()> {
+    let home = match (get("CARGO_HOME"), get("HOME")) {
+        (Some(c), _) => std::path::PathBuf::from(c),
+        (None, Some(h)) => std::path::PathBuf::from(h).join(".cargo"),
+        (None, None) => return Ok(()),
+    };
+    let Ok(registries) = std::fs::read_dir(home.join("registry/src")) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        let Ok(crates) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for dir in crates.flatten() {
+            let name = dir.file_name().to_string_lossy().into_owned();
+            let ours = LIBRARY_CRATES
+                .iter()
+                .any(|c| name.strip_prefix(c).is_some_and(|v| v.starts_with('-')));
+            if ours {
+                std::fs::remove_dir_all(dir.path())
+                    .with_context(|| format!("cannot remove {}", dir.path().display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every example of the workspace, in the test profile (already built by the test command, so this links
@@ -292,5 +331,29 @@ mod tests {
         });
         assert_eq!(env.len(), 1);
         assert_eq!(env[0].0, "GLASSBOX_WEIGHTS");
+    }
+
+    #[test]
+    fn only_our_crates_extracted_sources_are_forgotten() {
+        let home = tempfile::tempdir().unwrap();
+        let src = home.path().join("registry/src/-abc");
+        for dir in [
+            "glassbox-core-0.1.0",
+            "glassbox-rl-0.1.0",
+            "serde-1.0.0",
+            "glassbox-core2-0.1.0",
+        ] {
+            std::fs::create_dir_all(src.join(dir).join("src")).unwrap();
+        }
+        let home_dir = home.path().as_os_str().to_owned();
+        forget_packaged_siblings(|v| (v == "CARGO_HOME").then(|| home_dir.clone())).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&src)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["glassbox-core2-0.1.0", "serde-1.0.0"]);
+        // No cargo home at all: nothing to do.
+        forget_packaged_siblings(|_| None).unwrap();
     }
 }
