@@ -162,9 +162,7 @@ where
         }
         let items_per_second = progress.rate();
         let eval = evaluate(epoch)?;
-        if let Some(metric) = non_finite_loss(&eval) {
-            return Err(Error::NonFiniteEvaluation { epoch, metric });
-        }
+        let broken = non_finite_loss(&eval);
         let report = EpochReport {
             epoch,
             train_loss: loss_sum / seen as f64,
@@ -189,7 +187,12 @@ where
                 report.eval.to_string()
             }
         ));
+        // The lesson's own end of epoch first: where the weights themselves went NaN or infinite (the usual
+        // reason an evaluated loss does), it says so more precisely and keeps the previous checkpoint.
         on_epoch(&report)?;
+        if let Some(metric) = broken {
+            return Err(Error::NonFiniteEvaluation { epoch, metric });
+        }
         reports.push(report);
     }
     Ok(reports)
@@ -331,7 +334,7 @@ mod tests {
             msg.contains("validation_loss") && msg.contains("epoch 2"),
             "{msg}"
         );
-        // The first epoch was reported (and checkpointed by the lesson); the broken one was not.
-        assert_eq!(reported, [1]);
+        // The lesson saw both epochs (its own checks run first), and nothing after the broken one.
+        assert_eq!(reported, [1, 2]);
     }
 }
