@@ -1,5 +1,6 @@
 //! `max_pool2d` on candle tensors: the fast CPU kernel with its backward pass; elsewhere candle's ops,
-//! arranged so that their gradient is right (see [`device_max_pool2d`]).
+//! with each window's maximum gathered by index so that the gradient is the CPU kernel's (candle's own
+//! `max_pool2d` backward is wrong; see `device_max_pool2d` in the source).
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 
