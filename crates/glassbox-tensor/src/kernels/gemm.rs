@@ -139,6 +139,29 @@ impl Threads {
     }
 }
 
+/// `a * b` as a new row-major `a.rows x b.cols` buffer, written by the product alone: a result zeroed
+/// first and then overwritten cost a pass over it (13 MB for the input projection of the character
+/// lesson's second LSTM layer, every step).
+pub fn sgemm_new(a: Mat<'_>, b: Mat<'_>, threads: Threads) -> Vec<f32> {
+    let (rows, cols) = (a.rows, b.cols);
+    let mut out = Vec::with_capacity(rows * cols);
+    let spare = SharedMut::spare(&mut out, rows * cols);
+    // SAFETY: the view covers the spare capacity just reserved, which nothing else touches; without
+    // `accumulate` every kernel writes each element of `dst` without reading it first (the `gemm` crate
+    // with `read_dst == false`, `sgemm_avx2` by storing its first panel, the empty product by filling).
+    unsafe {
+        sgemm(
+            MatMut::shared(spare, 0, rows, cols, cols),
+            false,
+            a,
+            b,
+            threads,
+        );
+        out.set_len(rows * cols);
+    }
+    out
+}
+
 /// `dst = a * b` (or `dst += a * b` with `accumulate`).
 ///
 /// Panics if the shapes disagree or a view reaches past its slice: these are programming errors inside
@@ -218,6 +241,25 @@ mod tests {
             }
         }
         out
+    }
+
+    /// A product into a fresh buffer equals the same product into zeros, on a small shape (the `gemm`
+    /// crate) and on one large enough for the AVX2 kernel where that is chosen; an empty inner dimension
+    /// gives zeros.
+    #[test]
+    fn a_product_into_a_new_buffer_writes_every_element() {
+        for (m, n, k) in [(7, 5, 3), (487, 301, 263)] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let (am, bm) = (Mat::rows(&a, m, k), Mat::rows(&b, n, k).t());
+            let mut zeroed = vec![0.0f32; m * n];
+            sgemm(MatMut::rows(&mut zeroed, m, n), false, am, bm, Threads::Pool(2));
+            let fresh = sgemm_new(am, bm, Threads::Pool(2));
+            assert_eq!(fresh, zeroed, "{m}x{n}x{k}");
+            assert!(fresh.iter().any(|&x| x.abs() > 0.1));
+        }
+        let empty = sgemm_new(Mat::rows(&[], 3, 0), Mat::rows(&[], 0, 4), Threads::One);
+        assert_eq!(empty, vec![0.0; 12]);
     }
 
     #[cfg(target_arch = "x86_64")]

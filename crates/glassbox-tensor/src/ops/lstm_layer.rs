@@ -14,7 +14,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, 
 
 use super::conv2d::uses_fast_path;
 use super::lstm::{keep_for_backward, last_cells, lstm_recurrence, LstmStates};
-use crate::kernels::gemm::{sgemm, Mat, MatMut, Threads};
+use crate::kernels::gemm::{sgemm, sgemm_new, Mat, MatMut, Threads};
 use crate::kernels::lstm::{lstm_backward, lstm_forward, LstmGeometry, Projections};
 use crate::kernels::parallel::threads;
 use crate::kernels::storage::f32_slice;
@@ -150,10 +150,7 @@ impl LstmLayerOp {
         let g = &self.geometry;
         Ok(match x {
             Rows::Dense(x) => {
-                let mut xw = vec![0.0f32; n * four_h];
-                sgemm(
-                    MatMut::rows(&mut xw, n, four_h),
-                    false,
+                let xw = sgemm_new(
                     Mat::rows(x, n, f),
                     Mat::rows(w_ih, four_h, f).t(),
                     Threads::Pool(threads()),
@@ -289,10 +286,7 @@ impl CustomOp3 for LstmLayerOp {
             .transpose()?;
         let d_x = match x_rows {
             Rows::Dense(_) if x.track_op() => {
-                let mut d = vec![0.0f32; n * f];
-                sgemm(
-                    MatMut::rows(&mut d, n, f),
-                    false,
+                let d = sgemm_new(
                     Mat::rows(dxw, n, four_h),
                     Mat::rows(f32_slice("lstm weight_ih", ws, wl)?, four_h, f),
                     Threads::Pool(threads()),
