@@ -226,7 +226,7 @@ impl Lstm {
         let mut sequence: Option<Tensor> = None;
         for layer in &self.layers {
             let below = match &sequence {
-                Some(h) => Some(h.contiguous()?.reshape((steps * batch, self.hidden))?),
+                Some(h) => Some(h.contiguous()?),
                 None => None,
             };
             let input = below.as_ref().map_or(input, LayerInput::Dense);

@@ -22,7 +22,9 @@ use crate::kernels::storage::f32_slice;
 /// What a layer reads at each step, time-major (row `t * batch + b` is step `t` of sequence `b`).
 #[derive(Clone, Copy, Debug)]
 pub enum LayerInput<'a> {
-    /// `(steps * batch, features)` vectors.
+    /// `(steps * batch, features)` or `(steps, batch, features)` vectors (the hidden states of a layer
+    /// below, as they come: a reshape between layers would cost a zeroed gradient and an addition in
+    /// candle's backward pass).
     Dense(&'a Tensor),
     /// `(steps * batch)` symbol ids, standing for one-hot vectors: the projection of id `k` is column `k`
     /// of `W_ih`.
@@ -55,9 +57,9 @@ pub fn lstm_layer(
     }
     let (x, fast_input) = match input {
         LayerInput::Dense(x) => {
-            if x.dims() != [steps * batch, features] {
+            if x.dims() != [steps * batch, features] && x.dims() != [steps, batch, features] {
                 candle_core::bail!(
-                    "lstm layer: input {:?}, expected ({steps} x {batch}, {features})",
+                    "lstm layer: input {:?}, expected ({steps} x {batch}, {features}) or ({steps}, {batch}, {features})",
                     x.dims()
                 );
             }
@@ -75,7 +77,7 @@ pub fn lstm_layer(
     };
     if !(fast_input && uses_fast_path(w_ih) && uses_fast_path(w_hh) && uses_fast_path(bias)) {
         let xw = match input {
-            LayerInput::Dense(x) => x.matmul(&w_ih.t()?)?,
+            LayerInput::Dense(x) => x.reshape((steps * batch, features))?.matmul(&w_ih.t()?)?,
             LayerInput::Ids(ids) => w_ih.t()?.contiguous()?.embedding(ids)?,
         };
         return lstm_recurrence(&xw.reshape((steps, batch, four_h))?, w_hh, Some(bias));
@@ -291,7 +293,7 @@ impl CustomOp3 for LstmLayerOp {
                     Mat::rows(f32_slice("lstm weight_ih", ws, wl)?, four_h, f),
                     Threads::Pool(threads()),
                 );
-                Some(Tensor::from_vec(d, (n, f), x.device())?)
+                Some(Tensor::from_vec(d, x.shape(), x.device())?)
             }
             _ => None,
         };
@@ -396,6 +398,51 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Dense input as `(steps, batch, features)` (a layer below's hidden states, unreshaped) gives what
+    /// the flat rows give, and its gradient comes back in its own shape.
+    #[test]
+    fn takes_time_major_input_unflattened() {
+        let dev = Device::Cpu;
+        let (steps, batch, features, hidden) = (4, 3, 5, 6);
+        let values = |n: usize, a: f64| {
+            Tensor::arange(0f32, n as f32, &dev)
+                .unwrap()
+                .affine(a, 0.2)
+                .unwrap()
+                .sin()
+                .unwrap()
+        };
+        let x = Var::from_tensor(
+            &values(steps * batch * features, 0.7)
+                .reshape((steps, batch, features))
+                .unwrap(),
+        )
+        .unwrap();
+        let w_ih = values(4 * hidden * features, 0.3)
+            .reshape((4 * hidden, features))
+            .unwrap();
+        let w_hh = values(4 * hidden * hidden, 0.9)
+            .reshape((4 * hidden, hidden))
+            .unwrap();
+        let bias = values(4 * hidden, 1.1);
+        let flat = x.as_tensor().reshape((steps * batch, features)).unwrap();
+        let run = |input: &Tensor| {
+            lstm_layer(LayerInput::Dense(input), steps, batch, &w_ih, &w_hh, &bias).unwrap()
+        };
+        let (a, b) = (run(x.as_tensor()), run(&flat));
+        let (a, b) = (
+            a.hidden.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            b.hidden.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        );
+        assert_eq!(a, b);
+        assert!(a.iter().any(|v| v.abs() > 0.05));
+        let grads = run(x.as_tensor()).hidden.sum_all().unwrap().backward().unwrap();
+        assert_eq!(grads.get(x.as_tensor()).unwrap().dims(), [steps, batch, features]);
+        let wrong = x.as_tensor().reshape((batch, steps, features)).unwrap();
+        let err = lstm_layer(LayerInput::Dense(&wrong), steps, batch, &w_ih, &w_hh, &bias);
+        assert!(err.unwrap_err().to_string().contains("expected"));
     }
 
     #[test]
