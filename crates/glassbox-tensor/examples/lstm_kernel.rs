@@ -3,11 +3,49 @@
 //!
 //! `RAYON_NUM_THREADS=2 cargo run --release -p glassbox-tensor --example lstm_kernel -- 100 32 256`
 //! (steps, batch, hidden: the character lesson's layer; `40 128 128` is the course's).
+//!
+//! `-- --tile` times the recurrence's micro-kernel alone on one thread instead (a 6-row tile of the
+//! widest instruction set over a 256-deep panel, everything in cache): the most the recurrent product can
+//! reach on this core.
 
 use glassbox_tensor::kernels::lstm::{lstm_backward, lstm_forward, LstmGeometry, Projections};
 use std::time::Instant;
 
+/// GFLOP/s of `reps` 6-row tiles over a `k`-deep panel, on AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn avx512_tiles(k: usize, reps: usize, a: &[f32], b: &[f32], out: &mut [f32]) -> f64 {
+    use glassbox_tensor::kernels::lstm::lanes::{tile_rows, Avx512};
+    let t = Instant::now();
+    for _ in 0..reps {
+        // SAFETY: `a` holds 6 rows of k floats, `b` k steps of 64, `out` 6 rows of 64; AVX-512 checked.
+        unsafe { tile_rows::<Avx512>(6, k, a.as_ptr(), k, b.as_ptr(), out.as_mut_ptr()) };
+        std::hint::black_box(&mut *out);
+    }
+    reps as f64 * 2.0 * (6 * k * 64) as f64 / t.elapsed().as_secs_f64() / 1e9
+}
+
+fn tile_only() {
+    #[cfg(target_arch = "x86_64")]
+    if glassbox_tensor::kernels::lstm::Isa::best() == glassbox_tensor::kernels::lstm::Isa::Avx512 {
+        let k = 256;
+        let a: Vec<f32> = (0..6 * k).map(|i| (i % 7) as f32 * 0.01).collect();
+        let b: Vec<f32> = (0..k * 64).map(|i| (i % 5) as f32 * 0.01).collect();
+        let mut out = vec![0.0f32; 6 * 64];
+        for _ in 0..3 {
+            // SAFETY: the CPU has AVX-512 (checked above).
+            let rate = unsafe { avx512_tiles(k, 20_000, &a, &b, &mut out) };
+            println!("micro-kernel (AVX-512, 6 x 64 tile, k = {k}, 1 thread): {rate:.1} GFLOP/s");
+        }
+        return;
+    }
+    println!("--tile times the AVX-512 micro-kernel; this CPU has no AVX-512");
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--tile") {
+        return tile_only();
+    }
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .map(|a| a.parse().expect("steps batch hidden, as numbers"))

@@ -45,7 +45,11 @@ fn sum_of_squares(g: &Tensor) -> candle_core::Result<f64> {
     let fast = with_f32(g, |xs| {
         let mut lanes = [0.0f64; 8];
         let chunks = xs.chunks_exact(8);
-        let tail: f64 = chunks.remainder().iter().map(|&x| (x as f64) * (x as f64)).sum();
+        let tail: f64 = chunks
+            .remainder()
+            .iter()
+            .map(|&x| (x as f64) * (x as f64))
+            .sum();
         for chunk in chunks {
             for (sum, &x) in lanes.iter_mut().zip(chunk) {
                 *sum += (x as f64) * (x as f64);
@@ -78,7 +82,9 @@ mod tests {
     #[test]
     fn the_f32_path_agrees_with_candle_ops() {
         let n = 1003;
-        let xs: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013).collect();
+        let xs: Vec<f32> = (0..n)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013)
+            .collect();
         let g = Tensor::from_vec(xs.clone(), n, &Device::Cpu).unwrap();
         let by_ops = g
             .to_dtype(DType::F64)
@@ -90,13 +96,28 @@ mod tests {
             .to_scalar::<f64>()
             .unwrap();
         let fast = sum_of_squares(&g).unwrap();
-        assert!(by_ops > 1.0 && (fast - by_ops).abs() <= 1e-12 * by_ops, "{fast} vs {by_ops}");
+        assert!(
+            by_ops > 1.0 && (fast - by_ops).abs() <= 1e-12 * by_ops,
+            "{fast} vs {by_ops}"
+        );
         let scaled_fast: Vec<f32> = scaled(&g, 0.3).unwrap().to_vec1().unwrap();
         let scaled_ops: Vec<f32> = g.affine(0.3, 0.0).unwrap().to_vec1().unwrap();
         assert_eq!(scaled_fast, scaled_ops);
-        let t = Tensor::from_vec(xs, (17, 59), &Device::Cpu).unwrap().t().unwrap();
-        assert!(with_f32(&t, |_| ()).is_none(), "a transposed view is not contiguous");
-        let by_ops_t = t.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() as f64;
+        let t = Tensor::from_vec(xs, (17, 59), &Device::Cpu)
+            .unwrap()
+            .t()
+            .unwrap();
+        assert!(
+            with_f32(&t, |_| ()).is_none(),
+            "a transposed view is not contiguous"
+        );
+        let by_ops_t = t
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap() as f64;
         assert!((sum_of_squares(&t).unwrap() - by_ops_t).abs() <= 1e-5 * by_ops_t);
     }
 

@@ -253,7 +253,13 @@ mod tests {
             let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
             let (am, bm) = (Mat::rows(&a, m, k), Mat::rows(&b, n, k).t());
             let mut zeroed = vec![0.0f32; m * n];
-            sgemm(MatMut::rows(&mut zeroed, m, n), false, am, bm, Threads::Pool(2));
+            sgemm(
+                MatMut::rows(&mut zeroed, m, n),
+                false,
+                am,
+                bm,
+                Threads::Pool(2),
+            );
             let fresh = sgemm_new(am, bm, Threads::Pool(2));
             assert_eq!(fresh, zeroed, "{m}x{n}x{k}");
             assert!(fresh.iter().any(|&x| x.abs() > 0.1));

@@ -438,8 +438,16 @@ mod tests {
         );
         assert_eq!(a, b);
         assert!(a.iter().any(|v| v.abs() > 0.05));
-        let grads = run(x.as_tensor()).hidden.sum_all().unwrap().backward().unwrap();
-        assert_eq!(grads.get(x.as_tensor()).unwrap().dims(), [steps, batch, features]);
+        let grads = run(x.as_tensor())
+            .hidden
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert_eq!(
+            grads.get(x.as_tensor()).unwrap().dims(),
+            [steps, batch, features]
+        );
         let wrong = x.as_tensor().reshape((batch, steps, features)).unwrap();
         let err = lstm_layer(LayerInput::Dense(&wrong), steps, batch, &w_ih, &w_hh, &bias);
         assert!(err.unwrap_err().to_string().contains("expected"));
