@@ -172,11 +172,12 @@ impl CharModel {
     /// after each window, or `(steps * batch, symbols)` time-major for [`Targets::EveryStep`].
     pub fn logits(&self, ids: &Tensor) -> Result<Tensor> {
         let states = self.lstm.forward_one_hot(ids)?;
-        let hidden = match self.config.targets {
-            Targets::AfterWindow => states.last_hidden()?,
-            Targets::EveryStep => states.sequence.flatten_to(1)?,
-        };
-        self.head.forward(&hidden)
+        match self.config.targets {
+            Targets::AfterWindow => self.head.forward(&states.last_hidden()?),
+            // The head over the states as they come, then its logits flattened: a third the size of
+            // the states, so candle's backward pass zeroes and adds less for the reshape.
+            Targets::EveryStep => self.head.forward(&states.sequence)?.flatten_to(1),
+        }
     }
 
     /// The state before the first character: zeros, as training starts every window.

@@ -240,11 +240,10 @@ impl WordModel {
     /// each window, or `(steps * batch, vocabulary)` time-major for [`Targets::EveryStep`].
     pub fn logits(&self, ids: &Tensor, train: bool) -> Result<Tensor> {
         let states = self.states(ids, train)?;
-        let hidden = match self.config.targets {
-            Targets::AfterWindow => states.get(states.dim(0)? - 1)?,
-            Targets::EveryStep => states.flatten_to(1)?,
-        };
-        self.head.forward(&hidden)
+        match self.config.targets {
+            Targets::AfterWindow => self.head.forward(&states.get(states.dim(0)? - 1)?),
+            Targets::EveryStep => self.head.forward(&states)?.flatten_to(1),
+        }
     }
 
     /// The logits of the word after each window, `(batch, vocabulary)`, whatever the model was trained

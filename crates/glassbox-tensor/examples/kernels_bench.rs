@@ -489,10 +489,15 @@ fn run(
                     Impl::Fast => lstm.forward_one_hot(&ids)?.sequence,
                     Impl::Candle => Tensor::stack(&candle_lstm(&dense, &varmap, hidden)?, 0)?,
                 };
-                let rows = sequence.reshape((steps * batch, hidden))?;
+                // As the lesson's model and PyTorch's side do: the head over the states as they come,
+                // its logits flattened.
                 let loss = match imp {
-                    Impl::Fast => glassbox_tensor::ops::cross_entropy(&head.forward(&rows)?, &y)?,
+                    Impl::Fast => glassbox_tensor::ops::cross_entropy(
+                        &head.forward(&sequence)?.reshape((steps * batch, SYMBOLS))?,
+                        &y,
+                    )?,
                     Impl::Candle => {
+                        let rows = sequence.reshape((steps * batch, hidden))?;
                         candle_nn::loss::cross_entropy(&candle_head.forward(&rows)?, &y)?
                     }
                 };

@@ -92,6 +92,8 @@ struct AdamVar {
     exp_avg_sq: Tensor,
     /// `Some` exactly when amsgrad is on.
     max_exp_avg_sq: Option<Tensor>,
+    /// The moments side by side as the fused update last wrote them (see `fused::adam_update`).
+    stacked: Option<Tensor>,
 }
 
 /// Adam as `torch.optim.Adam`; see the module documentation for the update.
@@ -180,13 +182,15 @@ fn adam_step(
             };
             let mut moments = vec![&state.exp_avg, &state.exp_avg_sq];
             moments.extend(state.max_exp_avg_sq.as_ref());
-            let mut updated = fused::adam_update(
+            let (updated, stacked) = fused::adam_update(
                 &state.var.as_tensor().detach(),
                 &grad.detach(),
                 &moments,
+                state.stacked.as_ref(),
                 step,
-            )?
-            .into_iter();
+            )?;
+            state.stacked = Some(stacked);
+            let mut updated = updated.into_iter();
             state.var.set(&updated.next().expect("parameter"))?;
             state.exp_avg = updated.next().expect("exp_avg");
             state.exp_avg_sq = updated.next().expect("exp_avg_sq");
@@ -235,6 +239,7 @@ fn new_vars(vars: Vec<Var>, amsgrad: bool) -> candle_core::Result<Vec<AdamVar>> 
                 exp_avg: zeros.clone(),
                 exp_avg_sq: zeros.clone(),
                 max_exp_avg_sq: amsgrad.then_some(zeros),
+                stacked: None,
             })
         })
         .collect()
@@ -472,6 +477,23 @@ mod tests {
                         .unwrap();
                     let grads = loss.backward().unwrap();
                     adam_step(&mut vars, &params, decoupled, &grads, fused).unwrap();
+                }
+                if fused {
+                    // The steps after the first read the moments in place (their last result), and a
+                    // moment replaced by another tensor (as a checkpoint's state is) is not taken for it.
+                    let state = &mut vars[0];
+                    let mut moments = vec![&state.exp_avg, &state.exp_avg_sq];
+                    moments.extend(state.max_exp_avg_sq.as_ref());
+                    let stacked = state
+                        .stacked
+                        .as_ref()
+                        .expect("the fused step keeps its moments");
+                    assert!(fused::stacks(stacked, &moments));
+                    let copy = state.exp_avg.copy().unwrap();
+                    state.exp_avg = copy;
+                    let mut moments = vec![&state.exp_avg, &state.exp_avg_sq];
+                    moments.extend(state.max_exp_avg_sq.as_ref());
+                    assert!(!fused::stacks(state.stacked.as_ref().unwrap(), &moments));
                 }
                 var.as_tensor()
                     .to_dtype(DType::F64)

@@ -3,7 +3,7 @@
 //! divides by the bias correction, as PyTorch does, where candle multiplies by the reciprocal), without
 //! its dozen temporary tensors (for the MNIST CNN's 1.2 M parameters that is ~75 ms a step down to a few ms).
 
-use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Storage, Tensor};
 
 /// The scalars of one update.
 #[derive(Clone, Copy, Debug)]
@@ -25,30 +25,63 @@ pub(super) fn applies(param: &Tensor) -> bool {
     matches!(param.device(), Device::Cpu) && matches!(param.dtype(), DType::F32 | DType::F64)
 }
 
-/// Returns the new parameter and moments `[p, m, v, (vmax)]`, each shaped like `param`.
+/// Returns the new parameter and moments `[p, m, v, (vmax)]`, each shaped like `param`, and the new
+/// moments side by side as one flat tensor (the `stacked` to pass with them to the next update). `stacked`:
+/// the moments side by side as the last update returned them, used in place of a copy when they still are
+/// (see [`stacks`]).
 pub(super) fn adam_update(
     param: &Tensor,
     grad: &Tensor,
     moments: &[&Tensor],
+    stacked: Option<&Tensor>,
     step: AdamStep,
-) -> Result<Vec<Tensor>> {
+) -> Result<(Vec<Tensor>, Tensor)> {
     let shape = param.shape().clone();
     let n = shape.elem_count();
-    let stacked = Tensor::cat(
-        &moments
-            .iter()
-            .map(|m| m.flatten_all())
-            .collect::<Result<Vec<_>>>()?,
-        0,
-    )?;
+    let stacked = match stacked.filter(|s| stacks(s, moments)) {
+        Some(s) => s.clone(),
+        None => Tensor::cat(
+            &moments
+                .iter()
+                .map(|m| m.flatten_all())
+                .collect::<Result<Vec<_>>>()?,
+            0,
+        )?,
+    };
     let packed = param.contiguous()?.apply_op3_no_bwd(
         &grad.contiguous()?,
         &stacked,
         &FusedAdam { step, n },
     )?;
-    (0..1 + moments.len())
+    let parts = (0..1 + moments.len())
         .map(|k| packed.narrow(0, k * n, n)?.reshape(&shape))
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok((parts, packed.narrow(0, n, moments.len() * n)?))
+}
+
+/// Where a contiguous CPU tensor's elements start: its storage's address and the offset in it.
+fn place(t: &Tensor) -> Option<(usize, usize)> {
+    let (storage, layout) = t.storage_and_layout();
+    let (start, _) = layout.contiguous_offsets()?;
+    matches!(&*storage, Storage::Cpu(_)).then(|| (&*storage as *const Storage as usize, start))
+}
+
+/// Whether `stacked` holds exactly the `moments`, side by side in its storage, so that it can stand for
+/// their concatenation (they are the views of the last update's result unless something replaced them,
+/// such as a checkpoint's state or the unfused path).
+pub(super) fn stacks(stacked: &Tensor, moments: &[&Tensor]) -> bool {
+    let Some(n) = moments.first().map(|m| m.elem_count()) else {
+        return false;
+    };
+    let Some((storage, start)) = place(stacked) else {
+        return false;
+    };
+    stacked.elem_count() == n * moments.len()
+        && moments.iter().enumerate().all(|(k, m)| {
+            m.elem_count() == n
+                && m.dtype() == stacked.dtype()
+                && place(m) == Some((storage, start + k * n))
+        })
 }
 
 struct FusedAdam {
@@ -60,8 +93,9 @@ macro_rules! adam_kernel {
     ($name:ident, $t:ty) => {
         fn $name(p: &[$t], g: &[$t], moments: &[$t], s: &AdamStep, n: usize) -> Vec<$t> {
             let parts = if s.amsgrad { 4 } else { 3 };
-            let mut out = vec![0.0 as $t; parts * n];
-            let (new_p, rest) = out.split_at_mut(n);
+            // Written element by element below, every one of them: no zeroing pass first.
+            let mut out: Vec<$t> = Vec::with_capacity(parts * n);
+            let (new_p, rest) = out.spare_capacity_mut()[..parts * n].split_at_mut(n);
             let (new_m, rest) = rest.split_at_mut(n);
             let (new_v, new_vmax) = rest.split_at_mut(n);
             let (m, rest) = moments.split_at(n);
@@ -85,16 +119,18 @@ macro_rules! adam_kernel {
                 let vi = v[i] * b2 + (gi * gi) * one_b2;
                 let second = if s.amsgrad {
                     let vm = vmax[i].max(vi);
-                    new_vmax[i] = vm;
+                    new_vmax[i].write(vm);
                     vm
                 } else {
                     vi
                 };
                 let denom = second.sqrt() / bc2 + eps;
-                new_p[i] = pi - (mi / denom) * step_size;
-                new_m[i] = mi;
-                new_v[i] = vi;
+                new_p[i].write(pi - (mi / denom) * step_size);
+                new_m[i].write(mi);
+                new_v[i].write(vi);
             }
+            // SAFETY: the loop wrote every element of the first `parts * n` (the last part with amsgrad).
+            unsafe { out.set_len(parts * n) };
             out
         }
     };

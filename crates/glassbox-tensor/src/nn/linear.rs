@@ -5,7 +5,8 @@ use crate::ops::linear::linear;
 
 /// A fully connected layer whose bias and its gradient run on the CPU kernel ([`crate::ops::linear()`]);
 /// built from candle-nn's `Linear` (so it keeps that layer's names, `weight` and `bias`, and its start or
-/// Keras's, [`super::keras::dense`]). Inputs of rank other than 2 go through candle-nn's layer.
+/// Keras's, [`super::keras::dense`]). Inputs of rank above 2 are rows in their leading shape (a sequence's
+/// `(steps, batch, inputs)` gives `(steps, batch, outputs)`); vectors go through candle-nn's layer.
 #[derive(Clone, Debug)]
 pub struct Linear {
     inner: candle_nn::Linear,
@@ -31,7 +32,7 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if x.rank() != 2 {
+        if x.rank() < 2 {
             return self.inner.forward(x);
         }
         linear(x, self.inner.weight(), self.inner.bias())
