@@ -16,21 +16,25 @@ fn parts(rows: usize) -> usize {
 
 /// `x + bias` for row-major `x: (rows, bias.len())`.
 pub fn add_to_rows(x: &[f32], bias: &[f32]) -> Vec<f32> {
+    let mut out = x.to_vec();
+    add_to_rows_in_place(&mut out, bias);
+    out
+}
+
+/// `x += bias` on every row of row-major `x: (rows, bias.len())`, for a result of one's own (a product
+/// just made) that needs no second buffer.
+pub fn add_to_rows_in_place(x: &mut [f32], bias: &[f32]) {
     use rayon::prelude::*;
     let cols = bias.len().max(1);
     let rows = x.len() / cols;
-    let mut out = vec![0.0f32; x.len()];
     let block = rows.div_ceil(parts(rows)).max(1) * cols;
-    out.par_chunks_mut(block)
-        .zip(x.par_chunks(block))
-        .for_each(|(out, x)| {
-            for (out, x) in out.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
-                for ((o, &v), &b) in out.iter_mut().zip(x).zip(bias) {
-                    *o = v + b;
-                }
+    x.par_chunks_mut(block).for_each(|x| {
+        for row in x.chunks_exact_mut(cols) {
+            for (v, &b) in row.iter_mut().zip(bias) {
+                *v += b;
             }
-        });
-    out
+        }
+    });
 }
 
 /// The sum of the rows of row-major `g: (rows, cols)`: each part sums its rows, and the partial sums are

@@ -65,7 +65,8 @@ fn output_shape(x: &Shape, outputs: usize) -> Shape {
 /// pass costs candle a zeroed gradient and an addition), with its own backward pass.
 ///
 /// The products are the `gemm` crate's, laid out as candle's matmul and its backward pass lay them out
-/// (`dW` as `(x^T dY)^T`), and the bias is the same kernel as [`add_bias`]: on 2-D input the results
+/// (`dW` as `(x^T dY)^T`), and the bias is added in place with the arithmetic of [`add_bias`]: on 2-D
+/// input the results
 /// equal the path of `matmul` then `add_bias` bit for bit (a test checks it), so models keep their
 /// numbers.
 struct FusedLinear;
@@ -95,15 +96,13 @@ impl candle_core::CustomOp3 for FusedLinear {
         let x = f32_slice("linear input", xs, xl)?;
         let w = f32_slice("linear weight", ws, wl)?;
         let b = f32_slice("linear bias", bs, bl)?;
-        let product = sgemm_new(
+        let mut y = sgemm_new(
             Mat::rows(x, rows, inputs),
             Mat::rows(w, outputs, inputs).t(),
             Threads::Pool(threads()),
         );
-        Ok((
-            CpuStorage::F32(bias::add_to_rows(&product, b)),
-            output_shape(xl.shape(), outputs),
-        ))
+        bias::add_to_rows_in_place(&mut y, b);
+        Ok((CpuStorage::F32(y), output_shape(xl.shape(), outputs)))
     }
 
     fn bwd(
@@ -207,17 +206,24 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
+    /// Random input, weight (of standard deviation `w_std`), bias and a target to weight the outputs by.
+    fn case(rows: usize, inputs: usize, outputs: usize, w_std: f32) -> (Var, Var, Var, Tensor) {
+        let dev = Device::Cpu;
+        (
+            Var::randn(0f32, 1.0, (rows, inputs), &dev).unwrap(),
+            Var::randn(0f32, w_std, (outputs, inputs), &dev).unwrap(),
+            Var::randn(0f32, 1.0, outputs, &dev).unwrap(),
+            Tensor::randn(0f32, 1.0, (rows, outputs), &dev).unwrap(),
+        )
+    }
+
     /// The fused op equals the path it replaced (candle's matmul, then `add_bias`) bit for bit, value and
     /// gradients, so models trained before it keep their numbers; a 3-D input gives the 2-D result in its
     /// shape, with the input's gradient in the input's shape.
     #[test]
     fn the_fused_op_equals_matmul_then_bias_exactly() {
-        let dev = Device::Cpu;
         for (rows, inputs, outputs) in [(5, 3, 2), (3200, 256, 89), (96, 300, 700)] {
-            let x = Var::randn(0f32, 1.0, (rows, inputs), &dev).unwrap();
-            let w = Var::randn(0f32, 0.1, (outputs, inputs), &dev).unwrap();
-            let b = Var::randn(0f32, 1.0, outputs, &dev).unwrap();
-            let target = Tensor::randn(0f32, 1.0, (rows, outputs), &dev).unwrap();
+            let (x, w, b, target) = case(rows, inputs, outputs, 0.1);
             let loss = |y: &Tensor| (y * &target).unwrap().sum_all().unwrap();
             let fused = linear(x.as_tensor(), w.as_tensor(), Some(b.as_tensor())).unwrap();
             let before = add_bias(
@@ -256,12 +262,8 @@ mod tests {
     /// Value and gradients agree with candle's broadcast add and matmul, for a wide and a narrow head.
     #[test]
     fn agrees_with_candle() {
-        let dev = Device::Cpu;
         for (rows, inputs, outputs) in [(1, 3, 1), (70, 16, 89), (130, 8, 1000)] {
-            let x = Var::randn(0f32, 1.0, (rows, inputs), &dev).unwrap();
-            let w = Var::randn(0f32, 1.0, (outputs, inputs), &dev).unwrap();
-            let b = Var::randn(0f32, 1.0, outputs, &dev).unwrap();
-            let target = Tensor::randn(0f32, 1.0, (rows, outputs), &dev).unwrap();
+            let (x, w, b, target) = case(rows, inputs, outputs, 1.0);
             let loss = |y: Tensor| (y * &target).unwrap().sum_all().unwrap();
             let ours = linear(x.as_tensor(), w.as_tensor(), Some(b.as_tensor())).unwrap();
             let reference = x
