@@ -7,8 +7,15 @@
 //! `-- --tile` times the recurrence's micro-kernel alone on one thread instead (a 6-row tile of the
 //! widest instruction set over a 256-deep panel, everything in cache): the most the recurrent product can
 //! reach on this core.
+//!
+//! `-- --products` times instead the character lesson's step's products outside the recurrence, as
+//! `kernels::gemm::sgemm` runs them (the gemm crate on AVX-512), on one thread and on rayon's pool: the
+//! second layer's input projection, its input and weight gradients, and the head's three products (100
+//! steps of 32 windows, 256 cells, 89 symbols).
 
+use glassbox_tensor::kernels::gemm::{sgemm, Mat, MatMut, Threads};
 use glassbox_tensor::kernels::lstm::{lstm_backward, lstm_forward, LstmGeometry, Projections};
+use glassbox_tensor::kernels::parallel::threads;
 use std::time::Instant;
 
 /// GFLOP/s of `reps` 6-row tiles over a `k`-deep panel, on AVX-512.
@@ -42,9 +49,58 @@ fn tile_only() {
     println!("--tile times the AVX-512 micro-kernel; this CPU has no AVX-512");
 }
 
+/// Medians of 15 runs of each of the step's products, in ms and GFLOP/s, on 1 thread and on the pool.
+fn products() {
+    let (rows, hidden, gates, symbols) = (3200, 256, 1024, 89);
+    let a: Vec<f32> = (0..rows * gates).map(|i| (i % 7) as f32 * 0.01).collect();
+    let b: Vec<f32> = (0..rows * gates).map(|i| (i % 5) as f32 * 0.01).collect();
+    let mut out = vec![0.0f32; rows * gates];
+    // (what, m, n, k, a stored transposed, b stored transposed), dst (m x n) = a (m x k) b (k x n).
+    let cases = [
+        ("layer 2 input projection", rows, gates, hidden, false, true),
+        ("layer 2 input gradient", rows, hidden, gates, false, false),
+        ("layer 2 W_ih gradient", gates, hidden, rows, true, false),
+        ("head", rows, symbols, hidden, false, true),
+        ("head input gradient", rows, hidden, symbols, false, false),
+        ("head weight gradient", symbols, hidden, rows, true, false),
+    ];
+    for (what, m, n, k, a_t, b_t) in cases {
+        for pool in [1, threads()] {
+            let mut ms = Vec::new();
+            for _ in 0..15 {
+                let a = if a_t {
+                    Mat::rows(&a[..k * m], k, m).t()
+                } else {
+                    Mat::rows(&a[..m * k], m, k)
+                };
+                let b = if b_t {
+                    Mat::rows(&b[..n * k], n, k).t()
+                } else {
+                    Mat::rows(&b[..k * n], k, n)
+                };
+                let t = Instant::now();
+                sgemm(
+                    MatMut::rows(&mut out[..m * n], m, n),
+                    false,
+                    a,
+                    b,
+                    Threads::Pool(pool),
+                );
+                ms.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            ms.sort_by(|a, b| a.total_cmp(b));
+            let median = ms[ms.len() / 2];
+            let rate = 2.0 * (m * n * k) as f64 / median / 1e6;
+            println!("{what:26} {m:>5} x {n:<5} k {k:<5} {pool} thread(s): {median:6.2} ms {rate:5.0} GFLOP/s");
+        }
+    }
+}
+
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("--tile") {
-        return tile_only();
+    match std::env::args().nth(1).as_deref() {
+        Some("--tile") => return tile_only(),
+        Some("--products") => return products(),
+        _ => {}
     }
     let args: Vec<usize> = std::env::args()
         .skip(1)
