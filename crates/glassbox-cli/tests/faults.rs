@@ -1,6 +1,6 @@
 //! The training commands under faults, on the embedded MNIST subset and the embedded corpus slice:
 //!
-//! - SIGKILL mid-epoch (MNIST CNN, character LSTM, VAE) and mid-write (checkpoint, metrics): the files
+//! - SIGKILL mid-epoch (MNIST CNN, character LSTM, VAE, GAN) and mid-write (checkpoint, metrics): the files
 //!   on disk are never corrupt, and the resumed run ends with the checkpoint, byte for byte, of a run
 //!   that was never interrupted. The test hooks of `glassbox_assets::testhook` stop the process at the
 //!   exact point before it is killed, so no test races a timer.
@@ -66,6 +66,19 @@ const VAE: &[&str] = &[
     "100",
     "--batch-size",
     "64",
+];
+
+/// The DCGAN, 10 batches of 32 an epoch (both players, their optimizers and the batch norms' running
+/// averages in one checkpoint).
+const GAN: &[&str] = &[
+    "gan",
+    "mnist",
+    "--epochs",
+    "2",
+    "--train-limit",
+    "320",
+    "--batch-size",
+    "32",
 ];
 
 /// How long a paused child may take to reach its pause.
@@ -285,6 +298,14 @@ fn the_character_lstm_killed_mid_epoch_resumes_to_the_same_checkpoint() {
 #[test]
 fn the_vae_killed_mid_epoch_resumes_to_the_same_checkpoint() {
     killed_mid_epoch_resumes_identically(VAE, &reference(VAE));
+}
+
+#[test]
+fn the_gan_killed_mid_epoch_resumes_to_the_same_checkpoint() {
+    killed_mid_epoch_resumes_identically(GAN, &reference(GAN));
+    // The course's dense GAN: other networks, the same loop.
+    let course = [GAN, &["--setup", "course"]].concat();
+    killed_mid_epoch_resumes_identically(&course, &reference(&course));
 }
 
 /// Killed half-way through writing epoch 2's checkpoint (or metrics.json): the file at the real path is
