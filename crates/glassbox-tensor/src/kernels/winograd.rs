@@ -99,7 +99,8 @@ const MIN_OUTPUT_PIXELS: usize = 28 * 28;
 /// `examples/conv_layers.rs` (forward with bias and ReLU, 2 threads, median ms, F(2x2) against F(4x4)) on
 /// an Intel Xeon with AVX-512, 2026-12-04: 64->64 224x224 13.1 / 8.9, 128->128 112x112 9.9 / 7.7,
 /// 128->256 56x56 5.5 / 4.5, 256->256 56x56 9.3 / 8.0, batch 8 64->64 56x56 7.7 / 6.4, 256->512 64x64
-/// 19.5 / 18.3; but 512->512 64x64 37.5 / 48.1 and 256->512 28x28 6.0 / 9.9.
+/// 19.5 / 18.3; but 512->512 64x64 37.5 / 48.1 and 256->512 28x28 6.0 / 9.9. On an AMD Zen 4 the rule
+/// picks the faster of the two on every layer of that table but 512->512 64x64 (52.7 / 49.8).
 pub const F4X4_MIN_OUTPUT_PIXELS: usize = 56 * 56;
 
 /// See [`F4X4_MIN_OUTPUT_PIXELS`].
