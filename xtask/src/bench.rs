@@ -388,10 +388,12 @@ struct PythonPeer {
     suite: &'static str,
 }
 
+// NumPy too: torch from PyPI no longer pulls it in, and the style suite's script reads the weights with
+// it (tests/fixtures/style_torch.py); without it that suite failed after `--setup` had said all was there.
 const TORCH: PythonPeer = PythonPeer {
     name: "PyTorch",
-    modules: &["torch"],
-    packages: &["torch"],
+    modules: &["torch", "numpy"],
+    packages: &["torch", "numpy"],
     note: "about 5 GB with its CUDA libraries; it runs on the CPU all the same",
     suite: "kernels",
 };
