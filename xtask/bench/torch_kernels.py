@@ -12,6 +12,7 @@ as "compile_s", and is not among the samples.
 """
 import argparse
 import json
+import resource
 import time
 
 import torch
@@ -360,6 +361,8 @@ def main():
     mode = "torch.compile" if a.compile else "eager"
     where = f" on {torch.cuda.get_device_name(DEVICE)}" if DEVICE.type == "cuda" else ""
     line["peer"] = f"PyTorch {torch.__version__} {mode}{where}"
+    # The process's peak resident memory (Linux reports ru_maxrss in KiB), as glassbox's side reports it.
+    line["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(line))
 
 

@@ -14,6 +14,7 @@ torch.compile (inductor); its first call, which compiles, is timed apart as "com
 """
 import argparse
 import json
+import resource
 import os
 import sys
 import time
@@ -78,6 +79,8 @@ def main():
     line = {"case": a.case, "unit": "ms", "samples": samples, "peer": peer}
     if compile_s is not None:
         line["compile_s"] = compile_s
+    # The process's peak resident memory (Linux reports ru_maxrss in KiB), as glassbox's side reports it.
+    line["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(line))
 
 

@@ -109,6 +109,16 @@ impl Side {
         }
         sides
     }
+
+    /// The side's column in the tables.
+    fn column(self) -> &'static str {
+        match self {
+            Side::Glassbox => "glassbox",
+            Side::Torch => "PyTorch eager",
+            Side::TorchCompiled => "torch.compile",
+            Side::Candle => "candle 0.11 ops",
+        }
+    }
 }
 
 /// One side's timed repetitions of one case.
@@ -119,6 +129,8 @@ struct Samples {
     values: Vec<f64>,
     /// torch.compile's first step, per process, in the order run.
     compile_s: Vec<f64>,
+    /// Each process's peak resident memory in MB, as it reported it (one case a process).
+    peak_rss_mb: Vec<f64>,
 }
 
 pub fn run(root: &Path, suite: &Suite, opts: &Options) -> anyhow::Result<()> {
@@ -210,6 +222,7 @@ pub fn run(root: &Path, suite: &Suite, opts: &Options) -> anyhow::Result<()> {
                         .filter_map(Value::as_f64),
                 );
                 slot.compile_s.extend(line["compile_s"].as_f64());
+                slot.peak_rss_mb.extend(line["peak_rss_mb"].as_f64());
             }
             eprintln!("round {}/{}: {case} done", round + 1, opts.rounds);
         }
@@ -371,6 +384,33 @@ fn table(
         }
         out.push('\n');
     }
+    out.push_str(&memory_table(cases, sides, results));
+    out
+}
+
+/// Peak resident memory per case and side: the largest any of the side's processes reported (each runs
+/// one case), and ours over each peer's (below 1: glassbox needs less).
+fn memory_table(cases: &[String], sides: &[Side], results: &[Vec<Samples>]) -> String {
+    let names: Vec<&str> = sides.iter().skip(1).map(|s| s.column()).collect();
+    let mut out = String::from("\nPeak resident memory, MB (the largest over a side's processes; ratio = glassbox / peer):\n\n| case | glassbox |");
+    let mut rule = String::from("|---|---:|");
+    for name in &names {
+        out.push_str(&format!(" {name} | ratio |"));
+        rule.push_str("---:|---:|");
+    }
+    out.push('\n');
+    out.push_str(&rule);
+    out.push('\n');
+    let peak = |v: &[f64]| v.iter().copied().fold(f64::NAN, f64::max);
+    for (case, r) in cases.iter().zip(results) {
+        let ours = peak(&r[0].peak_rss_mb);
+        out.push_str(&format!("| {case} | {ours:.0} |"));
+        for samples in r.iter().skip(1) {
+            let theirs = peak(&samples.peak_rss_mb);
+            out.push_str(&format!(" {theirs:.0} | {:.2} |", ours / theirs));
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -480,20 +520,32 @@ mod tests {
         };
         let sides = Side::all(&opts);
         assert_eq!(sides, [Side::Glassbox, Side::Torch, Side::TorchCompiled]);
-        let samples = |peer: &str, values: &[f64], compile_s: &[f64]| Samples {
+        let samples = |peer: &str, values: &[f64], compile_s: &[f64], rss: &[f64]| Samples {
             unit: "ms".into(),
             peer: peer.into(),
             values: values.to_vec(),
             compile_s: compile_s.to_vec(),
+            peak_rss_mb: rss.to_vec(),
         };
         let results = vec![vec![
-            samples("glassbox", &[100.0, 110.0, 90.0], &[]),
-            samples("PyTorch eager", &[150.0, 150.0], &[]),
-            samples("PyTorch compiled", &[120.0, 130.0], &[61.0, 9.0, 11.0]),
+            samples("glassbox", &[100.0, 110.0, 90.0], &[], &[300.0, 320.0]),
+            samples("PyTorch eager", &[150.0, 150.0], &[], &[400.0, 380.0]),
+            samples(
+                "PyTorch compiled",
+                &[120.0, 130.0],
+                &[61.0, 9.0, 11.0],
+                &[640.0],
+            ),
         ]];
         let t = table(&opts.cases, &sides, &results, &opts, "glibc.malloc.x=1");
         assert!(
             t.contains("| vgg_forward | ms | 100.0 | 150.0 | 1.50x | 125.0 | 1.25x | 61 / 10 |"),
+            "{t}"
+        );
+        // Memory: each side's largest peak, and ours over each peer's.
+        assert!(
+            t.contains("| case | glassbox | PyTorch eager | ratio | torch.compile | ratio |")
+                && t.contains("| vgg_forward | 320 | 400 | 0.80 | 640 | 0.50 |"),
             "{t}"
         );
         assert!(

@@ -76,8 +76,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|w| format!("{:.4}", (w[1] - w[0]).as_secs_f64() * 1e3))
         .collect();
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
+    let rss = glassbox_core::device::peak_rss_bytes().map_or(f64::NAN, |b| b as f64 / 1048576.0);
     println!(
-        r#"{{"case": "{case}", "unit": "ms", "samples": [{}], "peer": "glassbox ({threads} threads)"}}"#,
+        r#"{{"case": "{case}", "unit": "ms", "samples": [{}], "peer": "glassbox ({threads} threads)", "peak_rss_mb": {rss:.1}}}"#,
         samples.join(", ")
     );
     Ok(())

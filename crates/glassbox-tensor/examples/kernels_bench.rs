@@ -709,8 +709,10 @@ fn main() -> Result<()> {
         (Impl::Candle, _) => format!("candle 0.11 ops ({} threads)", threads()),
     };
     let samples: Vec<String> = samples.iter().map(|s| format!("{s:.4}")).collect();
+    // The process's peak, this case's alone (one case a process): the bench compares it with PyTorch's.
+    let rss = glassbox_core::device::peak_rss_bytes().map_or(f64::NAN, |b| b as f64 / 1048576.0);
     println!(
-        r#"{{"case": "{case}", "unit": "{unit}", "samples": [{}], "peer": "{peer}"}}"#,
+        r#"{{"case": "{case}", "unit": "{unit}", "samples": [{}], "peer": "{peer}", "peak_rss_mb": {rss:.1}}}"#,
         samples.join(", ")
     );
     Ok(())
