@@ -65,7 +65,9 @@ fn products() {
         ("head weight gradient", symbols, hidden, rows, true, false),
     ];
     for (what, m, n, k, a_t, b_t) in cases {
-        for pool in [1, threads()] {
+        let mut pools = vec![1, threads()];
+        pools.dedup();
+        for pool in pools {
             let mut ms = Vec::new();
             for _ in 0..15 {
                 let a = if a_t {
