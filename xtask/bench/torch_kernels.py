@@ -318,6 +318,28 @@ def case_step(case, compile_):
             xg.grad = None
             run(xg).backward()
         return "ms", None, step
+    if case == "conv_transpose_train":
+        # The DCGAN generator's two transposed convolutions, forward and backward to the input, weights
+        # and biases (kernels_bench.rs says why these shapes).
+        up0 = nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1)
+        up1 = nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1)
+        x = uniform((128, 128, 7, 7), 1.0, g)
+        for m in (up0, up1):
+            with torch.no_grad():
+                m.weight.copy_(uniform(m.weight.shape, 0.05, g))
+                m.bias.copy_(uniform(m.bias.shape, 0.05, g))
+        xg = x.clone().requires_grad_(True)
+
+        def objective(x):
+            return up1(up0(x)).sum()
+        run = torch.compile(objective) if compile_ else objective
+
+        def step():
+            up0.zero_grad(set_to_none=True)
+            up1.zero_grad(set_to_none=True)
+            xg.grad = None
+            run(xg).backward()
+        return "ms", None, step
     if case == "sgemm2048":
         a = uniform((2048, 2048), 1.0, g)
         b = uniform((2048, 2048), 1.0, g)

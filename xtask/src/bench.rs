@@ -60,11 +60,12 @@ pub const STYLE: Suite = Suite {
 };
 
 /// The kernel cases, in the order the issues list them.
-pub const CASES: [&str; 12] = [
+pub const CASES: [&str; 13] = [
     "mnist_train",
     "mnist_infer",
     "conv_ae_train",
     "dcgan_train",
+    "conv_transpose_train",
     "lstm_train",
     "lstm_train_ids",
     "char_lstm_train",

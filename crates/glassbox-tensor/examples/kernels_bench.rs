@@ -561,6 +561,33 @@ fn run(
             };
             Ok(("ms", s.iter().map(|t| t * 1e3).collect()))
         }
+        "conv_transpose_train" => {
+            // The project's transposed convolutions: the DCGAN generator's two (gan.rs), 128 -> 64 channels
+            // at 7x7 -> 14x14 and 64 -> 1 at 14x14 -> 28x28, 4x4 kernels, stride 2, padding 1, batch 128,
+            // forward and backward to the input, weights and biases (the course's autoencoders upsample and
+            // convolve instead).
+            let x = Var::from_tensor(&random(&[128, 128, 7, 7], 1.0, &mut rng, &dev)?)?;
+            let w0 = Var::from_tensor(&random(&[128, 64, 4, 4], 0.05, &mut rng, &dev)?)?;
+            let b0 = Var::from_tensor(&random(&[64], 0.05, &mut rng, &dev)?)?;
+            let w1 = Var::from_tensor(&random(&[64, 1, 4, 4], 0.05, &mut rng, &dev)?)?;
+            let b1 = Var::from_tensor(&random(&[1], 0.05, &mut rng, &dev)?)?;
+            let p = ops::ConvTransposeParams {
+                padding: 1,
+                stride: 2,
+                ..Default::default()
+            };
+            let up = |x: &Tensor, w: &Tensor, b: &Tensor| match imp {
+                Impl::Fast => ops::conv_transpose2d(x, w, Some(b), p),
+                Impl::Candle => ops::reference_conv_transpose2d(x, w, Some(b), p),
+            };
+            let s = timed(&dev, reps, warmup, || {
+                up(&up(&x, &w0, &b0)?, &w1, &b1)?
+                    .sum_all()?
+                    .backward()
+                    .map(|_| ())
+            })?;
+            Ok(("ms", s.iter().map(|t| t * 1e3).collect()))
+        }
         "sgemm2048" => {
             let n = 2048;
             let a = random(&[n, n], 1.0, &mut rng, &dev)?;

@@ -321,10 +321,17 @@ fn conv_transpose2d_matches_candle_and_the_adjoint_convolution() {
         let seed = 100 + 10 * i as u64;
         let x = Var::from_tensor(&random(&[b, c, h, w], seed)).unwrap();
         let wt = Var::from_tensor(&(random(&[c, m, k, k], seed + 1) * 0.5).unwrap()).unwrap();
-        let bias = random(&[m], seed + 2);
+        let bias = Var::from_tensor(&random(&[m], seed + 2)).unwrap();
         let fast = conv_transpose2d(&x, &wt, Some(&bias), params).unwrap();
         let reference = reference_conv_transpose2d(&x, &wt, Some(&bias), params).unwrap();
         assert_close(&format!("{what}: forward"), &fast, &reference);
+        let unbiased = conv_transpose2d(&x, &wt, None, params).unwrap();
+        let reference = reference_conv_transpose2d(&x, &wt, None, params).unwrap();
+        assert_close(
+            &format!("{what}: forward without bias"),
+            &unbiased,
+            &reference,
+        );
 
         let r = random(fast.dims(), seed + 3);
         let grads = (&fast * &r).unwrap().sum_all().unwrap().backward().unwrap();
@@ -336,6 +343,9 @@ fn conv_transpose2d_matches_candle_and_the_adjoint_convolution() {
         let wv = Var::from_tensor(wt.as_tensor()).unwrap();
         let adjoint = reference_conv2d(&r, &wv, None, conv, false).unwrap();
         assert_close(&format!("{what}: dx"), grads.get(&x).unwrap(), &adjoint);
+        // The bias gradient: the output gradient summed over images and pixels.
+        let db = r.sum((0, 2, 3)).unwrap();
+        assert_close(&format!("{what}: db"), grads.get(&bias).unwrap(), &db);
         let dw_ref = (adjoint * x.as_tensor())
             .unwrap()
             .sum_all()

@@ -60,9 +60,82 @@ pub fn column_sums(g: &[f32], cols: usize) -> Vec<f32> {
     total
 }
 
+/// `x += bias[c]` over every plane of channel `c` of `x: (images, bias.len(), plane)` (a convolution's
+/// output), images in parallel.
+pub fn add_to_channels_in_place(x: &mut [f32], bias: &[f32], plane: usize) {
+    use rayon::prelude::*;
+    let image = (bias.len() * plane).max(1);
+    x.par_chunks_mut(image).for_each(|x| {
+        for (channel, &b) in x.chunks_exact_mut(plane.max(1)).zip(bias) {
+            channel.iter_mut().for_each(|v| *v += b);
+        }
+    });
+}
+
+/// The gradient of [`add_to_channels_in_place`]'s bias: the sum of each channel of `g: (images,
+/// channels, plane)` over images and plane. Images are split into parts by their count alone and the
+/// partial sums added in part order, so the result is the same bit for bit with any thread count.
+pub fn channel_sums(g: &[f32], channels: usize, plane: usize) -> Vec<f32> {
+    let image = (channels * plane).max(1);
+    let images = g.len() / image;
+    let partials = for_parts(images, reduction_parts(images, 4), |_, range| {
+        let mut sum = vec![0.0f32; channels];
+        for x in g[range.start * image..range.end * image].chunks_exact(image) {
+            for (s, channel) in sum.iter_mut().zip(x.chunks_exact(plane.max(1))) {
+                *s += lanes_sum(channel);
+            }
+        }
+        sum
+    });
+    let mut total = vec![0.0f32; channels];
+    for p in partials {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    total
+}
+
+/// A sum in eight independent lanes, which the compiler vectorizes (a plain `iter().sum()` must keep the
+/// sequential order and runs one add at a time).
+pub(crate) fn lanes_sum(xs: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (l, v) in lanes.iter_mut().zip(c) {
+            *l += v;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channels_by_hand() {
+        // Two images of two channels of three pixels.
+        let mut x = vec![
+            1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0,
+        ];
+        assert_eq!(
+            channel_sums(&x, 2, 3),
+            [
+                1.0 + 2.0 + 3.0 + 7.0 + 8.0 + 9.0,
+                4.0 + 5.0 + 6.0 + 10.0 + 11.0 + 12.0
+            ]
+        );
+        add_to_channels_in_place(&mut x, &[100.0, -1.0], 3);
+        assert_eq!(
+            x,
+            [101.0, 102.0, 103.0, 3.0, 4.0, 5.0, 107.0, 108.0, 109.0, 9.0, 10.0, 11.0]
+        );
+        // More pixels than one block of lanes, and a tail.
+        let long: Vec<f32> = (0..21).map(|i| i as f32).collect();
+        assert_eq!(channel_sums(&long, 1, 21), [210.0]);
+    }
 
     #[test]
     fn by_hand() {

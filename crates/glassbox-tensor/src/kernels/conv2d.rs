@@ -7,6 +7,7 @@
 //! conflicts); other strides use GEMM + col2im per image. The weight gradient sums partial products over
 //! a partition that follows the geometry alone, so it is the same on every run, whatever the thread count.
 
+use super::bias::lanes_sum;
 use super::gemm::{sgemm, Mat, MatMut, Threads};
 use super::parallel::{
     band_threads, for_parts, reduction_parts, with_scratch, SharedMut, MIN_WORK_ITEMS,
@@ -377,7 +378,7 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f3
                 cs: 1,
             };
             for (o, dbo) in db.iter_mut().enumerate() {
-                *dbo += sum(&gy[start + o * plane..start + o * plane + n]);
+                *dbo += lanes_sum(&gy[start + o * plane..start + o * plane + n]);
             }
             if g.is_pointwise() {
                 let lowered = Mat {
@@ -468,20 +469,6 @@ pub fn conv_transpose_by_col2im(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<
             col2im_add(col, g, dxb);
         });
     })
-}
-
-/// A sum in eight independent lanes, which the compiler vectorizes (a plain `iter().sum()` must keep
-/// the sequential order and runs one add at a time).
-fn sum(xs: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let chunks = xs.chunks_exact(8);
-    let tail: f32 = chunks.remainder().iter().sum();
-    for c in chunks {
-        for (l, v) in lanes.iter_mut().zip(c) {
-            *l += v;
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }
 
 /// `gy * (y > 0)`: the output gradient through a fused ReLU.

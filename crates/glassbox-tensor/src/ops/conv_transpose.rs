@@ -3,10 +3,11 @@
 //! backward-input pass (Winograd or GEMM + col2im), input gradient = the forward convolution, weight
 //! gradient = the convolution's weight gradient with the roles of input and output gradient swapped.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::conv2d::{uses_fast_path, BackwardInput, BackwardWeight};
-use crate::kernels::conv2d::{conv2d_forward, ConvGeometry, Epilogue};
+use super::conv2d::{uses_fast_path, BackwardWeight};
+use crate::kernels::bias::{add_to_channels_in_place, channel_sums};
+use crate::kernels::conv2d::{conv2d_backward_input, conv2d_forward, ConvGeometry, Epilogue};
 use crate::kernels::storage::f32_slice;
 
 /// Padding, output padding, stride and dilation of a transposed convolution (both spatial axes), as in
@@ -47,10 +48,11 @@ pub fn conv_transpose2d(
     if !(uses_fast_path(x) && uses_fast_path(w) && bias.is_none_or(uses_fast_path)) {
         return reference_conv_transpose2d(x, w, bias, params);
     }
-    let y = x
-        .contiguous()?
-        .apply_op2(&w.contiguous()?, ConvTransposeOp { geometry })?;
+    let op = ConvTransposeOp { geometry };
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
     match bias {
+        // The bias inside the op: candle's broadcast add and, backward, its sum over batch and pixels
+        // took a quarter of the DCGAN generator's two layers (`kernels_bench --case conv_transpose_train`).
         Some(b) => {
             if b.dims() != [geometry.in_channels] {
                 candle_core::bail!(
@@ -59,9 +61,9 @@ pub fn conv_transpose2d(
                     geometry.in_channels
                 );
             }
-            y.broadcast_add(&b.reshape((1, (), 1, 1))?)
+            x.apply_op3(&w, &b.contiguous()?, op)
         }
-        None => Ok(y),
+        None => x.apply_op2(&w, op),
     }
 }
 
@@ -153,33 +155,39 @@ struct ConvTransposeOp {
     geometry: ConvGeometry,
 }
 
-impl CustomOp2 for ConvTransposeOp {
-    fn name(&self) -> &'static str {
-        "glassbox-conv-transpose2d"
-    }
-
-    fn cpu_fwd(
+impl ConvTransposeOp {
+    /// The output, plus `bias` per channel.
+    fn forward(
         &self,
         xs: &CpuStorage,
         xl: &Layout,
         ws: &CpuStorage,
         wl: &Layout,
+        bias: Option<&[f32]>,
     ) -> Result<(CpuStorage, Shape)> {
-        let op = BackwardInput {
-            geometry: self.geometry,
-        };
-        op.cpu_fwd(xs, xl, ws, wl)
+        let g = &self.geometry;
+        let mut y = conv2d_backward_input(
+            f32_slice("conv_transpose2d input", xs, xl)?,
+            f32_slice("conv_transpose2d weight", ws, wl)?,
+            g,
+        );
+        if let Some(b) = bias {
+            add_to_channels_in_place(&mut y, b, g.height * g.width);
+        }
+        Ok((
+            CpuStorage::F32(y),
+            Shape::from((g.batch, g.in_channels, g.height, g.width)),
+        ))
     }
 
-    fn bwd(
+    /// The input and weight gradients, each where it is tracked.
+    fn gradients(
         &self,
         x: &Tensor,
         w: &Tensor,
-        _y: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let g = self.geometry;
-        let grad = grad.contiguous()?;
         let dx = if x.track_op() {
             Some(grad.apply_op2_no_bwd(w, &PlainConv { geometry: g })?)
         } else {
@@ -192,6 +200,79 @@ impl CustomOp2 for ConvTransposeOp {
             None
         };
         Ok((dx, dw))
+    }
+}
+
+impl CustomOp2 for ConvTransposeOp {
+    fn name(&self) -> &'static str {
+        "glassbox-conv-transpose2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.forward(xs, xl, ws, wl, None)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        self.gradients(x, w, &grad.contiguous()?)
+    }
+}
+
+impl CustomOp3 for ConvTransposeOp {
+    fn name(&self) -> &'static str {
+        "glassbox-conv-transpose2d-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let bias = f32_slice("conv_transpose2d bias", bs, bl)?;
+        self.forward(xs, xl, ws, wl, Some(bias))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let (dx, dw) = self.gradients(x, w, &grad)?;
+        let db = if b.track_op() {
+            let g = &self.geometry;
+            let (gs, gl) = grad.storage_and_layout();
+            let candle_core::Storage::Cpu(gs) = &*gs else {
+                candle_core::bail!("conv_transpose2d: the fast path runs on the CPU only");
+            };
+            let sums = channel_sums(
+                f32_slice("conv_transpose2d grad", gs, gl)?,
+                g.in_channels,
+                g.height * g.width,
+            );
+            Some(Tensor::from_vec(sums, b.shape(), b.device())?)
+        } else {
+            None
+        };
+        Ok((dx, dw, db))
     }
 }
 
