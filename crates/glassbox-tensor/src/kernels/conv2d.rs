@@ -159,6 +159,7 @@ fn im2col(x: &[f32], g: &ConvGeometry, oh0: usize, oh1: usize, col: &mut [f32]) 
                 let row = (c * g.kernel_h + ki) * g.kernel_w + kj;
                 let dst = &mut col[row * n..(row + 1) * n];
                 let off = (kj * d) as isize - p;
+                let (lo, hi) = strided_span(ow, w, s, off);
                 for (r, oh) in (oh0..oh1).enumerate() {
                     let out = &mut dst[r * ow..(r + 1) * ow];
                     let ih = (oh * s + ki * d) as isize - p;
@@ -167,28 +168,36 @@ fn im2col(x: &[f32], g: &ConvGeometry, oh0: usize, oh1: usize, col: &mut [f32]) 
                         continue;
                     }
                     let src = &plane[ih as usize * w..(ih as usize + 1) * w];
-                    if s == 1 {
-                        let lo = (-off).clamp(0, ow as isize) as usize;
-                        let hi = (w as isize - off).clamp(lo as isize, ow as isize) as usize;
-                        out[..lo].fill(0.0);
-                        out[lo..hi].copy_from_slice(
-                            &src[(lo as isize + off) as usize..(hi as isize + off) as usize],
-                        );
-                        out[hi..].fill(0.0);
-                    } else {
-                        for (o, v) in out.iter_mut().enumerate() {
-                            let iw = (o * s) as isize + off;
-                            *v = if iw >= 0 && iw < w as isize {
-                                src[iw as usize]
-                            } else {
-                                0.0
-                            };
+                    // Output columns lo..hi read input columns o s + off, all inside the row.
+                    out[..lo].fill(0.0);
+                    if hi > lo {
+                        let base = (lo as isize * s as isize + off) as usize;
+                        let (out, src) =
+                            (&mut out[lo..hi], &src[base..base + (hi - lo - 1) * s + 1]);
+                        if s == 1 {
+                            out.copy_from_slice(src);
+                        } else {
+                            for (j, v) in out.iter_mut().enumerate() {
+                                *v = src[j * s];
+                            }
                         }
                     }
+                    out[hi..].fill(0.0);
                 }
             }
         }
     }
+}
+
+/// The output columns `lo..hi` (of `ow`) whose input column `o s + off` lies inside a row of `w`; `lo ==
+/// hi` when none does.
+fn strided_span(ow: usize, w: usize, s: usize, off: isize) -> (usize, usize) {
+    let s = s as isize;
+    // The first o with o s + off >= 0, and one past the last with o s + off < w.
+    let lo = ((-off).max(0) + s - 1) / s;
+    let hi = (w as isize - off + s - 1).div_euclid(s).max(0);
+    let (lo, hi) = (lo.min(ow as isize) as usize, hi.min(ow as isize) as usize);
+    (lo, hi.max(lo))
 }
 
 /// Adds the lowered matrix `col` (all output rows of one image) back into the image gradient `dx`.
@@ -204,6 +213,7 @@ fn col2im_add(col: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
                 let row = (c * g.kernel_h + ki) * g.kernel_w + kj;
                 let src = &col[row * n..(row + 1) * n];
                 let off = (kj * d) as isize - p;
+                let (lo, hi) = strided_span(ow, w, s, off);
                 for r in 0..oh {
                     let ih = (r * s + ki * d) as isize - p;
                     if ih < 0 || ih >= h as isize {
@@ -211,19 +221,17 @@ fn col2im_add(col: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
                     }
                     let dst = &mut plane[ih as usize * w..(ih as usize + 1) * w];
                     let vals = &src[r * ow..(r + 1) * ow];
-                    if s == 1 {
-                        // Output columns lo..hi land on input columns lo+off..hi+off.
-                        let lo = (-off).clamp(0, ow as isize) as usize;
-                        let hi = (w as isize - off).clamp(lo as isize, ow as isize) as usize;
-                        let base = (lo as isize + off) as usize;
-                        for (d, v) in dst[base..base + (hi - lo)].iter_mut().zip(&vals[lo..hi]) {
-                            *d += v;
-                        }
-                    } else {
-                        for (o, v) in vals.iter().enumerate() {
-                            let iw = (o * s) as isize + off;
-                            if iw >= 0 && iw < w as isize {
-                                dst[iw as usize] += v;
+                    // Output columns lo..hi land on input columns o s + off.
+                    if hi > lo {
+                        let base = (lo as isize * s as isize + off) as usize;
+                        let dst = &mut dst[base..base + (hi - lo - 1) * s + 1];
+                        if s == 1 {
+                            for (d, v) in dst.iter_mut().zip(&vals[lo..hi]) {
+                                *d += v;
+                            }
+                        } else {
+                            for (j, v) in vals[lo..hi].iter().enumerate() {
+                                dst[j * s] += v;
                             }
                         }
                     }
