@@ -162,6 +162,53 @@ pub fn sgemm_new(a: Mat<'_>, b: Mat<'_>, threads: Threads) -> Vec<f32> {
     out
 }
 
+/// `dst = a * b` (or `+=` with `accumulate`) as `blocks` products of consecutive rows, each on one
+/// thread of a team of up to [`super::parallel::threads`] (scoped threads, like the LSTM's passes; see
+/// [`sgemm_new_in_blocks`]). `blocks` must follow the shapes alone, never the thread count, so that the
+/// result does not depend on it.
+pub fn sgemm_in_blocks(dst: MatMut<'_>, accumulate: bool, a: Mat<'_>, b: Mat<'_>, blocks: usize) {
+    assert_eq!(a.rows, dst.rows, "sgemm: rows of a and dst");
+    let ranges = super::parallel::partition(dst.rows, blocks);
+    let (rs, cols) = (dst.rs, dst.cols);
+    let shared = SharedMut(dst.ptr, span(dst.rows, cols, rs));
+    let members = super::parallel::threads().min(ranges.len()).max(1);
+    super::team::run_team(members, |crew| {
+        for j in crew.jobs(ranges.len()) {
+            let r = ranges[j].clone();
+            let part = Mat {
+                data: &a.data[r.start * a.rs..],
+                rows: r.len(),
+                ..a
+            };
+            // SAFETY: blocks cover disjoint rows of `dst`, each written by the one job that owns it.
+            let out = unsafe { MatMut::shared(shared, r.start * rs, r.len(), cols, rs) };
+            sgemm(out, accumulate, part, b, Threads::One);
+        }
+    });
+}
+
+/// [`sgemm_new`] as [`sgemm_in_blocks`] runs it. For the LSTM lessons' large products, between the
+/// recurrence's passes: on rayon's pool their threads scaled less (1.78x on 2 threads here where two
+/// independent halves make 2x), and the pool's workers, still spinning when the next pass starts, took
+/// time from its threads.
+pub fn sgemm_new_in_blocks(a: Mat<'_>, b: Mat<'_>, blocks: usize) -> Vec<f32> {
+    let (rows, cols) = (a.rows, b.cols);
+    let mut out = Vec::with_capacity(rows * cols);
+    let spare = SharedMut::spare(&mut out, rows * cols);
+    // SAFETY: as in `sgemm_new`: every element is written by the products without being read.
+    unsafe {
+        sgemm_in_blocks(
+            MatMut::shared(spare, 0, rows, cols, cols),
+            false,
+            a,
+            b,
+            blocks,
+        );
+        out.set_len(rows * cols);
+    }
+    out
+}
+
 /// `dst = a * b` (or `dst += a * b` with `accumulate`).
 ///
 /// Panics if the shapes disagree or a view reaches past its slice: these are programming errors inside
@@ -310,6 +357,45 @@ mod tests {
                 .zip(&out)
                 .all(|(x, y)| x.to_bits() == y.to_bits()));
         }
+    }
+
+    /// Products in blocks of rows on a team: the same as the whole product (to rounding), whatever the
+    /// number of threads, transposed operands and accumulation included; every element of a fresh
+    /// buffer written.
+    #[test]
+    fn products_in_blocks_match_the_whole_product() {
+        let (m, n, k) = (103, 37, 29);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        // a stored transposed, as the LSTM's weight gradient reads its gate gradients.
+        let (am, bm) = (Mat::rows(&a, k, m).t(), Mat::rows(&b, k, n));
+        let expected = naive(am, bm);
+        let mut results = Vec::new();
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let (fresh, accumulated) = pool.install(|| {
+                let fresh = sgemm_new_in_blocks(am, bm, 4);
+                let mut acc = vec![1.0f32; m * n];
+                sgemm_in_blocks(MatMut::rows(&mut acc, m, n), true, am, bm, 4);
+                (fresh, acc)
+            });
+            for ((f, a), e) in fresh.iter().zip(&accumulated).zip(&expected) {
+                assert!((f - e).abs() < 1e-4, "{threads} threads: {f} vs {e}");
+                assert!(
+                    (a - (e + 1.0)).abs() < 1e-4,
+                    "{threads} threads: {a} vs {}",
+                    e + 1.0
+                );
+            }
+            results.push(fresh);
+        }
+        assert!(
+            results.windows(2).all(|w| w[0] == w[1]),
+            "results follow the thread count"
+        );
     }
 
     #[test]

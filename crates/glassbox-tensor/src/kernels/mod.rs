@@ -22,5 +22,6 @@ pub mod pool;
 #[cfg(target_arch = "x86_64")]
 pub mod sgemm_avx2;
 pub mod storage;
+pub(crate) mod team;
 pub mod upsample;
 pub mod winograd;

@@ -14,9 +14,8 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, 
 
 use super::conv2d::uses_fast_path;
 use super::lstm::{keep_for_backward, last_cells, lstm_recurrence, LstmStates};
-use crate::kernels::gemm::{sgemm, sgemm_new, Mat, MatMut, Threads};
+use crate::kernels::gemm::{sgemm_in_blocks, sgemm_new_in_blocks, Mat, MatMut};
 use crate::kernels::lstm::{lstm_backward, lstm_forward, LstmGeometry, Projections};
-use crate::kernels::parallel::threads;
 use crate::kernels::storage::f32_slice;
 
 /// What a layer reads at each step, time-major (row `t * batch + b` is step `t` of sequence `b`).
@@ -110,6 +109,10 @@ pub fn lstm_layer(
     })
 }
 
+/// Blocks of rows the layer's large products are cut into, one product each on a team thread (see
+/// `sgemm_new_in_blocks`); a constant, so that results do not depend on the thread count.
+const PRODUCT_BLOCKS: usize = 4;
+
 struct LstmLayerOp {
     geometry: LstmGeometry,
     features: usize,
@@ -152,10 +155,10 @@ impl LstmLayerOp {
         let g = &self.geometry;
         Ok(match x {
             Rows::Dense(x) => {
-                let xw = sgemm_new(
+                let xw = sgemm_new_in_blocks(
                     Mat::rows(x, n, f),
                     Mat::rows(w_ih, four_h, f).t(),
-                    Threads::Pool(threads()),
+                    PRODUCT_BLOCKS,
                 );
                 lstm_forward(Projections::Rows(&xw), w_hh, bias, g)
             }
@@ -259,12 +262,12 @@ impl CustomOp3 for LstmLayerOp {
             .then(|| {
                 let mut d = vec![0.0f32; four_h * f];
                 match x_rows {
-                    Rows::Dense(x) => sgemm(
+                    Rows::Dense(x) => sgemm_in_blocks(
                         MatMut::rows(&mut d, four_h, f),
                         false,
                         Mat::rows(dxw, n, four_h).t(),
                         Mat::rows(x, n, f),
-                        Threads::Pool(threads()),
+                        PRODUCT_BLOCKS,
                     ),
                     // Column `id` of W_ih gathers the gradients of the rows that looked it up, added in
                     // row order.
@@ -288,10 +291,10 @@ impl CustomOp3 for LstmLayerOp {
             .transpose()?;
         let d_x = match x_rows {
             Rows::Dense(_) if x.track_op() => {
-                let d = sgemm_new(
+                let d = sgemm_new_in_blocks(
                     Mat::rows(dxw, n, four_h),
                     Mat::rows(f32_slice("lstm weight_ih", ws, wl)?, four_h, f),
-                    Threads::Pool(threads()),
+                    PRODUCT_BLOCKS,
                 );
                 Some(Tensor::from_vec(d, x.shape(), x.device())?)
             }

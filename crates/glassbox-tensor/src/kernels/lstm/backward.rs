@@ -7,11 +7,11 @@ use std::ops::Range;
 
 use super::cell::cell_backward_lanes;
 use super::lanes::{tile_rows, with_lanes, Isa, Lanes, MAX_TILE};
-use super::team::{run_team, Crew};
 use super::{cell_backward, load, prefetch, store, LstmGeometry, C, PACKED, TANH_C};
 use crate::kernels::aligned::AlignedBuf;
 use crate::kernels::gemm::{sgemm, Mat, MatMut, Threads};
 use crate::kernels::parallel::{partition, SharedMut};
+use crate::kernels::team::{run_team, Crew};
 
 /// Rows between a row's prefetch and its use in the cell phase.
 const AHEAD: usize = 2;

@@ -5,10 +5,10 @@ use std::ops::Range;
 
 use super::cell::cell_forward_lanes;
 use super::lanes::{tile_rows, with_lanes, Isa, Lanes, MAX_TILE};
-use super::team::{run_team, Crew};
 use super::{cell_forward, prefetch, LstmGeometry, Projections, C, H, PACKED};
 use crate::kernels::aligned::AlignedBuf;
 use crate::kernels::parallel::SharedMut;
+use crate::kernels::team::{run_team, Crew};
 
 /// What the jobs of a forward pass read, and the buffers they write (each job its own block of units).
 #[derive(Clone, Copy)]

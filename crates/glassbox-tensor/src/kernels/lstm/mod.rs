@@ -18,7 +18,6 @@ mod backward;
 mod cell;
 mod forward;
 pub mod lanes;
-mod team;
 
 use super::activation::{sigmoid, tanh};
 use super::parallel::threads;

@@ -1,5 +1,5 @@
-//! A team of threads that walk a sequence together, phase by phase (a step, or half a step): each phase is
-//! a number of jobs, every member takes the jobs of its home share first (so that each keeps working on
+//! A team of threads that walk a sequence together, phase by phase (the LSTM's passes: a step, or half a
+//! step; or one phase of a few products, `gemm::sgemm_in_blocks`): each phase is a number of jobs, every member takes the jobs of its home share first (so that each keeps working on
 //! the same hidden units, whose weights stay in its own cache), then takes over jobs of members that have
 //! not got to theirs, and waits until all jobs of the phase are done.
 //!
