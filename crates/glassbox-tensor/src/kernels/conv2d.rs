@@ -361,6 +361,37 @@ pub fn conv2d_forward_im2col(
 /// The weight gradient `(out, in, kh, kw)` followed by the bias gradient `(out)`, from the output
 /// gradient `gy` (already masked by the ReLU where there was one).
 pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    weight_gradient_pass(x, gy, g, None)
+}
+
+/// The convolution of `x` by `w` (no bias, im2col + GEMM) and [`conv2d_backward_weight`] of `x` and
+/// `gy`, from one lowering of `x`: a transposed convolution's input and weight gradients, which both
+/// lower its output gradient the same way (done apart, they lowered it twice, a fifth of the DCGAN
+/// generator's backward pass).
+pub fn conv2d_forward_and_backward_weight(
+    x: &[f32],
+    w: &[f32],
+    gy: &[f32],
+    g: &ConvGeometry,
+) -> (Vec<f32>, Vec<f32>) {
+    let len = g.output_len();
+    let mut y = Vec::with_capacity(len);
+    let spare = SharedMut::spare(&mut y, len);
+    let both = weight_gradient_pass(x, gy, g, Some((w, spare)));
+    // SAFETY: the work items cover every (image, row band) block of the output, and each block's
+    // product wrote all of it (`sgemm` without accumulation writes every element).
+    unsafe { y.set_len(len) };
+    (y, both)
+}
+
+/// [`conv2d_backward_weight`], and with `forward = (w, y)` also `y = w * x` into `y` (the convolution's
+/// output, written in full), each work item's lowered matrix used for both products.
+fn weight_gradient_pass(
+    x: &[f32],
+    gy: &[f32],
+    g: &ConvGeometry,
+    forward: Option<(&[f32], SharedMut)>,
+) -> Vec<f32> {
     let (oh, ow) = g.out_hw();
     let (m, k) = (g.out_channels, g.patch_len());
     let plane = oh * ow;
@@ -388,25 +419,26 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f3
             for (o, dbo) in db.iter_mut().enumerate() {
                 *dbo += lanes_sum(&gy[start + o * plane..start + o * plane + n]);
             }
+            let mut products = |lowered: Mat<'_>| {
+                sgemm(MatMut::rows(dw, m, k), true, gm, lowered.t(), inner);
+                if let Some((w, y)) = forward {
+                    // SAFETY: work items cover disjoint (image, row band) blocks of `y`.
+                    let dst = unsafe { MatMut::shared(y, start, m, n, plane) };
+                    sgemm(dst, false, Mat::rows(w, m, k), lowered, inner);
+                }
+            };
             if g.is_pointwise() {
-                let lowered = Mat {
+                products(Mat {
                     data: &xb[oh0 * ow..],
                     rows: k,
                     cols: n,
                     rs: g.height * g.width,
                     cs: 1,
-                };
-                sgemm(MatMut::rows(dw, m, k), true, gm, lowered.t(), inner);
+                });
             } else {
                 with_scratch(k * n, |col| {
                     im2col(xb, g, oh0, oh1, col);
-                    sgemm(
-                        MatMut::rows(dw, m, k),
-                        true,
-                        gm,
-                        Mat::rows(col, k, n).t(),
-                        inner,
-                    );
+                    products(Mat::rows(col, k, n));
                 });
             }
         }
@@ -604,6 +636,14 @@ mod tests {
             let db_sum: f32 = dw[g.weight_len()..].iter().sum();
             let gy_sum: f32 = gy.iter().sum();
             assert!((db_sum - gy_sum).abs() < 1e-3, "{g:?}: db");
+            // Both from one lowering: the same products, so the same bits as apart.
+            let (y_both, dw_both) = conv2d_forward_and_backward_weight(&x, &w, &gy, &g);
+            assert_eq!(
+                y_both,
+                conv2d_forward_im2col(&x, &w, &[], &g, Epilogue::None),
+                "{g:?}"
+            );
+            assert_eq!(dw_both, dw, "{g:?}");
         }
     }
 }

@@ -7,7 +7,10 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tenso
 
 use super::conv2d::{uses_fast_path, BackwardWeight};
 use crate::kernels::bias::{add_to_channels_in_place, channel_sums};
-use crate::kernels::conv2d::{conv2d_backward_input, conv2d_forward, ConvGeometry, Epilogue};
+use crate::kernels::conv2d::{
+    conv2d_backward_input, conv2d_forward, conv2d_forward_and_backward_weight, ConvGeometry,
+    Epilogue,
+};
 use crate::kernels::storage::f32_slice;
 
 /// Padding, output padding, stride and dilation of a transposed convolution (both spatial axes), as in
@@ -188,6 +191,15 @@ impl ConvTransposeOp {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let g = self.geometry;
+        if x.track_op() && w.track_op() && !crate::kernels::winograd::applies(&g) {
+            // Both from one lowering of the output gradient.
+            let both = grad.apply_op3_no_bwd(x, w, &BothGradients { geometry: g })?;
+            let dx_len = g.output_len();
+            return Ok((
+                Some(both.narrow(0, 0, dx_len)?.reshape(x.shape())?),
+                Some(both.narrow(0, dx_len, g.weight_len())?.reshape(w.shape())?),
+            ));
+        }
         let dx = if x.track_op() {
             Some(grad.apply_op2_no_bwd(w, &PlainConv { geometry: g })?)
         } else {
@@ -200,6 +212,38 @@ impl ConvTransposeOp {
             None
         };
         Ok((dx, dw))
+    }
+}
+
+/// The input and weight gradients side by side, flat: [`conv2d_forward_and_backward_weight`] of the
+/// output gradient (the convolution's input), our input (its output) and the weights.
+struct BothGradients {
+    geometry: ConvGeometry,
+}
+
+impl CustomOp3 for BothGradients {
+    fn name(&self) -> &'static str {
+        "glassbox-conv-transpose2d-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        gs: &CpuStorage,
+        gl: &Layout,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (mut dx, dw) = conv2d_forward_and_backward_weight(
+            f32_slice("conv_transpose2d grad", gs, gl)?,
+            f32_slice("conv_transpose2d weight", ws, wl)?,
+            f32_slice("conv_transpose2d input", xs, xl)?,
+            &self.geometry,
+        );
+        dx.extend_from_slice(&dw[..self.geometry.weight_len()]);
+        let len = dx.len();
+        Ok((CpuStorage::F32(dx), Shape::from(len)))
     }
 }
 
