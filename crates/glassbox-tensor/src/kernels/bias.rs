@@ -14,6 +14,9 @@ fn parts(rows: usize) -> usize {
     reduction_parts(rows, ROWS_PER_PART)
 }
 
+/// Images per part of [`channel_sums`]: each part zeroes and adds a partial sum per channel.
+const IMAGES_PER_PART: usize = 4;
+
 /// `x + bias` for row-major `x: (rows, bias.len())`.
 pub fn add_to_rows(x: &[f32], bias: &[f32]) -> Vec<f32> {
     let mut out = x.to_vec();
@@ -78,15 +81,19 @@ pub fn add_to_channels_in_place(x: &mut [f32], bias: &[f32], plane: usize) {
 pub fn channel_sums(g: &[f32], channels: usize, plane: usize) -> Vec<f32> {
     let image = (channels * plane).max(1);
     let images = g.len() / image;
-    let partials = for_parts(images, reduction_parts(images, 4), |_, range| {
-        let mut sum = vec![0.0f32; channels];
-        for x in g[range.start * image..range.end * image].chunks_exact(image) {
-            for (s, channel) in sum.iter_mut().zip(x.chunks_exact(plane.max(1))) {
-                *s += lanes_sum(channel);
+    let partials = for_parts(
+        images,
+        reduction_parts(images, IMAGES_PER_PART),
+        |_, range| {
+            let mut sum = vec![0.0f32; channels];
+            for x in g[range.start * image..range.end * image].chunks_exact(image) {
+                for (s, channel) in sum.iter_mut().zip(x.chunks_exact(plane.max(1))) {
+                    *s += lanes_sum(channel);
+                }
             }
-        }
-        sum
-    });
+            sum
+        },
+    );
     let mut total = vec![0.0f32; channels];
     for p in partials {
         for (t, v) in total.iter_mut().zip(p) {

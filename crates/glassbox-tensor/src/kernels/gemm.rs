@@ -143,20 +143,23 @@ impl Threads {
 /// first and then overwritten cost a pass over it (13 MB for the input projection of the character
 /// lesson's second LSTM layer, every step).
 pub fn sgemm_new(a: Mat<'_>, b: Mat<'_>, threads: Threads) -> Vec<f32> {
-    let (rows, cols) = (a.rows, b.cols);
+    // SAFETY: without `accumulate` every kernel writes each element of `dst` without reading it first
+    // (the `gemm` crate with `read_dst == false`, `sgemm_avx2` by storing its first panel, the empty
+    // product by filling).
+    unsafe { written_in_full(a.rows, b.cols, |dst| sgemm(dst, false, a, b, threads)) }
+}
+
+/// A new row-major `rows x cols` buffer, filled by `write` through a view of its spare capacity.
+///
+/// # Safety
+/// `write` writes every element of the view it is given before anything reads it.
+unsafe fn written_in_full(rows: usize, cols: usize, write: impl FnOnce(MatMut<'_>)) -> Vec<f32> {
     let mut out = Vec::with_capacity(rows * cols);
     let spare = SharedMut::spare(&mut out, rows * cols);
-    // SAFETY: the view covers the spare capacity just reserved, which nothing else touches; without
-    // `accumulate` every kernel writes each element of `dst` without reading it first (the `gemm` crate
-    // with `read_dst == false`, `sgemm_avx2` by storing its first panel, the empty product by filling).
+    // SAFETY: the view covers the spare capacity just reserved, which nothing else touches, and the
+    // caller vouches that `write` fills all of it.
     unsafe {
-        sgemm(
-            MatMut::shared(spare, 0, rows, cols, cols),
-            false,
-            a,
-            b,
-            threads,
-        );
+        write(MatMut::shared(spare, 0, rows, cols, cols));
         out.set_len(rows * cols);
     }
     out
@@ -188,25 +191,16 @@ pub fn sgemm_in_blocks(dst: MatMut<'_>, accumulate: bool, a: Mat<'_>, b: Mat<'_>
 }
 
 /// [`sgemm_new`] as [`sgemm_in_blocks`] runs it. For the LSTM lessons' large products, between the
-/// recurrence's passes: on rayon's pool their threads scaled less (1.78x on 2 threads here where two
-/// independent halves make 2x), and the pool's workers, still spinning when the next pass starts, took
-/// time from its threads.
+/// recurrence's passes: on rayon's pool their threads scaled less (1.78x on 2 threads on a Zen 4,
+/// `examples/lstm_kernel.rs --products`, where two independent halves make 2x), and the team's threads are
+/// the ones the next pass runs on.
 pub fn sgemm_new_in_blocks(a: Mat<'_>, b: Mat<'_>, blocks: usize) -> Vec<f32> {
-    let (rows, cols) = (a.rows, b.cols);
-    let mut out = Vec::with_capacity(rows * cols);
-    let spare = SharedMut::spare(&mut out, rows * cols);
-    // SAFETY: as in `sgemm_new`: every element is written by the products without being read.
+    // SAFETY: as in `sgemm_new`: the blocks' products write every row without reading it.
     unsafe {
-        sgemm_in_blocks(
-            MatMut::shared(spare, 0, rows, cols, cols),
-            false,
-            a,
-            b,
-            blocks,
-        );
-        out.set_len(rows * cols);
+        written_in_full(a.rows, b.cols, |dst| {
+            sgemm_in_blocks(dst, false, a, b, blocks)
+        })
     }
-    out
 }
 
 /// `dst = a * b` (or `dst += a * b` with `accumulate`).
