@@ -7,11 +7,16 @@
 //! conflicts); other strides use GEMM + col2im per image. The weight gradient sums partial products over
 //! a partition that follows the geometry alone, so it is the same on every run, whatever the thread count.
 
+mod lowering;
+
 use super::bias::lanes_sum;
 use super::gemm::{sgemm, Mat, MatMut, Threads};
 use super::parallel::{
-    band_threads, for_parts, reduction_parts, with_scratch, SharedMut, MIN_WORK_ITEMS,
+    band_threads, for_parts, reduction_parts, with_scratch, with_second_scratch, SharedMut,
+    MIN_WORK_ITEMS,
 };
+pub(crate) use lowering::Band;
+use lowering::{bands, col2im_add, gather_images, im2col};
 
 /// Work items per partial weight gradient, at least, and the most partials (`conv2d_backward_weight`).
 /// Every partial is a whole gradient to zero and add: 8 partials instead of 2 made a DCGAN training step
@@ -125,13 +130,31 @@ impl ConvGeometry {
     /// so they follow the geometry alone, not the thread count.
     pub(crate) fn band_rows(&self) -> usize {
         let (oh, ow) = self.out_hw();
-        let target_cols = ((1 << 19) / self.patch_len().max(1)).max(256);
-        let mut rows = (target_cols / ow.max(1)).clamp(1, oh.max(1));
+        let mut rows = (self.target_cols() / ow.max(1)).clamp(1, oh.max(1));
         if self.batch * oh.div_ceil(rows) < MIN_WORK_ITEMS {
             let bands_per_image = MIN_WORK_ITEMS.div_ceil(self.batch).min(oh.max(1));
             rows = rows.min(oh.div_ceil(bands_per_image)).max(1);
         }
         rows
+    }
+
+    /// Images a work item lowers side by side where its bands of `rows` output rows are whole images:
+    /// as many as keep the lowered matrix near 2 MB, and at least [`MIN_WORK_ITEMS`] items. Like the
+    /// bands, this follows the geometry alone. Pointwise convolutions read their input in place, one
+    /// image an item.
+    pub(crate) fn band_images(&self, rows: usize) -> usize {
+        let (oh, ow) = self.out_hw();
+        if rows < oh || self.is_pointwise() {
+            return 1;
+        }
+        (self.target_cols() / (oh * ow).max(1))
+            .min(self.batch.div_ceil(MIN_WORK_ITEMS))
+            .max(1)
+    }
+
+    /// Columns of a work item's lowered matrix, aimed for: about 2 MB of it.
+    fn target_cols(&self) -> usize {
+        ((1 << 19) / self.patch_len().max(1)).max(256)
     }
 }
 
@@ -146,147 +169,53 @@ pub enum Epilogue {
     BiasRelu,
 }
 
-/// Writes rows `oh0..oh1` of the lowered matrix of one image: `col[(c, ki, kj), (oh, ow)]`.
-fn im2col(x: &[f32], g: &ConvGeometry, oh0: usize, oh1: usize, col: &mut [f32]) {
-    let (_, ow) = g.out_hw();
-    let n = (oh1 - oh0) * ow;
-    let (h, w) = (g.height, g.width);
-    let (s, d, p) = (g.stride, g.dilation, g.padding as isize);
-    for c in 0..g.in_channels {
-        let plane = &x[c * h * w..(c + 1) * h * w];
-        for ki in 0..g.kernel_h {
-            for kj in 0..g.kernel_w {
-                let row = (c * g.kernel_h + ki) * g.kernel_w + kj;
-                let dst = &mut col[row * n..(row + 1) * n];
-                let off = (kj * d) as isize - p;
-                let (lo, hi) = strided_span(ow, w, s, off);
-                for (r, oh) in (oh0..oh1).enumerate() {
-                    let out = &mut dst[r * ow..(r + 1) * ow];
-                    let ih = (oh * s + ki * d) as isize - p;
-                    if ih < 0 || ih >= h as isize {
-                        out.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[ih as usize * w..(ih as usize + 1) * w];
-                    // Output columns lo..hi read input columns o s + off, all inside the row.
-                    out[..lo].fill(0.0);
-                    if hi > lo {
-                        let base = (lo as isize * s as isize + off) as usize;
-                        let (out, src) =
-                            (&mut out[lo..hi], &src[base..base + (hi - lo - 1) * s + 1]);
-                        if s == 1 {
-                            out.copy_from_slice(src);
-                        } else {
-                            for (j, v) in out.iter_mut().enumerate() {
-                                *v = src[j * s];
-                            }
-                        }
-                    }
-                    out[hi..].fill(0.0);
-                }
-            }
+impl Epilogue {
+    /// The epilogue of one output `v` of a channel whose bias is `bias`.
+    #[inline]
+    fn apply(self, v: f32, bias: f32) -> f32 {
+        match self {
+            Epilogue::None => v,
+            Epilogue::Bias => v + bias,
+            Epilogue::BiasRelu => (v + bias).max(0.0),
         }
     }
 }
 
-/// The output columns `lo..hi` (of `ow`) whose input column `o s + off` lies inside a row of `w`; `lo ==
-/// hi` when none does.
-fn strided_span(ow: usize, w: usize, s: usize, off: isize) -> (usize, usize) {
-    let s = s as isize;
-    // The first o with o s + off >= 0, and one past the last with o s + off < w.
-    let lo = ((-off).max(0) + s - 1) / s;
-    let hi = (w as isize - off + s - 1).div_euclid(s).max(0);
-    let (lo, hi) = (lo.min(ow as isize) as usize, hi.min(ow as isize) as usize);
-    (lo, hi.max(lo))
-}
-
-/// Adds the lowered matrix `col` (all output rows of one image) back into the image gradient `dx`.
-fn col2im_add(col: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
-    let (oh, ow) = g.out_hw();
-    let n = oh * ow;
-    let (h, w) = (g.height, g.width);
-    let (s, d, p) = (g.stride, g.dilation, g.padding as isize);
-    for c in 0..g.in_channels {
-        let plane = &mut dx[c * h * w..(c + 1) * h * w];
-        for ki in 0..g.kernel_h {
-            for kj in 0..g.kernel_w {
-                let row = (c * g.kernel_h + ki) * g.kernel_w + kj;
-                let src = &col[row * n..(row + 1) * n];
-                let off = (kj * d) as isize - p;
-                let (lo, hi) = strided_span(ow, w, s, off);
-                for r in 0..oh {
-                    let ih = (r * s + ki * d) as isize - p;
-                    if ih < 0 || ih >= h as isize {
-                        continue;
-                    }
-                    let dst = &mut plane[ih as usize * w..(ih as usize + 1) * w];
-                    let vals = &src[r * ow..(r + 1) * ow];
-                    // Output columns lo..hi land on input columns o s + off.
-                    if hi > lo {
-                        let base = (lo as isize * s as isize + off) as usize;
-                        let dst = &mut dst[base..base + (hi - lo - 1) * s + 1];
-                        if s == 1 {
-                            for (d, v) in dst.iter_mut().zip(&vals[lo..hi]) {
-                                *d += v;
-                            }
-                        } else {
-                            for (j, v) in vals[lo..hi].iter().enumerate() {
-                                dst[j * s] += v;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The (image, output-row band) work items of a geometry.
-fn work_items(g: &ConvGeometry, rows: usize) -> Vec<(usize, usize, usize)> {
-    let (oh, _) = g.out_hw();
-    let mut items = Vec::with_capacity(g.batch * oh.div_ceil(rows));
-    for b in 0..g.batch {
-        let mut r = 0;
-        while r < oh {
-            items.push((b, r, (r + rows).min(oh)));
-            r += rows;
-        }
-    }
-    items
-}
-
-/// Runs `f(b, oh0, oh1, lowered, threads)` for every work item in parallel; `lowered` is the `K x N`
-/// operand of the band (the input itself for pointwise convolutions), and `threads` says how the band's
+/// Runs `f(band, lowered, threads)` for every work item ([`Band`]) in parallel; `lowered` is the `K x N`
+/// operand of the item (the input itself for pointwise convolutions), and `threads` says how the item's
 /// product is threaded ([`band_threads`]).
 pub(crate) fn for_each_band(
     x: &[f32],
     g: &ConvGeometry,
     rows: usize,
-    f: impl Fn(usize, usize, usize, Mat<'_>, Threads) + Sync,
+    f: impl Fn(&Band, Mat<'_>, Threads) + Sync,
 ) {
     use rayon::prelude::*;
     let (_, ow) = g.out_hw();
     let k = g.patch_len();
     let image_len = g.in_channels * g.height * g.width;
-    let items = work_items(g, rows);
+    let items = bands(g, rows);
     let inner = band_threads(items.len());
-    items.into_par_iter().for_each(|(b, oh0, oh1)| {
-        let xb = &x[b * image_len..(b + 1) * image_len];
-        let n = (oh1 - oh0) * ow;
+    items.into_par_iter().for_each(|band| {
+        let n = band.cols(ow);
         if g.is_pointwise() {
-            let start = oh0 * ow;
+            // One image an item (`band_images`): its rows are the input's, in place.
+            let xb = &x[band.images.start * image_len..];
             let lowered = Mat {
-                data: &xb[start..],
+                data: &xb[band.rows.start * ow..],
                 rows: k,
                 cols: n,
                 rs: g.height * g.width,
                 cs: 1,
             };
-            f(b, oh0, oh1, lowered, inner);
+            f(&band, lowered, inner);
         } else {
             with_scratch(k * n, |col| {
-                im2col(xb, g, oh0, oh1, col);
-                f(b, oh0, oh1, Mat::rows(col, k, n), inner);
+                for (b, at) in band.parts(ow) {
+                    let xb = &x[b * image_len..(b + 1) * image_len];
+                    im2col(xb, g, band.rows.clone(), &mut col[at..], n);
+                }
+                f(&band, Mat::rows(col, k, n), inner);
             });
         }
     });
@@ -337,23 +266,37 @@ pub fn conv2d_forward_im2col(
     let mut y = vec![0.0f32; g.output_len()];
     let shared = SharedMut::new(&mut y);
     let wm = Mat::rows(w, m, k);
-    for_each_band(x, g, g.band_rows(), |b, oh0, oh1, lowered, inner| {
-        let start = b * m * plane + oh0 * ow;
-        let n = (oh1 - oh0) * ow;
-        // SAFETY: work items cover disjoint (image, row band) blocks of `y`.
-        let dst = unsafe { MatMut::shared(shared, start, m, n, plane) };
-        sgemm(dst, false, wm, lowered, inner);
-        if epilogue != Epilogue::None {
-            for (o, &bo) in bias.iter().enumerate().take(m) {
-                // SAFETY: the same block as above, one output channel at a time.
-                let row = unsafe { shared.slice(start + o * plane, n) };
-                if epilogue == Epilogue::BiasRelu {
-                    row.iter_mut().for_each(|v| *v = (*v + bo).max(0.0));
-                } else {
-                    row.iter_mut().for_each(|v| *v += bo);
+    for_each_band(x, g, g.band_rows(), |band, lowered, inner| {
+        let n = band.cols(ow);
+        if band.images.len() == 1 {
+            let start = band.images.start * m * plane + band.rows.start * ow;
+            // SAFETY: work items cover disjoint (image, row band) blocks of `y`.
+            let dst = unsafe { MatMut::shared(shared, start, m, n, plane) };
+            sgemm(dst, false, wm, lowered, inner);
+            if epilogue != Epilogue::None {
+                for (o, &bo) in bias.iter().enumerate().take(m) {
+                    // SAFETY: the same block as above, one output channel at a time.
+                    let row = unsafe { shared.slice(start + o * plane, n) };
+                    row.iter_mut().for_each(|v| *v = epilogue.apply(*v, bo));
                 }
             }
+            return;
         }
+        // Whole images side by side: the product into a buffer, then each image's planes to `y`.
+        with_second_scratch(m * n, |out| {
+            sgemm(MatMut::rows(out, m, n), false, wm, lowered, inner);
+            for (b, at) in band.parts(ow) {
+                for o in 0..m {
+                    let bo = bias.get(o).copied().unwrap_or(0.0);
+                    // SAFETY: each image belongs to one work item.
+                    let dst = unsafe { shared.slice((b * m + o) * plane, plane) };
+                    let src = &out[o * n + at..o * n + at + plane];
+                    for (d, &v) in dst.iter_mut().zip(src) {
+                        *d = epilogue.apply(v, bo);
+                    }
+                }
+            }
+        });
     });
     y
 }
@@ -395,52 +338,91 @@ fn weight_gradient_pass(
     let (oh, ow) = g.out_hw();
     let (m, k) = (g.out_channels, g.patch_len());
     let plane = oh * ow;
-    let items = work_items(g, g.band_rows());
+    let items = bands(g, g.band_rows());
     let image_len = g.in_channels * g.height * g.width;
-    // The parts, and so how the sums over the items are grouped, follow the item count only: the same
+    // The parts, and so how the sums over the items are grouped, follow the items only: the same
     // gradient bit for bit with any number of threads. Each part zeroes and adds a whole partial
-    // gradient, so it takes a few items.
-    let parts = reduction_parts(items.len(), ITEMS_PER_PARTIAL).min(MAX_PARTIALS);
+    // gradient, so it takes a few images.
+    let per_item = items.first().map_or(1, |band| band.images.len());
+    let parts =
+        reduction_parts(items.len(), ITEMS_PER_PARTIAL.div_ceil(per_item)).min(MAX_PARTIALS);
     let inner = band_threads(parts);
     let partials = for_parts(items.len(), parts, |_, range| {
         let mut acc = vec![0.0f32; m * k + m];
         let (dw, db) = acc.split_at_mut(m * k);
-        for &(b, oh0, oh1) in &items[range] {
-            let xb = &x[b * image_len..(b + 1) * image_len];
-            let n = (oh1 - oh0) * ow;
-            let start = b * m * plane + oh0 * ow;
-            let gm = Mat {
-                data: &gy[start..],
-                rows: m,
-                cols: n,
-                rs: plane,
-                cs: 1,
-            };
-            for (o, dbo) in db.iter_mut().enumerate() {
-                *dbo += lanes_sum(&gy[start + o * plane..start + o * plane + n]);
-            }
-            let mut products = |lowered: Mat<'_>| {
+        for band in &items[range] {
+            let n = band.cols(ow);
+            // The output gradient's rows of the item, `m x n`, and where the forward product goes.
+            let products = |lowered: Mat<'_>, gm: Mat<'_>, db: &mut [f32], dw: &mut [f32]| {
+                for (o, dbo) in db.iter_mut().enumerate() {
+                    *dbo += lanes_sum(&gm.data[o * gm.rs..o * gm.rs + n]);
+                }
                 sgemm(MatMut::rows(dw, m, k), true, gm, lowered.t(), inner);
-                if let Some((w, y)) = forward {
-                    // SAFETY: work items cover disjoint (image, row band) blocks of `y`.
-                    let dst = unsafe { MatMut::shared(y, start, m, n, plane) };
-                    sgemm(dst, false, Mat::rows(w, m, k), lowered, inner);
+            };
+            let with_lowered = |f: &mut dyn FnMut(Mat<'_>)| {
+                let b = band.images.start;
+                if g.is_pointwise() {
+                    let xb = &x[b * image_len..(b + 1) * image_len];
+                    f(Mat {
+                        data: &xb[band.rows.start * ow..],
+                        rows: k,
+                        cols: n,
+                        rs: g.height * g.width,
+                        cs: 1,
+                    });
+                } else {
+                    with_scratch(k * n, |col| {
+                        for (b, at) in band.parts(ow) {
+                            let xb = &x[b * image_len..(b + 1) * image_len];
+                            im2col(xb, g, band.rows.clone(), &mut col[at..], n);
+                        }
+                        f(Mat::rows(col, k, n));
+                    });
                 }
             };
-            if g.is_pointwise() {
-                products(Mat {
-                    data: &xb[oh0 * ow..],
-                    rows: k,
+            if band.images.len() == 1 {
+                let start = band.images.start * m * plane + band.rows.start * ow;
+                let gm = Mat {
+                    data: &gy[start..],
+                    rows: m,
                     cols: n,
-                    rs: g.height * g.width,
+                    rs: plane,
                     cs: 1,
+                };
+                with_lowered(&mut |lowered| {
+                    products(lowered, gm, db, dw);
+                    if let Some((w, y)) = forward {
+                        // SAFETY: work items cover disjoint (image, row band) blocks of `y`.
+                        let dst = unsafe { MatMut::shared(y, start, m, n, plane) };
+                        sgemm(dst, false, Mat::rows(w, m, k), lowered, inner);
+                    }
                 });
-            } else {
-                with_scratch(k * n, |col| {
-                    im2col(xb, g, oh0, oh1, col);
-                    products(Mat::rows(col, k, n));
-                });
+                continue;
             }
+            // Whole images side by side: their output gradients gathered into one operand, which
+            // then takes the forward product before it goes to each image's planes of `y`.
+            with_second_scratch(m * n, |buf| {
+                gather_images(gy, band.images.clone(), m, plane, buf);
+                with_lowered(&mut |lowered| {
+                    products(lowered, Mat::rows(buf, m, n), db, dw);
+                    if let Some((w, y)) = forward {
+                        sgemm(
+                            MatMut::rows(buf, m, n),
+                            false,
+                            Mat::rows(w, m, k),
+                            lowered,
+                            inner,
+                        );
+                        for (b, at) in band.parts(ow) {
+                            for o in 0..m {
+                                // SAFETY: each image belongs to one work item.
+                                let dst = unsafe { y.slice((b * m + o) * plane, plane) };
+                                dst.copy_from_slice(&buf[o * n + at..o * n + at + plane]);
+                            }
+                        }
+                    }
+                });
+            });
         }
         acc
     });
@@ -493,7 +475,7 @@ pub fn conv2d_backward_input_through_relu_prepacked(
     conv2d_backward_input(&relu_mask(gy, y), w, g)
 }
 
-/// `dx = col2im(w^T gy)` per image: any stride, padding and dilation. This is also the forward pass of
+/// `dx = col2im(w^T gy)` per image (small planes: a few images a product): any stride, padding and dilation. This is also the forward pass of
 /// a transposed convolution.
 pub fn conv_transpose_by_col2im(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let (oh, ow) = g.out_hw();
@@ -501,12 +483,27 @@ pub fn conv_transpose_by_col2im(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<
     let plane = oh * ow;
     let image_len = g.in_channels * g.height * g.width;
     let wt = Mat::rows(w, m, k).t();
-    let inner = band_threads(g.batch);
-    super::parallel::zeros_accumulated_in_parallel(g.input_len(), image_len, |b, dxb| {
-        let gm = Mat::rows(&gy[b * m * plane..(b + 1) * m * plane], m, plane);
-        with_scratch(k * plane, |col| {
-            sgemm(MatMut::rows(col, k, plane), false, wt, gm, inner);
-            col2im_add(col, g, dxb);
+    // Small planes: several images' products side by side, as the forward pass lowers them.
+    let images = g.band_images(oh);
+    let inner = band_threads(g.batch.div_ceil(images));
+    super::parallel::zeros_accumulated_in_parallel(g.input_len(), image_len * images, |i, dxs| {
+        let first = i * images;
+        let count = dxs.len() / image_len;
+        let n = count * plane;
+        with_scratch(k * n, |col| {
+            let dst = MatMut::rows(col, k, n);
+            if count == 1 {
+                let gm = Mat::rows(&gy[first * m * plane..(first + 1) * m * plane], m, plane);
+                sgemm(dst, false, wt, gm, inner);
+            } else {
+                with_second_scratch(m * n, |buf| {
+                    gather_images(gy, first..first + count, m, plane, buf);
+                    sgemm(dst, false, wt, Mat::rows(buf, m, n), inner);
+                });
+            }
+            for (j, dxb) in dxs.chunks_exact_mut(image_len).enumerate() {
+                col2im_add(&col[j * plane..], n, g, dxb);
+            }
         });
     })
 }
@@ -606,7 +603,18 @@ mod tests {
             geometry(3, 4, 9, 9, 2, 3, 2, 1, 2),
             geometry(2, 5, 6, 5, 7, 1, 0, 1, 1),
             geometry(1, 3, 10, 7, 4, 5, 2, 2, 1),
+            // Batches whose small outputs put several images in a work item (`band_images`), strided
+            // (the padded lowering) and not, with a ragged last item.
+            geometry(9, 3, 6, 6, 4, 4, 1, 2, 1),
+            geometry(11, 2, 9, 8, 3, 3, 1, 2, 2),
+            geometry(10, 4, 5, 5, 3, 3, 1, 1, 1),
         ] {
+            if g.batch > 8 {
+                assert!(
+                    g.band_images(g.band_rows()) > 1,
+                    "{g:?} tests one image an item"
+                );
+            }
             let x = data(g.input_len(), 1.0);
             let w = data(g.weight_len(), 2.0);
             let y = conv2d_forward(&x, &w, &[], &g, Epilogue::None);

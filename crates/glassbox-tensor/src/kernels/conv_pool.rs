@@ -38,31 +38,35 @@ pub fn conv2d_relu_pool_forward(
     let winners_ptr = winners.as_mut_ptr() as usize;
     let wm = Mat::rows(w, m, k);
     let rows = g.band_rows().div_ceil(pool) * pool;
-    for_each_band(x, g, rows, |b, oh0, oh1, lowered, inner| {
-        let n = (oh1 - oh0) * ow;
+    for_each_band(x, g, rows, |band, lowered, inner| {
+        let n = band.cols(ow);
+        let oh0 = band.rows.start;
         with_second_scratch(m * n, |out| {
             sgemm(MatMut::rows(out, m, n), false, wm, lowered, inner);
-            let (pr0, pr1) = (oh0 / pool, (oh1 / pool).min(ph));
-            for o in 0..m {
-                let plane = &out[o * n..(o + 1) * n];
-                let base = (b * m + o) * pooled_plane;
-                for pr in pr0..pr1 {
-                    for pc in 0..pw {
-                        let (mut best, mut at) = (f32::NEG_INFINITY, 0u8);
-                        for i in 0..pool {
-                            let r = (pr * pool + i - oh0) * ow + pc * pool;
-                            for (j, &v) in plane[r..r + pool].iter().enumerate() {
-                                if v > best {
-                                    best = v;
-                                    at = (i * pool + j) as u8;
+            let (pr0, pr1) = (oh0 / pool, (band.rows.end / pool).min(ph));
+            for (b, at) in band.parts(ow) {
+                for o in 0..m {
+                    let plane = &out[o * n + at..o * n + at + band.image_cols(ow)];
+                    let base = (b * m + o) * pooled_plane;
+                    for pr in pr0..pr1 {
+                        for pc in 0..pw {
+                            let (mut best, mut at) = (f32::NEG_INFINITY, 0u8);
+                            for i in 0..pool {
+                                let r = (pr * pool + i - oh0) * ow + pc * pool;
+                                for (j, &v) in plane[r..r + pool].iter().enumerate() {
+                                    if v > best {
+                                        best = v;
+                                        at = (i * pool + j) as u8;
+                                    }
                                 }
                             }
-                        }
-                        let idx = base + pr * pw + pc;
-                        // SAFETY: each (image, pooled row) belongs to exactly one band.
-                        unsafe {
-                            *shared.slice(idx, 1).get_unchecked_mut(0) = (best + bias[o]).max(0.0);
-                            *(winners_ptr as *mut u8).add(idx) = at;
+                            let idx = base + pr * pw + pc;
+                            // SAFETY: each (image, pooled row) belongs to exactly one band.
+                            unsafe {
+                                *shared.slice(idx, 1).get_unchecked_mut(0) =
+                                    (best + bias[o]).max(0.0);
+                                *(winners_ptr as *mut u8).add(idx) = at;
+                            }
                         }
                     }
                 }
