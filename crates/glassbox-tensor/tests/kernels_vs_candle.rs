@@ -104,8 +104,8 @@ fn conv2d_matches_candle_forward_and_gradients_on_awkward_shapes() {
     check_conv(2, 3, 7, 7, 4, 3, 1, 2, 1, 70);
     check_conv(1, 2, 7, 5, 3, 1, 1, 2, 1, 80);
     // Batches large enough for several small images a work item, strided and not.
-    check_conv(9, 4, 8, 8, 6, 4, 1, 2, 1, 90);
-    check_conv(10, 3, 6, 7, 5, 3, 1, 1, 1, 95);
+    check_conv(9, 16, 8, 8, 6, 4, 1, 2, 1, 90);
+    check_conv(10, 32, 6, 7, 5, 3, 1, 1, 1, 95);
 }
 
 #[test]
@@ -260,7 +260,7 @@ fn fused_conv_relu_pool_matches_the_separate_ops() {
         ([1, 7, 13, 11], 6, 3, 0, 1, 2, 3),
         ([2, 4, 12, 12], 3, 3, 1, 2, 3, 4),
         ([1, 64, 20, 20], 64, 3, 1, 1, 2, 5),
-        ([9, 3, 8, 8], 4, 3, 1, 1, 2, 6),
+        ([9, 32, 8, 8], 4, 3, 1, 1, 2, 6),
     ] {
         let params = ConvParams {
             padding: p,
@@ -311,7 +311,7 @@ fn conv_transpose2d_matches_candle_and_the_adjoint_convolution() {
         (2, 6, 3, 5, 5, 3, 2, 0, 1, 2),
         (1, 64, 14, 14, 64, 3, 1, 0, 1, 1),
         (3, 2, 7, 7, 1, 3, 1, 1, 2, 1),
-        (10, 6, 4, 4, 5, 4, 1, 0, 2, 1),
+        (10, 6, 4, 4, 16, 4, 1, 0, 2, 1),
     ]
     .iter()
     .enumerate()

@@ -25,6 +25,14 @@ use lowering::{bands, col2im_add, gather_images, im2col};
 const ITEMS_PER_PARTIAL: usize = 16;
 const MAX_PARTIALS: usize = 4;
 
+/// Output planes smaller than this group images in a work item ([`ConvGeometry::band_images`]) when
+/// their lowered matrix has at least [`DEEP_PATCH`] rows. Grouping them from 64 rows made the course's
+/// convolutional autoencoder (3x3 filters, 8 and 16 channels at 7x7 and 14x14: 72 and 144 rows) 5-6%
+/// slower in `kernels_bench` (`conv_ae_train`, alternated runs): shallow products cost less than the
+/// copies in and out of a group. The DCGAN's 4x4 stride-2 layers of 64 channels (1,024 rows) gain.
+const NARROW_PLANE: usize = 256;
+const DEEP_PATCH: usize = 256;
+
 /// The sizes of one convolution. Padding, stride and dilation apply to both spatial axes, as in candle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConvGeometry {
@@ -138,13 +146,19 @@ impl ConvGeometry {
         rows
     }
 
-    /// Images a work item lowers side by side where its bands of `rows` output rows are whole images:
-    /// as many as keep the lowered matrix near 2 MB, and at least [`MIN_WORK_ITEMS`] items. Like the
-    /// bands, this follows the geometry alone. Pointwise convolutions read their input in place, one
-    /// image an item.
+    /// Images a work item lowers side by side where its bands of `rows` output rows are whole images
+    /// and an image's product is narrow (under [`NARROW_PLANE`] columns) but deep (at least
+    /// [`DEEP_PATCH`] rows), where packing the filters for each image costs more than gathering the
+    /// images' operands and scattering their outputs: as many as keep the lowered matrix near 2 MB,
+    /// and at least [`MIN_WORK_ITEMS`] items. Like the bands, this follows the geometry alone.
+    /// Pointwise convolutions read their input in place, one image an item.
     pub(crate) fn band_images(&self, rows: usize) -> usize {
         let (oh, ow) = self.out_hw();
-        if rows < oh || self.is_pointwise() {
+        if rows < oh
+            || self.is_pointwise()
+            || oh * ow >= NARROW_PLANE
+            || self.patch_len() < DEEP_PATCH
+        {
             return 1;
         }
         (self.target_cols() / (oh * ow).max(1))
@@ -605,9 +619,9 @@ mod tests {
             geometry(1, 3, 10, 7, 4, 5, 2, 2, 1),
             // Batches whose small outputs put several images in a work item (`band_images`), strided
             // (the padded lowering) and not, with a ragged last item.
-            geometry(9, 3, 6, 6, 4, 4, 1, 2, 1),
-            geometry(11, 2, 9, 8, 3, 3, 1, 2, 2),
-            geometry(10, 4, 5, 5, 3, 3, 1, 1, 1),
+            geometry(9, 16, 6, 6, 4, 4, 1, 2, 1),
+            geometry(11, 32, 9, 8, 3, 3, 1, 2, 2),
+            geometry(10, 32, 5, 5, 3, 3, 1, 1, 1),
         ] {
             if g.batch > 8 {
                 assert!(
