@@ -16,7 +16,7 @@ use super::parallel::{
     MIN_WORK_ITEMS,
 };
 pub(crate) use lowering::Band;
-use lowering::{bands, col2im_add, gather_images, im2col};
+use lowering::{bands, col2im_set, gather_images, im2col};
 
 /// Work items per partial weight gradient, at least, and the most partials (`conv2d_backward_weight`).
 /// Every partial is a whole gradient to zero and add: 8 partials instead of 2 made a DCGAN training step
@@ -328,24 +328,28 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f3
     weight_gradient_pass(x, gy, g, None)
 }
 
-/// The convolution of `x` by `w` (no bias, im2col + GEMM) and [`conv2d_backward_weight`] of `x` and
-/// `gy`, from one lowering of `x`: a transposed convolution's input and weight gradients, which both
-/// lower its output gradient the same way (done apart, they lowered it twice, a fifth of the DCGAN
-/// generator's backward pass).
+/// The convolution of `x` by `w` (no bias, im2col + GEMM) and the weight gradient of
+/// [`conv2d_backward_weight`] of `x` and `gy`, from one lowering of `x`: a transposed convolution's
+/// input and weight gradients, which both lower its output gradient the same way (done apart, they
+/// lowered it twice, a fifth of the DCGAN generator's backward pass). One buffer, the output
+/// (`g.output_len()` floats) then the weight gradient (`g.weight_len()`), as the transposed
+/// convolution's backward op hands them to candle: appending the gradient to a full-size output had
+/// copied the output (6.4 MB for the DCGAN generator's second layer).
 pub fn conv2d_forward_and_backward_weight(
     x: &[f32],
     w: &[f32],
     gy: &[f32],
     g: &ConvGeometry,
-) -> (Vec<f32>, Vec<f32>) {
+) -> Vec<f32> {
     let len = g.output_len();
-    let mut y = Vec::with_capacity(len);
+    let mut y = Vec::with_capacity(len + g.weight_len());
     let spare = SharedMut::spare(&mut y, len);
     let both = weight_gradient_pass(x, gy, g, Some((w, spare)));
     // SAFETY: the work items cover every (image, row band) block of the output, and each block's
     // product wrote all of it (`sgemm` without accumulation writes every element).
     unsafe { y.set_len(len) };
-    (y, both)
+    y.extend_from_slice(&both[..g.weight_len()]);
+    y
 }
 
 /// [`conv2d_backward_weight`], and with `forward = (w, y)` also `y = w * x` into `y` (the convolution's
@@ -496,9 +500,32 @@ pub fn conv2d_backward_input_through_relu_prepacked(
     conv2d_backward_input(&relu_mask(gy, y), w, g)
 }
 
-/// `dx = col2im(w^T gy)` per image (small planes: a few images a product): any stride, padding and dilation. This is also the forward pass of
-/// a transposed convolution.
+/// `dx = col2im(w^T gy)` per image (small planes: a few images a product): any stride, padding and
+/// dilation.
 pub fn conv_transpose_by_col2im(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    by_col2im(gy, w, &[], g)
+}
+
+/// The forward pass of a transposed convolution, the input gradient of the convolution `g` applied to
+/// `x`, plus `bias` on each of its output channels (`g.in_channels` of them; empty for none). Where it
+/// goes through col2im, each image's output is written once, bias included, with no zeroing first.
+pub fn conv_transpose_forward(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    if g.transposed_as_conv()
+        .filter(super::winograd::applies)
+        .is_some()
+    {
+        let mut y = conv2d_backward_input(x, w, g);
+        if !bias.is_empty() {
+            super::bias::add_to_channels_in_place(&mut y, bias, g.height * g.width);
+        }
+        return y;
+    }
+    by_col2im(x, w, bias, g)
+}
+
+/// [`conv_transpose_by_col2im`] plus `bias` per channel (empty for none).
+fn by_col2im(gy: &[f32], w: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    use rayon::prelude::*;
     let (oh, ow) = g.out_hw();
     let (m, k) = (g.out_channels, g.patch_len());
     let plane = oh * ow;
@@ -506,11 +533,17 @@ pub fn conv_transpose_by_col2im(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<
     let wt = Mat::rows(w, m, k).t();
     // Small planes: several images' products side by side, as the forward pass lowers them.
     let images = g.band_images(oh);
-    let inner = band_threads(g.batch.div_ceil(images));
-    super::parallel::zeros_accumulated_in_parallel(g.input_len(), image_len * images, |i, dxs| {
+    let groups = g.batch.div_ceil(images);
+    let inner = band_threads(groups);
+    let len = g.input_len();
+    let mut dx = Vec::with_capacity(len);
+    let shared = SharedMut::spare(&mut dx, len);
+    (0..groups).into_par_iter().for_each(|i| {
         let first = i * images;
-        let count = dxs.len() / image_len;
+        let count = images.min(g.batch - first);
         let n = count * plane;
+        // SAFETY: the groups' images are disjoint; each image is written in full below.
+        let dxs = unsafe { shared.slice(first * image_len, count * image_len) };
         with_scratch(k * n, |col| {
             let dst = MatMut::rows(col, k, n);
             if count == 1 {
@@ -523,10 +556,13 @@ pub fn conv_transpose_by_col2im(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<
                 });
             }
             for (j, dxb) in dxs.chunks_exact_mut(image_len).enumerate() {
-                col2im_add(&col[j * plane..], n, g, dxb);
+                col2im_set(&col[j * plane..], n, g, dxb, bias);
             }
         });
-    })
+    });
+    // SAFETY: every image of `dx` was written in full by its group (`col2im_set` writes each channel).
+    unsafe { dx.set_len(len) };
+    dx
 }
 
 /// `gy * (y > 0)`: the output gradient through a fused ReLU.
@@ -666,13 +702,14 @@ mod tests {
             let gy_sum: f32 = gy.iter().sum();
             assert!((db_sum - gy_sum).abs() < 1e-3, "{g:?}: db");
             // Both from one lowering: the same products, so the same bits as apart.
-            let (y_both, dw_both) = conv2d_forward_and_backward_weight(&x, &w, &gy, &g);
+            let both = conv2d_forward_and_backward_weight(&x, &w, &gy, &g);
+            let (y_both, dw_both) = both.split_at(g.output_len());
             assert_eq!(
                 y_both,
                 conv2d_forward_im2col(&x, &w, &[], &g, Epilogue::None),
                 "{g:?}"
             );
-            assert_eq!(dw_both, dw, "{g:?}");
+            assert_eq!(dw_both, &dw[..g.weight_len()], "{g:?}");
         }
     }
 }

@@ -6,9 +6,9 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::conv2d::{uses_fast_path, BackwardWeight};
-use crate::kernels::bias::{add_to_channels_in_place, channel_sums};
+use crate::kernels::bias::channel_sums;
 use crate::kernels::conv2d::{
-    conv2d_backward_input, conv2d_forward, conv2d_forward_and_backward_weight, ConvGeometry,
+    conv2d_forward, conv2d_forward_and_backward_weight, conv_transpose_forward, ConvGeometry,
     Epilogue,
 };
 use crate::kernels::storage::f32_slice;
@@ -169,14 +169,12 @@ impl ConvTransposeOp {
         bias: Option<&[f32]>,
     ) -> Result<(CpuStorage, Shape)> {
         let g = &self.geometry;
-        let mut y = conv2d_backward_input(
+        let y = conv_transpose_forward(
             f32_slice("conv_transpose2d input", xs, xl)?,
             f32_slice("conv_transpose2d weight", ws, wl)?,
+            bias.unwrap_or(&[]),
             g,
         );
-        if let Some(b) = bias {
-            add_to_channels_in_place(&mut y, b, g.height * g.width);
-        }
         Ok((
             CpuStorage::F32(y),
             Shape::from((g.batch, g.in_channels, g.height, g.width)),
@@ -235,15 +233,14 @@ impl CustomOp3 for BothGradients {
         ws: &CpuStorage,
         wl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (mut dx, dw) = conv2d_forward_and_backward_weight(
+        let both = conv2d_forward_and_backward_weight(
             f32_slice("conv_transpose2d grad", gs, gl)?,
             f32_slice("conv_transpose2d weight", ws, wl)?,
             f32_slice("conv_transpose2d input", xs, xl)?,
             &self.geometry,
         );
-        dx.extend_from_slice(&dw[..self.geometry.weight_len()]);
-        let len = dx.len();
-        Ok((CpuStorage::F32(dx), Shape::from(len)))
+        let len = both.len();
+        Ok((CpuStorage::F32(both), Shape::from(len)))
     }
 }
 

@@ -130,7 +130,7 @@ pub(crate) fn strided_span(ow: usize, w: usize, s: usize, off: isize) -> (usize,
 /// back into the image gradient `dx`.
 pub(crate) fn col2im_add(col: &[f32], ld: usize, g: &ConvGeometry, dx: &mut [f32]) {
     if g.stride > 1 {
-        return col2im_add_padded(col, ld, g, dx);
+        return col2im_padded(col, ld, g, dx, None);
     }
     let (oh, ow) = g.output_hw().expect("ConvGeometry checked by the caller");
     let n = oh * ow;
@@ -217,9 +217,26 @@ fn im2col_padded(x: &[f32], g: &ConvGeometry, rows: Range<usize>, col: &mut [f32
     }
 }
 
+/// [`col2im_add`], but `dx` is written, not added to, with `bias[c]` (none where `bias` is empty) on each
+/// channel `c`: a transposed convolution's output, whose memory needs no zeroing first.
+pub(crate) fn col2im_set(col: &[f32], ld: usize, g: &ConvGeometry, dx: &mut [f32], bias: &[f32]) {
+    if g.stride > 1 {
+        return col2im_padded(col, ld, g, dx, Some(bias));
+    }
+    let plane = g.height * g.width;
+    for (c, channel) in dx[..g.in_channels * plane]
+        .chunks_exact_mut(plane)
+        .enumerate()
+    {
+        channel.fill(bias.get(c).copied().unwrap_or(0.0));
+    }
+    col2im_add(col, ld, g, dx);
+}
+
 /// [`col2im_add`] for strides above 1: each channel's sums gathered in a zero-padded plane (see
-/// [`im2col_padded`]), whose interior is then added to the gradient.
-fn col2im_add_padded(col: &[f32], ld: usize, g: &ConvGeometry, dx: &mut [f32]) {
+/// [`im2col_padded`]), whose interior is then added to the gradient, or with `set = Some(bias)` written
+/// to it plus the channel's bias ([`col2im_set`]).
+fn col2im_padded(col: &[f32], ld: usize, g: &ConvGeometry, dx: &mut [f32], set: Option<&[f32]>) {
     let (oh, _) = g.output_hw().expect("ConvGeometry checked by the caller");
     let origins = window_origins(g, 0..oh);
     let (h, w, p, d) = (g.height, g.width, g.padding, g.dilation);
@@ -242,7 +259,13 @@ fn col2im_add_padded(col: &[f32], ld: usize, g: &ConvGeometry, dx: &mut [f32]) {
         let plane = &mut dx[c * h * w..(c + 1) * h * w];
         for (i, dst) in plane.chunks_exact_mut(w).enumerate() {
             let src = &padded[(i + p) * wp + p..(i + p) * wp + p + w];
-            dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+            match set {
+                None => dst.iter_mut().zip(src).for_each(|(d, s)| *d += s),
+                Some(bias) => {
+                    let b = bias.get(c).copied().unwrap_or(0.0);
+                    dst.iter_mut().zip(src).for_each(|(d, s)| *d = s + b);
+                }
+            }
         }
     }
 }
