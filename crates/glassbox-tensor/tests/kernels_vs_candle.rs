@@ -405,9 +405,15 @@ fn nearest_upsampling_matches_candle_and_sums_gradients_over_blocks() {
 /// statistics and all three gradients, on image and dense shapes; then LeakyReLU against candle-nn's.
 #[test]
 fn batch_norm_and_leaky_relu_match_candle() {
-    for (k, dims) in [vec![4, 3, 5, 6], vec![9, 7], vec![1, 2, 8, 3]]
-        .into_iter()
-        .enumerate()
+    for (k, dims) in [
+        vec![4, 3, 5, 6],
+        vec![9, 7],
+        vec![1, 2, 8, 3],
+        vec![6, 37],
+        vec![3, 2, 7, 7],
+    ]
+    .into_iter()
+    .enumerate()
     {
         let c = dims[1];
         let x = Var::from_tensor(&((random(&dims, 60 + k as u64) * 3.0).unwrap() + 0.5).unwrap())

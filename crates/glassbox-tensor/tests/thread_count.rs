@@ -152,15 +152,18 @@ fn dense_layers_losses_gram_and_batch_norm() {
             ("backward", gram_backward(&f, &dg, 1.0 / 20_000.0).unwrap()),
         ]
     });
-    let x = Var::from_tensor(&random(&[16, 6, 9, 9], 17)).unwrap();
-    let gamma = Var::from_tensor(&random(&[6], 18)).unwrap();
-    let beta = Var::from_tensor(&random(&[6], 19)).unwrap();
-    same_with_any_thread_count("batch norm", || {
-        let out = batch_norm(&x, &gamma, &beta, 1e-5).unwrap();
-        with_grads(
-            out.y,
-            &[("dx", &x), ("dgamma", &gamma), ("dbeta", &beta)],
-            20,
-        )
-    });
+    // Image planes, and dense features (one value a channel per image), whose channels split by thread.
+    for dims in [vec![16, 6, 9, 9], vec![16, 300]] {
+        let x = Var::from_tensor(&random(&dims, 17)).unwrap();
+        let gamma = Var::from_tensor(&random(&[dims[1]], 18)).unwrap();
+        let beta = Var::from_tensor(&random(&[dims[1]], 19)).unwrap();
+        same_with_any_thread_count(&format!("batch norm {dims:?}"), || {
+            let out = batch_norm(&x, &gamma, &beta, 1e-5).unwrap();
+            with_grads(
+                out.y,
+                &[("dx", &x), ("dgamma", &gamma), ("dbeta", &beta)],
+                20,
+            )
+        });
+    }
 }
