@@ -207,8 +207,9 @@ pub fn normalize(
             .collect();
         return dense::normalize(x, dims, &a, &b);
     }
-    let mut y = vec![0f32; x.len()];
-    let out = SharedMut::new(&mut y);
+    // Not zeroed first: every value is written below (a serial `memset` otherwise).
+    let mut y = Vec::with_capacity(x.len());
+    let out = SharedMut::spare(&mut y, x.len());
     per_channel(dims.channels, |c| {
         // One multiply-add per value: y = x a + b.
         let a = inv_std[c] * gamma[c];
@@ -219,6 +220,8 @@ pub fn normalize(
             scale_shift(dst, &x[r], a, b);
         }
     });
+    // SAFETY: every channel's values of every image were written above.
+    unsafe { y.set_len(x.len()) };
     y
 }
 
@@ -245,8 +248,9 @@ pub fn backward(
         return dense::backward(x, dy, dims, mean, inv_std, gamma);
     }
     let m = dims.per_channel().max(1) as f64;
-    let mut dx = vec![0f32; x.len()];
-    let out = SharedMut::new(&mut dx);
+    // Not zeroed first: every value is written below (a serial `memset` otherwise).
+    let mut dx = Vec::with_capacity(x.len());
+    let out = SharedMut::spare(&mut dx, x.len());
     let sums = per_channel(dims.channels, |c| {
         let (mu, s) = (f64::from(mean[c]), f64::from(inv_std[c]));
         let mut sums = [0f64; 2];
@@ -264,6 +268,8 @@ pub fn backward(
         }
         (dgamma as f32, dbeta as f32)
     });
+    // SAFETY: every channel's values of every image were written above.
+    unsafe { dx.set_len(x.len()) };
     let dgamma = sums.iter().map(|s| s.0).collect();
     let dbeta = sums.iter().map(|s| s.1).collect();
     (dx, dgamma, dbeta)

@@ -150,13 +150,14 @@ pub fn unpool_relu_grad(
     g: &ConvGeometry,
     pool: usize,
 ) -> Vec<f32> {
-    use rayon::prelude::*;
     let (oh, ow) = g.output_hw().expect("checked geometry");
     let (ph, pw) = pooled_hw(g, pool).expect("checked pooling");
-    let mut out = vec![0.0f32; g.batch * g.out_channels * oh * ow];
-    out.par_chunks_mut(oh * ow)
-        .enumerate()
-        .for_each(|(p, plane)| {
+    // Each plane zeroed by the thread that fills it: a `vec![0.0; len]` zeroed the whole gradient (19
+    // MB for the MNIST network) on one thread first.
+    super::parallel::zeros_accumulated_in_parallel(
+        g.batch * g.out_channels * oh * ow,
+        oh * ow,
+        |p, plane| {
             let base = p * ph * pw;
             for i in 0..ph * pw {
                 if pooled[base + i] > 0.0 {
@@ -165,8 +166,8 @@ pub fn unpool_relu_grad(
                     plane[r * ow + c] = grad[base + i];
                 }
             }
-        });
-    out
+        },
+    )
 }
 
 #[cfg(test)]

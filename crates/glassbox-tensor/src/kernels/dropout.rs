@@ -2,7 +2,6 @@
 //! and backward passes, the same seed gives the same mask on every run and thread count, and the pass is
 //! one vectorizable loop instead of candle's random tensor, comparison, cast and two products.
 
-use rayon::prelude::*;
 
 use super::activation::dispatch_avx2;
 
@@ -38,14 +37,11 @@ pub fn dropout(x: &[f32], p: f32, seed: u64) -> Vec<f32> {
     const CHUNK: usize = 1 << 14;
     let threshold = threshold(p);
     let scale = if p >= 1.0 { 0.0 } else { 1.0 / (1.0 - p) };
-    let mut out = vec![0.0f32; x.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK))
-        .enumerate()
-        .for_each(|(c, (o, x))| {
-            chunk(x, o, seed, (c * CHUNK) as u64, threshold, scale);
-        });
-    out
+    // Each piece zeroed by the thread that writes it, not all of it on this one first.
+    super::parallel::zeros_accumulated_in_parallel(x.len(), CHUNK, |c, o| {
+        let x = &x[c * CHUNK..(c * CHUNK + o.len())];
+        chunk(x, o, seed, (c * CHUNK) as u64, threshold, scale);
+    })
 }
 
 #[cfg(test)]

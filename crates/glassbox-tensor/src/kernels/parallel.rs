@@ -138,8 +138,8 @@ impl SharedMut {
     }
 }
 
-/// A buffer of `len` zeros to accumulate into (`+=`), cut into `chunk`-sized pieces that `fill` gets in
-/// parallel with their index, each zeroed by its own thread just before.
+/// A buffer of `len` zeros to accumulate into (`+=`) or write over, cut into `chunk`-sized pieces that
+/// `fill` gets in parallel with their index, each zeroed by its own thread just before.
 ///
 /// Not `vec![0.0; len]` and then `+=`: for a buffer above glibc's mmap threshold (32 MB) calloc hands
 /// over untouched pages from the kernel, and the first read of each maps the shared zero page, so the

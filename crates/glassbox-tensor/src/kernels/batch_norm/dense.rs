@@ -103,8 +103,9 @@ pub(super) fn channel_stats(x: &[f32], dims: Dims) -> ChannelStats {
 
 /// [`super::normalize`] for `plane == 1`, with `a = inv_std gamma` and `b = beta - mean a` per channel.
 pub(super) fn normalize(x: &[f32], dims: Dims, a: &[f32], b: &[f32]) -> Vec<f32> {
-    let mut y = vec![0f32; x.len()];
-    let out = SharedMut::new(&mut y);
+    // Not zeroed first: every value is written below (a serial `memset` otherwise).
+    let mut y = Vec::with_capacity(x.len());
+    let out = SharedMut::spare(&mut y, x.len());
     for_parts(dims.channels, threads(), |_, range| {
         for (n, row) in rows(x, dims, &range).enumerate() {
             // SAFETY: each part writes its own channels of each row.
@@ -112,6 +113,8 @@ pub(super) fn normalize(x: &[f32], dims: Dims, a: &[f32], b: &[f32]) -> Vec<f32>
             scale_shift_row(dst, row, &a[range.clone()], &b[range.clone()]);
         }
     });
+    // SAFETY: every channel's values of every image were written above.
+    unsafe { y.set_len(x.len()) };
     y
 }
 
@@ -125,8 +128,9 @@ pub(super) fn backward(
     gamma: &[f32],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let m = dims.per_channel().max(1) as f64;
-    let mut dx = vec![0f32; x.len()];
-    let out = SharedMut::new(&mut dx);
+    // Not zeroed first: every value is written below (a serial `memset` otherwise).
+    let mut dx = Vec::with_capacity(x.len());
+    let out = SharedMut::spare(&mut dx, x.len());
     let parts = for_parts(dims.channels, threads(), |_, range| {
         let mu: Vec<f64> = mean[range.clone()].iter().map(|&v| f64::from(v)).collect();
         let s: Vec<f64> = inv_std[range.clone()]
@@ -154,6 +158,8 @@ pub(super) fn backward(
         }
         (dgamma, dbeta)
     });
+    // SAFETY: every channel's values of every image were written above.
+    unsafe { dx.set_len(x.len()) };
     let (mut dgamma, mut dbeta) = (Vec::new(), Vec::new());
     for (g, b) in parts {
         dgamma.extend(g.iter().map(|&v| v as f32));
