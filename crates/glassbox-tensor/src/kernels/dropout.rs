@@ -2,7 +2,6 @@
 //! and backward passes, the same seed gives the same mask on every run and thread count, and the pass is
 //! one vectorizable loop instead of candle's random tensor, comparison, cast and two products.
 
-
 use super::activation::dispatch_avx2;
 
 /// splitmix64's finalizer: a good 64-bit mix of the element index and the seed.
