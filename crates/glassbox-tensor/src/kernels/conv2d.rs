@@ -2,9 +2,10 @@
 //!
 //! Work is cut into (image, band of output rows) items, each lowered with im2col into a per-thread buffer
 //! of at most about 2 MB and multiplied single-threaded; that keeps the lowered matrix in cache and uses
-//! every core even at batch 1 (VGG on one photo). The input gradient of a stride-1 convolution is itself a
-//! forward convolution of the output gradient with the flipped, transposed filters (no col2im, no write
-//! conflicts); other strides use GEMM + col2im per image. The weight gradient sums partial products over
+//! every core even at batch 1 (VGG on one photo). Small deep outputs (a DCGAN's 7x7) put a few whole images
+//! in one item instead, side by side (`lowering::Band`). The input gradient of a stride-1 convolution is
+//! itself a forward convolution of the output gradient with the flipped, transposed filters (no col2im,
+//! no write conflicts); other strides use GEMM + col2im. The weight gradient sums partial products over
 //! a partition that follows the geometry alone, so it is the same on every run, whatever the thread count.
 
 mod lowering;
