@@ -213,34 +213,63 @@ pub(crate) fn for_each_band(
     f: impl Fn(&Band, Mat<'_>, Threads) + Sync,
 ) {
     use rayon::prelude::*;
-    let (_, ow) = g.out_hw();
-    let k = g.patch_len();
-    let image_len = g.in_channels * g.height * g.width;
     let items = bands(g, rows);
     let inner = band_threads(items.len());
-    items.into_par_iter().for_each(|band| {
-        let n = band.cols(ow);
-        if g.is_pointwise() {
-            // One image an item (`band_images`): its rows are the input's, in place.
-            let xb = &x[band.images.start * image_len..];
-            let lowered = Mat {
-                data: &xb[band.rows.start * ow..],
-                rows: k,
-                cols: n,
-                rs: g.height * g.width,
-                cs: 1,
-            };
-            f(&band, lowered, inner);
-        } else {
-            with_scratch(k * n, |col| {
-                for (b, at) in band.parts(ow) {
-                    let xb = &x[b * image_len..(b + 1) * image_len];
-                    im2col(xb, g, band.rows.clone(), &mut col[at..], n);
-                }
-                f(&band, Mat::rows(col, k, n), inner);
-            });
+    items
+        .into_par_iter()
+        .for_each(|band| with_lowered(x, g, &band, |lowered| f(&band, lowered, inner)));
+}
+
+/// Runs `f` on the `K x N` lowered matrix of one work item: the input itself for pointwise convolutions
+/// (one image an item, `band_images`, its rows read in place), else im2col of the item's images side by
+/// side in a per-thread buffer.
+fn with_lowered(x: &[f32], g: &ConvGeometry, band: &Band, f: impl FnOnce(Mat<'_>)) {
+    let (_, ow) = g.out_hw();
+    let (k, n) = (g.patch_len(), band.cols(ow));
+    let image_len = g.in_channels * g.height * g.width;
+    if g.is_pointwise() {
+        let xb = &x[band.images.start * image_len..];
+        return f(Mat {
+            data: &xb[band.rows.start * ow..],
+            rows: k,
+            cols: n,
+            rs: g.height * g.width,
+            cs: 1,
+        });
+    }
+    with_scratch(k * n, |col| {
+        for (b, at) in band.parts(ow) {
+            let xb = &x[b * image_len..(b + 1) * image_len];
+            im2col(xb, g, band.rows.clone(), &mut col[at..], n);
         }
+        f(Mat::rows(col, k, n));
     });
+}
+
+/// Writes a grouped item's product `out` (`m x cols`, its images side by side) to each image's `m`
+/// planes of `y`, through the epilogue (`bias` may be empty for [`Epilogue::None`]): the way back of
+/// `gather_images`.
+fn scatter_images(
+    out: &[f32],
+    band: &Band,
+    g: &ConvGeometry,
+    y: SharedMut,
+    bias: &[f32],
+    epilogue: Epilogue,
+) {
+    let (oh, ow) = g.out_hw();
+    let (m, plane, n) = (g.out_channels, oh * ow, band.cols(ow));
+    for (b, at) in band.parts(ow) {
+        for o in 0..m {
+            let bo = bias.get(o).copied().unwrap_or(0.0);
+            // SAFETY: each image belongs to one work item.
+            let dst = unsafe { y.slice((b * m + o) * plane, plane) };
+            let src = &out[o * n + at..o * n + at + plane];
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = epilogue.apply(v, bo);
+            }
+        }
+    }
 }
 
 /// `y = epilogue(w * x + bias)`. `w` is `(out, in, kh, kw)`, `bias` has `out` entries (ignored for
@@ -310,17 +339,7 @@ pub fn conv2d_forward_im2col(
         // Whole images side by side: the product into a buffer, then each image's planes to `y`.
         with_second_scratch(m * n, |out| {
             sgemm(MatMut::rows(out, m, n), false, wm, lowered, inner);
-            for (b, at) in band.parts(ow) {
-                for o in 0..m {
-                    let bo = bias.get(o).copied().unwrap_or(0.0);
-                    // SAFETY: each image belongs to one work item.
-                    let dst = unsafe { shared.slice((b * m + o) * plane, plane) };
-                    let src = &out[o * n + at..o * n + at + plane];
-                    for (d, &v) in dst.iter_mut().zip(src) {
-                        *d = epilogue.apply(v, bo);
-                    }
-                }
-            }
+            scatter_images(out, band, g, shared, bias, epilogue);
         });
     });
     // SAFETY: the work items cover every (image, row band) block of `y`, each written in full by its
@@ -371,7 +390,6 @@ fn weight_gradient_pass(
     let (m, k) = (g.out_channels, g.patch_len());
     let plane = oh * ow;
     let items = bands(g, g.band_rows());
-    let image_len = g.in_channels * g.height * g.width;
     // The parts, and so how the sums over the items are grouped, follow the items only: the same
     // gradient bit for bit with any number of threads. Each part zeroes and adds a whole partial
     // gradient, so it takes a few images.
@@ -391,27 +409,6 @@ fn weight_gradient_pass(
                 }
                 sgemm(MatMut::rows(dw, m, k), true, gm, lowered.t(), inner);
             };
-            let with_lowered = |f: &mut dyn FnMut(Mat<'_>)| {
-                let b = band.images.start;
-                if g.is_pointwise() {
-                    let xb = &x[b * image_len..(b + 1) * image_len];
-                    f(Mat {
-                        data: &xb[band.rows.start * ow..],
-                        rows: k,
-                        cols: n,
-                        rs: g.height * g.width,
-                        cs: 1,
-                    });
-                } else {
-                    with_scratch(k * n, |col| {
-                        for (b, at) in band.parts(ow) {
-                            let xb = &x[b * image_len..(b + 1) * image_len];
-                            im2col(xb, g, band.rows.clone(), &mut col[at..], n);
-                        }
-                        f(Mat::rows(col, k, n));
-                    });
-                }
-            };
             if band.images.len() == 1 {
                 let start = band.images.start * m * plane + band.rows.start * ow;
                 let gm = Mat {
@@ -421,7 +418,7 @@ fn weight_gradient_pass(
                     rs: plane,
                     cs: 1,
                 };
-                with_lowered(&mut |lowered| {
+                with_lowered(x, g, band, |lowered| {
                     products(lowered, gm, db, dw);
                     if let Some((w, y)) = forward {
                         // SAFETY: work items cover disjoint (image, row band) blocks of `y`.
@@ -435,7 +432,7 @@ fn weight_gradient_pass(
             // then takes the forward product before it goes to each image's planes of `y`.
             with_second_scratch(m * n, |buf| {
                 gather_images(gy, band.images.clone(), m, plane, buf);
-                with_lowered(&mut |lowered| {
+                with_lowered(x, g, band, |lowered| {
                     products(lowered, Mat::rows(buf, m, n), db, dw);
                     if let Some((w, y)) = forward {
                         sgemm(
@@ -445,13 +442,7 @@ fn weight_gradient_pass(
                             lowered,
                             inner,
                         );
-                        for (b, at) in band.parts(ow) {
-                            for o in 0..m {
-                                // SAFETY: each image belongs to one work item.
-                                let dst = unsafe { y.slice((b * m + o) * plane, plane) };
-                                dst.copy_from_slice(&buf[o * n + at..o * n + at + plane]);
-                            }
-                        }
+                        scatter_images(buf, band, g, y, &[], Epilogue::None);
                     }
                 });
             });
