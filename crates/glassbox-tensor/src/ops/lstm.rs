@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::conv2d::uses_fast_path;
+use crate::kernels::aligned::AlignedBuf;
 use crate::kernels::lstm::{
     hidden_states, lstm_backward, lstm_forward, LstmGeometry, Projections, C, PACKED,
 };
@@ -54,7 +55,7 @@ pub fn lstm_recurrence(xw: &Tensor, w_hh: &Tensor, bias: Option<&Tensor>) -> Res
         Some(b) => b.contiguous()?,
         None => Tensor::zeros(four_h, xw.dtype(), xw.device())?,
     };
-    let packed = Arc::new(Mutex::new(Vec::new()));
+    let packed = Arc::new(Mutex::new(AlignedBuf::default()));
     let op = LstmOp {
         geometry,
         packed: packed.clone(),
@@ -76,9 +77,9 @@ pub fn lstm_recurrence(xw: &Tensor, w_hh: &Tensor, bias: Option<&Tensor>) -> Res
 /// The hidden states `(steps, batch, hidden)` of a forward pass as an op's output, its packed result kept
 /// in `keep` for the backward pass.
 pub(crate) fn keep_for_backward(
-    packed: Vec<f32>,
+    packed: AlignedBuf,
     g: &LstmGeometry,
-    keep: &Mutex<Vec<f32>>,
+    keep: &Mutex<AlignedBuf>,
 ) -> (CpuStorage, Shape) {
     let hidden = hidden_states(&packed, g);
     *keep.lock().expect("lstm state lock") = packed;
@@ -154,7 +155,7 @@ pub fn lstm_cell_step(
 struct LstmOp {
     geometry: LstmGeometry,
     /// The packed `(steps, batch, 7 hidden)` result of the forward pass.
-    packed: Arc<Mutex<Vec<f32>>>,
+    packed: Arc<Mutex<AlignedBuf>>,
 }
 
 impl CustomOp3 for LstmOp {

@@ -14,6 +14,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, 
 
 use super::conv2d::uses_fast_path;
 use super::lstm::{keep_for_backward, last_cells, lstm_recurrence, LstmStates};
+use crate::kernels::aligned::AlignedBuf;
 use crate::kernels::gemm::{sgemm_in_blocks, sgemm_new_in_blocks, Mat, MatMut};
 use crate::kernels::lstm::{lstm_backward, lstm_forward, LstmGeometry, Projections};
 use crate::kernels::storage::f32_slice;
@@ -89,7 +90,7 @@ pub fn lstm_layer(
     // The recurrent weights and the bias travel as one `(4 hidden, hidden + 1)` operand: candle's custom
     // ops take at most three.
     let recurrent = Tensor::cat(&[w_hh, &bias.unsqueeze(1)?], 1)?;
-    let packed = Arc::new(Mutex::new(Vec::new()));
+    let packed = Arc::new(Mutex::new(AlignedBuf::default()));
     let op = LstmLayerOp {
         geometry,
         features,
@@ -117,7 +118,7 @@ struct LstmLayerOp {
     geometry: LstmGeometry,
     features: usize,
     /// The packed `(steps, batch, 7 hidden)` result of the forward pass.
-    packed: Arc<Mutex<Vec<f32>>>,
+    packed: Arc<Mutex<AlignedBuf>>,
 }
 
 /// The input of the layer as the kernels read it.
@@ -150,7 +151,7 @@ fn split_recurrent(recurrent: &[f32], hidden: usize) -> (Vec<f32>, Vec<f32>) {
 impl LstmLayerOp {
     /// Runs the recurrence over the projections of the input by `w_ih (4 hidden, features)`: a product
     /// for dense input; for ids, the rows of `W_ih`'s transpose, read in place by the kernel.
-    fn forward(&self, x: &Rows, w_ih: &[f32], w_hh: &[f32], bias: &[f32]) -> Result<Vec<f32>> {
+    fn forward(&self, x: &Rows, w_ih: &[f32], w_hh: &[f32], bias: &[f32]) -> Result<AlignedBuf> {
         let (n, four_h, f) = (self.rows(), 4 * self.geometry.hidden, self.features);
         let g = &self.geometry;
         Ok(match x {
@@ -192,6 +193,33 @@ impl LstmLayerOp {
         }
         Ok(id)
     }
+}
+
+/// `d: (4 hidden, symbols)`, the gradient of `W_ih` when row `i` of the projections was column `ids[i]`
+/// of it: column `id` sums the rows of `dxw: (rows, 4 hidden)` that looked it up, in row order. Blocks
+/// of gate rows run in parallel (a serial pass over the character model's 3,200 rows of 1,024 took a
+/// millisecond, 1% of its training step).
+fn ids_weight_gradient(d: &mut [f32], dxw: &[f32], ids: &[u32], symbols: usize) {
+    use rayon::prelude::*;
+    const GATE_ROWS: usize = 64;
+    let four_h = d.len() / symbols;
+    d.par_chunks_mut(GATE_ROWS * symbols)
+        .enumerate()
+        .for_each(|(k, out)| {
+            let (q0, width) = (k * GATE_ROWS, out.len() / symbols);
+            let mut by_id = vec![0.0f32; symbols * width];
+            for (row, &id) in dxw.chunks_exact(four_h).zip(ids) {
+                let sums = &mut by_id[id as usize * width..][..width];
+                for (sum, g) in sums.iter_mut().zip(&row[q0..q0 + width]) {
+                    *sum += g;
+                }
+            }
+            for (q, out) in out.chunks_exact_mut(symbols).enumerate() {
+                for (id, out) in out.iter_mut().enumerate() {
+                    *out = by_id[id * width + q];
+                }
+            }
+        });
 }
 
 impl CustomOp3 for LstmLayerOp {
@@ -270,20 +298,13 @@ impl CustomOp3 for LstmLayerOp {
                         PRODUCT_BLOCKS,
                     ),
                     // Column `id` of W_ih gathers the gradients of the rows that looked it up, added in
-                    // row order.
+                    // row order; in parallel over blocks of gate rows (each element's sum runs over
+                    // the rows in the same order whatever the blocks).
                     Rows::Ids(ids) => {
-                        let mut by_id = vec![0.0f32; f * four_h];
-                        for (row, &id) in dxw.chunks_exact(four_h).zip(ids.iter()) {
-                            let id = self.checked_id(id)?;
-                            for (sum, d) in by_id[id * four_h..][..four_h].iter_mut().zip(row) {
-                                *sum += d;
-                            }
+                        for &id in ids.iter() {
+                            self.checked_id(id)?;
                         }
-                        for (q, out) in d.chunks_exact_mut(f).enumerate() {
-                            for (id, out) in out.iter_mut().enumerate() {
-                                *out = by_id[id * four_h + q];
-                            }
-                        }
+                        ids_weight_gradient(&mut d, dxw, ids, f);
                     }
                 }
                 Tensor::from_vec(d, (four_h, f), x.device())

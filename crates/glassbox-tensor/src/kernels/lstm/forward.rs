@@ -19,6 +19,9 @@ struct Pass<'a> {
     g: LstmGeometry,
     /// The packed `(steps, batch, 7 hidden)` result.
     out: SharedMut,
+    /// Whether the segments only the backward pass reads go past the caches (see `cell_forward_lanes`):
+    /// when every block's segments start on a whole vector.
+    stream: bool,
     /// The recurrent weights, one sliver of `hidden x 4 V` floats per block of `V` units.
     panel: SharedMut,
 }
@@ -31,7 +34,7 @@ pub fn lstm_forward_on(
     w_hh: &[f32],
     bias: &[f32],
     g: &LstmGeometry,
-) -> Vec<f32> {
+) -> AlignedBuf {
     assert!(Isa::available().contains(&isa), "lstm: {isa:?} unavailable");
     let hd = g.hidden;
     xw.check(g);
@@ -39,25 +42,27 @@ pub fn lstm_forward_on(
     assert_eq!(bias.len(), 4 * hd, "lstm: bias length");
     let v = isa.width();
     let blocks = hd.div_ceil(v);
-    let mut packed = Vec::with_capacity(g.packed_len());
-    let mut panel = AlignedBuf::new(blocks * hd * 4 * v);
-    let pass = Pass {
-        xw,
-        w_hh,
-        bias,
-        g: *g,
-        // Every float of the result is written (each step, each row, every unit's seven segments) before
-        // it is read, through raw pointers only.
-        out: SharedMut::spare(&mut packed, g.packed_len()),
-        panel: SharedMut::new(panel.as_mut_slice()),
+    let mut panel_buf = AlignedBuf::new(blocks * hd * 4 * v);
+    let panel = SharedMut::new(panel_buf.as_mut_slice());
+    let len = g.packed_len();
+    let run = |out: *mut f32| {
+        let pass = Pass {
+            xw,
+            w_hh,
+            bias,
+            g: *g,
+            out: SharedMut(out, len),
+            stream: hd.is_multiple_of(v) && (out as usize).is_multiple_of(4 * v),
+            panel,
+        };
+        run_team(members.clamp(1, blocks), |crew| {
+            let pass = &pass;
+            with_lanes!(isa, member(pass: &Pass, crew: &Crew))
+        });
     };
-    run_team(members.clamp(1, blocks), |crew| {
-        let pass = &pass;
-        with_lanes!(isa, member(pass: &Pass, crew: &Crew))
-    });
-    // SAFETY: the pass has written every float (see `out` above).
-    unsafe { packed.set_len(g.packed_len()) };
-    packed
+    // SAFETY: the pass writes every float of the result (each step, each row, every unit's seven
+    // segments) before it is read, through raw pointers only.
+    unsafe { AlignedBuf::written(len, run) }
 }
 
 /// One member's part of the pass: the same phases as every other member, some of their jobs.
@@ -79,6 +84,9 @@ fn member<L: Lanes>(pass: &Pass, crew: &Crew) {
             step::<L>(pass, t, units(k), sliver, &mut tile);
         }
     }
+    // SAFETY: `L` is the running instruction set. The streamed segments are read only after the pass, by
+    // whichever thread: ordered before the member's end.
+    unsafe { L::fence() };
 }
 
 /// Step `t` of the block `units` for every row of the batch: the recurrent part of its gates (from the
@@ -86,7 +94,12 @@ fn member<L: Lanes>(pass: &Pass, crew: &Crew) {
 #[inline(always)]
 fn step<L: Lanes>(pass: &Pass, t: usize, units: Range<usize>, sliver: &[f32], tile: &mut [f32]) {
     let Pass {
-        xw, bias, g, out, ..
+        xw,
+        bias,
+        g,
+        out,
+        stream,
+        ..
     } = *pass;
     let (b, hd, v) = (g.batch, g.hidden, L::V);
     let (row, u0, n) = (PACKED * hd, units.start, units.len());
@@ -130,7 +143,9 @@ fn step<L: Lanes>(pass: &Pass, t: usize, units: Range<usize>, sliver: &[f32], ti
                 let (bias, dst) = (bias.as_ptr().add(u0), out.0.add(at(t)));
                 // A block of one vector of units, whichever width that is; in registers when whole.
                 match v {
-                    _ if n == v => cell_forward_lanes::<L>(tile, v, x, bias, hd, c_prev, dst),
+                    _ if n == v => {
+                        cell_forward_lanes::<L>(tile, v, x, bias, hd, c_prev, dst, stream)
+                    }
                     16 => cell_forward::<16>(tile, v, x, bias, hd, c_prev, dst, n),
                     _ => cell_forward::<8>(tile, v, x, bias, hd, c_prev, dst, n),
                 }

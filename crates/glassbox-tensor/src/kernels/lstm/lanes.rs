@@ -80,6 +80,17 @@ pub trait Lanes {
     /// # Safety
     /// The CPU has the instruction set; `p` is valid for writing `V` floats.
     unsafe fn store(p: *mut f32, v: Self::R);
+    /// A store past the caches, for results not read again soon (a plain store on arrays).
+    ///
+    /// # Safety
+    /// As [`Lanes::store`], and `p` aligned to a whole vector. The stores become visible to other threads
+    /// in order only after a [`Lanes::fence`].
+    unsafe fn stream(p: *mut f32, v: Self::R);
+    /// Orders every streaming store before the stores that follow (the team's signals among them).
+    ///
+    /// # Safety
+    /// The CPU has the instruction set.
+    unsafe fn fence();
 
     // Lane-wise arithmetic for the cell updates, each one rounding like the scalar operation it stands
     // for (no fused multiply-adds), so that a block computes the same floats on every path.
@@ -149,6 +160,13 @@ impl Lanes for Portable {
         // SAFETY: the caller passes a pointer valid for 8 floats.
         unsafe { p.cast::<[f32; 8]>().write_unaligned(v) }
     }
+    #[inline(always)]
+    unsafe fn stream(p: *mut f32, v: Self::R) {
+        // SAFETY: as `store`.
+        unsafe { Self::store(p, v) }
+    }
+    #[inline(always)]
+    unsafe fn fence() {}
     #[inline(always)]
     unsafe fn set(x: f32) -> Self::R {
         [x; 8]
@@ -222,6 +240,14 @@ mod x86 {
             unsafe { _mm256_storeu_ps(p, v) }
         }
         #[inline(always)]
+        unsafe fn stream(p: *mut f32, v: __m256) {
+            unsafe { _mm256_stream_ps(p, v) }
+        }
+        #[inline(always)]
+        unsafe fn fence() {
+            unsafe { _mm_sfence() }
+        }
+        #[inline(always)]
         unsafe fn set(x: f32) -> __m256 {
             unsafe { _mm256_set1_ps(x) }
         }
@@ -284,6 +310,14 @@ mod x86 {
         #[inline(always)]
         unsafe fn store(p: *mut f32, v: __m512) {
             unsafe { _mm512_storeu_ps(p, v) }
+        }
+        #[inline(always)]
+        unsafe fn stream(p: *mut f32, v: __m512) {
+            unsafe { _mm512_stream_ps(p, v) }
+        }
+        #[inline(always)]
+        unsafe fn fence() {
+            unsafe { _mm_sfence() }
         }
         #[inline(always)]
         unsafe fn set(x: f32) -> __m512 {

@@ -20,6 +20,7 @@ mod forward;
 pub mod lanes;
 
 use super::activation::{sigmoid, tanh};
+use super::aligned::AlignedBuf;
 use super::parallel::threads;
 pub use backward::lstm_backward_on;
 pub use forward::lstm_forward_on;
@@ -110,7 +111,7 @@ impl Projections<'_> {
 /// Runs the layer from zero state on the fastest instruction set and every thread. `xw`: the input
 /// projections; `w_hh`: `(4 hidden, hidden)`; `bias`: `(4 hidden)` (both of PyTorch's biases, summed).
 /// Returns the packed `(steps, batch, 7 hidden)` result.
-pub fn lstm_forward(xw: Projections, w_hh: &[f32], bias: &[f32], g: &LstmGeometry) -> Vec<f32> {
+pub fn lstm_forward(xw: Projections, w_hh: &[f32], bias: &[f32], g: &LstmGeometry) -> AlignedBuf {
     let isa = Isa::best();
     lstm_forward_on(isa, g.team_size(), xw, w_hh, bias, g)
 }

@@ -153,7 +153,7 @@ fn forward_and_backward_match_the_equations_on_every_isa_and_team_size() {
         let (dxw, dw, db) = reference_backward(&expected, &grad_h, &w, &g);
         let dxw_len = dxw.len();
         for isa in Isa::available() {
-            let mut first: Option<(Vec<f32>, Vec<f32>)> = None;
+            let mut first: Option<(AlignedBuf, Vec<f32>)> = None;
             for members in [1, 2, 3] {
                 let what = format!("T{steps} B{batch} H{hidden} {isa:?} x{members}");
                 let packed = lstm_forward_on(isa, members, Projections::Rows(&xw), &w, &bias, &g);
