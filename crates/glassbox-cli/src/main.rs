@@ -32,7 +32,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    glassbox_tensor::kernels::allocator::tune_allocator();
+    glassbox_tensor::kernels::process::tune_process();
     let args = cli::Cli::parse();
     if let Err(err) = run(args) {
         eprintln!("error: {err:#}");

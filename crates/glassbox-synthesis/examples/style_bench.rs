@@ -27,7 +27,7 @@ fn image(size: usize, seed: u64) -> candle_core::Result<Tensor> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    glassbox_tensor::kernels::allocator::tune_allocator();
+    glassbox_tensor::kernels::process::tune_process();
     let (mut case, mut reps, mut warmup, mut weights) = (None, 5usize, 2usize, None);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {

@@ -61,7 +61,7 @@ fn rel_diff(a: &[f32], r: &[f32]) -> f64 {
 }
 
 fn main() -> Result<()> {
-    glassbox_tensor::kernels::allocator::tune_allocator();
+    glassbox_tensor::kernels::process::tune_process();
     let (mut reps, mut warmup) = (7usize, 2usize);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {

@@ -44,7 +44,7 @@ fn layer(channels_in: usize, channels_out: usize, size: usize) -> ConvGeometry {
 }
 
 fn main() {
-    glassbox_tensor::kernels::allocator::tune_allocator();
+    glassbox_tensor::kernels::process::tune_process();
     println!("| layer | forward ms | backward ms |");
     println!("|---|---:|---:|");
     for (name, g) in [

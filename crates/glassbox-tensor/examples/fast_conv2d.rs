@@ -9,11 +9,11 @@
 use std::time::Instant;
 
 use candle_core::{Device, Result, Tensor, Var};
-use glassbox_tensor::kernels::{allocator, cpu};
+use glassbox_tensor::kernels::{cpu, process};
 use glassbox_tensor::ops::{self, ConvParams};
 
 fn main() -> Result<()> {
-    allocator::tune_allocator();
+    process::tune_process();
     println!("CPU kernels: {}", cpu::tier());
 
     let dev = Device::Cpu;

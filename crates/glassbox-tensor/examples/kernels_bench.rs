@@ -681,7 +681,7 @@ fn candle_lstm(x: &Tensor, varmap: &VarMap, hidden: usize) -> Result<Vec<Tensor>
 
 fn main() -> Result<()> {
     // As the glassbox binary does at start-up.
-    glassbox_tensor::kernels::allocator::tune_allocator();
+    glassbox_tensor::kernels::process::tune_process();
     let mut case = None;
     let (mut reps, mut warmup, mut imp) = (10, 3, Impl::Fast);
     let mut device = glassbox_core::device::DeviceSpec::Cpu;

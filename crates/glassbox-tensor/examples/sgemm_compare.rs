@@ -207,7 +207,7 @@ const MNIST_BANDS: [Product; 5] = [
 ];
 
 fn main() {
-    glassbox_tensor::kernels::allocator::tune_allocator();
+    glassbox_tensor::kernels::process::tune_process();
     let (mut reps, mut warmup) = (6usize, 2usize);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {

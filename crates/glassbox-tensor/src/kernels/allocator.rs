@@ -1,8 +1,9 @@
 //! Keeping freed buffers in the process. A training step allocates and frees the same large buffers
 //! (activations, gradients, GEMM scratch) every time; glibc's malloc serves blocks above its mmap
 //! threshold with fresh `mmap`s and returns freed heap tops to the OS, so every step page-faults and
-//! zeroes those pages again. Binaries call [`tune_allocator`] once at start-up; it is a process-wide
-//! setting, so the library never changes it on its own.
+//! zeroes those pages again. Binaries call [`tune_allocator`] once at start-up (through
+//! [`super::process::tune_process`]); it is a process-wide setting, so the library never changes it on its
+//! own.
 
 /// Blocks up to this size come from the heap and go back to it (glibc's ceiling for the mmap threshold on
 /// 64-bit).

@@ -19,6 +19,7 @@ pub mod gram;
 pub mod lstm;
 pub mod parallel;
 pub mod pool;
+pub mod process;
 #[cfg(target_arch = "x86_64")]
 pub mod sgemm_avx2;
 pub mod storage;
