@@ -20,7 +20,8 @@ pub fn tune_process() {
 /// this was measured on) before they sleep; with two cores, each spin took one from the glassbox kernel
 /// that ran next: 3.7% of the transposed-convolution case's samples were that spin. The heavy work is
 /// glassbox's and keeps every thread. Alternated runs of `kernels_bench` with and without the setting
-/// (docs/benchmarks.md) read 2-10% faster training steps and no slower case.
+/// (docs/benchmarks.md) read 1-7% faster training steps; the one slower case, by 3-4%, is a lone
+/// convolution's backward pass, whose large gradient addition candle now makes on one thread.
 pub fn quiet_candle_pool() {
     if std::env::var_os(CANDLE_THREADS_VAR).is_none() {
         std::env::set_var(CANDLE_THREADS_VAR, "1");
