@@ -16,9 +16,9 @@ pub fn tune_process() {
 
 /// Runs candle's own element-wise ops (the additions of its backward pass, a loss's arithmetic) on the
 /// calling thread, unless the user has set [`CANDLE_THREADS_VAR`]. candle 0.11 gives them a pool whose
-/// workers are pinned to cores and spin about 0.6 ms after each op (25,000 pauses of 25 ns on the Zen 4
-/// this was measured on) before they sleep; with two cores, each spin took one from the glassbox kernel
-/// that ran next: 3.7% of the transposed-convolution case's samples were that spin. The heavy work is
+/// workers are pinned to cores and spin 25,000 pauses after each op before they sleep; with two cores,
+/// each spin took one from the glassbox kernel that ran next: 3.7% of the transposed-convolution case's
+/// samples were that spin (`perf record` on `kernels_bench --case conv_transpose_train`). The heavy work is
 /// glassbox's and keeps every thread. Alternated runs of `kernels_bench` with and without the setting
 /// (docs/benchmarks.md) read 1-7% faster training steps; the one slower case, by 3-4%, is a lone
 /// convolution's backward pass, whose large gradient addition candle now makes on one thread.

@@ -84,9 +84,9 @@ fn member<L: Lanes>(pass: &Pass, crew: &Crew) {
             step::<L>(pass, t, units(k), sliver, &mut tile);
         }
     }
-    // SAFETY: `L` is the running instruction set. The streamed segments are read only after the pass, by
-    // whichever thread: ordered before the member's end.
-    unsafe { L::fence() };
+    // The streamed segments are read only after the pass, by whichever thread: ordered before the
+    // member's end.
+    L::fence();
 }
 
 /// Step `t` of the block `units` for every row of the batch: the recurrent part of its gates (from the

@@ -86,11 +86,16 @@ pub trait Lanes {
     /// As [`Lanes::store`], and `p` aligned to a whole vector. The stores become visible to other threads
     /// in order only after a [`Lanes::fence`].
     unsafe fn stream(p: *mut f32, v: Self::R);
-    /// Orders every streaming store before the stores that follow (the team's signals among them).
-    ///
-    /// # Safety
-    /// The CPU has the instruction set.
-    unsafe fn fence();
+    /// Orders every streaming store before the stores that follow (the team's signals among them): `sfence`,
+    /// part of every x86-64 CPU.
+    #[inline(always)]
+    fn fence() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: SSE, which x86-64 always has.
+        unsafe {
+            std::arch::x86_64::_mm_sfence()
+        }
+    }
 
     // Lane-wise arithmetic for the cell updates, each one rounding like the scalar operation it stands
     // for (no fused multiply-adds), so that a block computes the same floats on every path.
@@ -165,8 +170,6 @@ impl Lanes for Portable {
         // SAFETY: as `store`.
         unsafe { Self::store(p, v) }
     }
-    #[inline(always)]
-    unsafe fn fence() {}
     #[inline(always)]
     unsafe fn set(x: f32) -> Self::R {
         [x; 8]
@@ -244,10 +247,6 @@ mod x86 {
             unsafe { _mm256_stream_ps(p, v) }
         }
         #[inline(always)]
-        unsafe fn fence() {
-            unsafe { _mm_sfence() }
-        }
-        #[inline(always)]
         unsafe fn set(x: f32) -> __m256 {
             unsafe { _mm256_set1_ps(x) }
         }
@@ -314,10 +313,6 @@ mod x86 {
         #[inline(always)]
         unsafe fn stream(p: *mut f32, v: __m512) {
             unsafe { _mm512_stream_ps(p, v) }
-        }
-        #[inline(always)]
-        unsafe fn fence() {
-            unsafe { _mm_sfence() }
         }
         #[inline(always)]
         unsafe fn set(x: f32) -> __m512 {
