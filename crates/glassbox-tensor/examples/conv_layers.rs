@@ -15,15 +15,27 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use candle_core::{Device, Result, Tensor};
-use glassbox_tensor::kernels::conv2d::{conv2d_forward_im2col, ConvGeometry, Epilogue};
+use glassbox_tensor::kernels::conv2d::{conv2d_forward_im2col, direct, ConvGeometry, Epilogue};
 use glassbox_tensor::kernels::parallel::threads;
 use glassbox_tensor::kernels::winograd::{self, conv2d_winograd_with, F2X2, F4X4};
 use glassbox_tensor::ops::{self, ConvParams};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 /// (row label, batch, in channels, out channels, input height = width, padding); 3x3, stride 1.
-const LAYERS: [(&str, usize, usize, usize, usize, usize); 14] = [
+const LAYERS: [(&str, usize, usize, usize, usize, usize); 17] = [
     ("MNIST conv2, b128 32->64 26x26", 128, 32, 64, 26, 0),
+    // Its input gradient, a convolution of the output gradient with the flipped filters.
+    (
+        "MNIST conv2 input grad, b128 64->32 24x24",
+        128,
+        64,
+        32,
+        24,
+        2,
+    ),
+    // The course's convolutional autoencoder's 8- and 16-channel layers.
+    ("autoencoder, b128 16->8 14x14", 128, 16, 8, 14, 1),
+    ("autoencoder, b128 8->16 28x28", 128, 8, 16, 28, 1),
     ("64->64 224x224", 1, 64, 64, 224, 1),
     ("64->128 112x112", 1, 64, 128, 112, 1),
     ("128->128 112x112", 1, 128, 128, 112, 1),
@@ -138,6 +150,8 @@ fn main() -> Result<()> {
             } else {
                 "F(2x2,3x3)"
             }
+        } else if direct::applies(&g) {
+            "direct"
         } else {
             "im2col"
         };

@@ -113,8 +113,16 @@ impl MnistCnn {
         let x = conv(x, &self.w1, Some(&self.b1), 0, true, self.imp)?;
         let x = conv_pool(&x, &self.w2, &self.b2, 0, self.imp)?;
         let x = drop(x, 0.25)?.flatten_from(1)?;
-        let x = drop(self.fc1.forward(&x)?.relu()?, 0.5)?;
-        self.fc2.forward(&x)
+        let x = drop(self.dense(&self.fc1, &x)?.relu()?, 0.5)?;
+        self.dense(&self.fc2, &x)
+    }
+
+    /// A dense layer as glassbox's model runs it (`glassbox_tensor::nn::Linear`) or as candle-nn does.
+    fn dense(&self, layer: &Linear, x: &Tensor) -> Result<Tensor> {
+        match self.imp {
+            Impl::Fast => glassbox_tensor::nn::Linear::from(layer.clone()).forward(x),
+            Impl::Candle => layer.forward(x),
+        }
     }
 }
 

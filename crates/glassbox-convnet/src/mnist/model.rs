@@ -18,9 +18,9 @@
 //! `fc1.bias`, ...), with convolution kernels OIHW and dense kernels (out, in).
 
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{Init, Linear, VarBuilder, VarMap};
+use candle_nn::{Init, VarBuilder, VarMap};
 use glassbox_core::seed::{Seed, SeededInit};
-use glassbox_tensor::nn::{keras, Conv2d, Conv2dConfig, Dropout};
+use glassbox_tensor::nn::{keras, Conv2d, Conv2dConfig, Dropout, Linear};
 use glassbox_tensor::ops::{conv2d_relu_pool, ConvParams};
 
 /// The name checkpoints carry.
@@ -54,7 +54,10 @@ impl MnistCnn {
             let b = vb.get_with_hints(m, "bias", Init::Const(0.0))?;
             Ok((w, b))
         };
-        let dense = |name: &str, i: usize, o: usize| keras::dense(i, o, vb.pp(name));
+        // glassbox's dense layer: its product and bias on the CPU kernels (fc1's 9,216-deep product
+        // split over its depth, `kernels::gemm::sgemm_new_deep`), the same names and start as Keras's.
+        let dense =
+            |name: &str, i: usize, o: usize| keras::dense(i, o, vb.pp(name)).map(Linear::from);
         let (w1, b1) = conv("conv1", 1, 32)?;
         let (conv2_weight, conv2_bias) = conv("conv2", 32, 64)?;
         let relu = Conv2dConfig {

@@ -8,6 +8,7 @@
 //! no write conflicts); other strides use GEMM + col2im. The weight gradient sums partial products over
 //! a partition that follows the geometry alone, so it is the same on every run, whatever the thread count.
 
+pub mod direct;
 mod lowering;
 
 use super::bias::lanes_sum;
@@ -194,7 +195,7 @@ pub enum Epilogue {
 impl Epilogue {
     /// The epilogue of one output `v` of a channel whose bias is `bias`.
     #[inline]
-    fn apply(self, v: f32, bias: f32) -> f32 {
+    pub(crate) fn apply(self, v: f32, bias: f32) -> f32 {
         match self {
             Epilogue::None => v,
             Epilogue::Bias => v + bias,
@@ -299,6 +300,9 @@ pub fn conv2d_forward_prepacked(
             Some(p) => p.conv2d(x, bias, g, epilogue),
             None => super::winograd::conv2d_winograd(x, w, bias, g, epilogue),
         };
+    }
+    if direct::applies(g) {
+        return direct::forward(x, w, bias, g, epilogue);
     }
     conv2d_forward_im2col(x, w, bias, g, epilogue)
 }
@@ -465,6 +469,9 @@ pub fn conv2d_backward_input(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32
     // fewer multiply-adds (no zero padding around the gradient).
     if let Some(tg) = as_conv.filter(super::winograd::applies) {
         return super::winograd::input_gradient(gy, None, w, &tg);
+    }
+    if let Some(tg) = as_conv.filter(direct::applies) {
+        return direct::input_gradient(gy, w, g, &tg);
     }
     conv_transpose_by_col2im(gy, w, g)
 }

@@ -28,6 +28,9 @@ pub fn conv2d_relu_pool_forward(
         let y = super::winograd::conv2d_winograd(x, w, bias, g, Epilogue::BiasRelu);
         return pool_with_winners(&y, g, pool);
     }
+    if super::conv2d::direct::applies(g) {
+        return direct_relu_pool(x, w, bias, g, pool);
+    }
     let (_, ow) = g.output_hw().expect("checked geometry");
     let (ph, pw) = pooled_hw(g, pool).expect("checked pooling");
     let (m, k) = (g.out_channels, g.patch_len());
@@ -71,6 +74,48 @@ pub fn conv2d_relu_pool_forward(
     (y, winners)
 }
 
+/// [`conv2d_relu_pool_forward`] on the direct path: each item's wide output pooled as it comes.
+fn direct_relu_pool(
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    g: &ConvGeometry,
+    pool: usize,
+) -> (Vec<f32>, Vec<u8>) {
+    use super::conv2d::direct::{for_each_item, CO};
+    let (ph, pw) = pooled_hw(g, pool).expect("checked pooling");
+    let (m, pooled_plane) = (g.out_channels, ph * pw);
+    let mut y = vec![0.0f32; g.batch * m * pooled_plane];
+    let mut winners = vec![0u8; y.len()];
+    let shared = SharedMut::new(&mut y);
+    let winners_ptr = winners.as_mut_ptr() as usize;
+    for_each_item(x, w, g, |b, groups, wide, out| {
+        for (i, o) in (groups.start * CO..(groups.end * CO).min(m)).enumerate() {
+            let plane = &out[i * wide.stride..(i + 1) * wide.stride];
+            let start = (b * m + o) * pooled_plane;
+            // SAFETY: each (image, channel) belongs to one work item.
+            let (dst, win) = unsafe {
+                (
+                    shared.slice(start, pooled_plane),
+                    std::slice::from_raw_parts_mut(
+                        (winners_ptr as *mut u8).add(start),
+                        pooled_plane,
+                    ),
+                )
+            };
+            for pr in 0..ph {
+                let (d, wn) = (
+                    &mut dst[pr * pw..(pr + 1) * pw],
+                    &mut win[pr * pw..(pr + 1) * pw],
+                );
+                pool_row(&plane[pr * pool * wide.wp..], wide.wp, pool, d, wn);
+                d.iter_mut().for_each(|v| *v = (*v + bias[o]).max(0.0));
+            }
+        }
+    });
+    (y, winners)
+}
+
 /// Max pooling of a full-size (already ReLU'd) activation, with the winner of each window.
 fn pool_with_winners(y: &[f32], g: &ConvGeometry, pool: usize) -> (Vec<f32>, Vec<u8>) {
     use rayon::prelude::*;
@@ -95,8 +140,9 @@ fn pool_with_winners(y: &[f32], g: &ConvGeometry, pool: usize) -> (Vec<f32>, Vec
     (out, winners)
 }
 
-/// One row of pooled outputs, `dst.len()` windows of `pool x pool` side by side from the `pool` rows of
-/// `ow` values at the start of `rows`: each window's maximum and its first winning position (row-major
+/// One row of pooled outputs, `dst.len()` windows of `pool x pool` side by side from the `pool` rows
+/// that start `ow` floats apart at the start of `rows` (the direct path's wide rows are longer than
+/// their valid outputs): each window's maximum and its first winning position (row-major
 /// within the window). Values are scanned in order against a running best that starts at minus
 /// infinity, so ties go to the first and NaNs never win.
 fn pool_row(rows: &[f32], ow: usize, pool: usize, dst: &mut [f32], win: &mut [u8]) {
@@ -172,7 +218,69 @@ pub fn unpool_relu_grad(
 
 #[cfg(test)]
 mod tests {
-    use super::pool_row;
+    use super::super::conv2d::{conv2d_forward_im2col, direct, ConvGeometry, Epilogue};
+    use super::{direct_relu_pool, pool_row, pooled_hw};
+
+    /// The direct path's pooling of its wide rows against pooling the full-size im2col convolution:
+    /// each pooled value close to the window's maximum there, and each winner a position that holds
+    /// it (to rounding: the two paths sum in different orders), on the MNIST network's shape and on one
+    /// whose wide rows are longer than their windows (odd output width, padding).
+    #[test]
+    fn direct_pooling_matches_pooling_the_full_convolution() {
+        if !super::super::activation::has_avx512f() {
+            eprintln!(
+                "skipped: the direct path needs AVX-512F, which this CPU (or GLASSBOX_CPU) lacks"
+            );
+            return;
+        }
+        let shapes = [(2, 32, 26, 64, 0), (3, 9, 11, 10, 1)];
+        for (b, c, hw, m, p) in shapes {
+            let g = ConvGeometry {
+                batch: b,
+                in_channels: c,
+                height: hw,
+                width: hw,
+                out_channels: m,
+                kernel_h: 3,
+                kernel_w: 3,
+                padding: p,
+                stride: 1,
+                dilation: 1,
+            };
+            assert!(direct::applies(&g), "{g:?} should take the direct path");
+            let x: Vec<f32> = (0..g.input_len())
+                .map(|i| (i as f32 * 0.61).sin())
+                .collect();
+            let w: Vec<f32> = (0..g.weight_len())
+                .map(|i| (i as f32 * 0.23).cos() * 0.2)
+                .collect();
+            let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.01 - 0.05).collect();
+            let full = conv2d_forward_im2col(&x, &w, &bias, &g, Epilogue::BiasRelu);
+            let (pooled, winners) = direct_relu_pool(&x, &w, &bias, &g, 2);
+            let (oh, ow) = g.output_hw().unwrap();
+            let (ph, pw) = pooled_hw(&g, 2).unwrap();
+            for plane in 0..b * m {
+                for i in 0..ph * pw {
+                    let (r, q) = (i / pw * 2, i % pw * 2);
+                    let at = |dr: usize, dq: usize| full[plane * oh * ow + (r + dr) * ow + q + dq];
+                    let best = [at(0, 0), at(0, 1), at(1, 0), at(1, 1)]
+                        .into_iter()
+                        .fold(f32::NEG_INFINITY, f32::max);
+                    let got = pooled[plane * ph * pw + i];
+                    let win = winners[plane * ph * pw + i] as usize;
+                    let tol = 1e-5 * (1.0 + best.abs());
+                    assert!(
+                        (got - best).abs() <= tol,
+                        "{g:?} window {plane}/{i}: {got} against {best}"
+                    );
+                    assert!(
+                        (at(win / 2, win % 2) - best).abs() <= tol || best == 0.0,
+                        "{g:?} window {plane}/{i}: winner {win} does not hold the maximum {best}"
+                    );
+                }
+            }
+        }
+    }
 
     /// Windows worked by hand: ties go to the first position in row-major order and a NaN never wins,
     /// in the branch-free 2x2 scan and in the general one.

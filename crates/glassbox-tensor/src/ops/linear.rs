@@ -4,7 +4,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Storage, Tensor, D};
 
-use crate::kernels::gemm::{sgemm_new, Mat, Threads};
+use crate::kernels::gemm::{sgemm_new, sgemm_new_deep, Mat, Threads};
 use crate::kernels::parallel::threads;
 
 use super::uses_fast_path;
@@ -96,10 +96,9 @@ impl candle_core::CustomOp3 for FusedLinear {
         let x = f32_slice("linear input", xs, xl)?;
         let w = f32_slice("linear weight", ws, wl)?;
         let b = f32_slice("linear bias", bs, bl)?;
-        let mut y = sgemm_new(
+        let mut y = sgemm_new_deep(
             Mat::rows(x, rows, inputs),
             Mat::rows(w, outputs, inputs).t(),
-            Threads::Pool(threads()),
         );
         bias::add_to_rows_in_place(&mut y, b);
         Ok((CpuStorage::F32(y), output_shape(xl.shape(), outputs)))
