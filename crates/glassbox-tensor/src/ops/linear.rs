@@ -134,12 +134,7 @@ impl candle_core::CustomOp3 for FusedLinear {
             .track_op()
             .then(|| {
                 let x = Mat::rows(f32_slice("linear input", xs, xl)?, rows, inputs);
-                let dw_t = sgemm_new(x.t(), dy, pool);
-                let mut dw: Vec<f32> = Vec::with_capacity(outputs * inputs);
-                for o in 0..outputs {
-                    dw.extend(dw_t.iter().skip(o).step_by(outputs));
-                }
-                Tensor::from_vec(dw, (outputs, inputs), w.device())
+                Tensor::from_vec(sgemm_new(dy.t(), x, pool), (outputs, inputs), w.device())
             })
             .transpose()?;
         let db = b
