@@ -180,7 +180,7 @@ pub fn sgemm_new_deep(a: Mat<'_>, b: Mat<'_>) -> Vec<f32> {
             // crate multiplied by the strided view at 76 GFLOP/s a core and by the copy at 112 (one part
             // of the MNIST layer, 128 x 2,304 by 2,304 x 128, on an AMD Zen 4).
             return super::parallel::with_scratch(depth.len() * n, |copy| {
-                transpose_into(b_part, copy);
+                transpose_into(b_part, copy, n);
                 sgemm_new(a_part, Mat::rows(copy, depth.len(), n), Threads::One)
             });
         }
@@ -194,12 +194,13 @@ pub fn sgemm_new_deep(a: Mat<'_>, b: Mat<'_>) -> Vec<f32> {
     sum
 }
 
-/// Copies `m`, whose rows are contiguous columns of memory (`rs == 1`), into `out` row-major: 8 x 8
-/// blocks transposed in AVX2 registers where the CPU has them (a scalar copy of the MNIST layer's
-/// weights cost as much as its product), the edges one by one.
-fn transpose_into(m: Mat<'_>, out: &mut [f32]) {
-    assert!(m.rs == 1 && m.span() <= m.data.len() && out.len() >= m.rows * m.cols);
+/// Copies `m`, whose rows are contiguous columns of memory (`rs == 1`), into `out` row-major with rows
+/// `out_stride` floats apart: 8 x 8 blocks transposed in AVX2 registers where the CPU has them (a scalar
+/// copy of the MNIST layer's weights cost as much as its product), the edges one by one.
+pub(crate) fn transpose_into(m: Mat<'_>, out: &mut [f32], out_stride: usize) {
     let (rows, cols) = (m.rows, m.cols);
+    assert!(m.rs == 1 && m.span() <= m.data.len() && out_stride >= cols);
+    assert!(rows == 0 || out.len() >= (rows - 1) * out_stride + cols);
     let (full_r, full_c) = (rows / 8 * 8, cols / 8 * 8);
     #[cfg(target_arch = "x86_64")]
     if super::activation::has_avx2_fma() {
@@ -211,31 +212,32 @@ fn transpose_into(m: Mat<'_>, out: &mut [f32]) {
                     transpose_8x8(
                         m.data.as_ptr().add(c0 * m.cs + r0),
                         m.cs,
-                        out.as_mut_ptr().add(r0 * cols + c0),
-                        cols,
+                        out.as_mut_ptr().add(r0 * out_stride + c0),
+                        out_stride,
                     )
                 };
             }
         }
     } else {
-        copy_block(m, out, 0..full_r, 0..full_c);
+        copy_block(m, out, out_stride, 0..full_r, 0..full_c);
     }
     #[cfg(not(target_arch = "x86_64"))]
-    copy_block(m, out, 0..full_r, 0..full_c);
-    copy_block(m, out, full_r..rows, 0..cols);
-    copy_block(m, out, 0..full_r, full_c..cols);
+    copy_block(m, out, out_stride, 0..full_r, 0..full_c);
+    copy_block(m, out, out_stride, full_r..rows, 0..cols);
+    copy_block(m, out, out_stride, 0..full_r, full_c..cols);
 }
 
-/// `out[r * m.cols + c] = m[r, c]` over a block, one element at a time.
+/// `out[r * out_stride + c] = m[r, c]` over a block, one element at a time.
 fn copy_block(
     m: Mat<'_>,
     out: &mut [f32],
+    out_stride: usize,
     rows: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
 ) {
     for c in cols {
         for r in rows.clone() {
-            out[r * m.cols + c] = m.data[r * m.rs + c * m.cs];
+            out[r * out_stride + c] = m.data[r * m.rs + c * m.cs];
         }
     }
 }
