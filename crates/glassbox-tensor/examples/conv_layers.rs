@@ -22,7 +22,7 @@ use glassbox_tensor::ops::{self, ConvParams};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 /// (row label, batch, in channels, out channels, input height = width, padding); 3x3, stride 1.
-const LAYERS: [(&str, usize, usize, usize, usize, usize); 17] = [
+const LAYERS: [(&str, usize, usize, usize, usize, usize); 21] = [
     ("MNIST conv2, b128 32->64 26x26", 128, 32, 64, 26, 0),
     // Its input gradient, a convolution of the output gradient with the flipped filters.
     (
@@ -36,6 +36,10 @@ const LAYERS: [(&str, usize, usize, usize, usize, usize); 17] = [
     // The course's convolutional autoencoder's 8- and 16-channel layers.
     ("autoencoder, b128 16->8 14x14", 128, 16, 8, 14, 1),
     ("autoencoder, b128 8->16 28x28", 128, 8, 16, 28, 1),
+    ("autoencoder, b128 1->16 28x28", 128, 1, 16, 28, 1),
+    ("autoencoder, b128 8->3 7x7", 128, 8, 3, 7, 1),
+    ("autoencoder, b128 3->16 14x14", 128, 3, 16, 14, 1),
+    ("autoencoder, b128 16->1 28x28", 128, 16, 1, 28, 1),
     ("64->64 224x224", 1, 64, 64, 224, 1),
     ("64->128 112x112", 1, 64, 128, 112, 1),
     ("128->128 112x112", 1, 128, 128, 112, 1),

@@ -34,17 +34,28 @@ const MAX_OUTPUT_PIXELS: usize = 32 * 32;
 /// MNIST network's 288- and 576-deep patches gain.
 const MAX_PATCH: usize = 1024;
 
-/// Whether the direct path runs `g`: the CPU has AVX-512 (and `GLASSBOX_CPU` allows it), stride 1,
-/// no dilation, a small output plane and deep enough patches that each tile's loads are few against its
-/// multiply-adds.
+/// Shallowest patch the direct path takes: the autoencoder's 3 -> 16 layer (27 deep) ran in 0.3 ms
+/// direct against 0.4 by im2col, its 1 -> 16 layer (9 deep) in 0.8 against 0.5 (`examples/conv_layers.rs`,
+/// AMD Zen 4, 2026-12-05).
+const MIN_PATCH: usize = 16;
+
+/// Whether the direct path runs `g` forward (and as an input gradient): the CPU has AVX-512 (and
+/// `GLASSBOX_CPU` allows it), stride 1, no dilation, a small output plane and patches neither too
+/// shallow for the tiles' loads nor too deep for L1. Fewer than [`CO`] output channels leave part of
+/// each tile idle and still win (the autoencoder's 8 -> 3 and 16 -> 1 layers).
 pub fn applies(g: &ConvGeometry) -> bool {
     crate::kernels::activation::has_avx512f()
         && g.stride == 1
         && g.dilation == 1
-        && (64..=MAX_PATCH).contains(&g.patch_len())
-        && g.out_channels >= CO
+        && (MIN_PATCH..=MAX_PATCH).contains(&g.patch_len())
         && g.output_hw()
             .is_some_and(|(oh, ow)| oh * ow <= MAX_OUTPUT_PIXELS)
+}
+
+/// Whether [`weight_gradient`] runs `g`'s weight gradient: [`applies`], and output channels that fill
+/// whole vectors (its tiles are vectors of channels; one channel would use a sixteenth of each).
+pub fn gradient_applies(g: &ConvGeometry) -> bool {
+    applies(g) && g.out_channels % 16 == 0
 }
 
 /// The layout of one image's padded input and wide output.
