@@ -88,7 +88,8 @@ fn data_info_names_the_cpu_kernel_paths_and_honours_the_override() {
         "{portable}"
     );
     assert!(
-        portable.contains("LSTM step: glassbox fused step, portable"),
+        portable.contains("LSTM step: glassbox fused step, portable")
+            && portable.contains("small-map convolutions: im2col + the matrix product"),
         "{portable}"
     );
     let bad = run(Some("sse9"));

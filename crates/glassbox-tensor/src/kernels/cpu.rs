@@ -109,6 +109,15 @@ pub fn paths() -> Vec<(&'static str, &'static str)> {
             },
         ),
         (
+            "small-map convolutions",
+            match t {
+                Tier::Avx512 => {
+                    "glassbox direct kernel (AVX-512): stride 1, outputs up to 32x32, 16 to 1,024 terms"
+                }
+                Tier::Avx2 | Tier::Portable => "im2col + the matrix product",
+            },
+        ),
+        (
             "Winograd transforms",
             match t {
                 Tier::Avx512 => "compiled for AVX-512",
