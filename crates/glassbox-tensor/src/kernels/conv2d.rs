@@ -12,10 +12,10 @@ pub mod direct;
 mod lowering;
 
 use super::bias::lanes_sum;
-use super::gemm::{sgemm, Mat, MatMut, Threads};
+use super::gemm::{sgemm, transpose_into, Mat, MatMut, Threads};
 use super::parallel::{
-    band_threads, for_parts, reduction_parts, with_scratch, with_second_scratch, SharedMut,
-    MIN_WORK_ITEMS,
+    band_threads, for_parts, reduction_parts, with_scratch, with_second_scratch,
+    with_third_scratch, SharedMut, MIN_WORK_ITEMS,
 };
 pub(crate) use lowering::Band;
 use lowering::{bands, col2im_set, gather_images, im2col};
@@ -33,6 +33,9 @@ const MAX_PARTIALS: usize = 4;
 /// slower in `kernels_bench` (`conv_ae_train`, alternated runs): shallow products cost less than the
 /// copies in and out of a group. The DCGAN's 4x4 stride-2 layers of 64 channels (1,024 rows) gain.
 const NARROW_PLANE: usize = 256;
+
+/// Lowered rows from which the weight gradient is computed transposed (`weight_gradient_pass`).
+const TRANSPOSED_GRADIENT_ROWS: usize = 64;
 const DEEP_PATCH: usize = 256;
 
 /// The sizes of one convolution. Padding, stride and dilation apply to both spatial axes, as in candle.
@@ -404,17 +407,37 @@ fn weight_gradient_pass(
     let parts =
         reduction_parts(items.len(), ITEMS_PER_PARTIAL.div_ceil(per_item)).min(MAX_PARTIALS);
     let inner = band_threads(parts);
+    let transposed = k >= TRANSPOSED_GRADIENT_ROWS;
     let partials = for_parts(items.len(), parts, |_, range| {
+        // The weight gradient (transposed, `k x m`, where `transposed`), then the bias gradient.
         let mut acc = vec![0.0f32; m * k + m];
-        let (dw, db) = acc.split_at_mut(m * k);
+        let (dwt, db) = acc.split_at_mut(m * k);
         for band in &items[range] {
             let n = band.cols(ow);
             // The output gradient's rows of the item, `m x n`, and where the forward product goes.
-            let products = |lowered: Mat<'_>, gm: Mat<'_>, db: &mut [f32], dw: &mut [f32]| {
+            // `dw += gm lowered^T` would read the lowered matrix transposed, a strided operand that the
+            // gemm crate packs slowly (76 against 112 GFLOP/s a core for a row-major one, `kernels::
+            // gemm::sgemm_new_deep`); `dw^T += lowered gm^T` with `gm` transposed first (`n x m`
+            // floats, a thousandth of the product's work for a 1,024-row lowering) reads both in rows.
+            // Shallow lowerings (the MNIST network's first layer: 9 rows) keep `dw += gm lowered^T`, whose
+            // product is `m` rows tall where the other would be 9: MNIST training lost 2-4% the other way.
+            let products = |lowered: Mat<'_>, gm: Mat<'_>, db: &mut [f32], dwt: &mut [f32]| {
                 for (o, dbo) in db.iter_mut().enumerate() {
                     *dbo += lanes_sum(&gm.data[o * gm.rs..o * gm.rs + n]);
                 }
-                sgemm(MatMut::rows(dw, m, k), true, gm, lowered.t(), inner);
+                if !transposed {
+                    return sgemm(MatMut::rows(dwt, m, k), true, gm, lowered.t(), inner);
+                }
+                with_third_scratch(n * m, |gmt| {
+                    transpose_into(gm.t(), gmt, m);
+                    sgemm(
+                        MatMut::rows(dwt, k, m),
+                        true,
+                        lowered,
+                        Mat::rows(gmt, n, m),
+                        inner,
+                    );
+                });
             };
             if band.images.len() == 1 {
                 let start = band.images.start * m * plane + band.rows.start * ow;
@@ -426,7 +449,7 @@ fn weight_gradient_pass(
                     cs: 1,
                 };
                 with_lowered(x, g, band, |lowered| {
-                    products(lowered, gm, db, dw);
+                    products(lowered, gm, db, dwt);
                     if let Some((w, y)) = forward {
                         // SAFETY: work items cover disjoint (image, row band) blocks of `y`.
                         let dst = unsafe { MatMut::shared(y, start, m, n, plane) };
@@ -440,7 +463,7 @@ fn weight_gradient_pass(
             with_second_scratch(m * n, |buf| {
                 gather_images(gy, band.images.clone(), m, plane, buf);
                 with_lowered(x, g, band, |lowered| {
-                    products(lowered, Mat::rows(buf, m, n), db, dw);
+                    products(lowered, Mat::rows(buf, m, n), db, dwt);
                     if let Some((w, y)) = forward {
                         sgemm(
                             MatMut::rows(buf, m, n),
@@ -461,7 +484,13 @@ fn weight_gradient_pass(
     for part in total {
         sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
     }
-    sum
+    if !transposed {
+        return sum;
+    }
+    let mut out = vec![0.0f32; m * k + m];
+    transpose_into(Mat::rows(&sum[..m * k], k, m).t(), &mut out, k);
+    out[m * k..].copy_from_slice(&sum[m * k..]);
+    out
 }
 
 /// The input gradient from the output gradient `gy`.

@@ -79,6 +79,7 @@ pub fn for_parts<T: Send>(
 thread_local! {
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     static SECOND_SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static THIRD_SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Calls `f` with this thread's scratch buffer of at least `len` floats (contents unspecified).
@@ -89,6 +90,11 @@ pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 /// A second per-thread buffer, for use inside [`with_scratch`].
 pub fn with_second_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     scratch(&SECOND_SCRATCH, len, f)
+}
+
+/// A third per-thread buffer, for use inside [`with_second_scratch`].
+pub fn with_third_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    scratch(&THIRD_SCRATCH, len, f)
 }
 
 fn scratch<R>(
