@@ -10,7 +10,9 @@
 //! micro-kernel makes [`TILE`] such positions of [`CO`] output channels with plain vector loads, one
 //! broadcast weight per channel and term, and nothing lowered. Positions with `c >= ow` wrap into the
 //! next row and are computed and dropped (2 of 26 columns for MNIST); the result is written into a
-//! "wide" plane of `wp` columns a row, whose valid columns the caller reads.
+//! "wide" plane of `wp` columns a row, whose valid columns the caller reads. The input gradient is the
+//! same convolution of the output gradient with the flipped filters ([`input_gradient`]), and the weight
+//! gradient the same view turned around ([`weight_gradient`]).
 
 use std::ops::Range;
 
@@ -61,11 +63,11 @@ pub fn gradient_applies(g: &ConvGeometry) -> bool {
 /// The layout of one image's padded input and wide output.
 #[derive(Clone, Copy, Debug)]
 pub struct Wide {
-    /// Padded input height and width.
+    /// Padded input height.
     pub hp: usize,
     /// Padded input width, which is also the wide output's row stride.
     pub wp: usize,
-    /// Output rows and columns.
+    /// Output rows.
     pub oh: usize,
     /// Output columns that are valid in each wide row.
     pub ow: usize,
@@ -271,7 +273,7 @@ mod avx512 {
     }
 
     /// For every block of `KT` terms: `dwt[t][c] += sum_q x[offsets[t] + q] * gyt[q][c]` over `c <
-    /// 16 MV` (row strides `ld`), `q < positions`. The last block is padded with the first offset and
+    /// 16 MV` (row strides `ld`), `q < positions`. The last block is padded with its last offset and
     /// its extra rows are not stored.
     ///
     /// # Safety
