@@ -14,7 +14,7 @@ mod lowering;
 use super::bias::lanes_sum;
 use super::gemm::{sgemm, transpose_into, Mat, MatMut, Threads};
 use super::parallel::{
-    band_threads, for_parts, reduction_parts, with_scratch, with_second_scratch,
+    band_threads, for_parts, reduction_parts, sum_in_order, with_scratch, with_second_scratch,
     with_third_scratch, SharedMut, MIN_WORK_ITEMS,
 };
 pub(crate) use lowering::Band;
@@ -416,8 +416,8 @@ fn weight_gradient_pass(
             let n = band.cols(ow);
             // The output gradient's rows of the item, `m x n`, and where the forward product goes.
             // `dw += gm lowered^T` would read the lowered matrix transposed, a strided operand that the
-            // gemm crate packs slowly (76 against 112 GFLOP/s a core for a row-major one, `kernels::
-            // gemm::sgemm_new_deep`); `dw^T += lowered gm^T` with `gm` transposed first (`n x m`
+            // gemm crate packs slowly (as for the dense layers, `kernels::gemm::sgemm_new_deep`);
+            // `dw^T += lowered gm^T` with `gm` transposed first (`n x m`
             // floats, a thousandth of the product's work for a 1,024-row lowering) reads both in rows.
             // Shallow lowerings (the MNIST network's first layer: 9 rows) keep `dw += gm lowered^T`, whose
             // product is `m` rows tall where the other would be 9: MNIST training lost 2-4% the other way.
@@ -479,11 +479,7 @@ fn weight_gradient_pass(
         }
         acc
     });
-    let mut total = partials.into_iter();
-    let mut sum = total.next().unwrap_or_else(|| vec![0.0; m * k + m]);
-    for part in total {
-        sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
-    }
+    let sum = sum_in_order(partials, || vec![0.0; m * k + m]);
     if !transposed {
         return sum;
     }

@@ -35,43 +35,29 @@ pub fn conv2d_relu_pool_forward(
     let (ph, pw) = pooled_hw(g, pool).expect("checked pooling");
     let (m, k) = (g.out_channels, g.patch_len());
     let pooled_plane = ph * pw;
-    let mut y = vec![0.0f32; g.batch * m * pooled_plane];
-    let mut winners = vec![0u8; y.len()];
-    let shared = SharedMut::new(&mut y);
-    let winners_ptr = winners.as_mut_ptr() as usize;
+    let out = PooledOut::new(g.batch * m * pooled_plane);
     let wm = Mat::rows(w, m, k);
     let rows = g.band_rows().div_ceil(pool) * pool;
     for_each_band(x, g, rows, |band, lowered, inner| {
         let n = band.cols(ow);
         let oh0 = band.rows.start;
-        with_second_scratch(m * n, |out| {
-            sgemm(MatMut::rows(out, m, n), false, wm, lowered, inner);
+        with_second_scratch(m * n, |product| {
+            sgemm(MatMut::rows(product, m, n), false, wm, lowered, inner);
             let (pr0, pr1) = (oh0 / pool, (band.rows.end / pool).min(ph));
             for (b, at) in band.parts(ow) {
                 for o in 0..m {
-                    let plane = &out[o * n + at..o * n + at + band.image_cols(ow)];
+                    let plane = &product[o * n + at..o * n + at + band.image_cols(ow)];
                     let base = (b * m + o) * pooled_plane;
                     for pr in pr0..pr1 {
-                        let start = base + pr * pw;
-                        // SAFETY: each (image, pooled row) belongs to exactly one band.
-                        let (dst, win) = unsafe {
-                            (
-                                shared.slice(start, pw),
-                                std::slice::from_raw_parts_mut(
-                                    (winners_ptr as *mut u8).add(start),
-                                    pw,
-                                ),
-                            )
-                        };
                         let window_rows = &plane[(pr * pool - oh0) * ow..];
-                        pool_row(window_rows, ow, pool, dst, win);
-                        dst.iter_mut().for_each(|v| *v = (*v + bias[o]).max(0.0));
+                        // SAFETY: each (image, pooled row) belongs to exactly one band.
+                        unsafe { out.pool_row(base + pr * pw, pw, window_rows, ow, pool, bias[o]) };
                     }
                 }
             }
         });
     });
-    (y, winners)
+    out.into_parts()
 }
 
 /// [`conv2d_relu_pool_forward`] on the direct path: each item's wide output pooled as it comes.
@@ -85,35 +71,69 @@ fn direct_relu_pool(
     use super::conv2d::direct::{for_each_item, CO};
     let (ph, pw) = pooled_hw(g, pool).expect("checked pooling");
     let (m, pooled_plane) = (g.out_channels, ph * pw);
-    let mut y = vec![0.0f32; g.batch * m * pooled_plane];
-    let mut winners = vec![0u8; y.len()];
-    let shared = SharedMut::new(&mut y);
-    let winners_ptr = winners.as_mut_ptr() as usize;
-    for_each_item(x, w, g, |b, groups, wide, out| {
+    let out = PooledOut::new(g.batch * m * pooled_plane);
+    for_each_item(x, w, g, |b, groups, wide, wide_out| {
         for (i, o) in (groups.start * CO..(groups.end * CO).min(m)).enumerate() {
-            let plane = &out[i * wide.stride..(i + 1) * wide.stride];
-            let start = (b * m + o) * pooled_plane;
-            // SAFETY: each (image, channel) belongs to one work item.
-            let (dst, win) = unsafe {
-                (
-                    shared.slice(start, pooled_plane),
-                    std::slice::from_raw_parts_mut(
-                        (winners_ptr as *mut u8).add(start),
-                        pooled_plane,
-                    ),
-                )
-            };
+            let plane = &wide_out[i * wide.stride..(i + 1) * wide.stride];
+            let base = (b * m + o) * pooled_plane;
             for pr in 0..ph {
-                let (d, wn) = (
-                    &mut dst[pr * pw..(pr + 1) * pw],
-                    &mut win[pr * pw..(pr + 1) * pw],
-                );
-                pool_row(&plane[pr * pool * wide.wp..], wide.wp, pool, d, wn);
-                d.iter_mut().for_each(|v| *v = (*v + bias[o]).max(0.0));
+                let window_rows = &plane[pr * pool * wide.wp..];
+                // SAFETY: each (image, channel) belongs to one work item.
+                unsafe { out.pool_row(base + pr * pw, pw, window_rows, wide.wp, pool, bias[o]) };
             }
         }
     });
-    (y, winners)
+    out.into_parts()
+}
+
+/// The pooled activations and their winners, written row by row from several threads.
+struct PooledOut {
+    y: Vec<f32>,
+    winners: Vec<u8>,
+    y_ptr: SharedMut,
+    winners_ptr: usize,
+}
+
+impl PooledOut {
+    fn new(len: usize) -> PooledOut {
+        let (mut y, mut winners) = (vec![0.0f32; len], vec![0u8; len]);
+        let (y_ptr, winners_ptr) = (SharedMut::new(&mut y), winners.as_mut_ptr() as usize);
+        PooledOut {
+            y,
+            winners,
+            y_ptr,
+            winners_ptr,
+        }
+    }
+
+    /// The `len` pooled values at `start` from the windows of `rows` (see [`pool_row`]), plus `bias`,
+    /// through the ReLU (monotonic, so it commutes with the maximum), and their winners.
+    ///
+    /// # Safety
+    /// No two calls at once may write overlapping ranges.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn pool_row(
+        &self,
+        start: usize,
+        len: usize,
+        rows: &[f32],
+        stride: usize,
+        pool: usize,
+        bias: f32,
+    ) {
+        assert!(
+            start + len <= self.winners.len(),
+            "PooledOut: out of bounds"
+        );
+        let dst = self.y_ptr.slice(start, len);
+        let win = std::slice::from_raw_parts_mut((self.winners_ptr as *mut u8).add(start), len);
+        pool_row(rows, stride, pool, dst, win);
+        dst.iter_mut().for_each(|v| *v = (*v + bias).max(0.0));
+    }
+
+    fn into_parts(self) -> (Vec<f32>, Vec<u8>) {
+        (self.y, self.winners)
+    }
 }
 
 /// Max pooling of a full-size (already ReLU'd) activation, with the winner of each window.

@@ -76,6 +76,17 @@ pub fn for_parts<T: Send>(
         .collect()
 }
 
+/// The element-wise sum of `parts` in their order (the partial sums of a fixed partition, so the result
+/// is the same whatever the threads), or `empty()` when there are none.
+pub(crate) fn sum_in_order(parts: Vec<Vec<f32>>, empty: impl FnOnce() -> Vec<f32>) -> Vec<f32> {
+    let mut parts = parts.into_iter();
+    let mut sum = parts.next().unwrap_or_else(empty);
+    for part in parts {
+        sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
+    }
+    sum
+}
+
 thread_local! {
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     static SECOND_SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };

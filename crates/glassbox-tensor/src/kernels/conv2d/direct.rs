@@ -57,7 +57,7 @@ pub fn applies(g: &ConvGeometry) -> bool {
 /// Whether [`weight_gradient`] runs `g`'s weight gradient: [`applies`], and output channels that fill
 /// whole vectors (its tiles are vectors of channels; one channel would use a sixteenth of each).
 pub fn gradient_applies(g: &ConvGeometry) -> bool {
-    applies(g) && g.out_channels % 16 == 0
+    applies(g) && g.out_channels.is_multiple_of(16)
 }
 
 /// The layout of one image's padded input and wide output.
@@ -385,7 +385,7 @@ const GRADIENT_CHANNELS: usize = 64;
 pub fn weight_gradient(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     use crate::kernels::bias::lanes_sum;
     use crate::kernels::gemm::{transpose_into, Mat};
-    use crate::kernels::parallel::{for_parts, reduction_parts};
+    use crate::kernels::parallel::{for_parts, reduction_parts, sum_in_order};
     assert!(
         crate::kernels::activation::has_avx512f() && g.stride == 1 && g.dilation == 1,
         "direct convolution: needs AVX-512F, stride 1 and dilation 1 ({g:?})"
@@ -432,16 +432,17 @@ pub fn weight_gradient(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
         }
         acc
     });
-    let mut total = partials.into_iter();
-    let mut sum = total.next().expect("at least one partial");
-    for part in total {
-        sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
-    }
-    let mut out = Vec::with_capacity(m * k + m);
-    for o in 0..m {
-        out.extend((0..k).map(|kk| sum[kk * mp + o]));
-    }
-    out.extend_from_slice(&sum[k * mp..]);
+    let sum = sum_in_order(partials, || unreachable!("at least one partial"));
+    let mut out = vec![0.0f32; m * k + m];
+    let dwt = Mat {
+        data: &sum[..k * mp],
+        rows: k,
+        cols: m,
+        rs: mp,
+        cs: 1,
+    };
+    transpose_into(dwt.t(), &mut out, k);
+    out[m * k..].copy_from_slice(&sum[k * mp..]);
     out
 }
 
@@ -508,6 +509,17 @@ mod tests {
             stride: 1,
             dilation: 1,
         }
+    }
+
+    /// Whether this CPU (or `GLASSBOX_CPU`) lacks AVX-512F, said on stderr: the direct path cannot run.
+    fn skipped_without_avx512() -> bool {
+        let skip = !has_avx512f();
+        if skip {
+            eprintln!(
+                "skipped: the direct path needs AVX-512F, which this CPU (or GLASSBOX_CPU) lacks"
+            );
+        }
+        skip
     }
 
     /// Deterministic values in (-1, 1).
@@ -583,10 +595,7 @@ mod tests {
 
     #[test]
     fn matches_the_definition_with_every_epilogue() {
-        if !has_avx512f() {
-            eprintln!(
-                "skipped: the direct path needs AVX-512F, which this CPU (or GLASSBOX_CPU) lacks"
-            );
+        if skipped_without_avx512() {
             return;
         }
         for (n, g) in shapes().into_iter().enumerate() {
@@ -626,10 +635,7 @@ mod tests {
     /// a part-filled block.
     #[test]
     fn weight_gradient_matches_the_definition() {
-        if !has_avx512f() {
-            eprintln!(
-                "skipped: the direct path needs AVX-512F, which this CPU (or GLASSBOX_CPU) lacks"
-            );
+        if skipped_without_avx512() {
             return;
         }
         let mut cases = shapes();
@@ -686,10 +692,7 @@ mod tests {
 
     #[test]
     fn input_gradient_matches_col2im() {
-        if !has_avx512f() {
-            eprintln!(
-                "skipped: the direct path needs AVX-512F, which this CPU (or GLASSBOX_CPU) lacks"
-            );
+        if skipped_without_avx512() {
             return;
         }
         for (n, g) in shapes().into_iter().enumerate() {
