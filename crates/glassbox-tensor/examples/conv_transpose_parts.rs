@@ -1,12 +1,14 @@
 //! The kernels of `kernels_bench --case conv_transpose_train` one by one: the DCGAN generator's two
 //! transposed convolutions (4x4, stride 2, padding 1, batch 128; 128 -> 64 channels at 7x7 -> 14x14 and
-//! 64 -> 1 at 14x14 -> 28x28), each layer's forward pass and its backward pass (input and weight
-//! gradients from one lowering), without candle's graph around them. Medians of 15 calls, milliseconds.
+//! 64 -> 1 at 14x14 -> 28x28), each layer's forward pass, its backward pass as the op runs it (input
+//! and weight gradients together), and the two gradients apart, without candle's graph around them.
+//! Medians of 15 calls, milliseconds.
 //!
 //!     RAYON_NUM_THREADS=2 cargo run --release -p glassbox-tensor --example conv_transpose_parts
 
 use glassbox_tensor::kernels::conv2d::{
-    conv2d_forward_and_backward_weight, conv_transpose_forward, ConvGeometry,
+    conv2d_backward_weight, conv2d_forward, conv2d_forward_and_backward_weight,
+    conv_transpose_forward, ConvGeometry, Epilogue,
 };
 use std::time::Instant;
 
@@ -45,8 +47,8 @@ fn layer(channels_in: usize, channels_out: usize, size: usize) -> ConvGeometry {
 
 fn main() {
     glassbox_tensor::kernels::process::tune_process();
-    println!("| layer | forward ms | backward ms |");
-    println!("|---|---:|---:|");
+    println!("| layer | forward ms | backward ms | input gradient ms | weight gradient ms |");
+    println!("|---|---:|---:|---:|---:|");
     for (name, g) in [
         ("128 -> 64, 7x7 -> 14x14", layer(128, 64, 7)),
         ("64 -> 1, 14x14 -> 28x28", layer(64, 1, 14)),
@@ -63,6 +65,12 @@ fn main() {
         let backward = median_ms(|| {
             std::hint::black_box(conv2d_forward_and_backward_weight(&gy, &w, &x, &g));
         });
-        println!("| {name} | {forward:.2} | {backward:.2} |");
+        let input = median_ms(|| {
+            std::hint::black_box(conv2d_forward(&gy, &w, &[], &g, Epilogue::None));
+        });
+        let weight = median_ms(|| {
+            std::hint::black_box(conv2d_backward_weight(&gy, &x, &g));
+        });
+        println!("| {name} | {forward:.2} | {backward:.2} | {input:.2} | {weight:.2} |");
     }
 }

@@ -7,9 +7,13 @@
 //! itself a forward convolution of the output gradient with the flipped, transposed filters (no col2im,
 //! no write conflicts); other strides use GEMM + col2im. The weight gradient sums partial products over
 //! a partition that follows the geometry alone, so it is the same on every run, whatever the thread count.
+//! Two special paths: small stride-1 maps convolve directly on AVX-512 ([`direct`]), and 4x4 stride-2
+//! layers with padding 1 (the DCGAN's), forward, transposed and weight gradient, run as Winograd
+//! F(4x4, 2x2) over parity planes ([`parity`]).
 
 pub mod direct;
 mod lowering;
+pub mod parity;
 
 use super::bias::lanes_sum;
 use super::gemm::{sgemm, transpose_into, Mat, MatMut, Threads};
@@ -307,6 +311,9 @@ pub fn conv2d_forward_prepacked(
     if direct::applies(g) {
         return direct::forward(x, w, bias, g, epilogue);
     }
+    if parity::applies(g) {
+        return parity::forward(x, w, bias, g, epilogue, 0);
+    }
     conv2d_forward_im2col(x, w, bias, g, epilogue)
 }
 
@@ -361,6 +368,9 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f3
     if direct::gradient_applies(g) {
         return direct::weight_gradient(x, gy, g);
     }
+    if parity::applies(g) {
+        return parity::weight_gradient(x, gy, g);
+    }
     weight_gradient_pass(x, gy, g, None)
 }
 
@@ -377,6 +387,12 @@ pub fn conv2d_forward_and_backward_weight(
     gy: &[f32],
     g: &ConvGeometry,
 ) -> Vec<f32> {
+    if parity::applies(g) {
+        // Nothing to share: the forward convolution lowers nothing there.
+        let mut y = parity::forward(x, w, &[], g, Epilogue::None, g.weight_len());
+        y.extend_from_slice(&parity::weight_gradient(x, gy, g)[..g.weight_len()]);
+        return y;
+    }
     let len = g.output_len();
     let mut y = Vec::with_capacity(len + g.weight_len());
     let spare = SharedMut::spare(&mut y, len);
@@ -501,6 +517,9 @@ pub fn conv2d_backward_input(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32
     if let Some(tg) = as_conv.filter(direct::applies) {
         return direct::input_gradient(gy, w, g, &tg);
     }
+    if parity::applies(g) {
+        return parity::transposed(gy, w, &[], g);
+    }
     conv_transpose_by_col2im(gy, w, g)
 }
 
@@ -552,6 +571,9 @@ pub fn conv_transpose_forward(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeomet
             super::bias::add_to_channels_in_place(&mut y, bias, g.height * g.width);
         }
         return y;
+    }
+    if parity::applies(g) {
+        return parity::transposed(x, w, bias, g);
     }
     by_col2im(x, w, bias, g)
 }

@@ -1,0 +1,825 @@
+//! 4x4 convolutions of stride 2 and padding 1 (the DCGAN discriminator's) and their transposes (its
+//! generator's upsampling, and the discriminator's input gradient) by Winograd's F(4x4, 2x2) on parity
+//! planes.
+//!
+//! A stride-2 convolution reads the even and odd rows and columns of its padded input apart. With the
+//! four parity planes `P_ab[i][j] = x_pad[2i + a][2j + b]` of each channel, output `(y, x)` is the sum
+//! over parities and `dy, dx` in {0, 1} of `P_ab[y + dy][x + dx] * w[2dy + a][2dx + b]`: a stride-1
+//! 2x2 correlation over 4C planes ([`forward`]). A transposed convolution writes each parity of its
+//! output from one 2x2 window of its padded input: output `(2p - e, 2q - f)` is the sum over `dy, dx` of
+//! `in_pad[p + dy][q + dx] * w[3 - e - 2dy][3 - f - 2dx]`, a stride-1 2x2 correlation with four filters
+//! per output channel ([`transposed`]). Either way there is nothing to lower, and F(4x4, 2x2) makes each
+//! 4x4 block of outputs from a 5x5 block of inputs with 25 products per channel pair instead of 64.
+//! The 25 products of a work item are GEMMs over all its tiles at once (several images: the DCGAN's maps
+//! are 7x7), channels innermost, so the transforms run along channels and vectorize.
+//!
+//! Interpolation points 0, 1, -1, 2 and infinity; the matrices below were derived by Toom-Cook and a
+//! test holds the unrolled transforms equal to them. The rounding error is about that of F(4x4, 3x3)
+//! (`super::super::winograd::F4X4`): tests compare with im2col at 2e-4 of the output's mean magnitude.
+
+use rayon::prelude::*;
+
+use super::{ConvGeometry, Epilogue};
+use crate::kernels::activation::dispatch_avx512;
+use crate::kernels::gemm::{sgemm, transpose_into, Mat, MatMut};
+use crate::kernels::parallel::{
+    band_threads, with_scratch, with_second_scratch, with_third_scratch, SharedMut, MIN_WORK_ITEMS,
+};
+
+/// Inputs per tile side (4 outputs + 2 taps - 1), and products per tile.
+const N: usize = 5;
+const NN: usize = N * N;
+
+/// `G` (5 x 2): the filter transform `U = G f Gᵀ`.
+const G: [[f32; 2]; N] = [
+    [0.5, 0.0],
+    [-0.5, -0.5],
+    [-1.0 / 6.0, 1.0 / 6.0],
+    [1.0 / 6.0, 1.0 / 3.0],
+    [0.0, 1.0],
+];
+
+/// `Bᵀ` (5 x 5) and `Aᵀ` (4 x 5), unrolled in [`input_1d`] and [`output_1d`].
+#[cfg_attr(not(test), allow(dead_code))]
+const BT: [[f32; N]; N] = [
+    [2.0, -1.0, -2.0, 1.0, 0.0],
+    [0.0, -2.0, -1.0, 1.0, 0.0],
+    [0.0, 2.0, -3.0, 1.0, 0.0],
+    [0.0, -1.0, 0.0, 1.0, 0.0],
+    [0.0, 2.0, -1.0, -2.0, 1.0],
+];
+#[cfg_attr(not(test), allow(dead_code))]
+const AT: [[f32; N]; 4] = [
+    [1.0, 1.0, 1.0, 1.0, 0.0],
+    [0.0, 1.0, -1.0, 2.0, 0.0],
+    [0.0, 1.0, 1.0, 4.0, 0.0],
+    [0.0, 1.0, -1.0, 8.0, 1.0],
+];
+
+/// Channels on each side, at least: the products are `tiles x 4C` by `4C x out` (forward) and
+/// `tiles x out` by `out x 4C` (transposed), too thin below this.
+const MIN_CHANNELS: usize = 16;
+
+/// Tiles a work item aims for: the rows of its 25 products (several images when maps are small).
+const TILES_PER_ITEM: usize = 64;
+
+/// Whether a convolution (and its transpose) runs here: 4x4 filters, stride 2, padding 1, no dilation,
+/// and at least [`MIN_CHANNELS`] channels in and out.
+pub fn applies(g: &ConvGeometry) -> bool {
+    g.kernel_h == 4
+        && g.kernel_w == 4
+        && g.stride == 2
+        && g.padding == 1
+        && g.dilation == 1
+        && g.in_channels >= MIN_CHANNELS
+        && g.out_channels >= MIN_CHANNELS
+        && g.output_hw().is_some()
+}
+
+/// One image's tiles: `th x tw` blocks of 4x4 outputs, read from `(4 th + 1) x (4 tw + 1)` inputs.
+#[derive(Clone, Copy, Debug)]
+struct Tiles {
+    th: usize,
+    tw: usize,
+}
+
+impl Tiles {
+    fn covering(rows: usize, cols: usize) -> Tiles {
+        Tiles {
+            th: rows.div_ceil(4),
+            tw: cols.div_ceil(4),
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.th * self.tw
+    }
+
+    fn input_hw(&self) -> (usize, usize) {
+        (4 * self.th + 1, 4 * self.tw + 1)
+    }
+
+    fn grid_hw(&self) -> (usize, usize) {
+        (4 * self.th, 4 * self.tw)
+    }
+}
+
+/// `y = epilogue(conv(x, w) + bias)` for a convolution that [`applies`]; `capacity` reserves room after
+/// the output (a caller that appends the weight gradient).
+pub fn forward(
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    g: &ConvGeometry,
+    epilogue: Epilogue,
+    capacity: usize,
+) -> Vec<f32> {
+    assert!(applies(g), "parity convolution: unsupported geometry {g:?}");
+    let (oh, ow) = g.output_hw().expect("checked geometry");
+    let (c, m) = (g.in_channels, g.out_channels);
+    let k = 4 * c;
+    let mut taps = vec![0.0f32; 4 * k * m];
+    for (i, &v) in w.iter().enumerate() {
+        taps[forward_tap(i, c, m)] = v;
+    }
+    let u = transform_filters(&taps, k, m);
+    let tiles = Tiles::covering(oh, ow);
+    let (_, iw) = tiles.input_hw();
+    let (gh, gw) = tiles.grid_hw();
+    let (h, wd) = (g.height, g.width);
+    let (image_len, plane) = (c * h * wd, oh * ow);
+    let len = g.output_len();
+    let mut y = Vec::with_capacity(len + capacity);
+    let shared = SharedMut::spare(&mut y, len);
+    let fill = |b: usize, padded: &mut [f32]| {
+        parity_planes(&x[b * image_len..(b + 1) * image_len], c, h, wd, iw, padded)
+    };
+    let emit = |b: usize, grid: &[f32], work: &mut [f32]| {
+        // SAFETY: each image's output belongs to the one work item that emits it.
+        let dst = unsafe { shared.slice(b * m * plane, m * plane) };
+        // The whole grid at once, in 8x8 blocks (a 7-wide row is all edge), then the valid part.
+        let cells = gh * gw;
+        transpose_into(
+            Mat {
+                data: grid,
+                rows: m,
+                cols: cells,
+                rs: 1,
+                cs: m,
+            },
+            work,
+            cells,
+        );
+        for (out, cells) in dst.chunks_exact_mut(plane).zip(work.chunks_exact(cells)) {
+            for (out, src) in out.chunks_exact_mut(ow).zip(cells.chunks_exact(gw)) {
+                out.copy_from_slice(&src[..ow]);
+            }
+        }
+        if epilogue != Epilogue::None {
+            for (o, out) in dst.chunks_exact_mut(plane).enumerate() {
+                let bo = bias.get(o).copied().unwrap_or(0.0);
+                out.iter_mut().for_each(|v| *v = epilogue.apply(*v, bo));
+            }
+        }
+    };
+    correlate(g.batch, k, m, tiles, &u, fill, emit);
+    // SAFETY: every image's planes were written in full (all `oh` rows of `ow` columns of each channel).
+    unsafe { y.set_len(len) };
+    y
+}
+
+/// The transposed convolution of `x` (the input gradient of `g` from an output gradient `x`) plus `bias`
+/// per channel (`g.in_channels` of them; empty for none), for a `g` that [`applies`].
+pub fn transposed(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    assert!(applies(g), "parity convolution: unsupported geometry {g:?}");
+    let (oh, ow) = g.output_hw().expect("checked geometry");
+    let (h, wd) = (g.height, g.width);
+    // `k` channels in (the convolution's outputs), `m` = 4 parities x `c` channels out, output parity
+    // (e, f) at (2 (1 - f) + e) c, so that a row's columns are one stride apart in the grid (`emit`).
+    let (k, c) = (g.out_channels, g.in_channels);
+    let m = 4 * c;
+    let mut taps = vec![0.0f32; 4 * k * m];
+    for ki in 0..k {
+        for o in 0..c {
+            for (t, &v) in w[(ki * c + o) * 16..(ki * c + o + 1) * 16]
+                .iter()
+                .enumerate()
+            {
+                let (ry, rx) = (3 - t / 4, 3 - t % 4);
+                let (e, dy, f, dx) = (ry % 2, ry / 2, rx % 2, rx / 2);
+                taps[((dy * 2 + dx) * k + ki) * m + (2 * (1 - f) + e) * c + o] = v;
+            }
+        }
+    }
+    let u = transform_filters(&taps, k, m);
+    // Window (p, q) makes outputs (2p - e, 2q - f): p up to h / 2.
+    let (wr, wc) = (h / 2 + 1, wd / 2 + 1);
+    let tiles = Tiles::covering(wr, wc);
+    let (_, iw) = tiles.input_hw();
+    let (_, gw) = tiles.grid_hw();
+    let (in_len, plane) = (k * oh * ow, h * wd);
+    let len = g.input_len();
+    let mut z = Vec::with_capacity(len);
+    let shared = SharedMut::spare(&mut z, len);
+    // Input row r is padded row r + 1, column q padded column q + 1.
+    let fill = |b: usize, padded: &mut [f32]| {
+        channels_last(
+            &x[b * in_len..(b + 1) * in_len],
+            k,
+            oh,
+            ow,
+            padded,
+            iw,
+            iw + 1,
+        )
+    };
+    let emit = |b: usize, grid: &[f32], _: &mut [f32]| {
+        // SAFETY: each image's output belongs to the one work item that emits it.
+        let dst = unsafe { shared.slice(b * c * plane, c * plane) };
+        for p in 0..wr {
+            for e in 0..2 {
+                let Some(row) = (2 * p).checked_sub(e).filter(|&r| r < h) else {
+                    continue;
+                };
+                // Column `j` is window `(j + 1) / 2` of parity `f = (j + 1) % 2`: with the parities'
+                // channels ordered as below, at `2c (j + 1) + e c` in the window row, a single stride.
+                let windows = Mat {
+                    data: &grid[p * gw * m + 2 * c + e * c..],
+                    rows: c,
+                    cols: wd,
+                    rs: 1,
+                    cs: 2 * c,
+                };
+                transpose_into(windows, &mut dst[row * wd..], plane);
+            }
+        }
+        if !bias.is_empty() {
+            for (out, &bo) in dst.chunks_exact_mut(plane).zip(bias) {
+                out.iter_mut().for_each(|v| *v += bo);
+            }
+        }
+    };
+    correlate(g.batch, k, m, tiles, &u, fill, emit);
+    // SAFETY: every output row `2p - e` (all of 0..h) and column `2q - f` (all of 0..wd) of every
+    // channel was written.
+    unsafe { z.set_len(len) };
+    z
+}
+
+/// Where weight `i` of `(m, c, 4, 4)` filters goes among [`forward`]'s taps: tap `(dy, dx)` is a
+/// `4c x m` matrix whose row `(2a + b) c + ci` reads parity plane `(a, b)` of input channel `ci`.
+fn forward_tap(i: usize, c: usize, m: usize) -> usize {
+    let (o, ci, ky, kx) = (i / (16 * c), i / 16 % c, i / 4 % 4, i % 4);
+    let (dy, a, dx, b) = (ky / 2, ky % 2, kx / 2, kx % 2);
+    ((dy * 2 + dx) * 4 * c + (2 * a + b) * c + ci) * m + o
+}
+
+/// The parity planes of one zero-padded image `(c, h, w)` into `padded`: position `(i, j)` (rows `iw`
+/// positions long) holds `x_pad[2i + a][2j + b]` of channel `ci` at `(2a + b) c + ci`, zeros elsewhere.
+/// Uses [`with_third_scratch`].
+fn parity_planes(image: &[f32], c: usize, h: usize, w: usize, iw: usize, padded: &mut [f32]) {
+    padded.fill(0.0);
+    let k = 4 * c;
+    with_third_scratch(h * w * c, |xt| {
+        transpose_into(
+            Mat {
+                data: image,
+                rows: h * w,
+                cols: c,
+                rs: 1,
+                cs: h * w,
+            },
+            xt,
+            c,
+        );
+        // Padded row 2i + a is input row 2i + a - 1.
+        for (sy, py) in (0..h).zip(1..) {
+            let (i, a) = (py / 2, py % 2);
+            for (sx, px) in (0..w).zip(1..) {
+                let (j, b) = (px / 2, px % 2);
+                let at = (i * iw + j) * k + (2 * a + b) * c;
+                padded[at..at + c].copy_from_slice(&xt[(sy * w + sx) * c..][..c]);
+            }
+        }
+    });
+}
+
+/// One image `(k, rows, cols)` into `dst` with channels innermost: position `(r, q)` at `at + r * iw +
+/// q` (positions of `k` floats), zeros elsewhere.
+fn channels_last(
+    image: &[f32],
+    k: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [f32],
+    iw: usize,
+    at: usize,
+) {
+    dst.fill(0.0);
+    for r in 0..rows {
+        let row = Mat {
+            data: &image[r * cols..],
+            rows: cols,
+            cols: k,
+            rs: 1,
+            cs: rows * cols,
+        };
+        transpose_into(row, &mut dst[(at + r * iw) * k..], k);
+    }
+}
+
+/// `U[r * 5 + s]` (`k x m`, row-major) from filters given tap by tap: tap `(dy, dx)` is the `k x m`
+/// matrix at `taps[(2 dy + dx) k m..]`.
+fn transform_filters(taps: &[f32], k: usize, m: usize) -> Vec<f32> {
+    let len = k * m;
+    let mut u = vec![0.0f32; NN * len];
+    u.par_chunks_mut(len).enumerate().for_each(|(rs, dst)| {
+        let (r, s) = (rs / N, rs % N);
+        for t in 0..4 {
+            let coef = G[r][t / 2] * G[s][t % 2];
+            if coef != 0.0 {
+                axpy(dst, coef, &taps[t * len..(t + 1) * len]);
+            }
+        }
+    });
+    u
+}
+
+dispatch_avx512! {
+    /// `dst += a * src`.
+    fn axpy(dst: &mut [f32], a: f32, src: &[f32]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d += a * s;
+        }
+    }
+}
+
+/// The 2x2 correlation of each image's `k` zero-padded input channels with the filters transformed
+/// into `u` (`25` matrices `k x m`), on the image's grid of `tiles`. `fill(b, padded)` writes image
+/// `b`'s padded input, `(4 th + 1) x (4 tw + 1)` positions row-major with `k` channels innermost (it
+/// may use [`with_third_scratch`]); `emit(b, grid, work)` gets its `4 th x 4 tw` outputs likewise with
+/// `m` channels, and a work buffer as large.
+fn correlate(
+    batch: usize,
+    k: usize,
+    m: usize,
+    tiles: Tiles,
+    u: &[f32],
+    fill: impl Fn(usize, &mut [f32]) + Sync,
+    emit: impl Fn(usize, &[f32], &mut [f32]) + Sync,
+) {
+    let (ih, iw) = tiles.input_hw();
+    let (gh, gw) = tiles.grid_hw();
+    let per_image = tiles.count();
+    // Whole images per item, the same for any thread count (the products' sums do not depend on it).
+    let images = TILES_PER_ITEM
+        .div_ceil(per_image)
+        .clamp(1, batch.div_ceil(MIN_WORK_ITEMS).max(1));
+    let items = batch.div_ceil(images);
+    let inner = band_threads(items);
+    (0..items).into_par_iter().for_each(|item| {
+        let first = item * images;
+        let count = images.min(batch - first);
+        let t_n = count * per_image;
+        with_scratch(NN * t_n * k + NN * k.max(m), |buf| {
+            let (v, work) = buf.split_at_mut(NN * t_n * k);
+            with_second_scratch(ih * iw * k, |padded| {
+                for i in 0..count {
+                    fill(first + i, padded);
+                    for ty in 0..tiles.th {
+                        for tx in 0..tiles.tw {
+                            let t = i * per_image + ty * tiles.tw + tx;
+                            input_tile(
+                                padded,
+                                (4 * ty * iw + 4 * tx) * k,
+                                iw * k,
+                                k,
+                                work,
+                                v,
+                                t,
+                                t_n,
+                            );
+                        }
+                    }
+                }
+            });
+            with_third_scratch(NN * t_n * m, |prod| {
+                for kk in 0..NN {
+                    sgemm(
+                        MatMut::rows(&mut prod[kk * t_n * m..(kk + 1) * t_n * m], t_n, m),
+                        false,
+                        Mat::rows(&v[kk * t_n * k..(kk + 1) * t_n * k], t_n, k),
+                        Mat::rows(&u[kk * k * m..(kk + 1) * k * m], k, m),
+                        inner,
+                    );
+                }
+                with_second_scratch(2 * gh * gw * m, |grid| {
+                    let (grid, emit_work) = grid.split_at_mut(gh * gw * m);
+                    for i in 0..count {
+                        for ty in 0..tiles.th {
+                            for tx in 0..tiles.tw {
+                                let t = i * per_image + ty * tiles.tw + tx;
+                                let at = (4 * ty * gw + 4 * tx) * m;
+                                output_tile(prod, t, t_n, m, work, grid, at, gw * m);
+                            }
+                        }
+                        emit(first + i, grid, emit_work);
+                    }
+                });
+            });
+        });
+    });
+}
+
+dispatch_avx512! {
+    /// `V[r * 5 + s]` row `t` (`k` floats; the 25 matrices `t_n x k`, row-major, one after another) =
+    /// `(Bᵀ d B)[r][s]`, `d` the 5x5 block of `padded` from position `at` (rows `row` floats apart,
+    /// channels innermost). `work` holds `25 k` floats.
+    #[allow(clippy::too_many_arguments)]
+    fn input_tile(
+        padded: &[f32],
+        at: usize,
+        row: usize,
+        k: usize,
+        work: &mut [f32],
+        v: &mut [f32],
+        t: usize,
+        t_n: usize,
+    ) {
+        for s in 0..N {
+            let d: [&[f32]; N] = std::array::from_fn(|r| &padded[at + r * row + s * k..][..k]);
+            input_1d(d, &mut work[s * k..], N * k, k);
+        }
+        for r in 0..N {
+            let d: [&[f32]; N] = std::array::from_fn(|s| &work[(r * N + s) * k..][..k]);
+            input_1d(d, &mut v[(r * N * t_n + t) * k..], t_n * k, k);
+        }
+    }
+}
+
+/// `out[j * stride..][..k] = Σ_i Bᵀ[j][i] d[i]` for the 5 rows of `Bᵀ`.
+#[inline(always)]
+fn input_1d(d: [&[f32]; N], out: &mut [f32], stride: usize, k: usize) {
+    let [d0, d1, d2, d3, d4] = d.map(|s| &s[..k]);
+    let (o0, rest) = out.split_at_mut(stride);
+    let (o1, rest) = rest.split_at_mut(stride);
+    let (o2, rest) = rest.split_at_mut(stride);
+    let (o3, rest) = rest.split_at_mut(stride);
+    let (o0, o1, o2, o3, o4) = (
+        &mut o0[..k],
+        &mut o1[..k],
+        &mut o2[..k],
+        &mut o3[..k],
+        &mut rest[..k],
+    );
+    for i in 0..k {
+        let (a0, a1, a2, a3, a4) = (d0[i], d1[i], d2[i], d3[i], d4[i]);
+        o0[i] = 2.0 * (a0 - a2) - a1 + a3;
+        o1[i] = a3 - a2 - 2.0 * a1;
+        o2[i] = 2.0 * a1 - 3.0 * a2 + a3;
+        o3[i] = a3 - a1;
+        o4[i] = 2.0 * (a1 - a3) - a2 + a4;
+    }
+}
+
+dispatch_avx512! {
+    /// The 4x4 outputs of tile `t`, `Aᵀ M A` of the products' row `t` (`prod`: 25 matrices `t_n x m`),
+    /// into `grid` from `at` (rows `row` floats apart, channels innermost). `work` holds `20 m` floats.
+    #[allow(clippy::too_many_arguments)]
+    fn output_tile(
+        prod: &[f32],
+        t: usize,
+        t_n: usize,
+        m: usize,
+        work: &mut [f32],
+        grid: &mut [f32],
+        at: usize,
+        row: usize,
+    ) {
+        for s in 0..N {
+            let p: [&[f32]; N] = std::array::from_fn(|r| &prod[((r * N + s) * t_n + t) * m..][..m]);
+            output_1d(p, &mut work[s * m..], N * m, m);
+        }
+        for i in 0..4 {
+            let p: [&[f32]; N] = std::array::from_fn(|s| &work[(i * N + s) * m..][..m]);
+            output_1d(p, &mut grid[at + i * row..], m, m);
+        }
+    }
+}
+
+/// `out[j * stride..][..m] = Σ_i Aᵀ[j][i] p[i]` for the 4 rows of `Aᵀ`.
+#[inline(always)]
+fn output_1d(p: [&[f32]; N], out: &mut [f32], stride: usize, m: usize) {
+    let [p0, p1, p2, p3, p4] = p.map(|s| &s[..m]);
+    let (o0, rest) = out.split_at_mut(stride);
+    let (o1, rest) = rest.split_at_mut(stride);
+    let (o2, rest) = rest.split_at_mut(stride);
+    let (o0, o1, o2, o3) = (&mut o0[..m], &mut o1[..m], &mut o2[..m], &mut rest[..m]);
+    for i in 0..m {
+        let (a0, a1, a2, a3, a4) = (p0[i], p1[i], p2[i], p3[i], p4[i]);
+        let (sum, diff) = (a1 + a2, a1 - a2);
+        o0[i] = a0 + sum + a3;
+        o1[i] = diff + 2.0 * a3;
+        o2[i] = sum + 4.0 * a3;
+        o3[i] = diff + 8.0 * a3 + a4;
+    }
+}
+
+/// Images per partial weight gradient, at least, and the most partials ([`weight_gradient`]); each
+/// partial is the 25 transformed matrices (3.3 MB for the DCGAN's 64 -> 128 layer).
+const IMAGES_PER_PARTIAL: usize = 16;
+const MAX_PARTIALS: usize = 2;
+
+/// The weight gradient `(m, c, 4, 4)` followed by the bias gradient `(m)` of a convolution that
+/// [`applies`], from its input `x` and output gradient `gy`: the adjoint of [`forward`]. Each tile's
+/// output gradient goes through `A dY Aᵀ` (5x5), the 25 transformed gradients `dU = Σ_tiles Vᵀ (A dY
+/// Aᵀ)` are GEMMs over tiles, summed in partials that follow the batch size alone (so the result does
+/// not depend on the thread count), and `dW = Gᵀ dU G`.
+pub fn weight_gradient(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    use crate::kernels::bias::lanes_sum;
+    use crate::kernels::parallel::{for_parts, reduction_parts, sum_in_order};
+    assert!(applies(g), "parity convolution: unsupported geometry {g:?}");
+    let (oh, ow) = g.output_hw().expect("checked geometry");
+    let (c, m, h, wd) = (g.in_channels, g.out_channels, g.height, g.width);
+    let k = 4 * c;
+    let tiles = Tiles::covering(oh, ow);
+    let (ih, iw) = tiles.input_hw();
+    let (gh, gw) = tiles.grid_hw();
+    let per_image = tiles.count();
+    let images = TILES_PER_ITEM.div_ceil(per_image);
+    let (image_len, plane) = (c * h * wd, oh * ow);
+    let parts = reduction_parts(g.batch, IMAGES_PER_PARTIAL).min(MAX_PARTIALS);
+    let inner = band_threads(parts);
+    let partials = for_parts(g.batch, parts, |_, range| {
+        let mut acc = vec![0.0f32; NN * k * m + m];
+        let (du, db) = acc.split_at_mut(NN * k * m);
+        for first in range.clone().step_by(images) {
+            let count = images.min(range.end - first);
+            let t_n = count * per_image;
+            with_scratch(NN * t_n * (k + m) + NN * k.max(m), |buf| {
+                let (v, rest) = buf.split_at_mut(NN * t_n * k);
+                let (dm, work) = rest.split_at_mut(NN * t_n * m);
+                with_second_scratch((ih * iw * k).max(gh * gw * m), |padded| {
+                    for i in 0..count {
+                        let b = first + i;
+                        let image = &x[b * image_len..(b + 1) * image_len];
+                        parity_planes(image, c, h, wd, iw, &mut padded[..ih * iw * k]);
+                        for ty in 0..tiles.th {
+                            for tx in 0..tiles.tw {
+                                let t = i * per_image + ty * tiles.tw + tx;
+                                let at = (4 * ty * iw + 4 * tx) * k;
+                                input_tile(padded, at, iw * k, k, work, v, t, t_n);
+                            }
+                        }
+                        let gy_image = &gy[b * m * plane..(b + 1) * m * plane];
+                        for (o, dbo) in db.iter_mut().enumerate() {
+                            *dbo += lanes_sum(&gy_image[o * plane..(o + 1) * plane]);
+                        }
+                        let grid = &mut padded[..gh * gw * m];
+                        channels_last(gy_image, m, oh, ow, grid, gw, 0);
+                        for ty in 0..tiles.th {
+                            for tx in 0..tiles.tw {
+                                let t = i * per_image + ty * tiles.tw + tx;
+                                let at = (4 * ty * gw + 4 * tx) * m;
+                                gradient_tile(grid, at, gw * m, m, work, dm, t, t_n);
+                            }
+                        }
+                    }
+                });
+                for kk in 0..NN {
+                    sgemm(
+                        MatMut::rows(&mut du[kk * k * m..(kk + 1) * k * m], k, m),
+                        true,
+                        Mat::rows(&v[kk * t_n * k..(kk + 1) * t_n * k], t_n, k).t(),
+                        Mat::rows(&dm[kk * t_n * m..(kk + 1) * t_n * m], t_n, m),
+                        inner,
+                    );
+                }
+            });
+        }
+        acc
+    });
+    let sum = sum_in_order(partials, || unreachable!("at least one partial"));
+    let (du, db) = sum.split_at(NN * k * m);
+    // dtaps[(dy, dx)] = Σ_rs G[r][dy] G[s][dx] dU[r s], then each weight from its tap.
+    let len = k * m;
+    let mut dtaps = vec![0.0f32; 4 * len];
+    dtaps.par_chunks_mut(len).enumerate().for_each(|(t, dst)| {
+        for rs in 0..NN {
+            let coef = G[rs / N][t / 2] * G[rs % N][t % 2];
+            if coef != 0.0 {
+                axpy(dst, coef, &du[rs * len..(rs + 1) * len]);
+            }
+        }
+    });
+    let mut out = vec![0.0f32; g.weight_len() + m];
+    let (dw, dbias) = out.split_at_mut(g.weight_len());
+    for (i, d) in dw.iter_mut().enumerate() {
+        *d = dtaps[forward_tap(i, c, m)];
+    }
+    dbias.copy_from_slice(db);
+    out
+}
+
+dispatch_avx512! {
+    /// `dm[r * 5 + s]` row `t` (`m` floats; 25 matrices `t_n x m`) = `(A dY Aᵀ)[r][s]`, `dY` the 4x4
+    /// block of `grid` from `at` (rows `row` floats apart, channels innermost): the adjoint of
+    /// [`output_tile`]. `work` holds `20 m` floats.
+    #[allow(clippy::too_many_arguments)]
+    fn gradient_tile(
+        grid: &[f32],
+        at: usize,
+        row: usize,
+        m: usize,
+        work: &mut [f32],
+        dm: &mut [f32],
+        t: usize,
+        t_n: usize,
+    ) {
+        for j in 0..4 {
+            let y: [&[f32]; 4] = std::array::from_fn(|i| &grid[at + i * row + j * m..][..m]);
+            gradient_1d(y, &mut work[j * m..], 4 * m, m);
+        }
+        for r in 0..N {
+            let y: [&[f32]; 4] = std::array::from_fn(|j| &work[(r * 4 + j) * m..][..m]);
+            gradient_1d(y, &mut dm[(r * N * t_n + t) * m..], t_n * m, m);
+        }
+    }
+}
+
+/// `out[r * stride..][..m] = Σ_i Aᵀ[i][r] y[i]` for the 5 columns of `Aᵀ`.
+#[inline(always)]
+fn gradient_1d(y: [&[f32]; 4], out: &mut [f32], stride: usize, m: usize) {
+    let [y0, y1, y2, y3] = y.map(|s| &s[..m]);
+    let (o0, rest) = out.split_at_mut(stride);
+    let (o1, rest) = rest.split_at_mut(stride);
+    let (o2, rest) = rest.split_at_mut(stride);
+    let (o3, rest) = rest.split_at_mut(stride);
+    let (o0, o1, o2, o3, o4) = (
+        &mut o0[..m],
+        &mut o1[..m],
+        &mut o2[..m],
+        &mut o3[..m],
+        &mut rest[..m],
+    );
+    for i in 0..m {
+        let (a0, a1, a2, a3) = (y0[i], y1[i], y2[i], y3[i]);
+        let (even, odd) = (a0 + a2, a1 + a3);
+        o0[i] = a0;
+        o1[i] = even + odd;
+        o2[i] = even - odd;
+        o3[i] = a0 + 2.0 * a1 + 4.0 * a2 + 8.0 * a3;
+        o4[i] = a3;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::conv2d::{conv2d_forward_im2col, conv_transpose_by_col2im};
+
+    fn data(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    fn geometry(batch: usize, c: usize, h: usize, w: usize, m: usize) -> ConvGeometry {
+        ConvGeometry {
+            batch,
+            in_channels: c,
+            height: h,
+            width: w,
+            out_channels: m,
+            kernel_h: 4,
+            kernel_w: 4,
+            padding: 1,
+            stride: 2,
+            dilation: 1,
+        }
+    }
+
+    /// Largest difference relative to the reference's mean magnitude.
+    fn relative_error(got: &[f32], want: &[f32]) -> f32 {
+        assert_eq!(got.len(), want.len());
+        assert!(got.iter().all(|v| v.is_finite()), "non-finite output");
+        let mean = want.iter().map(|v| v.abs()).sum::<f32>() / want.len() as f32;
+        let worst = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        worst / mean
+    }
+
+    /// The DCGAN's shape, odd and unequal sides, one image and many.
+    const SHAPES: [(usize, usize, usize, usize, usize); 5] = [
+        (9, 64, 14, 14, 128),
+        (3, 16, 7, 7, 24),
+        (2, 32, 6, 10, 16),
+        (1, 16, 9, 5, 16),
+        (5, 24, 28, 28, 16),
+    ];
+
+    #[test]
+    fn the_unrolled_transforms_are_the_matrices() {
+        let d: Vec<Vec<f32>> = (0..N).map(|i| data(3, 10 + i as u64)).collect();
+        let mut out = vec![0.0f32; 4 * 3 + 3];
+        input_1d(std::array::from_fn(|i| &d[i][..]), &mut out, 3, 3);
+        for (j, row) in BT.iter().enumerate() {
+            for c in 0..3 {
+                let want: f32 = (0..N).map(|i| row[i] * d[i][c]).sum();
+                assert!((out[j * 3 + c] - want).abs() < 1e-5, "Bᵀ row {j}");
+            }
+        }
+        let mut out = vec![0.0f32; 3 * 3 + 3];
+        output_1d(std::array::from_fn(|i| &d[i][..]), &mut out, 3, 3);
+        for (j, row) in AT.iter().enumerate() {
+            for c in 0..3 {
+                let want: f32 = (0..N).map(|i| row[i] * d[i][c]).sum();
+                assert!((out[j * 3 + c] - want).abs() < 1e-5, "Aᵀ row {j}");
+            }
+        }
+    }
+
+    #[test]
+    #[allow(clippy::needless_range_loop)]
+    fn the_matrices_make_a_2_tap_correlation_of_4_outputs() {
+        // Aᵀ [(G g) ⊙ (Bᵀ d)] = (Σ_k g[k] d[i + k])_i, exactly, for unit filters and inputs.
+        for tap in 0..2 {
+            for s in 0..N {
+                for i in 0..4 {
+                    let got: f32 = (0..N).map(|j| AT[i][j] * G[j][tap] * BT[j][s]).sum();
+                    let want = if s == i + tap { 1.0 } else { 0.0 };
+                    assert!(
+                        (got - want).abs() < 1e-6,
+                        "tap {tap}, input {s}, output {i}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn forward_matches_im2col() {
+        for (batch, c, h, w, m) in SHAPES {
+            let g = geometry(batch, c, h, w, m);
+            let (x, wt, bias) = (data(g.input_len(), 1), data(g.weight_len(), 2), data(m, 3));
+            for epilogue in [Epilogue::None, Epilogue::Bias, Epilogue::BiasRelu] {
+                let got = forward(&x, &wt, &bias, &g, epilogue, 0);
+                let want = conv2d_forward_im2col(&x, &wt, &bias, &g, epilogue);
+                let err = relative_error(&got, &want);
+                assert!(err < 2e-4, "{g:?} {epilogue:?}: relative error {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn transposed_matches_col2im() {
+        for (batch, c, h, w, m) in SHAPES {
+            let g = geometry(batch, c, h, w, m);
+            let (gy, wt) = (data(g.output_len(), 4), data(g.weight_len(), 5));
+            let bias = data(c, 6);
+            let got = transposed(&gy, &wt, &bias, &g);
+            let mut want = conv_transpose_by_col2im(&gy, &wt, &g);
+            let plane = h * w;
+            for (i, v) in want.iter_mut().enumerate() {
+                *v += bias[(i / plane) % c];
+            }
+            let err = relative_error(&got, &want);
+            assert!(err < 2e-4, "{g:?}: relative error {err}");
+        }
+    }
+
+    #[test]
+    fn weight_gradient_matches_im2col() {
+        for (batch, c, h, w, m) in SHAPES {
+            let g = geometry(batch, c, h, w, m);
+            let (x, gy) = (data(g.input_len(), 7), data(g.output_len(), 8));
+            let got = weight_gradient(&x, &gy, &g);
+            let want = super::super::weight_gradient_pass(&x, &gy, &g, None);
+            let err = relative_error(&got, &want[..got.len()]);
+            assert!(err < 2e-4, "{g:?}: relative error {err}");
+        }
+    }
+
+    #[test]
+    fn the_gradient_transform_is_the_output_transform_turned_around() {
+        let y: Vec<Vec<f32>> = (0..4).map(|i| data(3, 20 + i as u64)).collect();
+        let mut out = vec![0.0f32; 4 * 3 + 3];
+        gradient_1d(std::array::from_fn(|i| &y[i][..]), &mut out, 3, 3);
+        for r in 0..N {
+            for c in 0..3 {
+                let want: f32 = (0..4).map(|i| AT[i][r] * y[i][c]).sum();
+                assert!((out[r * 3 + c] - want).abs() < 1e-5, "Aᵀ column {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_4x4_stride_2_padding_1_with_enough_channels_applies() {
+        let g = geometry(2, 64, 14, 14, 128);
+        assert!(applies(&g));
+        assert!(!applies(&ConvGeometry {
+            in_channels: 1,
+            ..g
+        }));
+        assert!(!applies(&ConvGeometry {
+            out_channels: 8,
+            ..g
+        }));
+        assert!(!applies(&ConvGeometry { padding: 0, ..g }));
+        assert!(!applies(&ConvGeometry { stride: 1, ..g }));
+        assert!(!applies(&ConvGeometry {
+            kernel_h: 3,
+            kernel_w: 3,
+            ..g
+        }));
+    }
+}
