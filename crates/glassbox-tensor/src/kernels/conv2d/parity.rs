@@ -312,17 +312,31 @@ fn channels_last(
 /// matrix at `taps[(2 dy + dx) k m..]`.
 fn transform_filters(taps: &[f32], k: usize, m: usize) -> Vec<f32> {
     let len = k * m;
-    let mut u = vec![0.0f32; NN * len];
-    u.par_chunks_mut(len).enumerate().for_each(|(rs, dst)| {
-        let (r, s) = (rs / N, rs % N);
-        for t in 0..4 {
-            let coef = G[r][t / 2] * G[s][t % 2];
-            if coef != 0.0 {
-                axpy(dst, coef, &taps[t * len..(t + 1) * len]);
-            }
-        }
+    let mut u = Vec::with_capacity(NN * len);
+    let shared = SharedMut::spare(&mut u, NN * len);
+    (0..NN).into_par_iter().for_each(|rs| {
+        let coefs = std::array::from_fn(|t| G[rs / N][t / 2] * G[rs % N][t % 2]);
+        // SAFETY: each of the 25 matrices is written by one iteration.
+        combine_taps(unsafe { shared.slice(rs * len, len) }, coefs, taps);
     });
+    // SAFETY: every matrix was written in full.
+    unsafe { u.set_len(NN * len) };
     u
+}
+
+dispatch_avx512! {
+    /// `dst = Σ_t coefs[t] taps[t]`, the four taps `dst.len()` floats apart (written, not added: the
+    /// transformed filters are not zeroed first).
+    fn combine_taps(dst: &mut [f32], coefs: [f32; 4], taps: &[f32]) {
+        let len = dst.len();
+        let (t0, rest) = taps.split_at(len);
+        let (t1, rest) = rest.split_at(len);
+        let (t2, t3) = rest.split_at(len);
+        let [c0, c1, c2, c3] = coefs;
+        for (i, d) in dst.iter_mut().enumerate() {
+            *d = c0 * t0[i] + c1 * t1[i] + c2 * t2[i] + c3 * t3[i];
+        }
+    }
 }
 
 dispatch_avx512! {
@@ -531,9 +545,11 @@ pub fn weight_gradient(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let parts = reduction_parts(g.batch, IMAGES_PER_PARTIAL).min(MAX_PARTIALS);
     let inner = band_threads(parts);
     let partials = for_parts(g.batch, parts, |_, range| {
-        let mut acc = vec![0.0f32; NN * k * m + m];
-        let (du, db) = acc.split_at_mut(NN * k * m);
-        for first in range.clone().step_by(images) {
+        // The 25 transformed gradients, written by the first item's products, then the bias gradient.
+        let mut acc = Vec::with_capacity(NN * k * m + m);
+        let du = SharedMut::spare(&mut acc, NN * k * m);
+        let mut db = vec![0.0f32; m];
+        for (n, first) in range.clone().step_by(images).enumerate() {
             let count = images.min(range.end - first);
             let t_n = count * per_image;
             with_scratch(NN * t_n * (k + m) + NN * k.max(m), |buf| {
@@ -568,8 +584,9 @@ pub fn weight_gradient(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
                 });
                 for kk in 0..NN {
                     sgemm(
-                        MatMut::rows(&mut du[kk * k * m..(kk + 1) * k * m], k, m),
-                        true,
+                        // SAFETY: this part alone holds `acc`; its first item's products write it all.
+                        unsafe { MatMut::shared(du, kk * k * m, k, m, m) },
+                        n > 0,
                         Mat::rows(&v[kk * t_n * k..(kk + 1) * t_n * k], t_n, k).t(),
                         Mat::rows(&dm[kk * t_n * m..(kk + 1) * t_n * m], t_n, m),
                         inner,
@@ -577,6 +594,9 @@ pub fn weight_gradient(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
                 }
             });
         }
+        // SAFETY: the first item's products wrote all 25 matrices (a part holds at least one image).
+        unsafe { acc.set_len(NN * k * m) };
+        acc.extend_from_slice(&db);
         acc
     });
     let sum = sum_in_order(partials, || unreachable!("at least one partial"));
