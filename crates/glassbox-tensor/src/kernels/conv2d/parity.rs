@@ -213,7 +213,7 @@ pub fn transposed(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec<f
             iw + 1,
         )
     };
-    let emit = |b: usize, grid: &[f32], _: &mut [f32]| {
+    let emit = |b: usize, grid: &[f32], work: &mut [f32]| {
         // SAFETY: each image's output belongs to the one work item that emits it.
         let dst = unsafe { shared.slice(b * c * plane, c * plane) };
         for p in 0..wr {
@@ -223,14 +223,20 @@ pub fn transposed(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec<f
                 };
                 // Column `j` is window `(j + 1) / 2` of parity `f = (j + 1) % 2`: with the parities'
                 // channels ordered as below, at `2c (j + 1) + e c` in the window row, a single stride.
+                // Whole 8x8 blocks into `work` (the last ones read past the row, or past the grid into
+                // its spare row, for columns that are dropped), then the row's `wd` columns.
+                let cols = wd.next_multiple_of(8);
                 let windows = Mat {
                     data: &grid[p * gw * m + 2 * c + e * c..],
                     rows: c,
-                    cols: wd,
+                    cols,
                     rs: 1,
                     cs: 2 * c,
                 };
-                transpose_into(windows, &mut dst[row * wd..], plane);
+                transpose_into(windows, work, cols);
+                for (o, src) in work.chunks_exact(cols).take(c).enumerate() {
+                    dst[o * plane + row * wd..][..wd].copy_from_slice(&src[..wd]);
+                }
             }
         }
         if !bias.is_empty() {
@@ -285,7 +291,8 @@ fn parity_planes(image: &[f32], c: usize, h: usize, w: usize, iw: usize, padded:
 }
 
 /// One image `(k, rows, cols)` into `dst` with channels innermost: position `(r, q)` at `at + r * iw +
-/// q` (positions of `k` floats), zeros elsewhere.
+/// q` (positions of `k` floats), zeros elsewhere. The image is transposed whole (one map row is too short
+/// for 8x8 blocks), in [`with_third_scratch`].
 fn channels_last(
     image: &[f32],
     k: usize,
@@ -296,16 +303,20 @@ fn channels_last(
     at: usize,
 ) {
     dst.fill(0.0);
-    for r in 0..rows {
-        let row = Mat {
-            data: &image[r * cols..],
-            rows: cols,
+    let positions = rows * cols;
+    with_third_scratch(positions * k, |t| {
+        let whole = Mat {
+            data: image,
+            rows: positions,
             cols: k,
             rs: 1,
-            cs: rows * cols,
+            cs: positions,
         };
-        transpose_into(row, &mut dst[(at + r * iw) * k..], k);
-    }
+        transpose_into(whole, t, k);
+        for (r, src) in t.chunks_exact(cols * k).enumerate() {
+            dst[(at + r * iw) * k..][..cols * k].copy_from_slice(src);
+        }
+    });
 }
 
 /// `U[r * 5 + s]` (`k x m`, row-major) from filters given tap by tap: tap `(dy, dx)` is the `k x m`
@@ -352,7 +363,7 @@ dispatch_avx512! {
 /// into `u` (`25` matrices `k x m`), on the image's grid of `tiles`. `fill(b, padded)` writes image
 /// `b`'s padded input, `(4 th + 1) x (4 tw + 1)` positions row-major with `k` channels innermost (it
 /// may use [`with_third_scratch`]); `emit(b, grid, work)` gets its `4 th x 4 tw` outputs likewise with
-/// `m` channels, and a work buffer as large.
+/// `m` channels (plus one row of garbage), and a work buffer of `4 th x 4 tw x m` floats.
 fn correlate(
     batch: usize,
     k: usize,
@@ -407,8 +418,9 @@ fn correlate(
                         inner,
                     );
                 }
-                with_second_scratch(2 * gh * gw * m, |grid| {
-                    let (grid, emit_work) = grid.split_at_mut(gh * gw * m);
+                // One spare grid row: `emit` may read past the last row into columns it drops.
+                with_second_scratch((2 * gh + 1) * gw * m, |grid| {
+                    let (grid, emit_work) = grid.split_at_mut((gh + 1) * gw * m);
                     for i in 0..count {
                         for ty in 0..tiles.th {
                             for tx in 0..tiles.tw {
