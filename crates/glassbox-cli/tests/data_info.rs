@@ -89,7 +89,10 @@ fn data_info_names_the_cpu_kernel_paths_and_honours_the_override() {
     );
     assert!(
         portable.contains("LSTM step: glassbox fused step, portable")
-            && portable.contains("small-map convolutions: im2col + the matrix product"),
+            && portable.contains("small-map convolutions: im2col + the matrix product")
+            && portable.contains(
+                "4x4 stride-2 convolutions (DCGAN): Winograd F(4x4, 2x2) on parity planes, portable"
+            ),
         "{portable}"
     );
     let bad = run(Some("sse9"));

@@ -118,6 +118,14 @@ pub fn paths() -> Vec<(&'static str, &'static str)> {
             },
         ),
         (
+            "4x4 stride-2 convolutions (DCGAN)",
+            match t {
+                Tier::Avx512 => "Winograd F(4x4, 2x2) on parity planes, transforms for AVX-512",
+                Tier::Avx2 => "Winograd F(4x4, 2x2) on parity planes, transforms for AVX2+FMA",
+                Tier::Portable => "Winograd F(4x4, 2x2) on parity planes, portable transforms",
+            },
+        ),
+        (
             "Winograd transforms",
             match t {
                 Tier::Avx512 => "compiled for AVX-512",
