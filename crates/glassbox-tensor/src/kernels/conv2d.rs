@@ -14,6 +14,8 @@
 pub mod direct;
 mod lowering;
 pub mod parity;
+pub mod small3x3;
+mod tiled;
 
 use super::bias::lanes_sum;
 use super::gemm::{sgemm, transpose_into, Mat, MatMut, Threads};
@@ -513,6 +515,9 @@ pub fn conv2d_backward_input(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32
     // fewer multiply-adds (no zero padding around the gradient).
     if let Some(tg) = as_conv.filter(super::winograd::applies) {
         return super::winograd::input_gradient(gy, None, w, &tg);
+    }
+    if let Some(tg) = as_conv.filter(small3x3::applies) {
+        return small3x3::input_gradient(gy, w, &tg);
     }
     if let Some(tg) = as_conv.filter(direct::applies) {
         return direct::input_gradient(gy, w, g, &tg);

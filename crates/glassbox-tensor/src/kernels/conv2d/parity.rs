@@ -10,58 +10,30 @@
 //! `in_pad[p + dy][q + dx] * w[3 - e - 2dy][3 - f - 2dx]`, a stride-1 2x2 correlation with four filters
 //! per output channel ([`transposed`]). Either way there is nothing to lower, and F(4x4, 2x2) makes each
 //! 4x4 block of outputs from a 5x5 block of inputs with 25 products per channel pair instead of 64.
-//! The 25 products of a work item are GEMMs over all its tiles at once (several images: the DCGAN's maps
-//! are 7x7), channels innermost, so the transforms run along channels and vectorize.
-//!
-//! Interpolation points 0, 1, -1, 2 and infinity; the matrices below were derived by Toom-Cook and a
-//! test holds the unrolled transforms equal to them. The rounding error is about that of F(4x4, 3x3)
-//! (`super::super::winograd::F4X4`): tests compare with im2col at 2e-4 of the output's mean magnitude.
+//! Both run on the channel-innermost tiles of [`super::tiled`], the weight gradient as their adjoint
+//! ([`weight_gradient`]). The rounding error is about that of F(4x4, 3x3): tests compare with im2col at
+//! 2e-4 of the output's mean magnitude.
 
 use rayon::prelude::*;
 
+use super::tiled::{
+    axpy, channels_last, correlate, emit_cropped, finish_channels, images_per_item, input_tiles,
+    rows_mut, transform_filters, Tiles, F4X4_2X2, STEP,
+};
 use super::{ConvGeometry, Epilogue};
 use crate::kernels::activation::dispatch_avx512;
 use crate::kernels::gemm::{sgemm, transpose_into, Mat, MatMut};
 use crate::kernels::parallel::{
-    band_threads, with_scratch, with_second_scratch, with_third_scratch, SharedMut, MIN_WORK_ITEMS,
+    band_threads, with_scratch, with_second_scratch, with_third_scratch, SharedMut,
 };
 
-/// Inputs per tile side (4 outputs + 2 taps - 1), and products per tile.
+/// Inputs per tile side and products per tile of F(4x4, 2x2).
 const N: usize = 5;
 const NN: usize = N * N;
-
-/// `G` (5 x 2): the filter transform `U = G f Gᵀ`.
-const G: [[f32; 2]; N] = [
-    [0.5, 0.0],
-    [-0.5, -0.5],
-    [-1.0 / 6.0, 1.0 / 6.0],
-    [1.0 / 6.0, 1.0 / 3.0],
-    [0.0, 1.0],
-];
-
-/// `Bᵀ` (5 x 5) and `Aᵀ` (4 x 5), unrolled in [`input_1d`] and [`output_1d`].
-#[cfg_attr(not(test), allow(dead_code))]
-const BT: [[f32; N]; N] = [
-    [2.0, -1.0, -2.0, 1.0, 0.0],
-    [0.0, -2.0, -1.0, 1.0, 0.0],
-    [0.0, 2.0, -3.0, 1.0, 0.0],
-    [0.0, -1.0, 0.0, 1.0, 0.0],
-    [0.0, 2.0, -1.0, -2.0, 1.0],
-];
-#[cfg_attr(not(test), allow(dead_code))]
-const AT: [[f32; N]; 4] = [
-    [1.0, 1.0, 1.0, 1.0, 0.0],
-    [0.0, 1.0, -1.0, 2.0, 0.0],
-    [0.0, 1.0, 1.0, 4.0, 0.0],
-    [0.0, 1.0, -1.0, 8.0, 1.0],
-];
 
 /// Channels on each side, at least: the products are `tiles x 4C` by `4C x out` (forward) and
 /// `tiles x out` by `out x 4C` (transposed), too thin below this.
 const MIN_CHANNELS: usize = 16;
-
-/// Tiles a work item aims for: the rows of its 25 products (several images when maps are small).
-const TILES_PER_ITEM: usize = 64;
 
 /// Whether a convolution (and its transpose) runs here: 4x4 filters, stride 2, padding 1, no dilation,
 /// and at least [`MIN_CHANNELS`] channels in and out.
@@ -74,34 +46,6 @@ pub fn applies(g: &ConvGeometry) -> bool {
         && g.in_channels >= MIN_CHANNELS
         && g.out_channels >= MIN_CHANNELS
         && g.output_hw().is_some()
-}
-
-/// One image's tiles: `th x tw` blocks of 4x4 outputs, read from `(4 th + 1) x (4 tw + 1)` inputs.
-#[derive(Clone, Copy, Debug)]
-struct Tiles {
-    th: usize,
-    tw: usize,
-}
-
-impl Tiles {
-    fn covering(rows: usize, cols: usize) -> Tiles {
-        Tiles {
-            th: rows.div_ceil(4),
-            tw: cols.div_ceil(4),
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.th * self.tw
-    }
-
-    fn input_hw(&self) -> (usize, usize) {
-        (4 * self.th + 1, 4 * self.tw + 1)
-    }
-
-    fn grid_hw(&self) -> (usize, usize) {
-        (4 * self.th, 4 * self.tw)
-    }
 }
 
 /// `y = epilogue(conv(x, w) + bias)` for a convolution that [`applies`]; `capacity` reserves room after
@@ -122,8 +66,8 @@ pub fn forward(
     for (i, &v) in w.iter().enumerate() {
         taps[forward_tap(i, c, m)] = v;
     }
-    let u = transform_filters(&taps, k, m);
-    let tiles = Tiles::covering(oh, ow);
+    let u = transform_filters(&F4X4_2X2, &taps, k, m);
+    let tiles = Tiles::covering(&F4X4_2X2, oh, ow);
     let (_, iw) = tiles.input_hw();
     let (gh, gw) = tiles.grid_hw();
     let (h, wd) = (g.height, g.width);
@@ -137,32 +81,10 @@ pub fn forward(
     let emit = |b: usize, grid: &[f32], work: &mut [f32]| {
         // SAFETY: each image's output belongs to the one work item that emits it.
         let dst = unsafe { shared.slice(b * m * plane, m * plane) };
-        // The whole grid at once, in 8x8 blocks (a 7-wide row is all edge), then the valid part.
-        let cells = gh * gw;
-        transpose_into(
-            Mat {
-                data: grid,
-                rows: m,
-                cols: cells,
-                rs: 1,
-                cs: m,
-            },
-            work,
-            cells,
-        );
-        for (out, cells) in dst.chunks_exact_mut(plane).zip(work.chunks_exact(cells)) {
-            for (out, src) in out.chunks_exact_mut(ow).zip(cells.chunks_exact(gw)) {
-                out.copy_from_slice(&src[..ow]);
-            }
-        }
-        if epilogue != Epilogue::None {
-            for (o, out) in dst.chunks_exact_mut(plane).enumerate() {
-                let bo = bias.get(o).copied().unwrap_or(0.0);
-                out.iter_mut().for_each(|v| *v = epilogue.apply(*v, bo));
-            }
-        }
+        emit_cropped(grid, m, gh, gw, oh, ow, dst, work);
+        finish_channels(dst, plane, bias, epilogue);
     };
-    correlate(g.batch, k, m, tiles, &u, fill, emit);
+    correlate(&F4X4_2X2, g.batch, k, m, tiles, &u, fill, emit);
     // SAFETY: every image's planes were written in full (all `oh` rows of `ow` columns of each channel).
     unsafe { y.set_len(len) };
     y
@@ -191,10 +113,10 @@ pub fn transposed(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec<f
             }
         }
     }
-    let u = transform_filters(&taps, k, m);
+    let u = transform_filters(&F4X4_2X2, &taps, k, m);
     // Window (p, q) makes outputs (2p - e, 2q - f): p up to h / 2.
     let (wr, wc) = (h / 2 + 1, wd / 2 + 1);
-    let tiles = Tiles::covering(wr, wc);
+    let tiles = Tiles::covering(&F4X4_2X2, wr, wc);
     let (_, iw) = tiles.input_hw();
     let (_, gw) = tiles.grid_hw();
     let (in_len, plane) = (k * oh * ow, h * wd);
@@ -245,7 +167,7 @@ pub fn transposed(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec<f
             }
         }
     };
-    correlate(g.batch, k, m, tiles, &u, fill, emit);
+    correlate(&F4X4_2X2, g.batch, k, m, tiles, &u, fill, emit);
     // SAFETY: every output row `2p - e` (all of 0..h) and column `2q - f` (all of 0..wd) of every
     // channel was written.
     unsafe { z.set_len(len) };
@@ -290,247 +212,6 @@ fn parity_planes(image: &[f32], c: usize, h: usize, w: usize, iw: usize, padded:
     });
 }
 
-/// One image `(k, rows, cols)` into `dst` with channels innermost: position `(r, q)` at `at + r * iw +
-/// q` (positions of `k` floats), zeros elsewhere. The image is transposed whole (one map row is too short
-/// for 8x8 blocks), in [`with_third_scratch`].
-fn channels_last(
-    image: &[f32],
-    k: usize,
-    rows: usize,
-    cols: usize,
-    dst: &mut [f32],
-    iw: usize,
-    at: usize,
-) {
-    dst.fill(0.0);
-    let positions = rows * cols;
-    with_third_scratch(positions * k, |t| {
-        let whole = Mat {
-            data: image,
-            rows: positions,
-            cols: k,
-            rs: 1,
-            cs: positions,
-        };
-        transpose_into(whole, t, k);
-        for (r, src) in t.chunks_exact(cols * k).enumerate() {
-            dst[(at + r * iw) * k..][..cols * k].copy_from_slice(src);
-        }
-    });
-}
-
-/// `U[r * 5 + s]` (`k x m`, row-major) from filters given tap by tap: tap `(dy, dx)` is the `k x m`
-/// matrix at `taps[(2 dy + dx) k m..]`.
-fn transform_filters(taps: &[f32], k: usize, m: usize) -> Vec<f32> {
-    let len = k * m;
-    let mut u = Vec::with_capacity(NN * len);
-    let shared = SharedMut::spare(&mut u, NN * len);
-    (0..NN).into_par_iter().for_each(|rs| {
-        let coefs = std::array::from_fn(|t| G[rs / N][t / 2] * G[rs % N][t % 2]);
-        // SAFETY: each of the 25 matrices is written by one iteration.
-        combine_taps(unsafe { shared.slice(rs * len, len) }, coefs, taps);
-    });
-    // SAFETY: every matrix was written in full.
-    unsafe { u.set_len(NN * len) };
-    u
-}
-
-dispatch_avx512! {
-    /// `dst = Σ_t coefs[t] taps[t]`, the four taps `dst.len()` floats apart (written, not added: the
-    /// transformed filters are not zeroed first).
-    fn combine_taps(dst: &mut [f32], coefs: [f32; 4], taps: &[f32]) {
-        let len = dst.len();
-        let (t0, rest) = taps.split_at(len);
-        let (t1, rest) = rest.split_at(len);
-        let (t2, t3) = rest.split_at(len);
-        let [c0, c1, c2, c3] = coefs;
-        for (i, d) in dst.iter_mut().enumerate() {
-            *d = c0 * t0[i] + c1 * t1[i] + c2 * t2[i] + c3 * t3[i];
-        }
-    }
-}
-
-dispatch_avx512! {
-    /// `dst += a * src`.
-    fn axpy(dst: &mut [f32], a: f32, src: &[f32]) {
-        for (d, &s) in dst.iter_mut().zip(src) {
-            *d += a * s;
-        }
-    }
-}
-
-/// The 2x2 correlation of each image's `k` zero-padded input channels with the filters transformed
-/// into `u` (`25` matrices `k x m`), on the image's grid of `tiles`. `fill(b, padded)` writes image
-/// `b`'s padded input, `(4 th + 1) x (4 tw + 1)` positions row-major with `k` channels innermost (it
-/// may use [`with_third_scratch`]); `emit(b, grid, work)` gets its `4 th x 4 tw` outputs likewise with
-/// `m` channels (plus one row of garbage), and a work buffer of `4 th x 4 tw x m` floats.
-fn correlate(
-    batch: usize,
-    k: usize,
-    m: usize,
-    tiles: Tiles,
-    u: &[f32],
-    fill: impl Fn(usize, &mut [f32]) + Sync,
-    emit: impl Fn(usize, &[f32], &mut [f32]) + Sync,
-) {
-    let (ih, iw) = tiles.input_hw();
-    let (gh, gw) = tiles.grid_hw();
-    let per_image = tiles.count();
-    // Whole images per item, the same for any thread count (the products' sums do not depend on it).
-    let images = TILES_PER_ITEM
-        .div_ceil(per_image)
-        .clamp(1, batch.div_ceil(MIN_WORK_ITEMS).max(1));
-    let items = batch.div_ceil(images);
-    let inner = band_threads(items);
-    (0..items).into_par_iter().for_each(|item| {
-        let first = item * images;
-        let count = images.min(batch - first);
-        let t_n = count * per_image;
-        with_scratch(NN * t_n * k + NN * k.max(m), |buf| {
-            let (v, work) = buf.split_at_mut(NN * t_n * k);
-            with_second_scratch(ih * iw * k, |padded| {
-                for i in 0..count {
-                    fill(first + i, padded);
-                    for ty in 0..tiles.th {
-                        for tx in 0..tiles.tw {
-                            let t = i * per_image + ty * tiles.tw + tx;
-                            input_tile(
-                                padded,
-                                (4 * ty * iw + 4 * tx) * k,
-                                iw * k,
-                                k,
-                                work,
-                                v,
-                                t,
-                                t_n,
-                            );
-                        }
-                    }
-                }
-            });
-            with_third_scratch(NN * t_n * m, |prod| {
-                for kk in 0..NN {
-                    sgemm(
-                        MatMut::rows(&mut prod[kk * t_n * m..(kk + 1) * t_n * m], t_n, m),
-                        false,
-                        Mat::rows(&v[kk * t_n * k..(kk + 1) * t_n * k], t_n, k),
-                        Mat::rows(&u[kk * k * m..(kk + 1) * k * m], k, m),
-                        inner,
-                    );
-                }
-                // One spare grid row: `emit` may read past the last row into columns it drops.
-                with_second_scratch((2 * gh + 1) * gw * m, |grid| {
-                    let (grid, emit_work) = grid.split_at_mut((gh + 1) * gw * m);
-                    for i in 0..count {
-                        for ty in 0..tiles.th {
-                            for tx in 0..tiles.tw {
-                                let t = i * per_image + ty * tiles.tw + tx;
-                                let at = (4 * ty * gw + 4 * tx) * m;
-                                output_tile(prod, t, t_n, m, work, grid, at, gw * m);
-                            }
-                        }
-                        emit(first + i, grid, emit_work);
-                    }
-                });
-            });
-        });
-    });
-}
-
-dispatch_avx512! {
-    /// `V[r * 5 + s]` row `t` (`k` floats; the 25 matrices `t_n x k`, row-major, one after another) =
-    /// `(Bᵀ d B)[r][s]`, `d` the 5x5 block of `padded` from position `at` (rows `row` floats apart,
-    /// channels innermost). `work` holds `25 k` floats.
-    #[allow(clippy::too_many_arguments)]
-    fn input_tile(
-        padded: &[f32],
-        at: usize,
-        row: usize,
-        k: usize,
-        work: &mut [f32],
-        v: &mut [f32],
-        t: usize,
-        t_n: usize,
-    ) {
-        for s in 0..N {
-            let d: [&[f32]; N] = std::array::from_fn(|r| &padded[at + r * row + s * k..][..k]);
-            input_1d(d, &mut work[s * k..], N * k, k);
-        }
-        for r in 0..N {
-            let d: [&[f32]; N] = std::array::from_fn(|s| &work[(r * N + s) * k..][..k]);
-            input_1d(d, &mut v[(r * N * t_n + t) * k..], t_n * k, k);
-        }
-    }
-}
-
-/// `out[j * stride..][..k] = Σ_i Bᵀ[j][i] d[i]` for the 5 rows of `Bᵀ`.
-#[inline(always)]
-fn input_1d(d: [&[f32]; N], out: &mut [f32], stride: usize, k: usize) {
-    let [d0, d1, d2, d3, d4] = d.map(|s| &s[..k]);
-    let (o0, rest) = out.split_at_mut(stride);
-    let (o1, rest) = rest.split_at_mut(stride);
-    let (o2, rest) = rest.split_at_mut(stride);
-    let (o3, rest) = rest.split_at_mut(stride);
-    let (o0, o1, o2, o3, o4) = (
-        &mut o0[..k],
-        &mut o1[..k],
-        &mut o2[..k],
-        &mut o3[..k],
-        &mut rest[..k],
-    );
-    for i in 0..k {
-        let (a0, a1, a2, a3, a4) = (d0[i], d1[i], d2[i], d3[i], d4[i]);
-        o0[i] = 2.0 * (a0 - a2) - a1 + a3;
-        o1[i] = a3 - a2 - 2.0 * a1;
-        o2[i] = 2.0 * a1 - 3.0 * a2 + a3;
-        o3[i] = a3 - a1;
-        o4[i] = 2.0 * (a1 - a3) - a2 + a4;
-    }
-}
-
-dispatch_avx512! {
-    /// The 4x4 outputs of tile `t`, `Aᵀ M A` of the products' row `t` (`prod`: 25 matrices `t_n x m`),
-    /// into `grid` from `at` (rows `row` floats apart, channels innermost). `work` holds `20 m` floats.
-    #[allow(clippy::too_many_arguments)]
-    fn output_tile(
-        prod: &[f32],
-        t: usize,
-        t_n: usize,
-        m: usize,
-        work: &mut [f32],
-        grid: &mut [f32],
-        at: usize,
-        row: usize,
-    ) {
-        for s in 0..N {
-            let p: [&[f32]; N] = std::array::from_fn(|r| &prod[((r * N + s) * t_n + t) * m..][..m]);
-            output_1d(p, &mut work[s * m..], N * m, m);
-        }
-        for i in 0..4 {
-            let p: [&[f32]; N] = std::array::from_fn(|s| &work[(i * N + s) * m..][..m]);
-            output_1d(p, &mut grid[at + i * row..], m, m);
-        }
-    }
-}
-
-/// `out[j * stride..][..m] = Σ_i Aᵀ[j][i] p[i]` for the 4 rows of `Aᵀ`.
-#[inline(always)]
-fn output_1d(p: [&[f32]; N], out: &mut [f32], stride: usize, m: usize) {
-    let [p0, p1, p2, p3, p4] = p.map(|s| &s[..m]);
-    let (o0, rest) = out.split_at_mut(stride);
-    let (o1, rest) = rest.split_at_mut(stride);
-    let (o2, rest) = rest.split_at_mut(stride);
-    let (o0, o1, o2, o3) = (&mut o0[..m], &mut o1[..m], &mut o2[..m], &mut rest[..m]);
-    for i in 0..m {
-        let (a0, a1, a2, a3, a4) = (p0[i], p1[i], p2[i], p3[i], p4[i]);
-        let (sum, diff) = (a1 + a2, a1 - a2);
-        o0[i] = a0 + sum + a3;
-        o1[i] = diff + 2.0 * a3;
-        o2[i] = sum + 4.0 * a3;
-        o3[i] = diff + 8.0 * a3 + a4;
-    }
-}
-
 /// Images per partial weight gradient, at least, and the most partials ([`weight_gradient`]); each
 /// partial is the 25 transformed matrices (3.3 MB for the DCGAN's 64 -> 128 layer).
 const IMAGES_PER_PARTIAL: usize = 16;
@@ -548,11 +229,11 @@ pub fn weight_gradient(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let (oh, ow) = g.output_hw().expect("checked geometry");
     let (c, m, h, wd) = (g.in_channels, g.out_channels, g.height, g.width);
     let k = 4 * c;
-    let tiles = Tiles::covering(oh, ow);
+    let tiles = Tiles::covering(&F4X4_2X2, oh, ow);
     let (ih, iw) = tiles.input_hw();
     let (gh, gw) = tiles.grid_hw();
     let per_image = tiles.count();
-    let images = TILES_PER_ITEM.div_ceil(per_image);
+    let images = images_per_item(&tiles, g.batch);
     let (image_len, plane) = (c * h * wd, oh * ow);
     let parts = reduction_parts(g.batch, IMAGES_PER_PARTIAL).min(MAX_PARTIALS);
     let inner = band_threads(parts);
@@ -572,13 +253,7 @@ pub fn weight_gradient(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
                         let b = first + i;
                         let image = &x[b * image_len..(b + 1) * image_len];
                         parity_planes(image, c, h, wd, iw, &mut padded[..ih * iw * k]);
-                        for ty in 0..tiles.th {
-                            for tx in 0..tiles.tw {
-                                let t = i * per_image + ty * tiles.tw + tx;
-                                let at = (4 * ty * iw + 4 * tx) * k;
-                                input_tile(padded, at, iw * k, k, work, v, t, t_n);
-                            }
-                        }
+                        input_tiles(&F4X4_2X2, &tiles, padded, k, work, v, i * per_image, t_n);
                         let gy_image = &gy[b * m * plane..(b + 1) * m * plane];
                         for (o, dbo) in db.iter_mut().enumerate() {
                             *dbo += lanes_sum(&gy_image[o * plane..(o + 1) * plane]);
@@ -588,7 +263,7 @@ pub fn weight_gradient(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
                         for ty in 0..tiles.th {
                             for tx in 0..tiles.tw {
                                 let t = i * per_image + ty * tiles.tw + tx;
-                                let at = (4 * ty * gw + 4 * tx) * m;
+                                let at = (STEP * ty * gw + STEP * tx) * m;
                                 gradient_tile(grid, at, gw * m, m, work, dm, t, t_n);
                             }
                         }
@@ -618,7 +293,8 @@ pub fn weight_gradient(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let mut dtaps = vec![0.0f32; 4 * len];
     dtaps.par_chunks_mut(len).enumerate().for_each(|(t, dst)| {
         for rs in 0..NN {
-            let coef = G[rs / N][t / 2] * G[rs % N][t % 2];
+            let g2 = F4X4_2X2.g;
+            let coef = g2[(rs / N) * 2 + t / 2] * g2[(rs % N) * 2 + t % 2];
             if coef != 0.0 {
                 axpy(dst, coef, &du[rs * len..(rs + 1) * len]);
             }
@@ -663,17 +339,7 @@ dispatch_avx512! {
 #[inline(always)]
 fn gradient_1d(y: [&[f32]; 4], out: &mut [f32], stride: usize, m: usize) {
     let [y0, y1, y2, y3] = y.map(|s| &s[..m]);
-    let (o0, rest) = out.split_at_mut(stride);
-    let (o1, rest) = rest.split_at_mut(stride);
-    let (o2, rest) = rest.split_at_mut(stride);
-    let (o3, rest) = rest.split_at_mut(stride);
-    let (o0, o1, o2, o3, o4) = (
-        &mut o0[..m],
-        &mut o1[..m],
-        &mut o2[..m],
-        &mut o3[..m],
-        &mut rest[..m],
-    );
+    let [o0, o1, o2, o3, o4] = rows_mut::<5>(out, stride, m);
     for i in 0..m {
         let (a0, a1, a2, a3) = (y0[i], y1[i], y2[i], y3[i]);
         let (even, odd) = (a0 + a2, a1 + a3);
@@ -687,6 +353,7 @@ fn gradient_1d(y: [&[f32]; 4], out: &mut [f32], stride: usize, m: usize) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tiled::tests::AT_2X2;
     use super::*;
     use crate::kernels::conv2d::{conv2d_forward_im2col, conv_transpose_by_col2im};
 
@@ -740,45 +407,6 @@ mod tests {
     ];
 
     #[test]
-    fn the_unrolled_transforms_are_the_matrices() {
-        let d: Vec<Vec<f32>> = (0..N).map(|i| data(3, 10 + i as u64)).collect();
-        let mut out = vec![0.0f32; 4 * 3 + 3];
-        input_1d(std::array::from_fn(|i| &d[i][..]), &mut out, 3, 3);
-        for (j, row) in BT.iter().enumerate() {
-            for c in 0..3 {
-                let want: f32 = (0..N).map(|i| row[i] * d[i][c]).sum();
-                assert!((out[j * 3 + c] - want).abs() < 1e-5, "Bᵀ row {j}");
-            }
-        }
-        let mut out = vec![0.0f32; 3 * 3 + 3];
-        output_1d(std::array::from_fn(|i| &d[i][..]), &mut out, 3, 3);
-        for (j, row) in AT.iter().enumerate() {
-            for c in 0..3 {
-                let want: f32 = (0..N).map(|i| row[i] * d[i][c]).sum();
-                assert!((out[j * 3 + c] - want).abs() < 1e-5, "Aᵀ row {j}");
-            }
-        }
-    }
-
-    #[test]
-    #[allow(clippy::needless_range_loop)]
-    fn the_matrices_make_a_2_tap_correlation_of_4_outputs() {
-        // Aᵀ [(G g) ⊙ (Bᵀ d)] = (Σ_k g[k] d[i + k])_i, exactly, for unit filters and inputs.
-        for tap in 0..2 {
-            for s in 0..N {
-                for i in 0..4 {
-                    let got: f32 = (0..N).map(|j| AT[i][j] * G[j][tap] * BT[j][s]).sum();
-                    let want = if s == i + tap { 1.0 } else { 0.0 };
-                    assert!(
-                        (got - want).abs() < 1e-6,
-                        "tap {tap}, input {s}, output {i}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
     fn forward_matches_im2col() {
         for (batch, c, h, w, m) in SHAPES {
             let g = geometry(batch, c, h, w, m);
@@ -828,7 +456,7 @@ mod tests {
         gradient_1d(std::array::from_fn(|i| &y[i][..]), &mut out, 3, 3);
         for r in 0..N {
             for c in 0..3 {
-                let want: f32 = (0..4).map(|i| AT[i][r] * y[i][c]).sum();
+                let want: f32 = (0..4).map(|i| AT_2X2[i][r] * y[i][c]).sum();
                 assert!((out[r * 3 + c] - want).abs() < 1e-5, "Aᵀ column {r}");
             }
         }

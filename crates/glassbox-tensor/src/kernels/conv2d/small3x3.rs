@@ -1,0 +1,197 @@
+//! 3x3 stride-1 convolutions on small maps by Winograd's F(4x4, 3x3) on channel-innermost tiles
+//! ([`super::tiled`]): 36 products per 4x4 block of outputs instead of 144. The MNIST network's second
+//! layer runs its input gradient here (64 -> 32 channels at 24x24 -> 26x26); the direct AVX-512 kernel
+//! ([`super::direct`]) had spent all its 17 ms at the FMA peak on it. Wider maps go to
+//! [`super::super::winograd`], whose transforms run along rows.
+
+use super::tiled::{
+    channels_last, correlate, emit_cropped, finish_channels, transform_filters, Tiles, F4X4_3X3,
+};
+use super::{ConvGeometry, Epilogue};
+use crate::kernels::parallel::SharedMut;
+
+/// Largest output plane taken here: past it [`super::super::winograd`] runs (from 28x28 with 64
+/// channels) or im2col's products are wide enough.
+const MAX_OUTPUT_PIXELS: usize = 32 * 32;
+
+/// Channels on each side, at least: the products are `tiles x in` by `in x out`.
+const MIN_CHANNELS: usize = 32;
+
+/// Whether a convolution runs here: 3x3, stride 1, no dilation, an output plane of at most 32x32 and
+/// at least [`MIN_CHANNELS`] channels in and out.
+pub fn applies(g: &ConvGeometry) -> bool {
+    g.kernel_h == 3
+        && g.kernel_w == 3
+        && g.stride == 1
+        && g.dilation == 1
+        && g.in_channels >= MIN_CHANNELS
+        && g.out_channels >= MIN_CHANNELS
+        && g.output_hw()
+            .is_some_and(|(oh, ow)| oh * ow <= MAX_OUTPUT_PIXELS)
+}
+
+/// `y = epilogue(conv(x, w) + bias)`, `w` as `(out, in, 3, 3)`, for a convolution that [`applies`].
+pub fn forward(
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    g: &ConvGeometry,
+    epilogue: Epilogue,
+) -> Vec<f32> {
+    let (k, m) = (g.in_channels, g.out_channels);
+    let mut taps = vec![0.0f32; 9 * k * m];
+    for (i, &v) in w.iter().enumerate() {
+        let (o, c, t) = (i / (9 * k), i / 9 % k, i % 9);
+        taps[(t * k + c) * m + o] = v;
+    }
+    convolve(x, &taps, bias, g, epilogue)
+}
+
+/// The input gradient of the stride-1 convolution `g` (filters `w`, `(out, in, 3, 3)`) from its output
+/// gradient `gy`: the convolution `tg` (`g.transposed_as_conv()`, which must [`applies`]) of `gy` with
+/// the flipped, transposed filters.
+pub fn input_gradient(gy: &[f32], w: &[f32], tg: &ConvGeometry) -> Vec<f32> {
+    // `tg` reads `g`'s outputs (`k` channels) and makes its inputs (`m`).
+    let (k, m) = (tg.in_channels, tg.out_channels);
+    let mut taps = vec![0.0f32; 9 * k * m];
+    for (i, &v) in w.iter().enumerate() {
+        let (c, o, t) = (i / (9 * m), i / 9 % m, i % 9);
+        taps[((8 - t) * k + c) * m + o] = v;
+    }
+    convolve(gy, &taps, &[], tg, Epilogue::None)
+}
+
+/// The convolution with filters given tap by tap (tap `(i, j)` the `in x out` matrix at
+/// `taps[(3i + j) in out..]`).
+fn convolve(
+    x: &[f32],
+    taps: &[f32],
+    bias: &[f32],
+    g: &ConvGeometry,
+    epilogue: Epilogue,
+) -> Vec<f32> {
+    assert!(
+        applies(g),
+        "small 3x3 convolution: unsupported geometry {g:?}"
+    );
+    let (oh, ow) = g.output_hw().expect("checked geometry");
+    let (k, m, h, wd, p) = (g.in_channels, g.out_channels, g.height, g.width, g.padding);
+    let u = transform_filters(&F4X4_3X3, taps, k, m);
+    let tiles = Tiles::covering(&F4X4_3X3, oh, ow);
+    let (_, iw) = tiles.input_hw();
+    let (gh, gw) = tiles.grid_hw();
+    let (image_len, plane) = (k * h * wd, oh * ow);
+    let len = g.output_len();
+    let mut y = Vec::with_capacity(len);
+    let shared = SharedMut::spare(&mut y, len);
+    let fill = |b: usize, padded: &mut [f32]| {
+        let image = &x[b * image_len..(b + 1) * image_len];
+        channels_last(image, k, h, wd, padded, iw, p * iw + p);
+    };
+    let emit = |b: usize, grid: &[f32], work: &mut [f32]| {
+        // SAFETY: each image's output belongs to the one work item that emits it.
+        let dst = unsafe { shared.slice(b * m * plane, m * plane) };
+        emit_cropped(grid, m, gh, gw, oh, ow, dst, work);
+        finish_channels(dst, plane, bias, epilogue);
+    };
+    correlate(&F4X4_3X3, g.batch, k, m, tiles, &u, fill, emit);
+    // SAFETY: every image's planes were written in full (all `oh` rows of `ow` columns of each channel).
+    unsafe { y.set_len(len) };
+    y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::conv2d::{conv2d_forward_im2col, conv_transpose_by_col2im};
+
+    fn data(n: usize, seed: u64) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i as u64 * 2654435761 + seed * 97) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    fn geometry(batch: usize, c: usize, h: usize, w: usize, m: usize, p: usize) -> ConvGeometry {
+        ConvGeometry {
+            batch,
+            in_channels: c,
+            height: h,
+            width: w,
+            out_channels: m,
+            kernel_h: 3,
+            kernel_w: 3,
+            padding: p,
+            stride: 1,
+            dilation: 1,
+        }
+    }
+
+    /// Largest difference relative to the reference's mean magnitude; NaN fails.
+    fn relative_error(got: &[f32], want: &[f32]) -> f32 {
+        assert_eq!(got.len(), want.len());
+        assert!(got.iter().all(|v| v.is_finite()), "non-finite output");
+        let mean = want.iter().map(|v| v.abs()).sum::<f32>() / want.len() as f32;
+        let worst = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        worst / mean
+    }
+
+    /// The MNIST network's second layer and its input gradient, odd and unequal sides.
+    const SHAPES: [(usize, usize, usize, usize, usize, usize); 4] = [
+        (3, 32, 26, 26, 64, 0),
+        (2, 64, 24, 24, 32, 2),
+        (5, 32, 7, 9, 40, 1),
+        (1, 48, 13, 6, 32, 1),
+    ];
+
+    #[test]
+    fn forward_matches_im2col() {
+        for (batch, c, h, w, m, p) in SHAPES {
+            let g = geometry(batch, c, h, w, m, p);
+            let (x, wt, bias) = (data(g.input_len(), 1), data(g.weight_len(), 2), data(m, 3));
+            for epilogue in [Epilogue::None, Epilogue::Bias, Epilogue::BiasRelu] {
+                let got = forward(&x, &wt, &bias, &g, epilogue);
+                let want = conv2d_forward_im2col(&x, &wt, &bias, &g, epilogue);
+                let err = relative_error(&got, &want);
+                assert!(err < 2e-4, "{g:?} {epilogue:?}: relative error {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn input_gradient_matches_col2im() {
+        for (batch, c, h, w, m, p) in SHAPES {
+            let g = geometry(batch, c, h, w, m, p);
+            let tg = g.transposed_as_conv().expect("stride 1");
+            let (gy, wt) = (data(g.output_len(), 4), data(g.weight_len(), 5));
+            let got = input_gradient(&gy, &wt, &tg);
+            let want = conv_transpose_by_col2im(&gy, &wt, &g);
+            let err = relative_error(&got, &want);
+            assert!(err < 2e-4, "{g:?}: relative error {err}");
+        }
+    }
+
+    #[test]
+    fn only_small_3x3_stride_1_maps_with_enough_channels_apply() {
+        let g = geometry(2, 32, 26, 26, 64, 0);
+        assert!(applies(&g));
+        assert!(!applies(&ConvGeometry {
+            in_channels: 16,
+            ..g
+        }));
+        assert!(!applies(&ConvGeometry { stride: 2, ..g }));
+        assert!(!applies(&ConvGeometry {
+            height: 40,
+            width: 40,
+            ..g
+        }));
+        assert!(!applies(&ConvGeometry {
+            kernel_h: 4,
+            kernel_w: 4,
+            ..g
+        }));
+    }
+}

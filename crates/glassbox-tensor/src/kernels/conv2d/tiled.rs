@@ -1,0 +1,674 @@
+//! Winograd's minimal filtering F(4x4, r x r) on tiles with channels innermost, for small maps and many
+//! images: the DCGAN's 4x4 stride-2 layers as 2x2 correlations over parity planes ([`super::parity`])
+//! and 3x3 stride-1 layers on maps of at most 32x32 ([`super::small3x3`]).
+//!
+//! [`super::super::winograd`] cuts one image into bands of tile rows and runs its transforms along rows,
+//! which suits wide maps. A 7x7 or 24x24 map has too few tiles a row for that, so here every map
+//! position holds its channels contiguously: the transforms run along channels, and the products of a
+//! work item (`n²` GEMMs, `tiles x k` by `k x m`) take the tiles of several images at once. Maps are
+//! copied into this layout once per image and back once ([`channels_last`], [`emit_cropped`]).
+//!
+//! Interpolation points 0, 1, -1 and infinity, plus 2 for F(4x4, 2x2) and 2, -2 for F(4x4, 3x3)
+//! (Lavin & Gray's); the tests hold the unrolled transforms equal to the matrices and the matrices to a
+//! correlation.
+
+use rayon::prelude::*;
+
+use crate::kernels::activation::dispatch_avx512;
+use crate::kernels::gemm::{sgemm, transpose_into, Mat, MatMut};
+use crate::kernels::parallel::{
+    band_threads, with_scratch, with_second_scratch, with_third_scratch, SharedMut, MIN_WORK_ITEMS,
+};
+
+/// Outputs per tile side.
+pub(crate) const STEP: usize = 4;
+
+/// Floats of a transformed filter matrix made at a time ([`transform_filters`]).
+const FILTER_CHUNK: usize = 1024;
+
+/// Tiles a work item aims for: the rows of its products (several images when maps are small).
+const TILES_PER_ITEM: usize = 64;
+
+/// The transform of one tile's inputs: `(padded, at, row, k, work, v, t, t_n)`, see [`tile_transforms`].
+type InputTile = fn(&[f32], usize, usize, usize, &mut [f32], &mut [f32], usize, usize);
+/// The transform of one tile's products: `(prod, t, t_n, m, work, grid, at, row)`, see
+/// [`tile_transforms`].
+type OutputTile = fn(&[f32], usize, usize, usize, &mut [f32], &mut [f32], usize, usize);
+
+/// One algorithm F(4x4, r x r).
+pub(crate) struct Scheme {
+    /// Inputs per tile side, `4 + r - 1`.
+    pub n: usize,
+    /// Filter taps per side.
+    pub r: usize,
+    /// `G`, `n x r` row-major: the filter transform `U = G f Gᵀ`.
+    pub g: &'static [f32],
+    input_tile: InputTile,
+    output_tile: OutputTile,
+}
+
+/// F(4x4, 2x2): 25 products per 4x4 outputs instead of 64.
+pub(crate) const F4X4_2X2: Scheme = Scheme {
+    n: 5,
+    r: 2,
+    g: &[
+        0.5,
+        0.0,
+        -0.5,
+        -0.5,
+        -1.0 / 6.0,
+        1.0 / 6.0,
+        1.0 / 6.0,
+        1.0 / 3.0,
+        0.0,
+        1.0,
+    ],
+    input_tile: input_tile_2x2,
+    output_tile: output_tile_2x2,
+};
+
+/// F(4x4, 3x3): 36 products per 4x4 outputs instead of 144.
+pub(crate) const F4X4_3X3: Scheme = Scheme {
+    n: 6,
+    r: 3,
+    g: &[
+        1. / 4.,
+        0.,
+        0.,
+        -1. / 6.,
+        -1. / 6.,
+        -1. / 6.,
+        -1. / 6.,
+        1. / 6.,
+        -1. / 6.,
+        1. / 24.,
+        1. / 12.,
+        1. / 6.,
+        1. / 24.,
+        -1. / 12.,
+        1. / 6.,
+        0.,
+        0.,
+        1.,
+    ],
+    input_tile: input_tile_3x3,
+    output_tile: output_tile_3x3,
+};
+
+impl Scheme {
+    /// Products per tile.
+    pub fn nn(&self) -> usize {
+        self.n * self.n
+    }
+}
+
+/// One image's tiles: `th x tw` blocks of 4x4 outputs, read from `(4 th + n - 4) x (4 tw + n - 4)`
+/// inputs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tiles {
+    pub th: usize,
+    pub tw: usize,
+    halo: usize,
+}
+
+impl Tiles {
+    /// The tiles covering `rows x cols` outputs.
+    pub fn covering(scheme: &Scheme, rows: usize, cols: usize) -> Tiles {
+        Tiles {
+            th: rows.div_ceil(STEP),
+            tw: cols.div_ceil(STEP),
+            halo: scheme.n - STEP,
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.th * self.tw
+    }
+
+    /// Input positions: rows, columns.
+    pub fn input_hw(&self) -> (usize, usize) {
+        (STEP * self.th + self.halo, STEP * self.tw + self.halo)
+    }
+
+    /// Output positions: rows, columns.
+    pub fn grid_hw(&self) -> (usize, usize) {
+        (STEP * self.th, STEP * self.tw)
+    }
+}
+
+/// `U[a * n + b]` (`k x m`, row-major) from filters given tap by tap: tap `(i, j)` is the `k x m`
+/// matrix at `taps[(i r + j) k m..]`.
+pub(crate) fn transform_filters(scheme: &Scheme, taps: &[f32], k: usize, m: usize) -> Vec<f32> {
+    let (n, r, len) = (scheme.n, scheme.r, k * m);
+    let mut u = Vec::with_capacity(n * n * len);
+    let shared = SharedMut::spare(&mut u, n * n * len);
+    (0..n * n).into_par_iter().for_each(|ab| {
+        let (a, b) = (ab / n, ab % n);
+        // SAFETY: each of the n² matrices is written by one iteration.
+        let dst = unsafe { shared.slice(ab * len, len) };
+        let coefs: Vec<(f32, &[f32])> = (0..r * r)
+            .map(|t| {
+                let coef = scheme.g[a * r + t / r] * scheme.g[b * r + t % r];
+                (coef, &taps[t * len..(t + 1) * len])
+            })
+            .filter(|&(coef, _)| coef != 0.0)
+            .collect();
+        // A chunk at a time, every term while it is in L1: the matrices are written once, not zeroed
+        // and added to.
+        for (c0, chunk) in dst.chunks_mut(FILTER_CHUNK).enumerate() {
+            let at = c0 * FILTER_CHUNK;
+            let mut terms = coefs.iter();
+            match terms.next() {
+                Some(&(coef, tap)) => scaled(chunk, coef, &tap[at..at + chunk.len()]),
+                None => chunk.fill(0.0),
+            }
+            for &(coef, tap) in terms {
+                axpy(chunk, coef, &tap[at..at + chunk.len()]);
+            }
+        }
+    });
+    // SAFETY: every matrix was written in full.
+    unsafe { u.set_len(n * n * len) };
+    u
+}
+
+dispatch_avx512! {
+    /// `dst = a * src`.
+    fn scaled(dst: &mut [f32], a: f32, src: &[f32]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = a * s;
+        }
+    }
+}
+
+dispatch_avx512! {
+    /// `dst += a * src`.
+    pub(crate) fn axpy(dst: &mut [f32], a: f32, src: &[f32]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d += a * s;
+        }
+    }
+}
+
+/// Images per work item: enough tiles for the products' rows, at least [`MIN_WORK_ITEMS`] items where
+/// the batch allows, the same for any thread count (the products' sums do not depend on it).
+pub(crate) fn images_per_item(tiles: &Tiles, batch: usize) -> usize {
+    TILES_PER_ITEM
+        .div_ceil(tiles.count())
+        .clamp(1, batch.div_ceil(MIN_WORK_ITEMS).max(1))
+}
+
+/// The correlation of each image's `k` zero-padded input channels with the filters transformed into
+/// `u` (`n²` matrices `k x m`, [`transform_filters`]), on the image's grid of `tiles`.
+/// `fill(b, padded)` writes image `b`'s padded input ([`Tiles::input_hw`] positions row-major, `k`
+/// channels innermost; it may use [`with_third_scratch`]); `emit(b, grid, work)` gets its outputs
+/// ([`Tiles::grid_hw`] positions of `m` channels, plus one row of garbage) and a work buffer as large.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn correlate(
+    scheme: &Scheme,
+    batch: usize,
+    k: usize,
+    m: usize,
+    tiles: Tiles,
+    u: &[f32],
+    fill: impl Fn(usize, &mut [f32]) + Sync,
+    emit: impl Fn(usize, &[f32], &mut [f32]) + Sync,
+) {
+    let nn = scheme.nn();
+    let (ih, iw) = tiles.input_hw();
+    let (gh, gw) = tiles.grid_hw();
+    let per_image = tiles.count();
+    let images = images_per_item(&tiles, batch);
+    let items = batch.div_ceil(images);
+    let inner = band_threads(items);
+    (0..items).into_par_iter().for_each(|item| {
+        let first = item * images;
+        let count = images.min(batch - first);
+        let t_n = count * per_image;
+        with_scratch(nn * t_n * k + nn * k.max(m), |buf| {
+            let (v, work) = buf.split_at_mut(nn * t_n * k);
+            with_second_scratch(ih * iw * k, |padded| {
+                for i in 0..count {
+                    fill(first + i, padded);
+                    input_tiles(scheme, &tiles, padded, k, work, v, i * per_image, t_n);
+                }
+            });
+            with_third_scratch(nn * t_n * m, |prod| {
+                for kk in 0..nn {
+                    sgemm(
+                        MatMut::rows(&mut prod[kk * t_n * m..(kk + 1) * t_n * m], t_n, m),
+                        false,
+                        Mat::rows(&v[kk * t_n * k..(kk + 1) * t_n * k], t_n, k),
+                        Mat::rows(&u[kk * k * m..(kk + 1) * k * m], k, m),
+                        inner,
+                    );
+                }
+                // One spare grid row: `emit` may read past the last row into columns it drops.
+                with_second_scratch((2 * gh + 1) * gw * m, |grid| {
+                    let (grid, emit_work) = grid.split_at_mut((gh + 1) * gw * m);
+                    for i in 0..count {
+                        for ty in 0..tiles.th {
+                            for tx in 0..tiles.tw {
+                                let t = i * per_image + ty * tiles.tw + tx;
+                                let at = (STEP * ty * gw + STEP * tx) * m;
+                                (scheme.output_tile)(prod, t, t_n, m, work, grid, at, gw * m);
+                            }
+                        }
+                        emit(first + i, grid, emit_work);
+                    }
+                });
+            });
+        });
+    });
+}
+
+/// Every tile of one image's `padded` input into `v` (rows `t0..` of the `n²` matrices `t_n x k`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn input_tiles(
+    scheme: &Scheme,
+    tiles: &Tiles,
+    padded: &[f32],
+    k: usize,
+    work: &mut [f32],
+    v: &mut [f32],
+    t0: usize,
+    t_n: usize,
+) {
+    let (_, iw) = tiles.input_hw();
+    for ty in 0..tiles.th {
+        for tx in 0..tiles.tw {
+            let t = t0 + ty * tiles.tw + tx;
+            let at = (STEP * ty * iw + STEP * tx) * k;
+            (scheme.input_tile)(padded, at, iw * k, k, work, v, t, t_n);
+        }
+    }
+}
+
+/// One image `(k, rows, cols)` into `dst` with channels innermost: position `(r, q)` at `at + r * iw +
+/// q` (positions of `k` floats), zeros elsewhere. The image is transposed whole (one map row is too short
+/// for 8x8 blocks), in [`with_third_scratch`].
+pub(crate) fn channels_last(
+    image: &[f32],
+    k: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [f32],
+    iw: usize,
+    at: usize,
+) {
+    dst.fill(0.0);
+    let positions = rows * cols;
+    with_third_scratch(positions * k, |t| {
+        let whole = Mat {
+            data: image,
+            rows: positions,
+            cols: k,
+            rs: 1,
+            cs: positions,
+        };
+        transpose_into(whole, t, k);
+        for (r, src) in t.chunks_exact(cols * k).enumerate() {
+            dst[(at + r * iw) * k..][..cols * k].copy_from_slice(src);
+        }
+    });
+}
+
+/// The top-left `oh x ow` of a grid (`gh x gw` positions of `m` channels) into `dst`, `(m, oh, ow)`:
+/// the whole grid transposed in 8x8 blocks into `work`, then the valid part of each row.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn emit_cropped(
+    grid: &[f32],
+    m: usize,
+    gh: usize,
+    gw: usize,
+    oh: usize,
+    ow: usize,
+    dst: &mut [f32],
+    work: &mut [f32],
+) {
+    let cells = gh * gw;
+    transpose_into(
+        Mat {
+            data: grid,
+            rows: m,
+            cols: cells,
+            rs: 1,
+            cs: m,
+        },
+        work,
+        cells,
+    );
+    for (out, cells) in dst.chunks_exact_mut(oh * ow).zip(work.chunks_exact(cells)) {
+        for (out, src) in out.chunks_exact_mut(ow).zip(cells.chunks_exact(gw)) {
+            out.copy_from_slice(&src[..ow]);
+        }
+    }
+}
+
+/// The epilogue of each of `dst`'s channels (`plane` floats each) with its bias.
+pub(crate) fn finish_channels(
+    dst: &mut [f32],
+    plane: usize,
+    bias: &[f32],
+    epilogue: super::Epilogue,
+) {
+    if epilogue == super::Epilogue::None {
+        return;
+    }
+    for (o, out) in dst.chunks_exact_mut(plane).enumerate() {
+        let bo = bias.get(o).copied().unwrap_or(0.0);
+        out.iter_mut().for_each(|v| *v = epilogue.apply(*v, bo));
+    }
+}
+
+/// `N` rows of `len` floats, `stride` apart, from `data[first..]` (a plain loop, not `array::from_fn`,
+/// which did not inline into the AVX-512 builds of the transforms).
+#[inline(always)]
+fn rows<const N: usize>(data: &[f32], first: usize, stride: usize, len: usize) -> [&[f32]; N] {
+    let mut out: [&[f32]; N] = [&[]; N];
+    for (i, row) in out.iter_mut().enumerate() {
+        *row = &data[first + i * stride..][..len];
+    }
+    out
+}
+
+/// `N` mutable rows of `len` floats, `stride` apart, from the start of `out`.
+#[inline(always)]
+pub(crate) fn rows_mut<const N: usize>(
+    out: &mut [f32],
+    stride: usize,
+    len: usize,
+) -> [&mut [f32]; N] {
+    let mut rows: [&mut [f32]; N] = [(); N].map(|_| Default::default());
+    let mut rest = out;
+    for (i, row) in rows.iter_mut().enumerate() {
+        let taken = std::mem::take(&mut rest);
+        if i + 1 < N {
+            let (head, tail) = taken.split_at_mut(stride);
+            *row = &mut head[..len];
+            rest = tail;
+        } else {
+            *row = &mut taken[..len];
+        }
+    }
+    rows
+}
+
+/// The two tile transforms of one scheme, `$input_tile` and `$output_tile` (the 1-D transforms called
+/// by name, so that they inline into the AVX-512 and AVX2 builds of the loops):
+///
+/// - `$input_tile(padded, at, row, k, work, v, t, t_n)`: `V[a * n + b]` row `t` (`k` floats; the `n²`
+///   matrices `t_n x k`, row-major, one after another) = `(Bᵀ d B)[a][b]`, `d` the `n x n` block of
+///   `padded` from position `at` (rows `row` floats apart, channels innermost). `work`: `n² k` floats.
+/// - `$output_tile(prod, t, t_n, m, work, grid, at, row)`: the 4x4 outputs of tile `t`, `Aᵀ M A` of the
+///   products' row `t` (`prod`: `n²` matrices `t_n x m`), into `grid` from `at` (rows `row` floats
+///   apart, channels innermost). `work`: `4 n m` floats.
+macro_rules! tile_transforms {
+    ($input_tile:ident, $output_tile:ident, $n:literal, $input_1d:ident, $output_1d:ident) => {
+        dispatch_avx512! {
+            #[allow(clippy::too_many_arguments)]
+            fn $input_tile(
+                padded: &[f32], at: usize, row: usize, k: usize, work: &mut [f32], v: &mut [f32],
+                t: usize, t_n: usize,
+            ) {
+                for s in 0..$n {
+                    let d = rows::<$n>(padded, at + s * k, row, k);
+                    $input_1d(d, &mut work[s * k..], $n * k, k);
+                }
+                for r in 0..$n {
+                    let d = rows::<$n>(work, r * $n * k, k, k);
+                    $input_1d(d, &mut v[(r * $n * t_n + t) * k..], t_n * k, k);
+                }
+            }
+        }
+
+        dispatch_avx512! {
+            #[allow(clippy::too_many_arguments)]
+            fn $output_tile(
+                prod: &[f32], t: usize, t_n: usize, m: usize, work: &mut [f32], grid: &mut [f32],
+                at: usize, row: usize,
+            ) {
+                for s in 0..$n {
+                    let p = rows::<$n>(prod, (s * t_n + t) * m, $n * t_n * m, m);
+                    $output_1d(p, &mut work[s * m..], $n * m, m);
+                }
+                for i in 0..STEP {
+                    let p = rows::<$n>(work, i * $n * m, m, m);
+                    $output_1d(p, &mut grid[at + i * row..], m, m);
+                }
+            }
+        }
+    };
+}
+
+tile_transforms!(
+    input_tile_2x2,
+    output_tile_2x2,
+    5,
+    input_1d_2x2,
+    output_1d_2x2
+);
+tile_transforms!(
+    input_tile_3x3,
+    output_tile_3x3,
+    6,
+    input_1d_3x3,
+    output_1d_3x3
+);
+
+/// `outs[j][i] = f(ins[..][i])[j]` for `i < len`, 16 lanes at a time through local arrays: every load of
+/// a block comes before its stores, so the compiler vectorizes without checking the rows for overlap
+/// (it had run the plain loop scalar behind such checks).
+#[inline(always)]
+pub(crate) fn by_lanes<const I: usize, const O: usize>(
+    ins: [&[f32]; I],
+    mut outs: [&mut [f32]; O],
+    len: usize,
+    f: impl Fn([f32; I]) -> [f32; O],
+) {
+    const LANES: usize = 16;
+    let mut i = 0;
+    while i + LANES <= len {
+        let mut a = [[0.0f32; LANES]; I];
+        for (lanes, src) in a.iter_mut().zip(&ins) {
+            lanes.copy_from_slice(&src[i..i + LANES]);
+        }
+        let mut y = [[0.0f32; LANES]; O];
+        for l in 0..LANES {
+            let mut x = [0.0f32; I];
+            for (v, lanes) in x.iter_mut().zip(&a) {
+                *v = lanes[l];
+            }
+            for (lanes, v) in y.iter_mut().zip(f(x)) {
+                lanes[l] = v;
+            }
+        }
+        for (dst, lanes) in outs.iter_mut().zip(&y) {
+            dst[i..i + LANES].copy_from_slice(lanes);
+        }
+        i += LANES;
+    }
+    for i in i..len {
+        let mut x = [0.0f32; I];
+        for (v, src) in x.iter_mut().zip(&ins) {
+            *v = src[i];
+        }
+        for (dst, v) in outs.iter_mut().zip(f(x)) {
+            dst[i] = v;
+        }
+    }
+}
+
+/// F(4x4, 2x2)'s `Bᵀ` on `k` channels: `out[j * stride..] = Σ_i Bᵀ[j][i] d[i]`.
+#[inline(always)]
+fn input_1d_2x2(d: [&[f32]; 5], out: &mut [f32], stride: usize, k: usize) {
+    by_lanes(
+        d,
+        rows_mut::<5>(out, stride, k),
+        k,
+        |[a0, a1, a2, a3, a4]| {
+            [
+                2.0 * (a0 - a2) - a1 + a3,
+                a3 - a2 - 2.0 * a1,
+                2.0 * a1 - 3.0 * a2 + a3,
+                a3 - a1,
+                2.0 * (a1 - a3) - a2 + a4,
+            ]
+        },
+    );
+}
+
+/// F(4x4, 2x2)'s `Aᵀ` on `m` channels: `out[j * stride..] = Σ_i Aᵀ[j][i] p[i]`.
+#[inline(always)]
+fn output_1d_2x2(p: [&[f32]; 5], out: &mut [f32], stride: usize, m: usize) {
+    by_lanes(
+        p,
+        rows_mut::<4>(out, stride, m),
+        m,
+        |[a0, a1, a2, a3, a4]| {
+            let (sum, diff) = (a1 + a2, a1 - a2);
+            [
+                a0 + sum + a3,
+                diff + 2.0 * a3,
+                sum + 4.0 * a3,
+                diff + 8.0 * a3 + a4,
+            ]
+        },
+    );
+}
+
+/// F(4x4, 3x3)'s `Bᵀ` on `k` channels.
+#[inline(always)]
+fn input_1d_3x3(d: [&[f32]; 6], out: &mut [f32], stride: usize, k: usize) {
+    by_lanes(
+        d,
+        rows_mut::<6>(out, stride, k),
+        k,
+        |[a0, a1, a2, a3, a4, a5]| {
+            let (p, q) = (a4 - 4.0 * a2, a3 - 4.0 * a1);
+            let (s, t) = (a4 - a2, 2.0 * (a3 - a1));
+            [
+                4.0 * a0 - 5.0 * a2 + a4,
+                p + q,
+                p - q,
+                s + t,
+                s - t,
+                4.0 * a1 - 5.0 * a3 + a5,
+            ]
+        },
+    );
+}
+
+/// F(4x4, 3x3)'s `Aᵀ` on `m` channels.
+#[inline(always)]
+fn output_1d_3x3(p: [&[f32]; 6], out: &mut [f32], stride: usize, m: usize) {
+    by_lanes(
+        p,
+        rows_mut::<4>(out, stride, m),
+        m,
+        |[a0, a1, a2, a3, a4, a5]| {
+            let (s12, d12, s34, d34) = (a1 + a2, a1 - a2, a3 + a4, a3 - a4);
+            [
+                a0 + s12 + s34,
+                d12 + 2.0 * d34,
+                s12 + 4.0 * s34,
+                d12 + 8.0 * d34 + a5,
+            ]
+        },
+    );
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// F(4x4, 2x2)'s `Bᵀ` and `Aᵀ` (points 0, 1, -1, 2, infinity).
+    pub(crate) const BT_2X2: [[f32; 5]; 5] = [
+        [2.0, -1.0, -2.0, 1.0, 0.0],
+        [0.0, -2.0, -1.0, 1.0, 0.0],
+        [0.0, 2.0, -3.0, 1.0, 0.0],
+        [0.0, -1.0, 0.0, 1.0, 0.0],
+        [0.0, 2.0, -1.0, -2.0, 1.0],
+    ];
+    pub(crate) const AT_2X2: [[f32; 5]; 4] = [
+        [1.0, 1.0, 1.0, 1.0, 0.0],
+        [0.0, 1.0, -1.0, 2.0, 0.0],
+        [0.0, 1.0, 1.0, 4.0, 0.0],
+        [0.0, 1.0, -1.0, 8.0, 1.0],
+    ];
+    /// F(4x4, 3x3)'s (points 0, 1, -1, 2, -2, infinity).
+    const BT_3X3: [[f32; 6]; 6] = [
+        [4., 0., -5., 0., 1., 0.],
+        [0., -4., -4., 1., 1., 0.],
+        [0., 4., -4., -1., 1., 0.],
+        [0., -2., -1., 2., 1., 0.],
+        [0., 2., -1., -2., 1., 0.],
+        [0., 4., 0., -5., 0., 1.],
+    ];
+    const AT_3X3: [[f32; 6]; 4] = [
+        [1., 1., 1., 1., 1., 0.],
+        [0., 1., -1., 2., -2., 0.],
+        [0., 1., 1., 4., 4., 0.],
+        [0., 1., -1., 8., -8., 1.],
+    ];
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 7 + seed * 13) as f32 * 0.731).sin())
+            .collect()
+    }
+
+    /// `transform` applied to `N` rows of 3 channels against `Σ_i matrix[j][i] row[i]`.
+    fn check_1d<const N: usize>(
+        what: &str,
+        transform: impl Fn([&[f32]; N], &mut [f32], usize, usize),
+        matrix: &[[f32; N]],
+    ) {
+        let d: Vec<Vec<f32>> = (0..N).map(|i| values(3, 10 + i)).collect();
+        let mut out = vec![0.0f32; matrix.len() * 3];
+        transform(std::array::from_fn(|i| &d[i][..]), &mut out, 3, 3);
+        for (j, row) in matrix.iter().enumerate() {
+            for c in 0..3 {
+                let want: f32 = (0..N).map(|i| row[i] * d[i][c]).sum();
+                assert!(
+                    (out[j * 3 + c] - want).abs() < 1e-4,
+                    "{what} row {j}: {} against {want}",
+                    out[j * 3 + c]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_unrolled_transforms_are_the_matrices() {
+        check_1d("F(4x4, 2x2) Bᵀ", input_1d_2x2, &BT_2X2);
+        check_1d("F(4x4, 2x2) Aᵀ", output_1d_2x2, &AT_2X2);
+        check_1d("F(4x4, 3x3) Bᵀ", input_1d_3x3, &BT_3X3);
+        check_1d("F(4x4, 3x3) Aᵀ", output_1d_3x3, &AT_3X3);
+    }
+
+    /// `Aᵀ [(G g) ⊙ (Bᵀ d)] = (Σ_k g[k] d[i + k])_i`: unit filters and inputs, every pair.
+    fn check_correlation<const N: usize>(scheme: &Scheme, bt: &[[f32; N]], at: &[[f32; N]]) {
+        let r = scheme.r;
+        for tap in 0..r {
+            for s in 0..N {
+                for (i, at_row) in at.iter().enumerate() {
+                    let got: f32 = (0..N)
+                        .map(|j| at_row[j] * scheme.g[j * r + tap] * bt[j][s])
+                        .sum();
+                    let want = if s == i + tap { 1.0 } else { 0.0 };
+                    assert!(
+                        (got - want).abs() < 1e-6,
+                        "r {r}: tap {tap}, input {s}, output {i}: {got}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_matrices_make_a_correlation_of_4_outputs() {
+        check_correlation(&F4X4_2X2, &BT_2X2, &AT_2X2);
+        check_correlation(&F4X4_3X3, &BT_3X3, &AT_3X3);
+    }
+}
