@@ -113,8 +113,10 @@ fn conv2d_at_the_mnist_and_vgg_shapes() {
     check_conv(4, 1, 28, 28, 32, 3, 0, 1, 1, 100);
     check_conv(2, 32, 26, 26, 64, 3, 0, 1, 1, 110);
     check_conv(1, 64, 30, 30, 64, 3, 1, 1, 1, 120);
-    // The DCGAN discriminator's 4x4 stride-2 layer (`kernels::conv2d::parity`), fewer channels.
-    check_conv(6, 16, 14, 14, 32, 4, 1, 2, 1, 130);
+    // Batches that take the tiled Winograd paths (`kernels::conv2d::{small3x3, parity}`: 256 tiles
+    // a call): the MNIST layer, and the DCGAN discriminator's 4x4 stride-2 layer with fewer channels.
+    check_conv(6, 32, 26, 26, 64, 3, 0, 1, 1, 130);
+    check_conv(64, 16, 14, 14, 32, 4, 1, 2, 1, 140);
 }
 
 /// A frozen network asked for the gradient of its input (VGG in style transfer): no weight gradient, and
@@ -314,8 +316,8 @@ fn conv_transpose2d_matches_candle_and_the_adjoint_convolution() {
         (1, 64, 14, 14, 64, 3, 1, 0, 1, 1),
         (3, 2, 7, 7, 1, 3, 1, 1, 2, 1),
         (10, 6, 4, 4, 16, 4, 1, 0, 2, 1),
-        // The DCGAN generator's upsampling (`kernels::conv2d::parity`), fewer channels.
-        (5, 32, 7, 7, 16, 4, 1, 0, 2, 1),
+        // The DCGAN generator's upsampling (`kernels::conv2d::parity`: 64 images), fewer channels.
+        (64, 32, 7, 7, 16, 4, 1, 0, 2, 1),
     ]
     .iter()
     .enumerate()

@@ -310,10 +310,13 @@ pub fn conv2d_forward_prepacked(
             None => super::winograd::conv2d_winograd(x, w, bias, g, epilogue),
         };
     }
+    if small3x3::pays(g) {
+        return small3x3::forward(x, w, bias, g, epilogue);
+    }
     if direct::applies(g) {
         return direct::forward(x, w, bias, g, epilogue);
     }
-    if parity::applies(g) {
+    if parity::pays(g) {
         return parity::forward(x, w, bias, g, epilogue, 0);
     }
     conv2d_forward_im2col(x, w, bias, g, epilogue)
@@ -370,7 +373,7 @@ pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f3
     if direct::gradient_applies(g) {
         return direct::weight_gradient(x, gy, g);
     }
-    if parity::applies(g) {
+    if parity::pays(g) {
         return parity::weight_gradient(x, gy, g);
     }
     weight_gradient_pass(x, gy, g, None)
@@ -389,7 +392,7 @@ pub fn conv2d_forward_and_backward_weight(
     gy: &[f32],
     g: &ConvGeometry,
 ) -> Vec<f32> {
-    if parity::applies(g) {
+    if parity::pays(g) {
         // Nothing to share: the forward convolution lowers nothing there.
         let mut y = parity::forward(x, w, &[], g, Epilogue::None, g.weight_len());
         y.extend_from_slice(&parity::weight_gradient(x, gy, g)[..g.weight_len()]);
@@ -516,13 +519,13 @@ pub fn conv2d_backward_input(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32
     if let Some(tg) = as_conv.filter(super::winograd::applies) {
         return super::winograd::input_gradient(gy, None, w, &tg);
     }
-    if let Some(tg) = as_conv.filter(small3x3::applies) {
+    if let Some(tg) = as_conv.filter(small3x3::pays) {
         return small3x3::input_gradient(gy, w, &tg);
     }
     if let Some(tg) = as_conv.filter(direct::applies) {
         return direct::input_gradient(gy, w, g, &tg);
     }
-    if parity::applies(g) {
+    if parity::pays(g) {
         return parity::transposed(gy, w, &[], g);
     }
     conv_transpose_by_col2im(gy, w, g)
@@ -577,7 +580,7 @@ pub fn conv_transpose_forward(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeomet
         }
         return y;
     }
-    if parity::applies(g) {
+    if parity::pays(g) {
         return parity::transposed(x, w, bias, g);
     }
     by_col2im(x, w, bias, g)

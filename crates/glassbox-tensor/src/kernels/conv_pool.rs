@@ -28,6 +28,9 @@ pub fn conv2d_relu_pool_forward(
         let y = super::winograd::conv2d_winograd(x, w, bias, g, Epilogue::BiasRelu);
         return pool_with_winners(&y, g, pool);
     }
+    if super::conv2d::small3x3::pays(g) {
+        return small_relu_pool(x, w, bias, g, pool);
+    }
     if super::conv2d::direct::applies(g) {
         return direct_relu_pool(x, w, bias, g, pool);
     }
@@ -80,6 +83,30 @@ fn direct_relu_pool(
                 let window_rows = &plane[pr * pool * wide.wp..];
                 // SAFETY: each (image, channel) belongs to one work item.
                 unsafe { out.pool_row(base + pr * pw, pw, window_rows, wide.wp, pool, bias[o]) };
+            }
+        }
+    });
+    out.into_parts()
+}
+
+/// [`conv2d_relu_pool_forward`] by Winograd on small maps: each image's output planes pooled as they come.
+fn small_relu_pool(
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    g: &ConvGeometry,
+    pool: usize,
+) -> (Vec<f32>, Vec<u8>) {
+    let (ph, pw) = pooled_hw(g, pool).expect("checked pooling");
+    let (m, pooled_plane) = (g.out_channels, ph * pw);
+    let out = PooledOut::new(g.batch * m * pooled_plane);
+    super::conv2d::small3x3::for_each_image(x, w, g, |b, planes, row| {
+        for (o, plane) in planes.chunks_exact(planes.len() / m).enumerate() {
+            let base = (b * m + o) * pooled_plane;
+            for pr in 0..ph {
+                let window_rows = &plane[pr * pool * row..];
+                // SAFETY: each image belongs to one work item.
+                unsafe { out.pool_row(base + pr * pw, pw, window_rows, row, pool, bias[o]) };
             }
         }
     });
@@ -248,8 +275,8 @@ pub fn unpool_relu_grad(
 
 #[cfg(test)]
 mod tests {
-    use super::super::conv2d::{conv2d_forward_im2col, direct, ConvGeometry, Epilogue};
-    use super::{direct_relu_pool, pool_row, pooled_hw};
+    use super::super::conv2d::{conv2d_forward_im2col, direct, small3x3, ConvGeometry, Epilogue};
+    use super::{direct_relu_pool, pool_row, pooled_hw, small_relu_pool};
 
     /// The direct path's pooling of its wide rows against pooling the full-size im2col convolution:
     /// each pooled value close to the window's maximum there, and each winner a position that holds
@@ -263,51 +290,79 @@ mod tests {
             );
             return;
         }
-        let shapes = [(2, 32, 26, 64, 0), (3, 9, 11, 10, 1)];
-        for (b, c, hw, m, p) in shapes {
-            let g = ConvGeometry {
-                batch: b,
-                in_channels: c,
-                height: hw,
-                width: hw,
-                out_channels: m,
-                kernel_h: 3,
-                kernel_w: 3,
-                padding: p,
-                stride: 1,
-                dilation: 1,
-            };
+        for (b, c, hw, m, p) in [(2, 32, 26, 64, 0), (3, 9, 11, 10, 1)] {
+            let g = geometry(b, c, hw, m, p);
             assert!(direct::applies(&g), "{g:?} should take the direct path");
-            let x: Vec<f32> = (0..g.input_len())
-                .map(|i| (i as f32 * 0.61).sin())
-                .collect();
-            let w: Vec<f32> = (0..g.weight_len())
-                .map(|i| (i as f32 * 0.23).cos() * 0.2)
-                .collect();
-            let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.01 - 0.05).collect();
-            let full = conv2d_forward_im2col(&x, &w, &bias, &g, Epilogue::BiasRelu);
-            let (pooled, winners) = direct_relu_pool(&x, &w, &bias, &g, 2);
-            let (oh, ow) = g.output_hw().unwrap();
-            let (ph, pw) = pooled_hw(&g, 2).unwrap();
-            for plane in 0..b * m {
-                for i in 0..ph * pw {
-                    let (r, q) = (i / pw * 2, i % pw * 2);
-                    let at = |dr: usize, dq: usize| full[plane * oh * ow + (r + dr) * ow + q + dq];
-                    let best = [at(0, 0), at(0, 1), at(1, 0), at(1, 1)]
-                        .into_iter()
-                        .fold(f32::NEG_INFINITY, f32::max);
-                    let got = pooled[plane * ph * pw + i];
-                    let win = winners[plane * ph * pw + i] as usize;
-                    let tol = 1e-5 * (1.0 + best.abs());
-                    assert!(
-                        (got - best).abs() <= tol,
-                        "{g:?} window {plane}/{i}: {got} against {best}"
-                    );
-                    assert!(
-                        (at(win / 2, win % 2) - best).abs() <= tol || best == 0.0,
-                        "{g:?} window {plane}/{i}: winner {win} does not hold the maximum {best}"
-                    );
-                }
+            check_pooling(&g, direct_relu_pool, 1e-5);
+        }
+    }
+
+    /// The same for Winograd on small maps, whose sums round differently from im2col's (F(4x4, 3x3)):
+    /// values to 2e-4, and each winner holds its window's maximum to that.
+    #[test]
+    fn winograd_pooling_matches_pooling_the_full_convolution() {
+        for (b, c, hw, m, p) in [(2, 32, 26, 64, 0), (3, 40, 11, 32, 1)] {
+            let g = geometry(b, c, hw, m, p);
+            assert!(
+                small3x3::applies(&g),
+                "{g:?} should take the small-map Winograd path"
+            );
+            check_pooling(&g, small_relu_pool, 2e-4);
+        }
+    }
+
+    fn geometry(batch: usize, c: usize, hw: usize, m: usize, p: usize) -> ConvGeometry {
+        ConvGeometry {
+            batch,
+            in_channels: c,
+            height: hw,
+            width: hw,
+            out_channels: m,
+            kernel_h: 3,
+            kernel_w: 3,
+            padding: p,
+            stride: 1,
+            dilation: 1,
+        }
+    }
+
+    /// `run`'s 2x2-pooled ReLU'd convolution against pooling im2col's full one: each value equals its
+    /// window's maximum, and its winner holds that maximum, to `tol * (1 + |max|)`.
+    fn check_pooling(
+        g: &ConvGeometry,
+        run: impl Fn(&[f32], &[f32], &[f32], &ConvGeometry, usize) -> (Vec<f32>, Vec<u8>),
+        tol: f32,
+    ) {
+        let (b, m) = (g.batch, g.out_channels);
+        let x: Vec<f32> = (0..g.input_len())
+            .map(|i| (i as f32 * 0.61).sin())
+            .collect();
+        let w: Vec<f32> = (0..g.weight_len())
+            .map(|i| (i as f32 * 0.23).cos() * 0.2)
+            .collect();
+        let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.01 - 0.05).collect();
+        let full = conv2d_forward_im2col(&x, &w, &bias, g, Epilogue::BiasRelu);
+        let (pooled, winners) = run(&x, &w, &bias, g, 2);
+        let (oh, ow) = g.output_hw().unwrap();
+        let (ph, pw) = pooled_hw(g, 2).unwrap();
+        for plane in 0..b * m {
+            for i in 0..ph * pw {
+                let (r, q) = (i / pw * 2, i % pw * 2);
+                let at = |dr: usize, dq: usize| full[plane * oh * ow + (r + dr) * ow + q + dq];
+                let best = [at(0, 0), at(0, 1), at(1, 0), at(1, 1)]
+                    .into_iter()
+                    .fold(f32::NEG_INFINITY, f32::max);
+                let got = pooled[plane * ph * pw + i];
+                let win = winners[plane * ph * pw + i] as usize;
+                let tol = tol * (1.0 + best.abs());
+                assert!(
+                    (got - best).abs() <= tol,
+                    "{g:?} window {plane}/{i}: {got} against {best}"
+                );
+                assert!(
+                    (at(win / 2, win % 2) - best).abs() <= tol || best == 0.0,
+                    "{g:?} window {plane}/{i}: winner {win} does not hold the maximum {best}"
+                );
             }
         }
     }

@@ -35,7 +35,7 @@ const NN: usize = N * N;
 /// `tiles x out` by `out x 4C` (transposed), too thin below this.
 const MIN_CHANNELS: usize = 16;
 
-/// Whether a convolution (and its transpose) runs here: 4x4 filters, stride 2, padding 1, no dilation,
+/// Whether the path can run a convolution (and its transpose): 4x4 filters, stride 2, padding 1, no dilation,
 /// and at least [`MIN_CHANNELS`] channels in and out.
 pub fn applies(g: &ConvGeometry) -> bool {
     g.kernel_h == 4
@@ -46,6 +46,15 @@ pub fn applies(g: &ConvGeometry) -> bool {
         && g.in_channels >= MIN_CHANNELS
         && g.out_channels >= MIN_CHANNELS
         && g.output_hw().is_some()
+}
+
+/// Whether the kernels choose the path for a convolution (its transpose, its weight gradient):
+/// [`applies`] and enough tiles in the call ([`super::tiled::enough_tiles`]; 64 images of 7x7).
+pub fn pays(g: &ConvGeometry) -> bool {
+    applies(g)
+        && g.output_hw().is_some_and(|(oh, ow)| {
+            super::tiled::enough_tiles(&Tiles::covering(&F4X4_2X2, oh, ow), g.batch)
+        })
 }
 
 /// `y = epilogue(conv(x, w) + bias)` for a convolution that [`applies`]; `capacity` reserves room after

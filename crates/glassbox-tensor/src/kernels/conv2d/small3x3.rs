@@ -5,7 +5,8 @@
 //! [`super::super::winograd`], whose transforms run along rows.
 
 use super::tiled::{
-    channels_last, correlate, emit_cropped, finish_channels, transform_filters, Tiles, F4X4_3X3,
+    channels_last, correlate, emit_cropped, finish_channels, grid_planes, transform_filters, Tiles,
+    F4X4_3X3,
 };
 use super::{ConvGeometry, Epilogue};
 use crate::kernels::parallel::SharedMut;
@@ -17,8 +18,12 @@ const MAX_OUTPUT_PIXELS: usize = 32 * 32;
 /// Channels on each side, at least: the products are `tiles x in` by `in x out`.
 const MIN_CHANNELS: usize = 32;
 
-/// Whether a convolution runs here: 3x3, stride 1, no dilation, an output plane of at most 32x32 and
-/// at least [`MIN_CHANNELS`] channels in and out.
+/// Channels on each side, at most, where the path is chosen: measured on the MNIST network's 32 and
+/// 64; VGG16's 512-channel 14x14 layers (batch 1) would transform 38 MB of filters a call.
+const MAX_CHANNELS: usize = 128;
+
+/// Whether the path can run a convolution: 3x3, stride 1, no dilation, an output plane of at most 32x32
+/// and at least [`MIN_CHANNELS`] channels in and out.
 pub fn applies(g: &ConvGeometry) -> bool {
     g.kernel_h == 3
         && g.kernel_w == 3
@@ -30,6 +35,16 @@ pub fn applies(g: &ConvGeometry) -> bool {
             .is_some_and(|(oh, ow)| oh * ow <= MAX_OUTPUT_PIXELS)
 }
 
+/// Whether the kernels choose the path for a convolution: [`applies`], at most [`MAX_CHANNELS`] a side
+/// and enough tiles in the call ([`super::tiled::enough_tiles`]).
+pub fn pays(g: &ConvGeometry) -> bool {
+    applies(g)
+        && g.in_channels.max(g.out_channels) <= MAX_CHANNELS
+        && g.output_hw().is_some_and(|(oh, ow)| {
+            super::tiled::enough_tiles(&Tiles::covering(&F4X4_3X3, oh, ow), g.batch)
+        })
+}
+
 /// `y = epilogue(conv(x, w) + bias)`, `w` as `(out, in, 3, 3)`, for a convolution that [`applies`].
 pub fn forward(
     x: &[f32],
@@ -38,13 +53,36 @@ pub fn forward(
     g: &ConvGeometry,
     epilogue: Epilogue,
 ) -> Vec<f32> {
+    convolve(x, &forward_taps(w, g), bias, g, epilogue)
+}
+
+/// Runs the convolution of `x` with `w` (no bias) and calls `emit(image, planes, row)` for each image:
+/// `planes` holds its `out` channels one after another, each `planes.len() / out` floats of rows `row`
+/// floats apart, valid in the first output rows and columns (for the caller's epilogue, such as pooling).
+pub fn for_each_image(
+    x: &[f32],
+    w: &[f32],
+    g: &ConvGeometry,
+    emit: impl Fn(usize, &[f32], usize) + Sync,
+) {
+    let taps = forward_taps(w, g);
+    correlate_images(x, &taps, g, |b, grid, work, (gh, gw)| {
+        let cells = gh * gw;
+        grid_planes(grid, g.out_channels, cells, work);
+        emit(b, &work[..g.out_channels * cells], gw);
+    });
+}
+
+/// The filters `(out, in, 3, 3)` tap by tap (tap `(i, j)` the `in x out` matrix at `taps[(3i + j) in
+/// out..]`).
+fn forward_taps(w: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let (k, m) = (g.in_channels, g.out_channels);
     let mut taps = vec![0.0f32; 9 * k * m];
     for (i, &v) in w.iter().enumerate() {
         let (o, c, t) = (i / (9 * k), i / 9 % k, i % 9);
         taps[(t * k + c) * m + o] = v;
     }
-    convolve(x, &taps, bias, g, epilogue)
+    taps
 }
 
 /// The input gradient of the stride-1 convolution `g` (filters `w`, `(out, in, 3, 3)`) from its output
@@ -70,6 +108,30 @@ fn convolve(
     g: &ConvGeometry,
     epilogue: Epilogue,
 ) -> Vec<f32> {
+    let (oh, ow) = g.output_hw().expect("checked geometry");
+    let (m, plane) = (g.out_channels, oh * ow);
+    let len = g.output_len();
+    let mut y = Vec::with_capacity(len);
+    let shared = SharedMut::spare(&mut y, len);
+    correlate_images(x, taps, g, |b, grid, work, (gh, gw)| {
+        // SAFETY: each image's output belongs to the one work item that emits it.
+        let dst = unsafe { shared.slice(b * m * plane, m * plane) };
+        emit_cropped(grid, m, gh, gw, oh, ow, dst, work);
+        finish_channels(dst, plane, bias, epilogue);
+    });
+    // SAFETY: every image's planes were written in full (all `oh` rows of `ow` columns of each channel).
+    unsafe { y.set_len(len) };
+    y
+}
+
+/// [`correlate`] for `g`: each image zero-padded, channels innermost, and `emit(image, grid, work,
+/// grid_hw)`.
+fn correlate_images(
+    x: &[f32],
+    taps: &[f32],
+    g: &ConvGeometry,
+    emit: impl Fn(usize, &[f32], &mut [f32], (usize, usize)) + Sync,
+) {
     assert!(
         applies(g),
         "small 3x3 convolution: unsupported geometry {g:?}"
@@ -79,25 +141,14 @@ fn convolve(
     let u = transform_filters(&F4X4_3X3, taps, k, m);
     let tiles = Tiles::covering(&F4X4_3X3, oh, ow);
     let (_, iw) = tiles.input_hw();
-    let (gh, gw) = tiles.grid_hw();
-    let (image_len, plane) = (k * h * wd, oh * ow);
-    let len = g.output_len();
-    let mut y = Vec::with_capacity(len);
-    let shared = SharedMut::spare(&mut y, len);
+    let grid_hw = tiles.grid_hw();
+    let image_len = k * h * wd;
     let fill = |b: usize, padded: &mut [f32]| {
         let image = &x[b * image_len..(b + 1) * image_len];
         channels_last(image, k, h, wd, padded, iw, p * iw + p);
     };
-    let emit = |b: usize, grid: &[f32], work: &mut [f32]| {
-        // SAFETY: each image's output belongs to the one work item that emits it.
-        let dst = unsafe { shared.slice(b * m * plane, m * plane) };
-        emit_cropped(grid, m, gh, gw, oh, ow, dst, work);
-        finish_channels(dst, plane, bias, epilogue);
-    };
+    let emit = |b: usize, grid: &[f32], work: &mut [f32]| emit(b, grid, work, grid_hw);
     correlate(&F4X4_3X3, g.batch, k, m, tiles, &u, fill, emit);
-    // SAFETY: every image's planes were written in full (all `oh` rows of `ow` columns of each channel).
-    unsafe { y.set_len(len) };
-    y
 }
 
 #[cfg(test)]

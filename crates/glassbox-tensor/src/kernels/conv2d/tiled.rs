@@ -190,6 +190,16 @@ dispatch_avx512! {
     }
 }
 
+/// Tiles a call needs, at least, for a tiled path to pay: the filters are transformed on every call
+/// (`n²` matrices `in x out`), which one image's few tiles do not repay (batch-1 inference stays on
+/// im2col).
+pub(crate) const MIN_TILES: usize = 256;
+
+/// Whether a call of `batch` images of `tiles` has enough tiles to pay for its transforms.
+pub(crate) fn enough_tiles(tiles: &Tiles, batch: usize) -> bool {
+    tiles.count() * batch >= MIN_TILES
+}
+
 /// Images per work item: enough tiles for the products' rows, at least [`MIN_WORK_ITEMS`] items where
 /// the batch allows, the same for any thread count (the products' sums do not depend on it).
 pub(crate) fn images_per_item(tiles: &Tiles, batch: usize) -> usize {
@@ -313,8 +323,21 @@ pub(crate) fn channels_last(
     });
 }
 
+/// A grid of `cells` positions of `m` channels as `m` planes of `cells` floats in `planes`, transposed
+/// in 8x8 blocks.
+pub(crate) fn grid_planes(grid: &[f32], m: usize, cells: usize, planes: &mut [f32]) {
+    let whole = Mat {
+        data: grid,
+        rows: m,
+        cols: cells,
+        rs: 1,
+        cs: m,
+    };
+    transpose_into(whole, planes, cells);
+}
+
 /// The top-left `oh x ow` of a grid (`gh x gw` positions of `m` channels) into `dst`, `(m, oh, ow)`:
-/// the whole grid transposed in 8x8 blocks into `work`, then the valid part of each row.
+/// the whole grid as planes in `work` ([`grid_planes`]), then the valid part of each row.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn emit_cropped(
     grid: &[f32],
@@ -327,17 +350,7 @@ pub(crate) fn emit_cropped(
     work: &mut [f32],
 ) {
     let cells = gh * gw;
-    transpose_into(
-        Mat {
-            data: grid,
-            rows: m,
-            cols: cells,
-            rs: 1,
-            cs: m,
-        },
-        work,
-        cells,
-    );
+    grid_planes(grid, m, cells, work);
     for (out, cells) in dst.chunks_exact_mut(oh * ow).zip(work.chunks_exact(cells)) {
         for (out, src) in out.chunks_exact_mut(ow).zip(cells.chunks_exact(gw)) {
             out.copy_from_slice(&src[..ow]);
@@ -648,6 +661,7 @@ pub(crate) mod tests {
     }
 
     /// `Aᵀ [(G g) ⊙ (Bᵀ d)] = (Σ_k g[k] d[i + k])_i`: unit filters and inputs, every pair.
+    #[allow(clippy::needless_range_loop)]
     fn check_correlation<const N: usize>(scheme: &Scheme, bt: &[[f32; N]], at: &[[f32; N]]) {
         let r = scheme.r;
         for tap in 0..r {
