@@ -11,10 +11,10 @@
 //! layers with padding 1 (the DCGAN's), forward, transposed and weight gradient, run as Winograd
 //! F(4x4, 2x2) over parity planes ([`parity`]).
 
+pub mod batched3x3;
 pub mod direct;
 mod lowering;
 pub mod parity;
-pub mod small3x3;
 mod tiled;
 
 use super::bias::lanes_sum;
@@ -304,14 +304,14 @@ pub fn conv2d_forward_prepacked(
     g: &ConvGeometry,
     epilogue: Epilogue,
 ) -> Vec<f32> {
+    if batched3x3::pays(g) {
+        return batched3x3::forward(x, w, bias, g, epilogue);
+    }
     if super::winograd::applies(g) {
         return match prepacked {
             Some(p) => p.conv2d(x, bias, g, epilogue),
             None => super::winograd::conv2d_winograd(x, w, bias, g, epilogue),
         };
-    }
-    if small3x3::pays(g) {
-        return small3x3::forward(x, w, bias, g, epilogue);
     }
     if direct::applies(g) {
         return direct::forward(x, w, bias, g, epilogue);
@@ -516,11 +516,11 @@ pub fn conv2d_backward_input(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32
     // Stride 1: the input gradient is a forward convolution of the output gradient (flipped filters),
     // which Winograd does with 2.25x fewer multiply-adds where it applies. Elsewhere GEMM + col2im does
     // fewer multiply-adds (no zero padding around the gradient).
+    if let Some(tg) = as_conv.filter(batched3x3::pays) {
+        return batched3x3::input_gradient(gy, w, &tg);
+    }
     if let Some(tg) = as_conv.filter(super::winograd::applies) {
         return super::winograd::input_gradient(gy, None, w, &tg);
-    }
-    if let Some(tg) = as_conv.filter(small3x3::pays) {
-        return small3x3::input_gradient(gy, w, &tg);
     }
     if let Some(tg) = as_conv.filter(direct::applies) {
         return direct::input_gradient(gy, w, g, &tg);
@@ -551,6 +551,9 @@ pub fn conv2d_backward_input_through_relu_prepacked(
     prepacked: Option<&super::winograd::Prepacked>,
     g: &ConvGeometry,
 ) -> Vec<f32> {
+    if let Some(tg) = g.transposed_as_conv().filter(batched3x3::pays) {
+        return batched3x3::input_gradient(&relu_mask(gy, y), w, &tg);
+    }
     if let Some(tg) = g.transposed_as_conv().filter(super::winograd::applies) {
         return match prepacked {
             Some(p) => p.input_gradient(gy, Some(y), &tg),

@@ -23,13 +23,13 @@ pub fn conv2d_relu_pool_forward(
     g: &ConvGeometry,
     pool: usize,
 ) -> (Vec<f32>, Vec<u8>) {
+    if super::conv2d::batched3x3::pays(g) {
+        return batched_relu_pool(x, w, bias, g, pool);
+    }
     if super::winograd::applies(g) {
         // Winograd computes whole 2x2 output blocks per band; pool its full-size result afterwards.
         let y = super::winograd::conv2d_winograd(x, w, bias, g, Epilogue::BiasRelu);
         return pool_with_winners(&y, g, pool);
-    }
-    if super::conv2d::small3x3::pays(g) {
-        return small_relu_pool(x, w, bias, g, pool);
     }
     if super::conv2d::direct::applies(g) {
         return direct_relu_pool(x, w, bias, g, pool);
@@ -89,8 +89,9 @@ fn direct_relu_pool(
     out.into_parts()
 }
 
-/// [`conv2d_relu_pool_forward`] by Winograd on small maps: each image's output planes pooled as they come.
-fn small_relu_pool(
+/// [`conv2d_relu_pool_forward`] by Winograd on batches ([`super::conv2d::batched3x3`]): each image's
+/// output planes pooled as they come.
+fn batched_relu_pool(
     x: &[f32],
     w: &[f32],
     bias: &[f32],
@@ -100,7 +101,7 @@ fn small_relu_pool(
     let (ph, pw) = pooled_hw(g, pool).expect("checked pooling");
     let (m, pooled_plane) = (g.out_channels, ph * pw);
     let out = PooledOut::new(g.batch * m * pooled_plane);
-    super::conv2d::small3x3::for_each_image(x, w, g, |b, planes, row| {
+    super::conv2d::batched3x3::for_each_image(x, w, g, |b, planes, row| {
         for (o, plane) in planes.chunks_exact(planes.len() / m).enumerate() {
             let base = (b * m + o) * pooled_plane;
             for pr in 0..ph {
@@ -275,8 +276,8 @@ pub fn unpool_relu_grad(
 
 #[cfg(test)]
 mod tests {
-    use super::super::conv2d::{conv2d_forward_im2col, direct, small3x3, ConvGeometry, Epilogue};
-    use super::{direct_relu_pool, pool_row, pooled_hw, small_relu_pool};
+    use super::super::conv2d::{batched3x3, conv2d_forward_im2col, direct, ConvGeometry, Epilogue};
+    use super::{batched_relu_pool, direct_relu_pool, pool_row, pooled_hw};
 
     /// The direct path's pooling of its wide rows against pooling the full-size im2col convolution:
     /// each pooled value close to the window's maximum there, and each winner a position that holds
@@ -297,17 +298,17 @@ mod tests {
         }
     }
 
-    /// The same for Winograd on small maps, whose sums round differently from im2col's (F(4x4, 3x3)):
+    /// The same for Winograd on batches, whose sums round differently from im2col's (F(4x4, 3x3)):
     /// values to 2e-4, and each winner holds its window's maximum to that.
     #[test]
     fn winograd_pooling_matches_pooling_the_full_convolution() {
         for (b, c, hw, m, p) in [(2, 32, 26, 64, 0), (3, 40, 11, 32, 1)] {
             let g = geometry(b, c, hw, m, p);
             assert!(
-                small3x3::applies(&g),
-                "{g:?} should take the small-map Winograd path"
+                batched3x3::applies(&g),
+                "{g:?} should take the batched Winograd path"
             );
-            check_pooling(&g, small_relu_pool, 2e-4);
+            check_pooling(&g, batched_relu_pool, 2e-4);
         }
     }
 

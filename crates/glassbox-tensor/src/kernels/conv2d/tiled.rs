@@ -1,6 +1,6 @@
 //! Winograd's minimal filtering F(4x4, r x r) on tiles with channels innermost, for small maps and many
 //! images: the DCGAN's 4x4 stride-2 layers as 2x2 correlations over parity planes ([`super::parity`])
-//! and 3x3 stride-1 layers on maps of at most 32x32 ([`super::small3x3`]).
+//! and 3x3 stride-1 layers on maps of at most 32x32 ([`super::batched3x3`]).
 //!
 //! [`super::super::winograd`] cuts one image into bands of tile rows and runs its transforms along rows,
 //! which suits wide maps. A 7x7 or 24x24 map has too few tiles a row for that, so here every map

@@ -1,29 +1,27 @@
-//! 3x3 stride-1 convolutions on small maps by Winograd's F(4x4, 3x3) on channel-innermost tiles
-//! ([`super::tiled`]): 36 products per 4x4 block of outputs instead of 144. The MNIST network's second
-//! layer runs its input gradient here (64 -> 32 channels at 24x24 -> 26x26); the direct AVX-512 kernel
-//! ([`super::direct`]) had spent all its 17 ms at the FMA peak on it. Wider maps go to
-//! [`super::super::winograd`], whose transforms run along rows.
+//! 3x3 stride-1 convolutions of batches by Winograd's F(4x4, 3x3) on channel-innermost tiles
+//! ([`super::tiled`]): 36 products per 4x4 block of outputs instead of 144, and the products of a work
+//! item take all its tiles at once. The MNIST network's second layer runs here forward (with ReLU and
+//! pooling, `kernels::conv_pool`) and for its input gradient, which the direct AVX-512 kernel
+//! ([`super::direct`]) had run at the FMA peak in 14 and 17 ms; so do 64-channel layers of batches on
+//! 56x56 maps, where [`super::super::winograd`]'s bands of one image ran the same algorithm along rows
+//! more slowly. Batch-1 work (VGG16 on a photo) stays with [`super::super::winograd`] and im2col.
 
 use super::tiled::{
     channels_last, correlate, emit_cropped, finish_channels, grid_planes, transform_filters, Tiles,
     F4X4_3X3,
 };
 use super::{ConvGeometry, Epilogue};
-use crate::kernels::parallel::SharedMut;
-
-/// Largest output plane taken here: past it [`super::super::winograd`] runs (from 28x28 with 64
-/// channels) or im2col's products are wide enough.
-const MAX_OUTPUT_PIXELS: usize = 32 * 32;
+use crate::kernels::parallel::{SharedMut, MIN_WORK_ITEMS};
 
 /// Channels on each side, at least: the products are `tiles x in` by `in x out`.
 const MIN_CHANNELS: usize = 32;
 
-/// Channels on each side, at most, where the path is chosen: measured on the MNIST network's 32 and
-/// 64; VGG16's 512-channel 14x14 layers (batch 1) would transform 38 MB of filters a call.
+/// Channels on each side, at most, where the path is chosen: measured on 32 and 64 (the MNIST layer,
+/// `conv64`); VGG16's 512-channel layers would transform 38 MB of filters a call.
 const MAX_CHANNELS: usize = 128;
 
-/// Whether the path can run a convolution: 3x3, stride 1, no dilation, an output plane of at most 32x32
-/// and at least [`MIN_CHANNELS`] channels in and out.
+/// Whether the path can run a convolution: 3x3, stride 1, no dilation, at least [`MIN_CHANNELS`]
+/// channels in and out.
 pub fn applies(g: &ConvGeometry) -> bool {
     g.kernel_h == 3
         && g.kernel_w == 3
@@ -31,15 +29,16 @@ pub fn applies(g: &ConvGeometry) -> bool {
         && g.dilation == 1
         && g.in_channels >= MIN_CHANNELS
         && g.out_channels >= MIN_CHANNELS
-        && g.output_hw()
-            .is_some_and(|(oh, ow)| oh * ow <= MAX_OUTPUT_PIXELS)
+        && g.output_hw().is_some()
 }
 
-/// Whether the kernels choose the path for a convolution: [`applies`], at most [`MAX_CHANNELS`] a side
-/// and enough tiles in the call ([`super::tiled::enough_tiles`]).
+/// Whether the kernels choose the path for a convolution: [`applies`], at most [`MAX_CHANNELS`] a side,
+/// a batch of at least [`MIN_WORK_ITEMS`] images (work items are whole images) and enough tiles in the
+/// call ([`super::tiled::enough_tiles`]).
 pub fn pays(g: &ConvGeometry) -> bool {
     applies(g)
         && g.in_channels.max(g.out_channels) <= MAX_CHANNELS
+        && g.batch >= MIN_WORK_ITEMS
         && g.output_hw().is_some_and(|(oh, ow)| {
             super::tiled::enough_tiles(&Tiles::covering(&F4X4_3X3, oh, ow), g.batch)
         })
@@ -190,9 +189,10 @@ mod tests {
         worst / mean
     }
 
-    /// The MNIST network's second layer and its input gradient, odd and unequal sides.
-    const SHAPES: [(usize, usize, usize, usize, usize, usize); 4] = [
+    /// The MNIST network's second layer and its input gradient, odd and unequal sides, a wide map.
+    const SHAPES: [(usize, usize, usize, usize, usize, usize); 5] = [
         (3, 32, 26, 26, 64, 0),
+        (2, 64, 57, 56, 64, 1),
         (2, 64, 24, 24, 32, 2),
         (5, 32, 7, 9, 40, 1),
         (1, 48, 13, 6, 32, 1),
@@ -226,7 +226,7 @@ mod tests {
     }
 
     #[test]
-    fn only_small_3x3_stride_1_maps_with_enough_channels_apply() {
+    fn only_3x3_stride_1_layers_with_enough_channels_apply() {
         let g = geometry(2, 32, 26, 26, 64, 0);
         assert!(applies(&g));
         assert!(!applies(&ConvGeometry {
@@ -235,14 +235,23 @@ mod tests {
         }));
         assert!(!applies(&ConvGeometry { stride: 2, ..g }));
         assert!(!applies(&ConvGeometry {
-            height: 40,
-            width: 40,
-            ..g
-        }));
-        assert!(!applies(&ConvGeometry {
             kernel_h: 4,
             kernel_w: 4,
             ..g
         }));
+        // Chosen with enough tiles and images in the call, and not for wide layers.
+        assert!(!pays(&g) && pays(&ConvGeometry { batch: 128, ..g }));
+        assert!(!pays(&ConvGeometry {
+            batch: 128,
+            in_channels: 512,
+            ..g
+        }));
+        let photo = ConvGeometry {
+            height: 224,
+            width: 224,
+            padding: 1,
+            ..g
+        };
+        assert!(!pays(&photo) && pays(&ConvGeometry { batch: 8, ..photo }));
     }
 }
