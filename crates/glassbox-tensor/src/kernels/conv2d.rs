@@ -370,6 +370,9 @@ pub fn conv2d_forward_im2col(
 /// The weight gradient `(out, in, kh, kw)` followed by the bias gradient `(out)`, from the output
 /// gradient `gy` (already masked by the ReLU where there was one).
 pub fn conv2d_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    if batched3x3::pays(g) {
+        return batched3x3::weight_gradient(x, gy, g);
+    }
     if direct::gradient_applies(g) {
         return direct::weight_gradient(x, gy, g);
     }

@@ -7,10 +7,11 @@
 //! more slowly. Batch-1 work (VGG16 on a photo) stays with [`super::super::winograd`] and im2col.
 
 use super::tiled::{
-    channels_last, correlate, emit_cropped, finish_channels, grid_planes, transform_filters, Tiles,
-    F4X4_3X3,
+    channels_last, correlate, emit_cropped, finish_channels, grid_planes, transform_filters,
+    weight_gradient_taps, Tiles, F4X4_3X3,
 };
 use super::{ConvGeometry, Epilogue};
+use crate::kernels::bias::channel_sums;
 use crate::kernels::parallel::{SharedMut, MIN_WORK_ITEMS};
 
 /// Channels on each side, at least: the products are `tiles x in` by `in x out`.
@@ -96,6 +97,52 @@ pub fn input_gradient(gy: &[f32], w: &[f32], tg: &ConvGeometry) -> Vec<f32> {
         taps[((8 - t) * k + c) * m + o] = v;
     }
     convolve(gy, &taps, &[], tg, Epilogue::None)
+}
+
+/// The weight gradient `(out, in, 3, 3)` followed by the bias gradient `(out)` of a convolution that
+/// [`applies`], from its input `x` and output gradient `gy`: the adjoint of [`forward`]
+/// ([`weight_gradient_taps`]).
+pub fn weight_gradient(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    assert!(
+        applies(g),
+        "batched 3x3 convolution: unsupported geometry {g:?}"
+    );
+    let (oh, ow) = g.output_hw().expect("checked geometry");
+    let (k, m, h, wd, p) = (g.in_channels, g.out_channels, g.height, g.width, g.padding);
+    let tiles = Tiles::covering(&F4X4_3X3, oh, ow);
+    let (_, iw) = tiles.input_hw();
+    let (_, gw) = tiles.grid_hw();
+    let (image_len, plane) = (k * h * wd, oh * ow);
+    let fill_x = |b: usize, padded: &mut [f32]| {
+        channels_last(
+            &x[b * image_len..(b + 1) * image_len],
+            k,
+            h,
+            wd,
+            padded,
+            iw,
+            p * iw + p,
+        )
+    };
+    let fill_gy = |b: usize, grid: &mut [f32]| {
+        channels_last(
+            &gy[b * m * plane..(b + 1) * m * plane],
+            m,
+            oh,
+            ow,
+            grid,
+            gw,
+            0,
+        )
+    };
+    let dtaps = weight_gradient_taps(&F4X4_3X3, g.batch, k, m, tiles, fill_x, fill_gy);
+    let mut out = vec![0.0f32; g.weight_len()];
+    for (i, d) in out.iter_mut().enumerate() {
+        let (o, c, t) = (i / (9 * k), i / 9 % k, i % 9);
+        *d = dtaps[(t * k + c) * m + o];
+    }
+    out.extend_from_slice(&channel_sums(gy, m, plane));
+    out
 }
 
 /// The convolution with filters given tap by tap (tap `(i, j)` the `in x out` matrix at
@@ -220,6 +267,18 @@ mod tests {
             let (gy, wt) = (data(g.output_len(), 4), data(g.weight_len(), 5));
             let got = input_gradient(&gy, &wt, &tg);
             let want = conv_transpose_by_col2im(&gy, &wt, &g);
+            let err = relative_error(&got, &want);
+            assert!(err < 2e-4, "{g:?}: relative error {err}");
+        }
+    }
+
+    #[test]
+    fn weight_gradient_matches_im2col() {
+        for (batch, c, h, w, m, p) in SHAPES {
+            let g = geometry(batch, c, h, w, m, p);
+            let (x, gy) = (data(g.input_len(), 7), data(g.output_len(), 8));
+            let got = weight_gradient(&x, &gy, &g);
+            let want = super::super::weight_gradient_pass(&x, &gy, &g, None);
             let err = relative_error(&got, &want);
             assert!(err < 2e-4, "{g:?}: relative error {err}");
         }

@@ -14,29 +14,21 @@
 //! ([`weight_gradient`]). The rounding error is about that of F(4x4, 3x3): tests compare with im2col at
 //! 2e-4 of the output's mean magnitude.
 
-use rayon::prelude::*;
-
 use super::tiled::{
-    axpy, channels_last, correlate, emit_cropped, finish_channels, images_per_item, input_tiles,
-    rows_mut, transform_filters, Tiles, F4X4_2X2, STEP,
+    channels_last, correlate, emit_cropped, finish_channels, transform_filters,
+    weight_gradient_taps, Tiles, F4X4_2X2,
 };
 use super::{ConvGeometry, Epilogue};
-use crate::kernels::activation::dispatch_avx512;
-use crate::kernels::gemm::{sgemm, transpose_into, Mat, MatMut};
-use crate::kernels::parallel::{
-    band_threads, with_scratch, with_second_scratch, with_third_scratch, SharedMut,
-};
-
-/// Inputs per tile side and products per tile of F(4x4, 2x2).
-const N: usize = 5;
-const NN: usize = N * N;
+use crate::kernels::bias::channel_sums;
+use crate::kernels::gemm::{transpose_into, Mat};
+use crate::kernels::parallel::{with_third_scratch, SharedMut};
 
 /// Channels on each side, at least: the products are `tiles x 4C` by `4C x out` (forward) and
 /// `tiles x out` by `out x 4C` (transposed), too thin below this.
 const MIN_CHANNELS: usize = 16;
 
-/// Whether the path can run a convolution (and its transpose): 4x4 filters, stride 2, padding 1, no dilation,
-/// and at least [`MIN_CHANNELS`] channels in and out.
+/// Whether the path can run a convolution (and its transpose): 4x4 filters, stride 2, padding 1, no
+/// dilation, and at least [`MIN_CHANNELS`] channels in and out.
 pub fn applies(g: &ConvGeometry) -> bool {
     g.kernel_h == 4
         && g.kernel_w == 4
@@ -221,148 +213,42 @@ fn parity_planes(image: &[f32], c: usize, h: usize, w: usize, iw: usize, padded:
     });
 }
 
-/// Images per partial weight gradient, at least, and the most partials ([`weight_gradient`]); each
-/// partial is the 25 transformed matrices (3.3 MB for the DCGAN's 64 -> 128 layer).
-const IMAGES_PER_PARTIAL: usize = 16;
-const MAX_PARTIALS: usize = 2;
-
 /// The weight gradient `(m, c, 4, 4)` followed by the bias gradient `(m)` of a convolution that
-/// [`applies`], from its input `x` and output gradient `gy`: the adjoint of [`forward`]. Each tile's
-/// output gradient goes through `A dY Aᵀ` (5x5), the 25 transformed gradients `dU = Σ_tiles Vᵀ (A dY
-/// Aᵀ)` are GEMMs over tiles, summed in partials that follow the batch size alone (so the result does
-/// not depend on the thread count), and `dW = Gᵀ dU G`.
+/// [`applies`], from its input `x` and output gradient `gy`: the adjoint of [`forward`]
+/// ([`weight_gradient_taps`]).
 pub fn weight_gradient(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
-    use crate::kernels::bias::lanes_sum;
-    use crate::kernels::parallel::{for_parts, reduction_parts, sum_in_order};
     assert!(applies(g), "parity convolution: unsupported geometry {g:?}");
     let (oh, ow) = g.output_hw().expect("checked geometry");
     let (c, m, h, wd) = (g.in_channels, g.out_channels, g.height, g.width);
-    let k = 4 * c;
     let tiles = Tiles::covering(&F4X4_2X2, oh, ow);
-    let (ih, iw) = tiles.input_hw();
-    let (gh, gw) = tiles.grid_hw();
-    let per_image = tiles.count();
-    let images = images_per_item(&tiles, g.batch);
+    let (_, iw) = tiles.input_hw();
+    let (_, gw) = tiles.grid_hw();
     let (image_len, plane) = (c * h * wd, oh * ow);
-    let parts = reduction_parts(g.batch, IMAGES_PER_PARTIAL).min(MAX_PARTIALS);
-    let inner = band_threads(parts);
-    let partials = for_parts(g.batch, parts, |_, range| {
-        // The 25 transformed gradients, written by the first item's products, then the bias gradient.
-        let mut acc = Vec::with_capacity(NN * k * m + m);
-        let du = SharedMut::spare(&mut acc, NN * k * m);
-        let mut db = vec![0.0f32; m];
-        for (n, first) in range.clone().step_by(images).enumerate() {
-            let count = images.min(range.end - first);
-            let t_n = count * per_image;
-            with_scratch(NN * t_n * (k + m) + NN * k.max(m), |buf| {
-                let (v, rest) = buf.split_at_mut(NN * t_n * k);
-                let (dm, work) = rest.split_at_mut(NN * t_n * m);
-                with_second_scratch((ih * iw * k).max(gh * gw * m), |padded| {
-                    for i in 0..count {
-                        let b = first + i;
-                        let image = &x[b * image_len..(b + 1) * image_len];
-                        parity_planes(image, c, h, wd, iw, &mut padded[..ih * iw * k]);
-                        input_tiles(&F4X4_2X2, &tiles, padded, k, work, v, i * per_image, t_n);
-                        let gy_image = &gy[b * m * plane..(b + 1) * m * plane];
-                        for (o, dbo) in db.iter_mut().enumerate() {
-                            *dbo += lanes_sum(&gy_image[o * plane..(o + 1) * plane]);
-                        }
-                        let grid = &mut padded[..gh * gw * m];
-                        channels_last(gy_image, m, oh, ow, grid, gw, 0);
-                        for ty in 0..tiles.th {
-                            for tx in 0..tiles.tw {
-                                let t = i * per_image + ty * tiles.tw + tx;
-                                let at = (STEP * ty * gw + STEP * tx) * m;
-                                gradient_tile(grid, at, gw * m, m, work, dm, t, t_n);
-                            }
-                        }
-                    }
-                });
-                for kk in 0..NN {
-                    sgemm(
-                        // SAFETY: this part alone holds `acc`; its first item's products write it all.
-                        unsafe { MatMut::shared(du, kk * k * m, k, m, m) },
-                        n > 0,
-                        Mat::rows(&v[kk * t_n * k..(kk + 1) * t_n * k], t_n, k).t(),
-                        Mat::rows(&dm[kk * t_n * m..(kk + 1) * t_n * m], t_n, m),
-                        inner,
-                    );
-                }
-            });
-        }
-        // SAFETY: the first item's products wrote all 25 matrices (a part holds at least one image).
-        unsafe { acc.set_len(NN * k * m) };
-        acc.extend_from_slice(&db);
-        acc
-    });
-    let sum = sum_in_order(partials, || unreachable!("at least one partial"));
-    let (du, db) = sum.split_at(NN * k * m);
-    // dtaps[(dy, dx)] = Σ_rs G[r][dy] G[s][dx] dU[r s], then each weight from its tap.
-    let len = k * m;
-    let mut dtaps = vec![0.0f32; 4 * len];
-    dtaps.par_chunks_mut(len).enumerate().for_each(|(t, dst)| {
-        for rs in 0..NN {
-            let g2 = F4X4_2X2.g;
-            let coef = g2[(rs / N) * 2 + t / 2] * g2[(rs % N) * 2 + t % 2];
-            if coef != 0.0 {
-                axpy(dst, coef, &du[rs * len..(rs + 1) * len]);
-            }
-        }
-    });
-    let mut out = vec![0.0f32; g.weight_len() + m];
-    let (dw, dbias) = out.split_at_mut(g.weight_len());
-    for (i, d) in dw.iter_mut().enumerate() {
+    let fill_x = |b: usize, padded: &mut [f32]| {
+        parity_planes(&x[b * image_len..(b + 1) * image_len], c, h, wd, iw, padded)
+    };
+    let fill_gy = |b: usize, grid: &mut [f32]| {
+        channels_last(
+            &gy[b * m * plane..(b + 1) * m * plane],
+            m,
+            oh,
+            ow,
+            grid,
+            gw,
+            0,
+        )
+    };
+    let dtaps = weight_gradient_taps(&F4X4_2X2, g.batch, 4 * c, m, tiles, fill_x, fill_gy);
+    let mut out = vec![0.0f32; g.weight_len()];
+    for (i, d) in out.iter_mut().enumerate() {
         *d = dtaps[forward_tap(i, c, m)];
     }
-    dbias.copy_from_slice(db);
+    out.extend_from_slice(&channel_sums(gy, m, plane));
     out
-}
-
-dispatch_avx512! {
-    /// `dm[r * 5 + s]` row `t` (`m` floats; 25 matrices `t_n x m`) = `(A dY Aᵀ)[r][s]`, `dY` the 4x4
-    /// block of `grid` from `at` (rows `row` floats apart, channels innermost): the adjoint of
-    /// [`output_tile`]. `work` holds `20 m` floats.
-    #[allow(clippy::too_many_arguments)]
-    fn gradient_tile(
-        grid: &[f32],
-        at: usize,
-        row: usize,
-        m: usize,
-        work: &mut [f32],
-        dm: &mut [f32],
-        t: usize,
-        t_n: usize,
-    ) {
-        for j in 0..4 {
-            let y: [&[f32]; 4] = std::array::from_fn(|i| &grid[at + i * row + j * m..][..m]);
-            gradient_1d(y, &mut work[j * m..], 4 * m, m);
-        }
-        for r in 0..N {
-            let y: [&[f32]; 4] = std::array::from_fn(|j| &work[(r * 4 + j) * m..][..m]);
-            gradient_1d(y, &mut dm[(r * N * t_n + t) * m..], t_n * m, m);
-        }
-    }
-}
-
-/// `out[r * stride..][..m] = Σ_i Aᵀ[i][r] y[i]` for the 5 columns of `Aᵀ`.
-#[inline(always)]
-fn gradient_1d(y: [&[f32]; 4], out: &mut [f32], stride: usize, m: usize) {
-    let [y0, y1, y2, y3] = y.map(|s| &s[..m]);
-    let [o0, o1, o2, o3, o4] = rows_mut::<5>(out, stride, m);
-    for i in 0..m {
-        let (a0, a1, a2, a3) = (y0[i], y1[i], y2[i], y3[i]);
-        let (even, odd) = (a0 + a2, a1 + a3);
-        o0[i] = a0;
-        o1[i] = even + odd;
-        o2[i] = even - odd;
-        o3[i] = a0 + 2.0 * a1 + 4.0 * a2 + 8.0 * a3;
-        o4[i] = a3;
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::tiled::tests::AT_2X2;
     use super::*;
     use crate::kernels::conv2d::{conv2d_forward_im2col, conv_transpose_by_col2im};
 
@@ -455,19 +341,6 @@ mod tests {
             let want = super::super::weight_gradient_pass(&x, &gy, &g, None);
             let err = relative_error(&got, &want[..got.len()]);
             assert!(err < 2e-4, "{g:?}: relative error {err}");
-        }
-    }
-
-    #[test]
-    fn the_gradient_transform_is_the_output_transform_turned_around() {
-        let y: Vec<Vec<f32>> = (0..4).map(|i| data(3, 20 + i as u64)).collect();
-        let mut out = vec![0.0f32; 4 * 3 + 3];
-        gradient_1d(std::array::from_fn(|i| &y[i][..]), &mut out, 3, 3);
-        for r in 0..N {
-            for c in 0..3 {
-                let want: f32 = (0..4).map(|i| AT_2X2[i][r] * y[i][c]).sum();
-                assert!((out[r * 3 + c] - want).abs() < 1e-5, "Aᵀ column {r}");
-            }
         }
     }
 

@@ -35,6 +35,10 @@ type InputTile = fn(&[f32], usize, usize, usize, &mut [f32], &mut [f32], usize, 
 /// [`tile_transforms`].
 type OutputTile = fn(&[f32], usize, usize, usize, &mut [f32], &mut [f32], usize, usize);
 
+/// The adjoint of [`OutputTile`] on one tile's output gradient: `(grid, at, row, m, work, dm, t, t_n)`,
+/// see [`tile_transforms`].
+type GradientTile = fn(&[f32], usize, usize, usize, &mut [f32], &mut [f32], usize, usize);
+
 /// One algorithm F(4x4, r x r).
 pub(crate) struct Scheme {
     /// Inputs per tile side, `4 + r - 1`.
@@ -45,6 +49,7 @@ pub(crate) struct Scheme {
     pub g: &'static [f32],
     input_tile: InputTile,
     output_tile: OutputTile,
+    gradient_tile: GradientTile,
 }
 
 /// F(4x4, 2x2): 25 products per 4x4 outputs instead of 64.
@@ -65,6 +70,7 @@ pub(crate) const F4X4_2X2: Scheme = Scheme {
     ],
     input_tile: input_tile_2x2,
     output_tile: output_tile_2x2,
+    gradient_tile: gradient_tile_2x2,
 };
 
 /// F(4x4, 3x3): 36 products per 4x4 outputs instead of 144.
@@ -93,6 +99,7 @@ pub(crate) const F4X4_3X3: Scheme = Scheme {
     ],
     input_tile: input_tile_3x3,
     output_tile: output_tile_3x3,
+    gradient_tile: gradient_tile_3x3,
 };
 
 impl Scheme {
@@ -417,7 +424,10 @@ pub(crate) fn rows_mut<const N: usize>(
 ///   products' row `t` (`prod`: `n²` matrices `t_n x m`), into `grid` from `at` (rows `row` floats
 ///   apart, channels innermost). `work`: `4 n m` floats.
 macro_rules! tile_transforms {
-    ($input_tile:ident, $output_tile:ident, $n:literal, $input_1d:ident, $output_1d:ident) => {
+    (
+        $input_tile:ident, $output_tile:ident, $gradient_tile:ident, $n:literal, $input_1d:ident,
+        $output_1d:ident, $gradient_1d:ident
+    ) => {
         dispatch_avx512! {
             #[allow(clippy::too_many_arguments)]
             fn $input_tile(
@@ -451,22 +461,43 @@ macro_rules! tile_transforms {
                 }
             }
         }
+
+        dispatch_avx512! {
+            #[allow(clippy::too_many_arguments)]
+            fn $gradient_tile(
+                grid: &[f32], at: usize, row: usize, m: usize, work: &mut [f32], dm: &mut [f32],
+                t: usize, t_n: usize,
+            ) {
+                for j in 0..STEP {
+                    let y = rows::<STEP>(grid, at + j * m, row, m);
+                    $gradient_1d(y, &mut work[j * m..], STEP * m, m);
+                }
+                for r in 0..$n {
+                    let y = rows::<STEP>(work, r * STEP * m, m, m);
+                    $gradient_1d(y, &mut dm[(r * $n * t_n + t) * m..], t_n * m, m);
+                }
+            }
+        }
     };
 }
 
 tile_transforms!(
     input_tile_2x2,
     output_tile_2x2,
+    gradient_tile_2x2,
     5,
     input_1d_2x2,
-    output_1d_2x2
+    output_1d_2x2,
+    gradient_1d_2x2
 );
 tile_transforms!(
     input_tile_3x3,
     output_tile_3x3,
+    gradient_tile_3x3,
     6,
     input_1d_3x3,
-    output_1d_3x3
+    output_1d_3x3,
+    gradient_1d_3x3
 );
 
 /// `outs[j][i] = f(ins[..][i])[j]` for `i < len`, 16 lanes at a time through local arrays: every load of
@@ -591,19 +622,131 @@ fn output_1d_3x3(p: [&[f32]; 6], out: &mut [f32], stride: usize, m: usize) {
     );
 }
 
+/// F(4x4, 2x2)'s `A` (the adjoint of `Aᵀ`) on `m` channels: `out[r * stride..] = Σ_i Aᵀ[i][r] y[i]`.
+#[inline(always)]
+fn gradient_1d_2x2(y: [&[f32]; 4], out: &mut [f32], stride: usize, m: usize) {
+    by_lanes(y, rows_mut::<5>(out, stride, m), m, |[a0, a1, a2, a3]| {
+        let (even, odd) = (a0 + a2, a1 + a3);
+        [
+            a0,
+            even + odd,
+            even - odd,
+            a0 + 2.0 * a1 + 4.0 * a2 + 8.0 * a3,
+            a3,
+        ]
+    });
+}
+
+/// F(4x4, 3x3)'s `A` on `m` channels.
+#[inline(always)]
+fn gradient_1d_3x3(y: [&[f32]; 4], out: &mut [f32], stride: usize, m: usize) {
+    by_lanes(y, rows_mut::<6>(out, stride, m), m, |[a0, a1, a2, a3]| {
+        let (even, odd) = (a0 + a2, a1 + a3);
+        let (even4, odd2) = (a0 + 4.0 * a2, 2.0 * a1 + 8.0 * a3);
+        [a0, even + odd, even - odd, even4 + odd2, even4 - odd2, a3]
+    });
+}
+
+/// Tiles per partial weight gradient, at least, and the most partials ([`weight_gradient_taps`]);
+/// each partial is the `n²` transformed matrices (3.3 MB for the DCGAN's 64 -> 128 layer). Counted in
+/// tiles, not images: 8 images of 56x56 make two partials, so both cores transform.
+const TILES_PER_PARTIAL: usize = 256;
+const MAX_PARTIALS: usize = 2;
+
+/// The weight gradient, tap by tap (`r²` matrices `k x m`), of the correlation [`correlate`] computes
+/// from inputs written by `fill_x` (as [`correlate`]'s `fill`), given output gradients written by
+/// `fill_gy(b, grid)` ([`Tiles::grid_hw`] positions of `m` channels, zeros past the outputs): the
+/// adjoint of its transforms. Each tile's output gradient goes through `A dY Aᵀ`, the transformed
+/// gradients `dU = Σ_tiles Vᵀ (A dY Aᵀ)` are GEMMs over tiles, summed in partials that follow the batch
+/// size alone (so the result does not depend on the thread count), and `dW = Gᵀ dU G`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn weight_gradient_taps(
+    scheme: &Scheme,
+    batch: usize,
+    k: usize,
+    m: usize,
+    tiles: Tiles,
+    fill_x: impl Fn(usize, &mut [f32]) + Sync,
+    fill_gy: impl Fn(usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    use crate::kernels::parallel::{for_parts, reduction_parts, sum_in_order};
+    let (nn, len) = (scheme.nn(), k * m);
+    let (ih, iw) = tiles.input_hw();
+    let (gh, gw) = tiles.grid_hw();
+    let per_image = tiles.count();
+    let images = images_per_item(&tiles, batch);
+    let parts = reduction_parts(batch * per_image, TILES_PER_PARTIAL).min(MAX_PARTIALS);
+    let inner = band_threads(parts);
+    let partials = for_parts(batch, parts, |_, range| {
+        // The transformed gradients, written by the first item's products.
+        let mut acc = Vec::with_capacity(nn * len);
+        let du = SharedMut::spare(&mut acc, nn * len);
+        for (n, first) in range.clone().step_by(images).enumerate() {
+            let count = images.min(range.end - first);
+            let t_n = count * per_image;
+            with_scratch(nn * t_n * (k + m) + nn * k.max(m), |buf| {
+                let (v, rest) = buf.split_at_mut(nn * t_n * k);
+                let (dm, work) = rest.split_at_mut(nn * t_n * m);
+                with_second_scratch((ih * iw * k).max(gh * gw * m), |padded| {
+                    for i in 0..count {
+                        let b = first + i;
+                        fill_x(b, &mut padded[..ih * iw * k]);
+                        input_tiles(scheme, &tiles, padded, k, work, v, i * per_image, t_n);
+                        let grid = &mut padded[..gh * gw * m];
+                        fill_gy(b, grid);
+                        for ty in 0..tiles.th {
+                            for tx in 0..tiles.tw {
+                                let t = i * per_image + ty * tiles.tw + tx;
+                                let at = (STEP * ty * gw + STEP * tx) * m;
+                                (scheme.gradient_tile)(grid, at, gw * m, m, work, dm, t, t_n);
+                            }
+                        }
+                    }
+                });
+                for kk in 0..nn {
+                    sgemm(
+                        // SAFETY: this part alone holds `acc`; its first item's products write it all.
+                        unsafe { MatMut::shared(du, kk * len, k, m, m) },
+                        n > 0,
+                        Mat::rows(&v[kk * t_n * k..(kk + 1) * t_n * k], t_n, k).t(),
+                        Mat::rows(&dm[kk * t_n * m..(kk + 1) * t_n * m], t_n, m),
+                        inner,
+                    );
+                }
+            });
+        }
+        // SAFETY: the first item's products wrote every matrix (a part holds at least one image).
+        unsafe { acc.set_len(nn * len) };
+        acc
+    });
+    let du = sum_in_order(partials, || unreachable!("at least one partial"));
+    // dtaps[(i, j)] = Σ_ab G[a][i] G[b][j] dU[a n + b].
+    let (n, r) = (scheme.n, scheme.r);
+    let mut dtaps = vec![0.0f32; r * r * len];
+    dtaps.par_chunks_mut(len).enumerate().for_each(|(t, dst)| {
+        for ab in 0..nn {
+            let coef = scheme.g[(ab / n) * r + t / r] * scheme.g[(ab % n) * r + t % r];
+            if coef != 0.0 {
+                axpy(dst, coef, &du[ab * len..(ab + 1) * len]);
+            }
+        }
+    });
+    dtaps
+}
+
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     /// F(4x4, 2x2)'s `Bᵀ` and `Aᵀ` (points 0, 1, -1, 2, infinity).
-    pub(crate) const BT_2X2: [[f32; 5]; 5] = [
+    const BT_2X2: [[f32; 5]; 5] = [
         [2.0, -1.0, -2.0, 1.0, 0.0],
         [0.0, -2.0, -1.0, 1.0, 0.0],
         [0.0, 2.0, -3.0, 1.0, 0.0],
         [0.0, -1.0, 0.0, 1.0, 0.0],
         [0.0, 2.0, -1.0, -2.0, 1.0],
     ];
-    pub(crate) const AT_2X2: [[f32; 5]; 4] = [
+    const AT_2X2: [[f32; 5]; 4] = [
         [1.0, 1.0, 1.0, 1.0, 0.0],
         [0.0, 1.0, -1.0, 2.0, 0.0],
         [0.0, 1.0, 1.0, 4.0, 0.0],
@@ -654,6 +797,15 @@ pub(crate) mod tests {
 
     #[test]
     fn the_unrolled_transforms_are_the_matrices() {
+        let transposed = |at: &[[f32; 4]]| -> Vec<[f32; 4]> { at.to_vec() };
+        let a_2x2: Vec<[f32; 4]> = (0..5)
+            .map(|r| std::array::from_fn(|i| AT_2X2[i][r]))
+            .collect();
+        let a_3x3: Vec<[f32; 4]> = (0..6)
+            .map(|r| std::array::from_fn(|i| AT_3X3[i][r]))
+            .collect();
+        check_1d("F(4x4, 2x2) A", gradient_1d_2x2, &transposed(&a_2x2));
+        check_1d("F(4x4, 3x3) A", gradient_1d_3x3, &transposed(&a_3x3));
         check_1d("F(4x4, 2x2) Bᵀ", input_1d_2x2, &BT_2X2);
         check_1d("F(4x4, 2x2) Aᵀ", output_1d_2x2, &AT_2X2);
         check_1d("F(4x4, 3x3) Bᵀ", input_1d_3x3, &BT_3X3);
