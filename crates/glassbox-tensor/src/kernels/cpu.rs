@@ -118,6 +118,14 @@ pub fn paths() -> Vec<(&'static str, &'static str)> {
             },
         ),
         (
+            "3x3 convolutions of batches (32-128 channels)",
+            match t {
+                Tier::Avx512 => "Winograd F(4x4, 3x3) on channel-innermost tiles, transforms for AVX-512",
+                Tier::Avx2 => "Winograd F(4x4, 3x3) on channel-innermost tiles, transforms for AVX2+FMA",
+                Tier::Portable => "Winograd F(4x4, 3x3) on channel-innermost tiles, portable transforms",
+            },
+        ),
+        (
             "4x4 stride-2 convolutions (DCGAN)",
             match t {
                 Tier::Avx512 => "Winograd F(4x4, 2x2) on parity planes, transforms for AVX-512",
