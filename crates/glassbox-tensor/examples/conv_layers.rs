@@ -15,7 +15,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use candle_core::{Device, Result, Tensor};
-use glassbox_tensor::kernels::conv2d::{conv2d_forward_im2col, direct, ConvGeometry, Epilogue};
+use glassbox_tensor::kernels::conv2d::{
+    batched3x3, conv2d_forward_im2col, direct, ConvGeometry, Epilogue,
+};
 use glassbox_tensor::kernels::parallel::threads;
 use glassbox_tensor::kernels::winograd::{self, conv2d_winograd_with, F2X2, F4X4};
 use glassbox_tensor::ops::{self, ConvParams};
@@ -148,7 +150,9 @@ fn main() -> Result<()> {
         }
         let [a, f2, f4, d] = ms.map(median);
         // What `kernels::conv2d::conv2d_forward` decides (it is what `ops::conv2d` runs on the CPU).
-        let takes = if winograd::applies(&g) {
+        let takes = if batched3x3::pays(&g) {
+            "F(4x4,3x3) tiles"
+        } else if winograd::applies(&g) {
             if winograd::algorithm_for(&g).m == F4X4.m {
                 "F(4x4,3x3)"
             } else {
