@@ -1,5 +1,5 @@
 //! 3x3 stride-1 convolutions of batches by Winograd's F(4x4, 3x3) on channel-innermost tiles
-//! ([`super::tiled`]): 36 products per 4x4 block of outputs instead of 144, and the products of a work
+//! (`super::tiled`): 36 products per 4x4 block of outputs instead of 144, and the products of a work
 //! item take all its tiles at once. The MNIST network's second layer runs here forward (with ReLU and
 //! pooling, `kernels::conv_pool`) and for its input gradient, which the direct AVX-512 kernel
 //! ([`super::direct`]) had run at the FMA peak in 14 and 17 ms; so do 64-channel layers of batches on
@@ -21,7 +21,7 @@ const MIN_CHANNELS: usize = 32;
 /// `conv64`); VGG16's 512-channel layers would transform 38 MB of filters a call.
 const MAX_CHANNELS: usize = 128;
 
-/// Whether the path can run a convolution: 3x3, stride 1, no dilation, at least [`MIN_CHANNELS`]
+/// Whether the path can run a convolution: 3x3, stride 1, no dilation, at least `MIN_CHANNELS`
 /// channels in and out.
 pub fn applies(g: &ConvGeometry) -> bool {
     g.kernel_h == 3
@@ -33,9 +33,9 @@ pub fn applies(g: &ConvGeometry) -> bool {
         && g.output_hw().is_some()
 }
 
-/// Whether the kernels choose the path for a convolution: [`applies`], at most [`MAX_CHANNELS`] a side,
+/// Whether the kernels choose the path for a convolution: [`applies`], at most `MAX_CHANNELS` a side,
 /// a batch of at least [`MIN_WORK_ITEMS`] images (work items are whole images) and enough tiles in the
-/// call ([`super::tiled::enough_tiles`]).
+/// call (`super::tiled::enough_tiles`).
 pub fn pays(g: &ConvGeometry) -> bool {
     applies(g)
         && g.in_channels.max(g.out_channels) <= MAX_CHANNELS
@@ -101,7 +101,7 @@ pub fn input_gradient(gy: &[f32], w: &[f32], tg: &ConvGeometry) -> Vec<f32> {
 
 /// The weight gradient `(out, in, 3, 3)` followed by the bias gradient `(out)` of a convolution that
 /// [`applies`], from its input `x` and output gradient `gy`: the adjoint of [`forward`]
-/// ([`weight_gradient_taps`]).
+/// (`weight_gradient_taps`).
 pub fn weight_gradient(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     assert!(
         applies(g),

@@ -10,7 +10,7 @@
 //! `in_pad[p + dy][q + dx] * w[3 - e - 2dy][3 - f - 2dx]`, a stride-1 2x2 correlation with four filters
 //! per output channel ([`transposed`]). Either way there is nothing to lower, and F(4x4, 2x2) makes each
 //! 4x4 block of outputs from a 5x5 block of inputs with 25 products per channel pair instead of 64.
-//! Both run on the channel-innermost tiles of [`super::tiled`], the weight gradient as their adjoint
+//! Both run on the channel-innermost tiles of `super::tiled`, the weight gradient as their adjoint
 //! ([`weight_gradient`]). The rounding error is about that of F(4x4, 3x3): tests compare with im2col at
 //! 2e-4 of the output's mean magnitude.
 
@@ -28,7 +28,7 @@ use crate::kernels::parallel::{with_third_scratch, SharedMut};
 const MIN_CHANNELS: usize = 16;
 
 /// Whether the path can run a convolution (and its transpose): 4x4 filters, stride 2, padding 1, no
-/// dilation, and at least [`MIN_CHANNELS`] channels in and out.
+/// dilation, and at least `MIN_CHANNELS` channels in and out.
 pub fn applies(g: &ConvGeometry) -> bool {
     g.kernel_h == 4
         && g.kernel_w == 4
@@ -41,7 +41,7 @@ pub fn applies(g: &ConvGeometry) -> bool {
 }
 
 /// Whether the kernels choose the path for a convolution (its transpose, its weight gradient):
-/// [`applies`] and enough tiles in the call ([`super::tiled::enough_tiles`]; 64 images of 7x7).
+/// [`applies`] and enough tiles in the call (`super::tiled::enough_tiles`; 64 images of 7x7).
 pub fn pays(g: &ConvGeometry) -> bool {
     applies(g)
         && g.output_hw().is_some_and(|(oh, ow)| {
@@ -215,7 +215,7 @@ fn parity_planes(image: &[f32], c: usize, h: usize, w: usize, iw: usize, padded:
 
 /// The weight gradient `(m, c, 4, 4)` followed by the bias gradient `(m)` of a convolution that
 /// [`applies`], from its input `x` and output gradient `gy`: the adjoint of [`forward`]
-/// ([`weight_gradient_taps`]).
+/// (`weight_gradient_taps`).
 pub fn weight_gradient(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     assert!(applies(g), "parity convolution: unsupported geometry {g:?}");
     let (oh, ow) = g.output_hw().expect("checked geometry");
