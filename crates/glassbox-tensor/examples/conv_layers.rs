@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Result, Tensor};
 use glassbox_tensor::kernels::conv2d::{
-    batched3x3, conv2d_forward_im2col, direct, ConvGeometry, Epilogue,
+    conv2d_forward_im2col, forward_path, ConvGeometry, Epilogue, ForwardPath,
 };
 use glassbox_tensor::kernels::parallel::threads;
 use glassbox_tensor::kernels::winograd::{self, conv2d_winograd_with, F2X2, F4X4};
@@ -150,18 +150,13 @@ fn main() -> Result<()> {
         }
         let [a, f2, f4, d] = ms.map(median);
         // What `kernels::conv2d::conv2d_forward` decides (it is what `ops::conv2d` runs on the CPU).
-        let takes = if batched3x3::pays(&g) {
-            "F(4x4,3x3) tiles"
-        } else if winograd::applies(&g) {
-            if winograd::algorithm_for(&g).m == F4X4.m {
-                "F(4x4,3x3)"
-            } else {
-                "F(2x2,3x3)"
-            }
-        } else if direct::applies(&g) {
-            "direct"
-        } else {
-            "im2col"
+        let takes = match forward_path(&g) {
+            ForwardPath::Batched3x3 => "F(4x4,3x3) tiles",
+            ForwardPath::Winograd if winograd::algorithm_for(&g).m == F4X4.m => "F(4x4,3x3)",
+            ForwardPath::Winograd => "F(2x2,3x3)",
+            ForwardPath::Direct => "direct",
+            ForwardPath::Parity => "F(4x4,2x2) parity",
+            ForwardPath::Im2col => "im2col",
         };
         println!(
             "| {label} | {a:.1} | {f2:.1} | {f4:.1} | {d:.1} | {takes} | {} |",

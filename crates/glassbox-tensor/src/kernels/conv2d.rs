@@ -15,6 +15,8 @@ pub mod batched3x3;
 pub mod direct;
 mod lowering;
 pub mod parity;
+#[cfg(test)]
+pub(crate) mod test_support;
 mod tiled;
 
 use super::bias::lanes_sum;
@@ -304,22 +306,46 @@ pub fn conv2d_forward_prepacked(
     g: &ConvGeometry,
     epilogue: Epilogue,
 ) -> Vec<f32> {
-    if batched3x3::pays(g) {
-        return batched3x3::forward(x, w, bias, g, epilogue);
-    }
-    if super::winograd::applies(g) {
-        return match prepacked {
+    match forward_path(g) {
+        ForwardPath::Batched3x3 => batched3x3::forward(x, w, bias, g, epilogue),
+        ForwardPath::Winograd => match prepacked {
             Some(p) => p.conv2d(x, bias, g, epilogue),
             None => super::winograd::conv2d_winograd(x, w, bias, g, epilogue),
-        };
+        },
+        ForwardPath::Direct => direct::forward(x, w, bias, g, epilogue),
+        ForwardPath::Parity => parity::forward(x, w, bias, g, epilogue, 0),
+        ForwardPath::Im2col => conv2d_forward_im2col(x, w, bias, g, epilogue),
     }
-    if direct::applies(g) {
-        return direct::forward(x, w, bias, g, epilogue);
+}
+
+/// The kernel that runs a forward convolution on the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardPath {
+    /// Winograd F(4x4, 3x3) on channel-innermost tiles ([`batched3x3`]).
+    Batched3x3,
+    /// Winograd by bands of one image (`kernels::winograd`).
+    Winograd,
+    /// The direct AVX-512 kernel ([`direct`]).
+    Direct,
+    /// Winograd F(4x4, 2x2) on parity planes ([`parity`]).
+    Parity,
+    /// im2col + the matrix product.
+    Im2col,
+}
+
+/// Which kernel [`conv2d_forward`] runs for `g`, in the order the dispatch tries them.
+pub fn forward_path(g: &ConvGeometry) -> ForwardPath {
+    if batched3x3::pays(g) {
+        ForwardPath::Batched3x3
+    } else if super::winograd::applies(g) {
+        ForwardPath::Winograd
+    } else if direct::applies(g) {
+        ForwardPath::Direct
+    } else if parity::pays(g) {
+        ForwardPath::Parity
+    } else {
+        ForwardPath::Im2col
     }
-    if parity::pays(g) {
-        return parity::forward(x, w, bias, g, epilogue, 0);
-    }
-    conv2d_forward_im2col(x, w, bias, g, epilogue)
 }
 
 /// [`conv2d_forward`] by im2col + GEMM, for any geometry.

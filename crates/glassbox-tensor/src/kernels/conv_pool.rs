@@ -78,12 +78,8 @@ fn direct_relu_pool(
     for_each_item(x, w, g, |b, groups, wide, wide_out| {
         for (i, o) in (groups.start * CO..(groups.end * CO).min(m)).enumerate() {
             let plane = &wide_out[i * wide.stride..(i + 1) * wide.stride];
-            let base = (b * m + o) * pooled_plane;
-            for pr in 0..ph {
-                let window_rows = &plane[pr * pool * wide.wp..];
-                // SAFETY: each (image, channel) belongs to one work item.
-                unsafe { out.pool_row(base + pr * pw, pw, window_rows, wide.wp, pool, bias[o]) };
-            }
+            // SAFETY: each (image, channel) belongs to one work item.
+            unsafe { out.pool_plane(b * m + o, plane, wide.wp, (ph, pw), pool, bias[o]) };
         }
     });
     out.into_parts()
@@ -103,12 +99,8 @@ fn batched_relu_pool(
     let out = PooledOut::new(g.batch * m * pooled_plane);
     super::conv2d::batched3x3::for_each_image(x, w, g, |b, planes, row| {
         for (o, plane) in planes.chunks_exact(planes.len() / m).enumerate() {
-            let base = (b * m + o) * pooled_plane;
-            for pr in 0..ph {
-                let window_rows = &plane[pr * pool * row..];
-                // SAFETY: each image belongs to one work item.
-                unsafe { out.pool_row(base + pr * pw, pw, window_rows, row, pool, bias[o]) };
-            }
+            // SAFETY: each image belongs to one work item.
+            unsafe { out.pool_plane(b * m + o, plane, row, (ph, pw), pool, bias[o]) };
         }
     });
     out.into_parts()
@@ -157,6 +149,26 @@ impl PooledOut {
         let win = std::slice::from_raw_parts_mut((self.winners_ptr as *mut u8).add(start), len);
         pool_row(rows, stride, pool, dst, win);
         dst.iter_mut().for_each(|v| *v = (*v + bias).max(0.0));
+    }
+
+    /// Pooled plane `index` (`ph x pw`, see [`PooledOut::pool_row`]) from the output plane `plane`,
+    /// whose rows are `row` floats apart.
+    ///
+    /// # Safety
+    /// No two calls at once may write the same plane.
+    unsafe fn pool_plane(
+        &self,
+        index: usize,
+        plane: &[f32],
+        row: usize,
+        (ph, pw): (usize, usize),
+        pool: usize,
+        bias: f32,
+    ) {
+        for pr in 0..ph {
+            let window_rows = &plane[pr * pool * row..];
+            self.pool_row((index * ph + pr) * pw, pw, window_rows, row, pool, bias);
+        }
     }
 
     fn into_parts(self) -> (Vec<f32>, Vec<u8>) {
@@ -312,19 +324,9 @@ mod tests {
         }
     }
 
+    /// Square maps, 3x3 filters, stride 1.
     fn geometry(batch: usize, c: usize, hw: usize, m: usize, p: usize) -> ConvGeometry {
-        ConvGeometry {
-            batch,
-            in_channels: c,
-            height: hw,
-            width: hw,
-            out_channels: m,
-            kernel_h: 3,
-            kernel_w: 3,
-            padding: p,
-            stride: 1,
-            dilation: 1,
-        }
+        super::super::conv2d::test_support::geometry(batch, c, (hw, hw), m, 3, p, 1)
     }
 
     /// `run`'s 2x2-pooled ReLU'd convolution against pooling im2col's full one: each value equals its

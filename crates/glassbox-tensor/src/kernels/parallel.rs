@@ -155,6 +155,22 @@ impl SharedMut {
     }
 }
 
+/// A vector of `len` floats (with room for `extra` more after them) that `fill` writes, from any
+/// threads, through the pointer it is given ([`SharedMut::spare`]): not zeroed first.
+///
+/// # Safety
+/// `fill` must write every one of the `len` floats, each from one thread.
+pub(crate) unsafe fn written_in_full(
+    len: usize,
+    extra: usize,
+    fill: impl FnOnce(SharedMut),
+) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len + extra);
+    fill(SharedMut::spare(&mut v, len));
+    v.set_len(len);
+    v
+}
+
 /// A buffer of `len` zeros to accumulate into (`+=`) or write over, cut into `chunk`-sized pieces that
 /// `fill` gets in parallel with their index, each zeroed by its own thread just before.
 ///

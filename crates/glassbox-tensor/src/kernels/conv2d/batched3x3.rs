@@ -12,7 +12,7 @@ use super::tiled::{
 };
 use super::{ConvGeometry, Epilogue};
 use crate::kernels::bias::channel_sums;
-use crate::kernels::parallel::{SharedMut, MIN_WORK_ITEMS};
+use crate::kernels::parallel::{written_in_full, SharedMut, MIN_WORK_ITEMS};
 
 /// Channels on each side, at least: the products are `tiles x in` by `in x out`.
 const MIN_CHANNELS: usize = 32;
@@ -156,18 +156,16 @@ fn convolve(
 ) -> Vec<f32> {
     let (oh, ow) = g.output_hw().expect("checked geometry");
     let (m, plane) = (g.out_channels, oh * ow);
-    let len = g.output_len();
-    let mut y = Vec::with_capacity(len);
-    let shared = SharedMut::spare(&mut y, len);
-    correlate_images(x, taps, g, |b, grid, work, (gh, gw)| {
-        // SAFETY: each image's output belongs to the one work item that emits it.
-        let dst = unsafe { shared.slice(b * m * plane, m * plane) };
-        emit_cropped(grid, m, gh, gw, oh, ow, dst, work);
-        finish_channels(dst, plane, bias, epilogue);
-    });
-    // SAFETY: every image's planes were written in full (all `oh` rows of `ow` columns of each channel).
-    unsafe { y.set_len(len) };
-    y
+    let write = |shared: SharedMut| {
+        correlate_images(x, taps, g, |b, grid, work, (gh, gw)| {
+            // SAFETY: each image's output belongs to the one work item that emits it.
+            let dst = unsafe { shared.slice(b * m * plane, m * plane) };
+            emit_cropped(grid, m, gh, gw, oh, ow, dst, work);
+            finish_channels(dst, plane, bias, epilogue);
+        });
+    };
+    // SAFETY: every image's planes are written in full (all `oh` rows of `ow` columns of each channel).
+    unsafe { written_in_full(g.output_len(), 0, write) }
 }
 
 /// [`correlate`] for `g`: each image zero-padded, channels innermost, and `emit(image, grid, work,
@@ -200,40 +198,12 @@ fn correlate_images(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::conv2d::test_support::{relative_error, values as data};
     use crate::kernels::conv2d::{conv2d_forward_im2col, conv_transpose_by_col2im};
 
-    fn data(n: usize, seed: u64) -> Vec<f32> {
-        (0..n)
-            .map(|i| ((i as u64 * 2654435761 + seed * 97) % 1000) as f32 / 500.0 - 1.0)
-            .collect()
-    }
-
+    /// 3x3 filters, stride 1.
     fn geometry(batch: usize, c: usize, h: usize, w: usize, m: usize, p: usize) -> ConvGeometry {
-        ConvGeometry {
-            batch,
-            in_channels: c,
-            height: h,
-            width: w,
-            out_channels: m,
-            kernel_h: 3,
-            kernel_w: 3,
-            padding: p,
-            stride: 1,
-            dilation: 1,
-        }
-    }
-
-    /// Largest difference relative to the reference's mean magnitude; NaN fails.
-    fn relative_error(got: &[f32], want: &[f32]) -> f32 {
-        assert_eq!(got.len(), want.len());
-        assert!(got.iter().all(|v| v.is_finite()), "non-finite output");
-        let mean = want.iter().map(|v| v.abs()).sum::<f32>() / want.len() as f32;
-        let worst = got
-            .iter()
-            .zip(want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
-        worst / mean
+        crate::kernels::conv2d::test_support::geometry(batch, c, (h, w), m, 3, p, 1)
     }
 
     /// The MNIST network's second layer and its input gradient, odd and unequal sides, a wide map.

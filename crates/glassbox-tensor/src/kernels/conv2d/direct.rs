@@ -328,28 +328,26 @@ pub fn forward(
     g: &ConvGeometry,
     epilogue: super::Epilogue,
 ) -> Vec<f32> {
-    use crate::kernels::parallel::SharedMut;
+    use crate::kernels::parallel::{written_in_full, SharedMut};
     let (oh, ow) = g.output_hw().expect("checked geometry");
     let (m, plane) = (g.out_channels, oh * ow);
-    let len = g.output_len();
-    let mut y = Vec::with_capacity(len);
-    let shared = SharedMut::spare(&mut y, len);
-    for_each_item(x, w, g, |b, groups, wide, out| {
-        for (i, o) in (groups.start * CO..(groups.end * CO).min(m)).enumerate() {
-            let bo = bias.get(o).copied().unwrap_or(0.0);
-            let src = &out[i * wide.stride..];
-            // SAFETY: each (image, channel) plane belongs to one work item.
-            let dst = unsafe { shared.slice((b * m + o) * plane, plane) };
-            for (r, row) in dst.chunks_exact_mut(ow).enumerate() {
-                for (d, &v) in row.iter_mut().zip(&src[r * wide.wp..r * wide.wp + ow]) {
-                    *d = epilogue.apply(v, bo);
+    let fill = |shared: SharedMut| {
+        for_each_item(x, w, g, |b, groups, wide, out| {
+            for (i, o) in (groups.start * CO..(groups.end * CO).min(m)).enumerate() {
+                let bo = bias.get(o).copied().unwrap_or(0.0);
+                let src = &out[i * wide.stride..];
+                // SAFETY: each (image, channel) plane belongs to one work item.
+                let dst = unsafe { shared.slice((b * m + o) * plane, plane) };
+                for (r, row) in dst.chunks_exact_mut(ow).enumerate() {
+                    for (d, &v) in row.iter_mut().zip(&src[r * wide.wp..r * wide.wp + ow]) {
+                        *d = epilogue.apply(v, bo);
+                    }
                 }
             }
-        }
-    });
-    // SAFETY: the items wrote every plane of every image.
-    unsafe { y.set_len(len) };
-    y
+        });
+    };
+    // SAFETY: the items write every plane of every image.
+    unsafe { written_in_full(g.output_len(), 0, fill) }
 }
 
 /// The input gradient of the stride-1 convolution `g` from its output gradient `gy`, as the direct
@@ -485,10 +483,12 @@ fn gradient_tiles(
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::values;
     use super::super::{conv_transpose_by_col2im, ConvGeometry, Epilogue};
     use super::*;
     use crate::kernels::activation::has_avx512f;
 
+    /// Stride 1.
     fn geometry(
         b: usize,
         c: usize,
@@ -497,18 +497,7 @@ mod tests {
         k: usize,
         p: usize,
     ) -> ConvGeometry {
-        ConvGeometry {
-            batch: b,
-            in_channels: c,
-            height: hw.0,
-            width: hw.1,
-            out_channels: m,
-            kernel_h: k,
-            kernel_w: k,
-            padding: p,
-            stride: 1,
-            dilation: 1,
-        }
+        super::super::test_support::geometry(b, c, hw, m, k, p, 1)
     }
 
     /// Whether this CPU (or `GLASSBOX_CPU`) lacks AVX-512F, said on stderr: the direct path cannot run.
@@ -520,19 +509,6 @@ mod tests {
             );
         }
         skip
-    }
-
-    /// Deterministic values in (-1, 1).
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
     }
 
     /// The convolution summed in f64, straight from its definition.

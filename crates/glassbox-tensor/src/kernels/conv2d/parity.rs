@@ -21,7 +21,7 @@ use super::tiled::{
 use super::{ConvGeometry, Epilogue};
 use crate::kernels::bias::channel_sums;
 use crate::kernels::gemm::{transpose_into, Mat};
-use crate::kernels::parallel::{with_third_scratch, SharedMut};
+use crate::kernels::parallel::{with_third_scratch, written_in_full, SharedMut};
 
 /// Channels on each side, at least: the products are `tiles x 4C` by `4C x out` (forward) and
 /// `tiles x out` by `out x 4C` (transposed), too thin below this.
@@ -73,22 +73,20 @@ pub fn forward(
     let (gh, gw) = tiles.grid_hw();
     let (h, wd) = (g.height, g.width);
     let (image_len, plane) = (c * h * wd, oh * ow);
-    let len = g.output_len();
-    let mut y = Vec::with_capacity(len + capacity);
-    let shared = SharedMut::spare(&mut y, len);
     let fill = |b: usize, padded: &mut [f32]| {
         parity_planes(&x[b * image_len..(b + 1) * image_len], c, h, wd, iw, padded)
     };
-    let emit = |b: usize, grid: &[f32], work: &mut [f32]| {
-        // SAFETY: each image's output belongs to the one work item that emits it.
-        let dst = unsafe { shared.slice(b * m * plane, m * plane) };
-        emit_cropped(grid, m, gh, gw, oh, ow, dst, work);
-        finish_channels(dst, plane, bias, epilogue);
+    let write = |shared: SharedMut| {
+        let emit = |b: usize, grid: &[f32], work: &mut [f32]| {
+            // SAFETY: each image's output belongs to the one work item that emits it.
+            let dst = unsafe { shared.slice(b * m * plane, m * plane) };
+            emit_cropped(grid, m, gh, gw, oh, ow, dst, work);
+            finish_channels(dst, plane, bias, epilogue);
+        };
+        correlate(&F4X4_2X2, g.batch, k, m, tiles, &u, fill, emit);
     };
-    correlate(&F4X4_2X2, g.batch, k, m, tiles, &u, fill, emit);
-    // SAFETY: every image's planes were written in full (all `oh` rows of `ow` columns of each channel).
-    unsafe { y.set_len(len) };
-    y
+    // SAFETY: every image's planes are written in full (all `oh` rows of `ow` columns of each channel).
+    unsafe { written_in_full(g.output_len(), capacity, write) }
 }
 
 /// The transposed convolution of `x` (the input gradient of `g` from an output gradient `x`) plus `bias`
@@ -121,9 +119,6 @@ pub fn transposed(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec<f
     let (_, iw) = tiles.input_hw();
     let (_, gw) = tiles.grid_hw();
     let (in_len, plane) = (k * oh * ow, h * wd);
-    let len = g.input_len();
-    let mut z = Vec::with_capacity(len);
-    let shared = SharedMut::spare(&mut z, len);
     // Input row r is padded row r + 1, column q padded column q + 1.
     let fill = |b: usize, padded: &mut [f32]| {
         channels_last(
@@ -136,7 +131,7 @@ pub fn transposed(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec<f
             iw + 1,
         )
     };
-    let emit = |b: usize, grid: &[f32], work: &mut [f32]| {
+    let emit = |shared: SharedMut, b: usize, grid: &[f32], work: &mut [f32]| {
         // SAFETY: each image's output belongs to the one work item that emits it.
         let dst = unsafe { shared.slice(b * c * plane, c * plane) };
         for p in 0..wr {
@@ -163,16 +158,16 @@ pub fn transposed(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec<f
             }
         }
         if !bias.is_empty() {
-            for (out, &bo) in dst.chunks_exact_mut(plane).zip(bias) {
-                out.iter_mut().for_each(|v| *v += bo);
-            }
+            finish_channels(dst, plane, bias, Epilogue::Bias);
         }
     };
-    correlate(&F4X4_2X2, g.batch, k, m, tiles, &u, fill, emit);
+    let write = |shared: SharedMut| {
+        let emit = |b: usize, grid: &[f32], work: &mut [f32]| emit(shared, b, grid, work);
+        correlate(&F4X4_2X2, g.batch, k, m, tiles, &u, fill, emit);
+    };
     // SAFETY: every output row `2p - e` (all of 0..h) and column `2q - f` (all of 0..wd) of every
-    // channel was written.
-    unsafe { z.set_len(len) };
-    z
+    // channel is written.
+    unsafe { written_in_full(g.input_len(), 0, write) }
 }
 
 /// Where weight `i` of `(m, c, 4, 4)` filters goes among [`forward`]'s taps: tap `(dy, dx)` is a
@@ -250,46 +245,12 @@ pub fn weight_gradient(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::conv2d::test_support::{relative_error, values as data};
     use crate::kernels::conv2d::{conv2d_forward_im2col, conv_transpose_by_col2im};
 
-    fn data(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
-
+    /// 4x4 filters, stride 2, padding 1.
     fn geometry(batch: usize, c: usize, h: usize, w: usize, m: usize) -> ConvGeometry {
-        ConvGeometry {
-            batch,
-            in_channels: c,
-            height: h,
-            width: w,
-            out_channels: m,
-            kernel_h: 4,
-            kernel_w: 4,
-            padding: 1,
-            stride: 2,
-            dilation: 1,
-        }
-    }
-
-    /// Largest difference relative to the reference's mean magnitude.
-    fn relative_error(got: &[f32], want: &[f32]) -> f32 {
-        assert_eq!(got.len(), want.len());
-        assert!(got.iter().all(|v| v.is_finite()), "non-finite output");
-        let mean = want.iter().map(|v| v.abs()).sum::<f32>() / want.len() as f32;
-        let worst = got
-            .iter()
-            .zip(want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
-        worst / mean
+        crate::kernels::conv2d::test_support::geometry(batch, c, (h, w), m, 4, 1, 2)
     }
 
     /// The DCGAN's shape, odd and unequal sides, one image and many.

@@ -17,7 +17,8 @@ use rayon::prelude::*;
 use crate::kernels::activation::dispatch_avx512;
 use crate::kernels::gemm::{sgemm, transpose_into, Mat, MatMut};
 use crate::kernels::parallel::{
-    band_threads, with_scratch, with_second_scratch, with_third_scratch, SharedMut, MIN_WORK_ITEMS,
+    band_threads, with_scratch, with_second_scratch, with_third_scratch, written_in_full,
+    SharedMut, MIN_WORK_ITEMS,
 };
 
 /// Outputs per tile side.
@@ -141,42 +142,60 @@ impl Tiles {
     pub fn grid_hw(&self) -> (usize, usize) {
         (STEP * self.th, STEP * self.tw)
     }
+
+    /// `f(t0 + tile, position)` for each tile, row by row, with the position of its first input in
+    /// the input rows ([`Tiles::input_hw`]).
+    fn each(&self, t0: usize, f: impl FnMut(usize, usize)) {
+        self.each_in(self.input_hw().1, t0, f)
+    }
+
+    /// The same with the position of its first output in the grid ([`Tiles::grid_hw`]).
+    fn each_output(&self, t0: usize, f: impl FnMut(usize, usize)) {
+        self.each_in(self.grid_hw().1, t0, f)
+    }
+
+    fn each_in(&self, row: usize, t0: usize, mut f: impl FnMut(usize, usize)) {
+        for ty in 0..self.th {
+            for tx in 0..self.tw {
+                f(t0 + ty * self.tw + tx, STEP * (ty * row + tx));
+            }
+        }
+    }
 }
 
 /// `U[a * n + b]` (`k x m`, row-major) from filters given tap by tap: tap `(i, j)` is the `k x m`
 /// matrix at `taps[(i r + j) k m..]`.
 pub(crate) fn transform_filters(scheme: &Scheme, taps: &[f32], k: usize, m: usize) -> Vec<f32> {
     let (n, r, len) = (scheme.n, scheme.r, k * m);
-    let mut u = Vec::with_capacity(n * n * len);
-    let shared = SharedMut::spare(&mut u, n * n * len);
-    (0..n * n).into_par_iter().for_each(|ab| {
-        let (a, b) = (ab / n, ab % n);
-        // SAFETY: each of the n² matrices is written by one iteration.
-        let dst = unsafe { shared.slice(ab * len, len) };
-        let coefs: Vec<(f32, &[f32])> = (0..r * r)
-            .map(|t| {
-                let coef = scheme.g[a * r + t / r] * scheme.g[b * r + t % r];
-                (coef, &taps[t * len..(t + 1) * len])
-            })
-            .filter(|&(coef, _)| coef != 0.0)
-            .collect();
-        // A chunk at a time, every term while it is in L1: the matrices are written once, not zeroed
-        // and added to.
-        for (c0, chunk) in dst.chunks_mut(FILTER_CHUNK).enumerate() {
-            let at = c0 * FILTER_CHUNK;
-            let mut terms = coefs.iter();
-            match terms.next() {
-                Some(&(coef, tap)) => scaled(chunk, coef, &tap[at..at + chunk.len()]),
-                None => chunk.fill(0.0),
+    let fill = |shared: SharedMut| {
+        (0..n * n).into_par_iter().for_each(|ab| {
+            let (a, b) = (ab / n, ab % n);
+            // SAFETY: matrix `ab` is this iteration's alone.
+            let dst = unsafe { shared.slice(ab * len, len) };
+            let coefs: Vec<(f32, &[f32])> = (0..r * r)
+                .map(|t| {
+                    let coef = scheme.g[a * r + t / r] * scheme.g[b * r + t % r];
+                    (coef, &taps[t * len..(t + 1) * len])
+                })
+                .filter(|&(coef, _)| coef != 0.0)
+                .collect();
+            // A chunk at a time, every term while it is in L1: the matrices are written once, not
+            // zeroed and added to.
+            for (c0, chunk) in dst.chunks_mut(FILTER_CHUNK).enumerate() {
+                let at = c0 * FILTER_CHUNK;
+                let mut terms = coefs.iter();
+                match terms.next() {
+                    Some(&(coef, tap)) => scaled(chunk, coef, &tap[at..at + chunk.len()]),
+                    None => chunk.fill(0.0),
+                }
+                for &(coef, tap) in terms {
+                    axpy(chunk, coef, &tap[at..at + chunk.len()]);
+                }
             }
-            for &(coef, tap) in terms {
-                axpy(chunk, coef, &tap[at..at + chunk.len()]);
-            }
-        }
-    });
-    // SAFETY: every matrix was written in full.
-    unsafe { u.set_len(n * n * len) };
-    u
+        });
+    };
+    // SAFETY: each of the n² matrices is written in full by one iteration.
+    unsafe { written_in_full(n * n * len, 0, fill) }
 }
 
 dispatch_avx512! {
@@ -264,13 +283,9 @@ pub(crate) fn correlate(
                 with_second_scratch((2 * gh + 1) * gw * m, |grid| {
                     let (grid, emit_work) = grid.split_at_mut((gh + 1) * gw * m);
                     for i in 0..count {
-                        for ty in 0..tiles.th {
-                            for tx in 0..tiles.tw {
-                                let t = i * per_image + ty * tiles.tw + tx;
-                                let at = (STEP * ty * gw + STEP * tx) * m;
-                                (scheme.output_tile)(prod, t, t_n, m, work, grid, at, gw * m);
-                            }
-                        }
+                        tiles.each_output(i * per_image, |t, at| {
+                            (scheme.output_tile)(prod, t, t_n, m, work, grid, at * m, gw * m)
+                        });
                         emit(first + i, grid, emit_work);
                     }
                 });
@@ -292,13 +307,9 @@ pub(crate) fn input_tiles(
     t_n: usize,
 ) {
     let (_, iw) = tiles.input_hw();
-    for ty in 0..tiles.th {
-        for tx in 0..tiles.tw {
-            let t = t0 + ty * tiles.tw + tx;
-            let at = (STEP * ty * iw + STEP * tx) * k;
-            (scheme.input_tile)(padded, at, iw * k, k, work, v, t, t_n);
-        }
-    }
+    tiles.each(t0, |t, at| {
+        (scheme.input_tile)(padded, at * k, iw * k, k, work, v, t, t_n)
+    });
 }
 
 /// One image `(k, rows, cols)` into `dst` with channels innermost: position `(r, q)` at `at + r * iw +
@@ -671,53 +682,23 @@ pub(crate) fn weight_gradient_taps(
 ) -> Vec<f32> {
     use crate::kernels::parallel::{for_parts, reduction_parts, sum_in_order};
     let (nn, len) = (scheme.nn(), k * m);
-    let (ih, iw) = tiles.input_hw();
-    let (gh, gw) = tiles.grid_hw();
     let per_image = tiles.count();
     let images = images_per_item(&tiles, batch);
     let parts = reduction_parts(batch * per_image, TILES_PER_PARTIAL).min(MAX_PARTIALS);
     let inner = band_threads(parts);
     let partials = for_parts(batch, parts, |_, range| {
-        // The transformed gradients, written by the first item's products.
-        let mut acc = Vec::with_capacity(nn * len);
-        let du = SharedMut::spare(&mut acc, nn * len);
-        for (n, first) in range.clone().step_by(images).enumerate() {
-            let count = images.min(range.end - first);
-            let t_n = count * per_image;
-            with_scratch(nn * t_n * (k + m) + nn * k.max(m), |buf| {
-                let (v, rest) = buf.split_at_mut(nn * t_n * k);
-                let (dm, work) = rest.split_at_mut(nn * t_n * m);
-                with_second_scratch((ih * iw * k).max(gh * gw * m), |padded| {
-                    for i in 0..count {
-                        let b = first + i;
-                        fill_x(b, &mut padded[..ih * iw * k]);
-                        input_tiles(scheme, &tiles, padded, k, work, v, i * per_image, t_n);
-                        let grid = &mut padded[..gh * gw * m];
-                        fill_gy(b, grid);
-                        for ty in 0..tiles.th {
-                            for tx in 0..tiles.tw {
-                                let t = i * per_image + ty * tiles.tw + tx;
-                                let at = (STEP * ty * gw + STEP * tx) * m;
-                                (scheme.gradient_tile)(grid, at, gw * m, m, work, dm, t, t_n);
-                            }
-                        }
-                    }
-                });
-                for kk in 0..nn {
-                    sgemm(
-                        // SAFETY: this part alone holds `acc`; its first item's products write it all.
-                        unsafe { MatMut::shared(du, kk * len, k, m, m) },
-                        n > 0,
-                        Mat::rows(&v[kk * t_n * k..(kk + 1) * t_n * k], t_n, k).t(),
-                        Mat::rows(&dm[kk * t_n * m..(kk + 1) * t_n * m], t_n, m),
-                        inner,
-                    );
-                }
-            });
-        }
-        // SAFETY: the first item's products wrote every matrix (a part holds at least one image).
-        unsafe { acc.set_len(nn * len) };
-        acc
+        let fill = |du: SharedMut| {
+            for (n, first) in range.clone().step_by(images).enumerate() {
+                let item = first..(first + images).min(range.end);
+                // SAFETY: this part alone holds `du`, and its items run one after another.
+                let product = |kk: usize| unsafe { MatMut::shared(du, kk * len, k, m, m) };
+                let fills = (&fill_x, &fill_gy);
+                item_gradient(scheme, &tiles, item, k, m, fills, product, n > 0, inner);
+            }
+        };
+        // SAFETY: the part's first item's products write all of the buffer (a part holds at least one
+        // image); the others add to it.
+        unsafe { written_in_full(nn * len, 0, fill) }
     });
     let du = sum_in_order(partials, || unreachable!("at least one partial"));
     // dtaps[(i, j)] = Σ_ab G[a][i] G[b][j] dU[a n + b].
@@ -732,6 +713,51 @@ pub(crate) fn weight_gradient_taps(
         }
     });
     dtaps
+}
+
+/// One work item's share of [`weight_gradient_taps`]: the input and output-gradient tiles of images
+/// `item`, and the `n²` products `dU[kk] (+)= Vᵀ (A dY Aᵀ)` into `product(kk)`, added to with `accumulate`.
+#[allow(clippy::too_many_arguments)]
+fn item_gradient<'a>(
+    scheme: &Scheme,
+    tiles: &Tiles,
+    item: std::ops::Range<usize>,
+    k: usize,
+    m: usize,
+    (fill_x, fill_gy): (&impl Fn(usize, &mut [f32]), &impl Fn(usize, &mut [f32])),
+    product: impl Fn(usize) -> MatMut<'a>,
+    accumulate: bool,
+    inner: crate::kernels::gemm::Threads,
+) {
+    let nn = scheme.nn();
+    let (ih, iw) = tiles.input_hw();
+    let (gh, gw) = tiles.grid_hw();
+    let per_image = tiles.count();
+    let t_n = item.len() * per_image;
+    with_scratch(nn * t_n * (k + m) + nn * k.max(m), |buf| {
+        let (v, rest) = buf.split_at_mut(nn * t_n * k);
+        let (dm, work) = rest.split_at_mut(nn * t_n * m);
+        with_second_scratch((ih * iw * k).max(gh * gw * m), |padded| {
+            for (i, b) in item.clone().enumerate() {
+                fill_x(b, &mut padded[..ih * iw * k]);
+                input_tiles(scheme, tiles, padded, k, work, v, i * per_image, t_n);
+                let grid = &mut padded[..gh * gw * m];
+                fill_gy(b, grid);
+                tiles.each_output(i * per_image, |t, at| {
+                    (scheme.gradient_tile)(grid, at * m, gw * m, m, work, dm, t, t_n)
+                });
+            }
+        });
+        for kk in 0..nn {
+            sgemm(
+                product(kk),
+                accumulate,
+                Mat::rows(&v[kk * t_n * k..(kk + 1) * t_n * k], t_n, k).t(),
+                Mat::rows(&dm[kk * t_n * m..(kk + 1) * t_n * m], t_n, m),
+                inner,
+            );
+        }
+    });
 }
 
 #[cfg(test)]
