@@ -91,7 +91,7 @@ fn data_info_names_the_cpu_kernel_paths_and_honours_the_override() {
         portable.contains("LSTM step: glassbox fused step, portable")
             && portable.contains("small-map convolutions: im2col + the matrix product")
             && portable.contains(
-                "4x4 stride-2 convolutions (DCGAN): Winograd F(4x4, 2x2) on parity planes, portable"
+                "4x4 stride-2 convolutions (DCGAN): Winograd F(4x4, 2x2) and F(7x7, 2x2) on parity planes, portable"
             )
             && portable.contains("3x3 convolutions of batches (32-128 channels): Winograd F(4x4, 3x3)"),
         "{portable}"

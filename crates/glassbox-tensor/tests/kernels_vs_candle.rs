@@ -8,7 +8,7 @@ use glassbox_tensor::ops::{
     upsample_nearest2d, ConvParams, ConvTransposeParams,
 };
 mod common;
-use common::{assert_close, random, relative_error};
+use common::{assert_close, assert_within, random, relative_error};
 
 #[test]
 fn a_nan_anywhere_is_an_error_not_a_match() {
@@ -42,6 +42,24 @@ fn check_conv(
     d: usize,
     seed: u64,
 ) {
+    check_conv_within(1e-4, b, c, h, w, m, k, p, s, d, seed)
+}
+
+/// [`check_conv`] with the forward pass held to `forward_tolerance`.
+#[allow(clippy::too_many_arguments)]
+fn check_conv_within(
+    forward_tolerance: f32,
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    m: usize,
+    k: usize,
+    p: usize,
+    s: usize,
+    d: usize,
+    seed: u64,
+) {
     let params = ConvParams {
         padding: p,
         stride: s,
@@ -55,7 +73,8 @@ fn check_conv(
         let fast = conv2d(&x, &wt, bias.then_some(bs.as_tensor()), params, relu).unwrap();
         let reference =
             reference_conv2d(&x, &wt, bias.then_some(bs.as_tensor()), params, relu).unwrap();
-        assert_close(
+        assert_within(
+            forward_tolerance,
             &format!("{what} bias={bias} relu={relu}: forward"),
             &fast,
             &reference,
@@ -116,7 +135,9 @@ fn conv2d_at_the_mnist_and_vgg_shapes() {
     // Batches that take the tiled Winograd paths (`kernels::conv2d::{batched3x3, parity}`: 256 tiles
     // a call): the MNIST layer, and the DCGAN discriminator's 4x4 stride-2 layer with fewer channels.
     check_conv(8, 32, 26, 26, 64, 3, 0, 1, 1, 130);
-    check_conv(64, 16, 14, 14, 32, 4, 1, 2, 1, 140);
+    // A 7x7 output map: F(7x7, 2x2), whose rounding is about 3.5 times F(4x4, 2x2)'s (1.03e-4 here
+    // with the ReLU).
+    check_conv_within(3e-4, 64, 16, 14, 14, 32, 4, 1, 2, 1, 140);
 }
 
 /// A frozen network asked for the gradient of its input (VGG in style transfer): no weight gradient, and

@@ -9,7 +9,7 @@
 //! a partition that follows the geometry alone, so it is the same on every run, whatever the thread count.
 //! Two special paths: small stride-1 maps convolve directly on AVX-512 ([`direct`]), and 4x4 stride-2
 //! layers with padding 1 (the DCGAN's), forward, transposed and weight gradient, run as Winograd
-//! F(4x4, 2x2) over parity planes ([`parity`]).
+//! F(4x4, 2x2) over parity planes, or F(7x7, 2x2) where that covers a 7x7 map in one tile ([`parity`]).
 
 pub mod batched3x3;
 pub mod direct;
@@ -327,7 +327,7 @@ pub enum ForwardPath {
     Winograd,
     /// The direct AVX-512 kernel ([`direct`]).
     Direct,
-    /// Winograd F(4x4, 2x2) on parity planes ([`parity`]).
+    /// Winograd F(4x4, 2x2) or F(7x7, 2x2) on parity planes ([`parity`]).
     Parity,
     /// im2col + the matrix product.
     Im2col,

@@ -128,9 +128,9 @@ pub fn paths() -> Vec<(&'static str, &'static str)> {
         (
             "4x4 stride-2 convolutions (DCGAN)",
             match t {
-                Tier::Avx512 => "Winograd F(4x4, 2x2) on parity planes, transforms for AVX-512",
-                Tier::Avx2 => "Winograd F(4x4, 2x2) on parity planes, transforms for AVX2+FMA",
-                Tier::Portable => "Winograd F(4x4, 2x2) on parity planes, portable transforms",
+                Tier::Avx512 => "Winograd F(4x4, 2x2) and F(7x7, 2x2) on parity planes, transforms for AVX-512",
+                Tier::Avx2 => "Winograd F(4x4, 2x2) and F(7x7, 2x2) on parity planes, transforms for AVX2+FMA",
+                Tier::Portable => "Winograd F(4x4, 2x2) and F(7x7, 2x2) on parity planes, portable transforms",
             },
         ),
         (

@@ -37,6 +37,11 @@ pub fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
 
 /// Fails unless `relative_error(ours, reference) < 1e-4`.
 pub fn assert_close(what: &str, ours: &Tensor, reference: &Tensor) {
+    assert_within(1e-4, what, ours, reference)
+}
+
+/// Fails unless `relative_error(ours, reference) < tolerance`.
+pub fn assert_within(tolerance: f32, what: &str, ours: &Tensor, reference: &Tensor) {
     let err = relative_error(ours, reference);
-    assert!(err < 1e-4, "{what}: relative error {err:.2e}");
+    assert!(err < tolerance, "{what}: relative error {err:.2e}");
 }

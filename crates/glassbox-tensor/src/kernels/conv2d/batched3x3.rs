@@ -40,9 +40,8 @@ pub fn pays(g: &ConvGeometry) -> bool {
     applies(g)
         && g.in_channels.max(g.out_channels) <= MAX_CHANNELS
         && g.batch >= MIN_WORK_ITEMS
-        && g.output_hw().is_some_and(|(oh, ow)| {
-            super::tiled::enough_tiles(&Tiles::covering(&F4X4_3X3, oh, ow), g.batch)
-        })
+        && g.output_hw()
+            .is_some_and(|(oh, ow)| super::tiled::enough_tiles(oh, ow, g.batch))
 }
 
 /// `y = epilogue(conv(x, w) + bias)`, `w` as `(out, in, 3, 3)`, for a convolution that [`applies`].
