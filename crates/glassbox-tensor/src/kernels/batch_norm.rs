@@ -8,70 +8,87 @@ mod dense;
 use super::activation::dispatch_avx512;
 use super::parallel::{for_parts, threads, SharedMut};
 
-/// Partial sums a plane's f64 sums keep side by side. One running sum waited on each add before the
-/// next (four cycles a value): the DCGAN's training step spent about 9% of its samples in batch
-/// normalization (`perf record` of `kernels_bench --case dcgan_train`). The order stays fixed, so the
-/// sums do not depend on the thread count.
-const LANES: usize = 8;
+/// float32 lanes of a plane's sums: each sums at most `BLOCK / F32_LANES` = 64 values before the block
+/// joins the channel's float64 total, so a block's rounding stays small (at worst 64 x 2^-24 of the
+/// block's magnitude) while the lanes run twice as wide as float64 ones. Summed in float64 throughout,
+/// batch normalization took 6.5% of a DCGAN step's samples (`perf record` of `kernels_bench --case
+/// dcgan_train`). The order is fixed, so the sums do not depend on the thread count.
+const F32_LANES: usize = 16;
+const BLOCK: usize = 1024;
 
-/// The lanes' sums added pairwise, then the values past the last whole group of [`LANES`].
-#[inline(always)]
-fn reduce(acc: [f64; LANES], rest: impl Iterator<Item = f64>) -> f64 {
-    let pairs = [
-        acc[0] + acc[4],
-        acc[1] + acc[5],
-        acc[2] + acc[6],
-        acc[3] + acc[7],
-    ];
-    rest.fold((pairs[0] + pairs[2]) + (pairs[1] + pairs[3]), |t, v| t + v)
+/// Two sums over a channel's planes: float32 lanes, joined into float64 every [`BLOCK`] values or so and
+/// at the end, in a fixed order. The lanes carry across planes (a 7x7 plane is only three groups of
+/// lanes).
+#[derive(Default)]
+struct LaneSums {
+    lanes: [[f32; F32_LANES]; 2],
+    pending: usize,
+    total: [f64; 2],
 }
 
-dispatch_avx512! {
-    /// Adds `Σ (x - shift)^p` over `x` to `out` (`square` chooses p = 2, else p = 1), in f64.
-    fn add_sums(x: &[f32], shift: f64, square: bool, out: &mut f64) {
-        let term = |v: f32| {
-            let d = f64::from(v) - shift;
-            if square {
-                d * d
-            } else {
-                d
+impl LaneSums {
+    /// Adds `first(a[i], b[i])` to the first sum and `second(a[i], b[i])` to the second (`b` may be `a`
+    /// for terms of one value).
+    #[inline(always)]
+    fn add(
+        &mut self,
+        a: &[f32],
+        b: &[f32],
+        first: impl Fn(f32, f32) -> f32,
+        second: impl Fn(f32, f32) -> f32,
+    ) {
+        for (a, b) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
+            let [acc, acc2] = &mut self.lanes;
+            let (groups, others) = (a.chunks_exact(F32_LANES), b.chunks_exact(F32_LANES));
+            let (rest, other_rest) = (groups.remainder(), others.remainder());
+            for (g, h) in groups.zip(others) {
+                let g: &[f32; F32_LANES] = g.try_into().expect("chunks of F32_LANES");
+                let h: &[f32; F32_LANES] = h.try_into().expect("chunks of F32_LANES");
+                for l in 0..F32_LANES {
+                    acc[l] += first(g[l], h[l]);
+                    acc2[l] += second(g[l], h[l]);
+                }
             }
-        };
-        let mut acc = [0f64; LANES];
-        let groups = x.chunks_exact(LANES);
-        let rest = groups.remainder();
-        for g in groups {
-            let g: &[f32; LANES] = g.try_into().expect("chunks of LANES");
-            for i in 0..LANES {
-                acc[i] += term(g[i]);
+            for (&g, &h) in rest.iter().zip(other_rest) {
+                self.total[0] += f64::from(first(g, h));
+                self.total[1] += f64::from(second(g, h));
+            }
+            self.pending += a.len();
+            if self.pending >= BLOCK {
+                self.flush();
             }
         }
-        *out += reduce(acc, rest.iter().map(|&v| term(v)));
+    }
+
+    fn flush(&mut self) {
+        for (t, lanes) in self.total.iter_mut().zip(&mut self.lanes) {
+            *t += lanes.iter().fold(0f64, |t, &v| t + f64::from(v));
+            *lanes = [0.0; F32_LANES];
+        }
+        self.pending = 0;
+    }
+
+    fn finish(mut self) -> [f64; 2] {
+        self.flush();
+        self.total
     }
 }
 
 dispatch_avx512! {
-    /// Adds `Σ g` to `out[0]` and `Σ g (x - mean) inv_std` to `out[1]`, in f64.
-    fn add_gradient_sums(dy: &[f32], x: &[f32], mean: f64, inv_std: f64, out: &mut [f64; 2]) {
-        let (mut beta, mut gamma) = ([0f64; LANES], [0f64; LANES]);
-        let (groups, xs) = (dy.chunks_exact(LANES), x.chunks_exact(LANES));
-        let (rest, xrest) = (groups.remainder(), xs.remainder());
-        for (g, v) in groups.zip(xs) {
-            let g: &[f32; LANES] = g.try_into().expect("chunks of LANES");
-            let v: &[f32; LANES] = v.try_into().expect("chunks of LANES");
-            for i in 0..LANES {
-                let g = f64::from(g[i]);
-                beta[i] += g;
-                gamma[i] += g * (f64::from(v[i]) - mean) * inv_std;
-            }
+    /// Adds `Σ (x - shift)^p` over `x` to the first of `sums` (`square` chooses p = 2, else p = 1).
+    fn add_sums(x: &[f32], shift: f32, square: bool, sums: &mut LaneSums) {
+        if square {
+            sums.add(x, x, |v, _| (v - shift) * (v - shift), |_, _| 0.0);
+        } else {
+            sums.add(x, x, |v, _| v - shift, |_, _| 0.0);
         }
-        out[0] += reduce(beta, rest.iter().map(|&g| f64::from(g)));
-        out[1] += reduce(
-            gamma,
-            rest.iter()
-                .zip(xrest)
-                .map(|(&g, &v)| f64::from(g) * (f64::from(v) - mean) * inv_std),
-        );
+    }
+}
+
+dispatch_avx512! {
+    /// Adds `Σ g` to the first of `sums` and `Σ g (x - mean)` to the second.
+    fn add_gradient_sums(dy: &[f32], x: &[f32], mean: f32, sums: &mut LaneSums) {
+        sums.add(dy, x, |g, _| g, |g, v| g * (v - mean));
     }
 }
 
@@ -85,21 +102,19 @@ dispatch_avx512! {
 }
 
 dispatch_avx512! {
-    /// `dst = k (dy - shift - x̂ slope)` with `x̂ = (x - mean) inv_std`, in f64.
-    #[allow(clippy::too_many_arguments)]
+    /// `dst = k dy + slope (x - mean) + shift`: the input gradient with its coefficients folded
+    /// ([`backward`]); `x - mean` first, so that values near the mean lose nothing to cancellation.
     fn input_gradient(
         dst: &mut [f32],
         dy: &[f32],
         x: &[f32],
-        mean: f64,
-        inv_std: f64,
-        k: f64,
-        shift: f64,
-        slope: f64,
+        mean: f32,
+        k: f32,
+        slope: f32,
+        shift: f32,
     ) {
         for ((d, &g), &v) in dst.iter_mut().zip(dy).zip(x) {
-            let xhat = (f64::from(v) - mean) * inv_std;
-            *d = (k * (f64::from(g) - shift - xhat * slope)) as f32;
+            *d = k * g + (slope * (v - mean) + shift);
         }
     }
 }
@@ -167,14 +182,14 @@ pub fn channel_stats(x: &[f32], dims: Dims) -> ChannelStats {
     }
     let count = dims.per_channel().max(1) as f64;
     let stats = per_channel(dims.channels, |c| {
-        let mut sum = 0f64;
+        let mut sums = LaneSums::default();
         dims.planes(c)
-            .for_each(|r| add_sums(&x[r], 0.0, false, &mut sum));
-        let mean = sum / count;
-        let mut squares = 0f64;
+            .for_each(|r| add_sums(&x[r], 0.0, false, &mut sums));
+        let mean = (sums.finish()[0] / count) as f32;
+        let mut squares = LaneSums::default();
         dims.planes(c)
             .for_each(|r| add_sums(&x[r], mean, true, &mut squares));
-        (mean as f32, (squares / count) as f32)
+        (mean, (squares.finish()[0] / count) as f32)
     });
     ChannelStats {
         mean: stats.iter().map(|s| s.0).collect(),
@@ -252,19 +267,28 @@ pub fn backward(
     let mut dx = Vec::with_capacity(x.len());
     let out = SharedMut::spare(&mut dx, x.len());
     let sums = per_channel(dims.channels, |c| {
-        let (mu, s) = (f64::from(mean[c]), f64::from(inv_std[c]));
-        let mut sums = [0f64; 2];
+        let (mu, s) = (mean[c], f64::from(inv_std[c]));
+        let mut sums = LaneSums::default();
         for r in dims.planes(c) {
-            add_gradient_sums(&dy[r.clone()], &x[r], mu, s, &mut sums);
+            add_gradient_sums(&dy[r.clone()], &x[r], mu, &mut sums);
         }
-        let [dbeta, dgamma] = sums;
-        // dx = k (dy - dβ / M - x̂ dγ / M), k = γ inv_std.
+        let [dbeta, centred] = sums.finish();
+        let dgamma = centred * s;
+        // dx = k (dy - dβ / M - x̂ dγ / M), k = γ inv_std, x̂ = (x - mean) inv_std.
         let k = f64::from(gamma[c]) * s;
-        let (shift, slope) = (dbeta / m, dgamma / m);
+        let (shift, slope) = (-k * dbeta / m, -k * s * dgamma / m);
         for r in dims.planes(c) {
             // SAFETY: each channel's planes are disjoint from every other channel's.
             let dst = unsafe { out.slice(r.start, r.len()) };
-            input_gradient(dst, &dy[r.clone()], &x[r], mu, s, k, shift, slope);
+            input_gradient(
+                dst,
+                &dy[r.clone()],
+                &x[r],
+                mu,
+                k as f32,
+                slope as f32,
+                shift as f32,
+            );
         }
         (dgamma as f32, dbeta as f32)
     });
