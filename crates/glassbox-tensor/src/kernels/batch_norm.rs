@@ -263,8 +263,9 @@ pub fn backward(
         return dense::backward(x, dy, dims, mean, inv_std, gamma);
     }
     let m = dims.per_channel().max(1) as f64;
-    // Not zeroed first: every value is written below (a serial `memset` otherwise).
-    let mut dx = Vec::with_capacity(x.len());
+    // Not zeroed first: every value is written below (a serial `memset` otherwise). Room for the scale
+    // and shift gradients after it, where the candle op packs them (appending had copied all of `dx`).
+    let mut dx = Vec::with_capacity(x.len() + 2 * dims.channels);
     let out = SharedMut::spare(&mut dx, x.len());
     let sums = per_channel(dims.channels, |c| {
         let (mu, s) = (mean[c], f64::from(inv_std[c]));

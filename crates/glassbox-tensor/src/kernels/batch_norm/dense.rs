@@ -128,8 +128,9 @@ pub(super) fn backward(
     gamma: &[f32],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let m = dims.per_channel().max(1) as f64;
-    // Not zeroed first: every value is written below (a serial `memset` otherwise).
-    let mut dx = Vec::with_capacity(x.len());
+    // Not zeroed first: every value is written below (a serial `memset` otherwise). Room for the scale
+    // and shift gradients after it, where the candle op packs them (appending had copied all of `dx`).
+    let mut dx = Vec::with_capacity(x.len() + 2 * dims.channels);
     let out = SharedMut::spare(&mut dx, x.len());
     let parts = for_parts(dims.channels, threads(), |_, range| {
         let mu: Vec<f64> = mean[range.clone()].iter().map(|&v| f64::from(v)).collect();
