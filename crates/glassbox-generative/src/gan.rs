@@ -191,9 +191,10 @@ impl Generator {
                 bn1,
                 up1,
             } => {
-                let h = bn0.forward_t(&dense.forward(z)?, train)?.relu()?;
+                // Batch norm and ReLU as one op (slope 0).
+                let h = bn0.forward_t_leaky_relu(&dense.forward(z)?, train, 0.0)?;
                 let h = h.reshape((n, 128, 7, 7))?;
-                let h = bn1.forward_t(&up0.forward(&h)?, train)?.relu()?;
+                let h = bn1.forward_t_leaky_relu(&up0.forward(&h)?, train, 0.0)?;
                 up1.forward(&h)?.tanh()
             }
         }
@@ -295,7 +296,7 @@ impl Discriminator {
                 dense,
             } => {
                 let h = leaky_relu(&conv0.forward(x)?, 0.2)?;
-                let h = leaky_relu(&bn.forward_t(&conv1.forward(&h)?, train)?, 0.2)?;
+                let h = bn.forward_t_leaky_relu(&conv1.forward(&h)?, train, 0.2)?;
                 dense.forward(&h.flatten_from(1)?)
             }
         }

@@ -213,12 +213,23 @@ impl Dcgan {
         })
     }
 
-    fn batch_norm(&self, bn: &glassbox_tensor::nn::BatchNorm, x: &Tensor) -> Result<Tensor> {
+    /// Batch norm, then a leaky ReLU of `slope` (0: ReLU): one op on the fast side.
+    fn batch_norm(
+        &self,
+        bn: &glassbox_tensor::nn::BatchNorm,
+        x: &Tensor,
+        slope: f64,
+    ) -> Result<Tensor> {
         match self.imp {
-            Impl::Fast => bn.forward_t(x, true),
+            Impl::Fast => bn.forward_t_leaky_relu(x, true, slope),
             Impl::Candle => {
                 let (w, b) = (bn.weight(), bn.bias());
-                Ok(ops::reference_batch_norm(x, w, b, 1e-5)?.y)
+                let y = ops::reference_batch_norm(x, w, b, 1e-5)?.y;
+                if slope == 0.0 {
+                    y.relu()
+                } else {
+                    candle_nn::ops::leaky_relu(&y, slope)
+                }
             }
         }
     }
@@ -233,13 +244,9 @@ impl Dcgan {
             Impl::Fast => ops::conv_transpose2d(x, w, Some(b), p),
             Impl::Candle => ops::reference_conv_transpose2d(x, w, Some(b), p),
         };
-        let h = self
-            .batch_norm(&self.g_bn0, &z.matmul(&self.g_dense.t()?)?)?
-            .relu()?;
+        let h = self.batch_norm(&self.g_bn0, &z.matmul(&self.g_dense.t()?)?, 0.0)?;
         let h = h.reshape((z.dim(0)?, 128, 7, 7))?;
-        let h = self
-            .batch_norm(&self.g_bn1, &up(&h, &self.g_up[0])?)?
-            .relu()?;
+        let h = self.batch_norm(&self.g_bn1, &up(&h, &self.g_up[0])?, 0.0)?;
         up(&h, &self.g_up[1])?.tanh()
     }
 
@@ -261,7 +268,7 @@ impl Dcgan {
             self.d_bn.clone()
         };
         let h = ops::leaky_relu(&conv(x, &self.d_conv[0])?, 0.2)?;
-        let h = ops::leaky_relu(&self.batch_norm(&bn, &conv(&h, &self.d_conv[1])?)?, 0.2)?;
+        let h = self.batch_norm(&bn, &conv(&h, &self.d_conv[1])?, 0.2)?;
         let (dw, db) = &self.d_dense;
         h.flatten_from(1)?
             .matmul(&w(dw).t()?)?

@@ -3,9 +3,10 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use glassbox_tensor::ops::{
-    batch_norm, conv2d, conv_transpose2d, leaky_relu, lstm_recurrence, max_pool2d,
-    reference_batch_norm, reference_conv2d, reference_conv_transpose2d, reference_lstm_recurrence,
-    upsample_nearest2d, ConvParams, ConvTransposeParams,
+    batch_norm, batch_norm_leaky_relu, conv2d, conv_transpose2d, leaky_relu, lstm_recurrence,
+    max_pool2d, reference_batch_norm, reference_conv2d, reference_conv_transpose2d,
+    reference_lstm_recurrence, upsample_nearest2d, BatchNormOutput, ConvParams,
+    ConvTransposeParams,
 };
 mod common;
 use common::{assert_close, assert_within, random, relative_error};
@@ -429,52 +430,13 @@ fn nearest_upsampling_matches_candle_and_sums_gradients_over_blocks() {
 }
 
 /// The fused batch normalization against its candle composition (what runs off the CPU), forward, batch
-/// statistics and all three gradients, on image and dense shapes; then LeakyReLU against candle-nn's.
+/// statistics and all three gradients, on image and dense shapes, alone and followed by a ReLU or a
+/// leaky ReLU in the same op (against candle's own after the reference); then LeakyReLU against
+/// candle-nn's.
 #[test]
 fn batch_norm_and_leaky_relu_match_candle() {
-    for (k, dims) in [
-        vec![4, 3, 5, 6],
-        vec![9, 7],
-        vec![1, 2, 8, 3],
-        vec![6, 37],
-        vec![3, 2, 7, 7],
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let c = dims[1];
-        let x = Var::from_tensor(&((random(&dims, 60 + k as u64) * 3.0).unwrap() + 0.5).unwrap())
-            .unwrap();
-        let gamma = Var::from_tensor(&random(&[c], 70 + k as u64)).unwrap();
-        let beta = Var::from_tensor(&random(&[c], 80 + k as u64)).unwrap();
-        let r = random(&dims, 90 + k as u64);
-        let run = |fast: bool| {
-            let f = if fast {
-                batch_norm
-            } else {
-                reference_batch_norm
-            };
-            let out = f(x.as_tensor(), gamma.as_tensor(), beta.as_tensor(), 1e-5).unwrap();
-            let grads = (&out.y * &r)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let g = |v: &Var| grads.get(v.as_tensor()).unwrap().clone();
-            (out.y, out.mean, out.var, g(&x), g(&gamma), g(&beta))
-        };
-        let (fast, reference) = (run(true), run(false));
-        assert_close(&format!("batch_norm {dims:?} y"), &fast.0, &reference.0);
-        assert_close(&format!("batch_norm {dims:?} mean"), &fast.1, &reference.1);
-        assert_close(&format!("batch_norm {dims:?} var"), &fast.2, &reference.2);
-        assert_close(&format!("batch_norm {dims:?} dx"), &fast.3, &reference.3);
-        assert_close(
-            &format!("batch_norm {dims:?} dgamma"),
-            &fast.4,
-            &reference.4,
-        );
-        assert_close(&format!("batch_norm {dims:?} dbeta"), &fast.5, &reference.5);
+    for slope in [1.0, 0.0, 0.2] {
+        check_batch_norm(slope);
     }
     let x = Var::from_tensor(&random(&[3, 4, 5], 5)).unwrap();
     let r = random(&[3, 4, 5], 6);
@@ -493,6 +455,64 @@ fn batch_norm_and_leaky_relu_match_candle() {
         .unwrap()
         .to_string();
     assert!(err.contains("at least 2 values"), "{err}");
+    let two = random(&[2, 3], 7);
+    let err = batch_norm_leaky_relu(&two, &random(&[3], 8), &random(&[3], 9), 1e-5, -0.1)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("slope must be a number >= 0"), "{err}");
+}
+
+/// [`batch_norm_leaky_relu`] of `slope` (1: none) against the reference, then candle's ReLU or leaky
+/// ReLU.
+fn check_batch_norm(slope: f64) {
+    for (k, dims) in [
+        vec![4, 3, 5, 6],
+        vec![9, 7],
+        vec![1, 2, 8, 3],
+        vec![6, 37],
+        vec![3, 2, 7, 7],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let c = dims[1];
+        let x = Var::from_tensor(&((random(&dims, 60 + k as u64) * 3.0).unwrap() + 0.5).unwrap())
+            .unwrap();
+        let gamma = Var::from_tensor(&random(&[c], 70 + k as u64)).unwrap();
+        let beta = Var::from_tensor(&random(&[c], 80 + k as u64)).unwrap();
+        let r = random(&dims, 90 + k as u64);
+        let run = |fast: bool| {
+            let (xt, gt, bt) = (x.as_tensor(), gamma.as_tensor(), beta.as_tensor());
+            let out = if fast {
+                batch_norm_leaky_relu(xt, gt, bt, 1e-5, slope).unwrap()
+            } else {
+                let out = reference_batch_norm(xt, gt, bt, 1e-5).unwrap();
+                let y = match slope {
+                    1.0 => out.y.clone(),
+                    0.0 => out.y.relu().unwrap(),
+                    _ => candle_nn::ops::leaky_relu(&out.y, slope).unwrap(),
+                };
+                BatchNormOutput { y, ..out }
+            };
+            let grads = (&out.y * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let g = |v: &Var| grads.get(v.as_tensor()).unwrap().clone();
+            (out.y, out.mean, out.var, g(&x), g(&gamma), g(&beta))
+        };
+        let (fast, reference) = (run(true), run(false));
+        let what = format!("batch_norm {dims:?} then slope {slope}");
+        assert_close(&format!("{what}: y"), &fast.0, &reference.0);
+        assert_close(&format!("{what}: mean"), &fast.1, &reference.1);
+        assert_close(&format!("{what}: var"), &fast.2, &reference.2);
+        assert_close(&format!("{what}: dx"), &fast.3, &reference.3);
+        assert_close(&format!("{what}: dgamma"), &fast.4, &reference.4);
+        assert_close(&format!("{what}: dbeta"), &fast.5, &reference.5);
+    }
 }
 
 /// Every test in this file again on each instruction-set tier below this CPU's (`GLASSBOX_CPU=avx2`, then

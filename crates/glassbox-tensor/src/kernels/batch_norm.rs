@@ -27,31 +27,33 @@ struct LaneSums {
 }
 
 impl LaneSums {
-    /// Adds `first(a[i], b[i])` to the first sum and `second(a[i], b[i])` to the second (`b` may be `a`
-    /// for terms of one value).
+    /// Adds `first(a[i], b[i], c[i])` to the first sum and `second(..)` to the second (`b` and `c` may
+    /// repeat `a` for terms of fewer values).
     #[inline(always)]
     fn add(
         &mut self,
-        a: &[f32],
-        b: &[f32],
-        first: impl Fn(f32, f32) -> f32,
-        second: impl Fn(f32, f32) -> f32,
+        [a, b, c]: [&[f32]; 3],
+        first: impl Fn(f32, f32, f32) -> f32,
+        second: impl Fn(f32, f32, f32) -> f32,
     ) {
-        for (a, b) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
+        for ((a, b), c) in a.chunks(BLOCK).zip(b.chunks(BLOCK)).zip(c.chunks(BLOCK)) {
             let [acc, acc2] = &mut self.lanes;
-            let (groups, others) = (a.chunks_exact(F32_LANES), b.chunks_exact(F32_LANES));
-            let (rest, other_rest) = (groups.remainder(), others.remainder());
-            for (g, h) in groups.zip(others) {
+            let groups = a.chunks_exact(F32_LANES);
+            let (others, thirds) = (b.chunks_exact(F32_LANES), c.chunks_exact(F32_LANES));
+            let rest = groups.remainder().iter();
+            let rest = rest.zip(others.remainder()).zip(thirds.remainder());
+            for ((g, h), k) in groups.zip(others).zip(thirds) {
                 let g: &[f32; F32_LANES] = g.try_into().expect("chunks of F32_LANES");
                 let h: &[f32; F32_LANES] = h.try_into().expect("chunks of F32_LANES");
+                let k: &[f32; F32_LANES] = k.try_into().expect("chunks of F32_LANES");
                 for l in 0..F32_LANES {
-                    acc[l] += first(g[l], h[l]);
-                    acc2[l] += second(g[l], h[l]);
+                    acc[l] += first(g[l], h[l], k[l]);
+                    acc2[l] += second(g[l], h[l], k[l]);
                 }
             }
-            for (&g, &h) in rest.iter().zip(other_rest) {
-                self.total[0] += f64::from(first(g, h));
-                self.total[1] += f64::from(second(g, h));
+            for ((&g, &h), &k) in rest {
+                self.total[0] += f64::from(first(g, h, k));
+                self.total[1] += f64::from(second(g, h, k));
             }
             self.pending += a.len();
             if self.pending >= BLOCK {
@@ -78,43 +80,72 @@ dispatch_avx512! {
     /// Adds `Σ (x - shift)^p` over `x` to the first of `sums` (`square` chooses p = 2, else p = 1).
     fn add_sums(x: &[f32], shift: f32, square: bool, sums: &mut LaneSums) {
         if square {
-            sums.add(x, x, |v, _| (v - shift) * (v - shift), |_, _| 0.0);
+            sums.add([x; 3], |v, _, _| (v - shift) * (v - shift), |_, _, _| 0.0);
         } else {
-            sums.add(x, x, |v, _| v - shift, |_, _| 0.0);
+            sums.add([x; 3], |v, _, _| v - shift, |_, _, _| 0.0);
         }
     }
 }
 
-dispatch_avx512! {
-    /// Adds `Σ g` to the first of `sums` and `Σ g (x - mean)` to the second.
-    fn add_gradient_sums(dy: &[f32], x: &[f32], mean: f32, sums: &mut LaneSums) {
-        sums.add(dy, x, |g, _| g, |g, v| g * (v - mean));
+/// The gradient `g` of a leaky ReLU's output `y` (slope `slope`, at least 0) carried to its input:
+/// where `y > 0` the input was positive. Slope 1 is the identity, whatever `y`.
+#[inline(always)]
+fn through(g: f32, y: f32, slope: f32) -> f32 {
+    if y > 0.0 {
+        g
+    } else {
+        g * slope
+    }
+}
+
+/// A leaky ReLU of slope `slope` (0 for a ReLU, 1 for none).
+#[inline(always)]
+fn leaky(v: f32, slope: f32) -> f32 {
+    if v > 0.0 {
+        v
+    } else {
+        v * slope
     }
 }
 
 dispatch_avx512! {
-    /// `dst = x a + b`.
-    fn scale_shift(dst: &mut [f32], x: &[f32], a: f32, b: f32) {
+    /// Adds `Σ g'` to the first of `sums` and `Σ g' (x - mean)` to the second, `g' = through(dy, y, slope)`.
+    fn add_gradient_sums(dy: &[f32], y: &[f32], x: &[f32], mean: f32, slope: f32, sums: &mut LaneSums) {
+        sums.add(
+            [dy, y, x],
+            |g, y, _| through(g, y, slope),
+            |g, y, v| through(g, y, slope) * (v - mean),
+        );
+    }
+}
+
+dispatch_avx512! {
+    /// `dst = leaky(x a + b, slope)`.
+    fn scale_shift(dst: &mut [f32], x: &[f32], a: f32, b: f32, slope: f32) {
         for (d, &v) in dst.iter_mut().zip(x) {
-            *d = v * a + b;
+            *d = leaky(v * a + b, slope);
         }
     }
 }
 
 dispatch_avx512! {
-    /// `dst = k dy + slope (x - mean) + shift`: the input gradient with its coefficients folded
-    /// ([`backward`]); `x - mean` first, so that values near the mean lose nothing to cancellation.
+    /// `dst = k g' + slope (x - mean) + shift` with `g' = through(dy, y, leak)`: the input gradient with
+    /// its coefficients folded ([`backward_through_leaky_relu`]); `x - mean` first, so that values near
+    /// the mean lose nothing to cancellation.
+    #[allow(clippy::too_many_arguments)]
     fn input_gradient(
         dst: &mut [f32],
         dy: &[f32],
+        y: &[f32],
         x: &[f32],
         mean: f32,
+        leak: f32,
         k: f32,
         slope: f32,
         shift: f32,
     ) {
-        for ((d, &g), &v) in dst.iter_mut().zip(dy).zip(x) {
-            *d = k * g + (slope * (v - mean) + shift);
+        for (((d, &g), &y), &v) in dst.iter_mut().zip(dy).zip(y).zip(x) {
+            *d = k * through(g, y, leak) + (slope * (v - mean) + shift);
         }
     }
 }
@@ -211,7 +242,24 @@ pub fn normalize(
     gamma: &[f32],
     beta: &[f32],
 ) -> Vec<f32> {
+    normalize_then_leaky_relu(x, dims, mean, inv_std, gamma, beta, 1.0)
+}
+
+/// [`normalize`] followed by a leaky ReLU of slope `slope` in the same pass (0 for a ReLU; 1 for none).
+///
+/// Panics unless `slope >= 0` (a negative slope flips signs, which the backward pass's mask, taken from
+/// the output, cannot follow).
+pub fn normalize_then_leaky_relu(
+    x: &[f32],
+    dims: Dims,
+    mean: &[f32],
+    inv_std: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    slope: f32,
+) -> Vec<f32> {
     assert_eq!(x.len(), dims.len(), "batch_norm: data and dims disagree");
+    assert!(slope >= 0.0, "batch_norm: leaky ReLU slope {slope} below 0");
     if dims.plane == 1 {
         let a: Vec<f32> = inv_std.iter().zip(gamma).map(|(s, g)| s * g).collect();
         let b: Vec<f32> = beta
@@ -220,7 +268,7 @@ pub fn normalize(
             .zip(&a)
             .map(|((b, m), a)| b - m * a)
             .collect();
-        return dense::normalize(x, dims, &a, &b);
+        return dense::normalize(x, dims, &a, &b, slope);
     }
     // Not zeroed first: every value is written below (a serial `memset` otherwise).
     let mut y = Vec::with_capacity(x.len());
@@ -232,7 +280,7 @@ pub fn normalize(
         for r in dims.planes(c) {
             // SAFETY: each channel's planes are disjoint from every other channel's.
             let dst = unsafe { out.slice(r.start, r.len()) };
-            scale_shift(dst, &x[r], a, b);
+            scale_shift(dst, &x[r], a, b, slope);
         }
     });
     // SAFETY: every channel's values of every image were written above.
@@ -253,14 +301,31 @@ pub fn backward(
     inv_std: &[f32],
     gamma: &[f32],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    backward_through_leaky_relu(x, dy, dy, dims, mean, inv_std, gamma, 1.0)
+}
+
+/// [`backward`] of [`normalize_then_leaky_relu`], given its output `y` and the gradient `dy` of that
+/// output: the gradient is carried through the leaky ReLU (where `y > 0`, or times `slope`) as it is
+/// read, with no pass of its own. Slope 1 ignores `y` (it may be `dy` then).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_through_leaky_relu(
+    x: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    dims: Dims,
+    mean: &[f32],
+    inv_std: &[f32],
+    gamma: &[f32],
+    slope: f32,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     assert_eq!(x.len(), dims.len(), "batch_norm: data and dims disagree");
-    assert_eq!(
-        dy.len(),
-        dims.len(),
-        "batch_norm: gradient and dims disagree"
+    assert!(
+        dy.len() == dims.len() && y.len() == dims.len(),
+        "batch_norm: gradient or output and dims disagree"
     );
+    assert!(slope >= 0.0, "batch_norm: leaky ReLU slope {slope} below 0");
     if dims.plane == 1 {
-        return dense::backward(x, dy, dims, mean, inv_std, gamma);
+        return dense::backward(x, y, dy, dims, mean, inv_std, gamma, slope);
     }
     let m = dims.per_channel().max(1) as f64;
     // Not zeroed first: every value is written below (a serial `memset` otherwise). Room for the scale
@@ -271,25 +336,19 @@ pub fn backward(
         let (mu, s) = (mean[c], f64::from(inv_std[c]));
         let mut sums = LaneSums::default();
         for r in dims.planes(c) {
-            add_gradient_sums(&dy[r.clone()], &x[r], mu, &mut sums);
+            add_gradient_sums(&dy[r.clone()], &y[r.clone()], &x[r], mu, slope, &mut sums);
         }
         let [dbeta, centred] = sums.finish();
         let dgamma = centred * s;
         // dx = k (dy - dβ / M - x̂ dγ / M), k = γ inv_std, x̂ = (x - mean) inv_std.
         let k = f64::from(gamma[c]) * s;
-        let (shift, slope) = (-k * dbeta / m, -k * s * dgamma / m);
+        let (shift, centred_slope) = (-k * dbeta / m, -k * s * dgamma / m);
         for r in dims.planes(c) {
             // SAFETY: each channel's planes are disjoint from every other channel's.
             let dst = unsafe { out.slice(r.start, r.len()) };
-            input_gradient(
-                dst,
-                &dy[r.clone()],
-                &x[r],
-                mu,
-                k as f32,
-                slope as f32,
-                shift as f32,
-            );
+            let (dy, y, x) = (&dy[r.clone()], &y[r.clone()], &x[r]);
+            let coefs = (k as f32, centred_slope as f32, shift as f32);
+            input_gradient(dst, dy, y, x, mu, slope, coefs.0, coefs.1, coefs.2);
         }
         (dgamma as f32, dbeta as f32)
     });

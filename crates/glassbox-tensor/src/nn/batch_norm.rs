@@ -1,7 +1,7 @@
 use candle_core::{Result, Tensor, Var};
 use candle_nn::{Init, VarBuilder};
 
-use crate::ops::batch_norm;
+use crate::ops::batch_norm_leaky_relu;
 
 /// How a [`BatchNorm`] is built.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -111,8 +111,14 @@ impl BatchNorm {
 
     /// Normalizes `x`; in training (`train`) with the batch's statistics, updating the running averages.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_t_leaky_relu(x, train, 1.0)
+    }
+
+    /// [`BatchNorm::forward_t`] followed by a leaky ReLU of slope `slope` (0 for a ReLU, 1 for none); in
+    /// training on CPU f32 tensors the two are one op ([`crate::ops::batch_norm_leaky_relu`]).
+    pub fn forward_t_leaky_relu(&self, x: &Tensor, train: bool, slope: f64) -> Result<Tensor> {
         if train {
-            let out = batch_norm(x, &self.weight, &self.bias, self.config.eps)?;
+            let out = batch_norm_leaky_relu(x, &self.weight, &self.bias, self.config.eps, slope)?;
             let count = (x.elem_count() / x.dim(1)?) as f64;
             let m = self.config.momentum;
             let mean = ((self.running_mean.as_tensor() * (1.0 - m))? + (out.mean * m)?)?;
@@ -138,7 +144,51 @@ impl BatchNorm {
         );
         let scale = (&self.weight / (var + self.config.eps)?.sqrt()?)?;
         let shift = (&self.bias - (mean * &scale)?)?;
-        x.broadcast_mul(&scale.reshape(shape.as_slice())?)?
-            .broadcast_add(&shift.reshape(shape.as_slice())?)
+        let y = x
+            .broadcast_mul(&scale.reshape(shape.as_slice())?)?
+            .broadcast_add(&shift.reshape(shape.as_slice())?)?;
+        if !(slope >= 0.0 && slope.is_finite()) {
+            candle_core::bail!(
+                "batch norm: the leaky ReLU slope must be a number >= 0, got {slope}"
+            );
+        }
+        match slope {
+            1.0 => Ok(y),
+            0.0 => y.relu(),
+            _ => crate::ops::leaky_relu(&y, slope),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// In inference the activation follows the running statistics' normalization: by hand, one channel
+    /// of mean 1 and variance 4 (eps 0 in effect), scale 2, shift -1: y = (x - 1) / 2 * 2 - 1 = x - 2.
+    #[test]
+    fn inference_applies_the_activation_after_the_running_statistics() {
+        let t = |v: &[f32]| Tensor::new(v, &Device::Cpu).unwrap();
+        let bn = BatchNorm::from_tensors(
+            t(&[2.0]),
+            t(&[-1.0]),
+            Var::from_tensor(&t(&[1.0])).unwrap(),
+            Var::from_tensor(&t(&[4.0])).unwrap(),
+            BatchNormConfig {
+                eps: 1e-12,
+                ..Default::default()
+            },
+        );
+        let x = t(&[0.0, 1.0, 3.0, 5.0]).reshape((4, 1)).unwrap();
+        let run = |slope: f64| -> Vec<f32> {
+            let y = bn.forward_t_leaky_relu(&x, false, slope).unwrap();
+            y.flatten_all().unwrap().to_vec1().unwrap()
+        };
+        let close = |a: Vec<f32>, b: [f32; 4]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-5);
+        assert!(close(run(1.0), [-2.0, -1.0, 1.0, 3.0]), "{:?}", run(1.0));
+        assert!(close(run(0.0), [0.0, 0.0, 1.0, 3.0]), "{:?}", run(0.0));
+        assert!(close(run(0.5), [-1.0, -0.5, 1.0, 3.0]), "{:?}", run(0.5));
+        assert!(bn.forward_t_leaky_relu(&x, false, -1.0).is_err());
     }
 }

@@ -24,6 +24,24 @@ pub struct BatchNormOutput {
 /// `x: (N, C, ...)`: every channel normalized over the batch and the trailing dimensions,
 /// `y = (x - mean) / sqrt(var + eps) * gamma + beta` with `gamma`, `beta: (C)`.
 pub fn batch_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<BatchNormOutput> {
+    batch_norm_leaky_relu(x, gamma, beta, eps, 1.0)
+}
+
+/// [`batch_norm`] followed by a leaky ReLU of slope `slope` (0 for a ReLU, as in the DCGAN generator;
+/// 0.2 in its discriminator; 1 for none), one op on CPU f32 tensors: the activation is applied as the
+/// normalization writes its output, and its gradient is taken as the backward pass reads the output's,
+/// so neither has a pass over memory nor a node in the graph of its own (each had cost a full-size
+/// gradient buffer, zeroed and added to, in candle's backward pass).
+pub fn batch_norm_leaky_relu(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    slope: f64,
+) -> Result<BatchNormOutput> {
+    if !(slope >= 0.0 && slope.is_finite()) {
+        candle_core::bail!("batch_norm: the leaky ReLU slope must be a number >= 0, got {slope}");
+    }
     let dims = dims_of(x)?;
     for (what, t) in [("scale", gamma), ("shift", beta)] {
         if t.dims() != [dims.channels] {
@@ -45,11 +63,20 @@ pub fn batch_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result
         candle_core::bail!("batch_norm: eps must be a positive number, got {eps}");
     }
     if !(uses_fast_path(x) && uses_fast_path(gamma) && uses_fast_path(beta)) {
-        return reference_batch_norm(x, gamma, beta, eps);
+        let out = reference_batch_norm(x, gamma, beta, eps)?;
+        let y = if slope == 1.0 {
+            out.y
+        } else if slope == 0.0 {
+            out.y.relu()?
+        } else {
+            candle_nn::ops::leaky_relu(&out.y, slope)?
+        };
+        return Ok(BatchNormOutput { y, ..out });
     }
     let op = BatchNormOp {
         dims,
         eps: eps as f32,
+        slope: slope as f32,
         stats: Arc::new(OnceLock::new()),
     };
     let stats = op.stats.clone();
@@ -111,6 +138,8 @@ fn dims_of(x: &Tensor) -> Result<Dims> {
 struct BatchNormOp {
     dims: Dims,
     eps: f32,
+    /// Of the leaky ReLU that follows (1: none).
+    slope: f32,
     /// Set by the forward pass; read by the caller (running averages) and by the backward pass.
     stats: Arc<OnceLock<ChannelStats>>,
 }
@@ -136,7 +165,15 @@ impl CustomOp3 for BatchNormOp {
             .stats
             .get_or_init(|| kernel::channel_stats(x, self.dims));
         let inv_std = kernel::inverse_std(&stats.var, self.eps);
-        let y = kernel::normalize(x, self.dims, &stats.mean, &inv_std, gamma, beta);
+        let y = kernel::normalize_then_leaky_relu(
+            x,
+            self.dims,
+            &stats.mean,
+            &inv_std,
+            gamma,
+            beta,
+            self.slope,
+        );
         Ok((CpuStorage::F32(y), xl.shape().clone()))
     }
 
@@ -145,7 +182,7 @@ impl CustomOp3 for BatchNormOp {
         x: &Tensor,
         gamma: &Tensor,
         _beta: &Tensor,
-        _y: &Tensor,
+        y: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let Some(stats) = self.stats.get() else {
@@ -155,8 +192,13 @@ impl CustomOp3 for BatchNormOp {
             dims: self.dims,
             mean: stats.mean.clone(),
             inv_std: kernel::inverse_std(&stats.var, self.eps),
+            gamma: gamma.to_vec1()?,
+            slope: self.slope,
         };
-        let packed = grad.contiguous()?.apply_op3_no_bwd(x, gamma, &op)?;
+        let grad = grad.contiguous()?;
+        // Without an activation the output is not read: the gradient stands in for it.
+        let y = if self.slope == 1.0 { &grad } else { y };
+        let packed = grad.apply_op3_no_bwd(x, y, &op)?;
         let (len, c) = (self.dims.len(), self.dims.channels);
         let dx = packed.narrow(0, 0, len)?.reshape(x.shape())?;
         let dgamma = packed.narrow(0, len, c)?;
@@ -165,11 +207,13 @@ impl CustomOp3 for BatchNormOp {
     }
 }
 
-/// `(dy, x, gamma) -> [dx, dgamma, dbeta]` packed in one vector.
+/// `(dy, x, y) -> [dx, dgamma, dbeta]` packed in one vector.
 struct BatchNormBackward {
     dims: Dims,
     mean: Vec<f32>,
     inv_std: Vec<f32>,
+    gamma: Vec<f32>,
+    slope: f32,
 }
 
 impl CustomOp3 for BatchNormBackward {
@@ -183,14 +227,22 @@ impl CustomOp3 for BatchNormBackward {
         dl: &Layout,
         xs: &CpuStorage,
         xl: &Layout,
-        gs: &CpuStorage,
-        gl: &Layout,
+        ys: &CpuStorage,
+        yl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let dy = f32_slice("batch_norm gradient", ds, dl)?;
         let x = f32_slice("batch_norm input", xs, xl)?;
-        let gamma = f32_slice("batch_norm scale", gs, gl)?;
-        let (mut dx, dgamma, dbeta) =
-            kernel::backward(x, dy, self.dims, &self.mean, &self.inv_std, gamma);
+        let y = f32_slice("batch_norm output", ys, yl)?;
+        let (mut dx, dgamma, dbeta) = kernel::backward_through_leaky_relu(
+            x,
+            y,
+            dy,
+            self.dims,
+            &self.mean,
+            &self.inv_std,
+            &self.gamma,
+            self.slope,
+        );
         dx.extend_from_slice(&dgamma);
         dx.extend_from_slice(&dbeta);
         let len = dx.len();

@@ -17,7 +17,7 @@ pub mod pool;
 pub mod resize;
 pub mod upsample;
 
-pub use batch_norm::{batch_norm, reference_batch_norm, BatchNormOutput};
+pub use batch_norm::{batch_norm, batch_norm_leaky_relu, reference_batch_norm, BatchNormOutput};
 pub use conv2d::{
     conv2d, conv2d_relu_frozen, conv2d_relu_input_gradient, conv2d_relu_pool, reference_conv2d,
     uses_fast_path, ConvParams, PrepackedFilters,

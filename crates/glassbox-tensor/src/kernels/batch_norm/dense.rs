@@ -7,7 +7,7 @@
 
 use super::super::activation::dispatch_avx512;
 use super::super::parallel::{for_parts, threads, SharedMut};
-use super::{ChannelStats, Dims};
+use super::{leaky, through, ChannelStats, Dims};
 use std::ops::Range;
 
 dispatch_avx512! {
@@ -33,19 +33,23 @@ dispatch_avx512! {
 }
 
 dispatch_avx512! {
-    /// `beta[c] += g[c]`, `gamma[c] += g[c] (x[c] - mean[c]) inv_std[c]`.
+    /// `beta[c] += g'[c]`, `gamma[c] += g'[c] (x[c] - mean[c]) inv_std[c]`, `g' = through(g, y, slope)`.
+    #[allow(clippy::too_many_arguments)]
     fn add_gradient_row(
         beta: &mut [f64],
         gamma: &mut [f64],
         g: &[f32],
+        y: &[f32],
         x: &[f32],
         mean: &[f64],
         inv_std: &[f64],
+        slope: f32,
     ) {
         let n = beta.len();
         let (gamma, g, x, mean, inv_std) = (&mut gamma[..n], &g[..n], &x[..n], &mean[..n], &inv_std[..n]);
+        let y = &y[..n];
         for c in 0..n {
-            let d = f64::from(g[c]);
+            let d = f64::from(through(g[c], y[c], slope));
             beta[c] += d;
             gamma[c] += d * (f64::from(x[c]) - mean[c]) * inv_std[c];
         }
@@ -53,25 +57,27 @@ dispatch_avx512! {
 }
 
 dispatch_avx512! {
-    /// `dst[c] = x[c] a[c] + b[c]`.
-    fn scale_shift_row(dst: &mut [f32], x: &[f32], a: &[f32], b: &[f32]) {
+    /// `dst[c] = leaky(x[c] a[c] + b[c], slope)`.
+    fn scale_shift_row(dst: &mut [f32], x: &[f32], a: &[f32], b: &[f32], slope: f32) {
         let n = dst.len();
         let (x, a, b) = (&x[..n], &a[..n], &b[..n]);
         for c in 0..n {
-            dst[c] = x[c] * a[c] + b[c];
+            dst[c] = leaky(x[c] * a[c] + b[c], slope);
         }
     }
 }
 
 dispatch_avx512! {
-    /// `dst = k (g - shift - x̂ slope)`, `x̂ = (x - mean) inv_std`, every factor per channel, in f64.
-    fn input_gradient_row(dst: &mut [f32], g: &[f32], x: &[f32], per: &[[f64; 5]]) {
+    /// `dst = k (g' - shift - x̂ slope)`, `x̂ = (x - mean) inv_std`, every factor per channel, in f64,
+    /// `g' = through(g, y, leak)`.
+    fn input_gradient_row(dst: &mut [f32], g: &[f32], y: &[f32], x: &[f32], per: &[[f64; 5]], leak: f32) {
         let n = dst.len();
-        let (g, x, per) = (&g[..n], &x[..n], &per[..n]);
+        let (g, y, x, per) = (&g[..n], &y[..n], &x[..n], &per[..n]);
         for c in 0..n {
             let [mean, inv_std, k, shift, slope] = per[c];
             let xhat = (f64::from(x[c]) - mean) * inv_std;
-            dst[c] = (k * (f64::from(g[c]) - shift - xhat * slope)) as f32;
+            let g = f64::from(through(g[c], y[c], leak));
+            dst[c] = (k * (g - shift - xhat * slope)) as f32;
         }
     }
 }
@@ -102,7 +108,7 @@ pub(super) fn channel_stats(x: &[f32], dims: Dims) -> ChannelStats {
 }
 
 /// [`super::normalize`] for `plane == 1`, with `a = inv_std gamma` and `b = beta - mean a` per channel.
-pub(super) fn normalize(x: &[f32], dims: Dims, a: &[f32], b: &[f32]) -> Vec<f32> {
+pub(super) fn normalize(x: &[f32], dims: Dims, a: &[f32], b: &[f32], slope: f32) -> Vec<f32> {
     // Not zeroed first: every value is written below (a serial `memset` otherwise).
     let mut y = Vec::with_capacity(x.len());
     let out = SharedMut::spare(&mut y, x.len());
@@ -110,7 +116,7 @@ pub(super) fn normalize(x: &[f32], dims: Dims, a: &[f32], b: &[f32]) -> Vec<f32>
         for (n, row) in rows(x, dims, &range).enumerate() {
             // SAFETY: each part writes its own channels of each row.
             let dst = unsafe { out.slice(n * dims.channels + range.start, range.len()) };
-            scale_shift_row(dst, row, &a[range.clone()], &b[range.clone()]);
+            scale_shift_row(dst, row, &a[range.clone()], &b[range.clone()], slope);
         }
     });
     // SAFETY: every channel's values of every image were written above.
@@ -118,14 +124,17 @@ pub(super) fn normalize(x: &[f32], dims: Dims, a: &[f32], b: &[f32]) -> Vec<f32>
     y
 }
 
-/// [`super::backward`] for `plane == 1`.
+/// [`super::backward_through_leaky_relu`] for `plane == 1`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn backward(
     x: &[f32],
+    y: &[f32],
     dy: &[f32],
     dims: Dims,
     mean: &[f32],
     inv_std: &[f32],
     gamma: &[f32],
+    slope: f32,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let m = dims.per_channel().max(1) as f64;
     // Not zeroed first: every value is written below (a serial `memset` otherwise). Room for the scale
@@ -139,8 +148,12 @@ pub(super) fn backward(
             .map(|&v| f64::from(v))
             .collect();
         let (mut dbeta, mut dgamma) = (vec![0f64; range.len()], vec![0f64; range.len()]);
-        for (g, row) in rows(dy, dims, &range).zip(rows(x, dims, &range)) {
-            add_gradient_row(&mut dbeta, &mut dgamma, g, row, &mu, &s);
+        let outputs = rows(y, dims, &range);
+        for ((g, y), row) in rows(dy, dims, &range)
+            .zip(outputs)
+            .zip(rows(x, dims, &range))
+        {
+            add_gradient_row(&mut dbeta, &mut dgamma, g, y, row, &mu, &s, slope);
         }
         // dx = k (dy - dβ / M - x̂ dγ / M), k = γ inv_std.
         let per: Vec<[f64; 5]> = (0..range.len())
@@ -149,13 +162,15 @@ pub(super) fn backward(
                 [mu[i], s[i], k, dbeta[i] / m, dgamma[i] / m]
             })
             .collect();
-        for (n, (g, row)) in rows(dy, dims, &range)
+        let outputs = rows(y, dims, &range);
+        for (n, ((g, y), row)) in rows(dy, dims, &range)
+            .zip(outputs)
             .zip(rows(x, dims, &range))
             .enumerate()
         {
             // SAFETY: each part writes its own channels of each row.
             let dst = unsafe { out.slice(n * dims.channels + range.start, range.len()) };
-            input_gradient_row(dst, g, row, &per);
+            input_gradient_row(dst, g, y, row, &per, slope);
         }
         (dgamma, dbeta)
     });
