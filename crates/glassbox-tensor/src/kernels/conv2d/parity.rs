@@ -12,16 +12,21 @@
 //! 4x4 block of outputs from a 5x5 block of inputs with 25 products per channel pair instead of 64.
 //! Where the map is 7x7 (the DCGAN's 14x14 -> 7x7 layer and its generator's input gradient), the
 //! forward pass takes F(7x7, 2x2) instead: one tile of 64 products, not four of 25 (`tiled::cheapest_2x2`;
-//! 4.9-5.2 against 5.8-6.2 ms for the generator's input gradient, `conv_transpose_parts`). The transposed pass's
-//! windows make an 8x8 map, where F(4x4, 2x2) stays cheaper, and the weight gradient keeps F(4x4, 2x2):
-//! F(7x7, 2x2)'s 64 transformed matrices a partial cost as much to sum as its products save.
+//! 4.9-5.2 against 5.8-6.2 ms for the generator's input gradient, `conv_transpose_parts`). The windows of
+//! the transposed pass make an 8x8 grid for a 14x14 output; one output parity at a time, each is a 7x7 map
+//! of its own, which F(7x7, 2x2) covers with 64 products where the grid took 100 (`by_output_parity`;
+//! `kernels_bench --case conv_transpose_train` 23.6 -> 22.5 ms, alternated builds). The weight gradient
+//! keeps F(4x4, 2x2): F(7x7, 2x2)'s 64 transformed matrices a partial cost as much to sum as its products
+//! save.
 //! All run on the channel-innermost tiles of `super::tiled`, the weight gradient as their adjoint
 //! ([`weight_gradient`]). F(4x4, 2x2)'s rounding is about F(4x4, 3x3)'s, F(7x7, 2x2)'s about 3.5 times
 //! that: tests compare with im2col at 2e-4 and 4e-4 of the output's mean magnitude.
 
+use rayon::prelude::*;
+
 use super::tiled::{
-    channels_last, cheapest_2x2, correlate, emit_cropped, finish_channels, transform_filters,
-    weight_gradient_taps, Tiles, F4X4_2X2,
+    channels_last, cheapest_2x2, correlate, emit_cropped, finish_channels, grid_planes,
+    transform_filters, weight_gradient_taps, Tiles, F4X4_2X2,
 };
 use super::{ConvGeometry, Epilogue};
 use crate::kernels::bias::channel_sums;
@@ -95,9 +100,24 @@ pub fn forward(
 }
 
 /// The transposed convolution of `x` (the input gradient of `g` from an output gradient `x`) plus `bias`
-/// per channel (`g.in_channels` of them; empty for none), for a `g` that [`applies`].
+/// per channel (`g.in_channels` of them; empty for none), for a `g` that [`applies`]: by output parity
+/// where that takes fewer products ([`by_output_parity`]), else all four parities from one grid of
+/// windows.
 pub fn transposed(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec<f32> {
     assert!(applies(g), "parity convolution: unsupported geometry {g:?}");
+    let (h, wd) = (g.height, g.width);
+    let products = |rows: usize, cols: usize| {
+        let scheme = cheapest_2x2(rows, cols);
+        Tiles::covering(scheme, rows, cols).count() * scheme.nn()
+    };
+    // One grid of windows makes 4 outputs (one per parity) a window; by parity, one each.
+    let one_grid = 4 * products(h / 2 + 1, wd / 2 + 1);
+    let parities: usize = (0..4)
+        .map(|ab| products((h - ab / 2).div_ceil(2), (wd - ab % 2).div_ceil(2)))
+        .sum();
+    if parities < one_grid {
+        return by_output_parity(x, w, bias, g);
+    }
     let (oh, ow) = g.output_hw().expect("checked geometry");
     let (h, wd) = (g.height, g.width);
     // `k` channels in (the convolution's outputs), `m` = 4 parities x `c` channels out, output parity
@@ -173,6 +193,82 @@ pub fn transposed(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec<f
     };
     // SAFETY: every output row `2p - e` (all of 0..h) and column `2q - f` (all of 0..wd) of every
     // channel is written.
+    unsafe { written_in_full(g.input_len(), 0, write) }
+}
+
+/// [`transposed`] one output parity at a time: output `(2i + a, 2j + b)` is the 2x2 correlation of the
+/// padded input from `(i + a, j + b)` with taps `w[3 - a - 2dy][3 - b - 2dx]`, so each parity is a map
+/// of its own (7x7 for the DCGAN's 14x14 output: one F(7x7, 2x2) tile of 64 products, where the grid of
+/// windows that serves all four parities at once is 8x8, four F(4x4, 2x2) tiles of 25 products). The
+/// input is copied into each parity's tiles shifted by `(a, b)`.
+fn by_output_parity(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    let (oh, ow) = g.output_hw().expect("checked geometry");
+    let (h, wd) = (g.height, g.width);
+    let (k, c) = (g.out_channels, g.in_channels);
+    let (in_len, plane) = (k * oh * ow, h * wd);
+    // Each image with channels innermost once, for the four parities' copies.
+    let image_last = |shared: SharedMut| {
+        (0..g.batch).into_par_iter().for_each(|img| {
+            let whole = Mat {
+                data: &x[img * in_len..(img + 1) * in_len],
+                rows: oh * ow,
+                cols: k,
+                rs: 1,
+                cs: oh * ow,
+            };
+            // SAFETY: image `img`'s block is this iteration's alone.
+            transpose_into(whole, unsafe { shared.slice(img * in_len, in_len) }, k);
+        })
+    };
+    // SAFETY: every image's block is written in full by its transpose.
+    let xt = unsafe { written_in_full(x.len(), 0, image_last) };
+    let write = |shared: SharedMut| {
+        for (a, b) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            let (rows, cols) = ((h - a).div_ceil(2), (wd - b).div_ceil(2));
+            let scheme = cheapest_2x2(rows, cols);
+            let mut taps = vec![0.0f32; 4 * k * c];
+            for ki in 0..k {
+                for o in 0..c {
+                    let filter = &w[(ki * c + o) * 16..(ki * c + o + 1) * 16];
+                    for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                        let tap = (3 - a - 2 * dy) * 4 + (3 - b - 2 * dx);
+                        taps[((dy * 2 + dx) * k + ki) * c + o] = filter[tap];
+                    }
+                }
+            }
+            let u = transform_filters(scheme, &taps, k, c);
+            let tiles = Tiles::covering(scheme, rows, cols);
+            let (_, iw) = tiles.input_hw();
+            let (gh, gw) = tiles.grid_hw();
+            // Tile position (r, q) reads padded input (r + a, q + b), input row r + a - 1.
+            let fill = |img: usize, padded: &mut [f32]| {
+                padded.fill(0.0);
+                let at = (1 - a) * iw + (1 - b);
+                let image = &xt[img * in_len..(img + 1) * in_len];
+                for (r, src) in image.chunks_exact(ow * k).enumerate() {
+                    padded[(at + r * iw) * k..][..ow * k].copy_from_slice(src);
+                }
+            };
+            let emit = |img: usize, grid: &[f32], work: &mut [f32]| {
+                grid_planes(grid, c, gh * gw, work);
+                // SAFETY: each image's output belongs to the one work item that emits it, and each
+                // parity's positions to its own call.
+                let dst = unsafe { shared.slice(img * c * plane, c * plane) };
+                for (o, cells) in work.chunks_exact(gh * gw).take(c).enumerate() {
+                    let bo = bias.get(o).copied().unwrap_or(0.0);
+                    let out = &mut dst[o * plane..(o + 1) * plane];
+                    for (i, src) in cells.chunks_exact(gw).take(rows).enumerate() {
+                        let row = &mut out[(2 * i + a) * wd..(2 * i + a + 1) * wd];
+                        for (d, &v) in row[b..].iter_mut().step_by(2).zip(&src[..cols]) {
+                            *d = v + bo;
+                        }
+                    }
+                }
+            };
+            correlate(scheme, g.batch, k, c, tiles, &u, fill, emit);
+        }
+    };
+    // SAFETY: the four parities' rows `2i + a` and columns `2j + b` cover all of every channel.
     unsafe { written_in_full(g.input_len(), 0, write) }
 }
 
