@@ -101,7 +101,7 @@ pub fn forward(
 
 /// The transposed convolution of `x` (the input gradient of `g` from an output gradient `x`) plus `bias`
 /// per channel (`g.in_channels` of them; empty for none), for a `g` that [`applies`]: by output parity
-/// where that takes fewer products ([`by_output_parity`]), else all four parities from one grid of
+/// where that takes fewer products (`by_output_parity`), else all four parities from one grid of
 /// windows.
 pub fn transposed(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec<f32> {
     assert!(applies(g), "parity convolution: unsupported geometry {g:?}");
