@@ -30,7 +30,6 @@ use glassbox_tensor::nn::{
     keras, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, ConvTranspose2d,
     ConvTranspose2dConfig, MaxPool2d, UpsampleNearest2d,
 };
-use glassbox_tensor::ops::leaky_relu;
 use serde::Serialize;
 
 /// The size of the generator's noise input.
@@ -295,7 +294,7 @@ impl Discriminator {
                 bn,
                 dense,
             } => {
-                let h = leaky_relu(&conv0.forward(x)?, 0.2)?;
+                let h = conv0.forward_leaky_relu(x, 0.2)?;
                 let h = bn.forward_t_leaky_relu(&conv1.forward(&h)?, train, 0.2)?;
                 dense.forward(&h.flatten_from(1)?)
             }

@@ -267,7 +267,11 @@ impl Dcgan {
         } else {
             self.d_bn.clone()
         };
-        let h = ops::leaky_relu(&conv(x, &self.d_conv[0])?, 0.2)?;
+        let (cw, cb) = &self.d_conv[0];
+        let h = match self.imp {
+            Impl::Fast => ops::conv2d_leaky_relu(x, &w(cw), Some(&w(cb)), p, 0.2)?,
+            Impl::Candle => candle_nn::ops::leaky_relu(&conv(x, &self.d_conv[0])?, 0.2)?,
+        };
         let h = self.batch_norm(&bn, &conv(&h, &self.d_conv[1])?, 0.2)?;
         let (dw, db) = &self.d_dense;
         h.flatten_from(1)?

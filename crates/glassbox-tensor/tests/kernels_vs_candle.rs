@@ -141,6 +141,53 @@ fn conv2d_at_the_mnist_and_vgg_shapes() {
     check_conv_within(3e-4, 64, 16, 14, 14, 32, 4, 1, 2, 1, 140);
 }
 
+/// The convolution with a leaky ReLU in the same op against candle's convolution and candle-nn's leaky
+/// ReLU, forward and the three gradients: the DCGAN discriminator's first layer (1 channel, 4x4, stride
+/// 2) and a stride-1 3x3 one, a leaky slope and a plain ReLU's.
+#[test]
+fn conv2d_with_a_leaky_relu_matches_candle() {
+    use glassbox_tensor::ops::conv2d_leaky_relu;
+    for (b, c, h, m, k, p, s, slope, seed) in [
+        (4, 1, 28, 8, 4, 1, 2, 0.2, 200),
+        (2, 5, 9, 6, 3, 1, 1, 0.0, 210),
+    ] {
+        let params = ConvParams {
+            padding: p,
+            stride: s,
+            dilation: 1,
+        };
+        let x = Var::from_tensor(&random(&[b, c, h, h], seed)).unwrap();
+        let w = Var::from_tensor(&random(&[m, c, k, k], seed + 1)).unwrap();
+        let bias = Var::from_tensor(&random(&[m], seed + 2)).unwrap();
+        let (xt, wt, bt) = (x.as_tensor(), w.as_tensor(), bias.as_tensor());
+        let fast = conv2d_leaky_relu(xt, wt, Some(bt), params, slope).unwrap();
+        let reference = candle_nn::ops::leaky_relu(
+            &reference_conv2d(xt, wt, Some(bt), params, false).unwrap(),
+            slope,
+        )
+        .unwrap();
+        let what = format!("conv b{b} c{c} {h}x{h} m{m} k{k} s{s}, leaky {slope}");
+        assert_close(&format!("{what}: forward"), &fast, &reference);
+        let r = random(fast.dims(), seed + 3);
+        let grads = |y: &Tensor| (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let (g_fast, g_ref) = (grads(&fast), grads(&reference));
+        for (name, v) in [("dx", &x), ("dw", &w), ("db", &bias)] {
+            assert_close(
+                &format!("{what}: {name}"),
+                g_fast.get(v.as_tensor()).unwrap(),
+                g_ref.get(v.as_tensor()).unwrap(),
+            );
+        }
+    }
+    let x = random(&[1, 1, 6, 6], 1);
+    let w = random(&[2, 1, 3, 3], 2);
+    let err = conv2d_leaky_relu(&x, &w, None, ConvParams::default(), -0.5)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("slope must be a number >= 0"), "{err}");
+}
+
 /// A frozen network asked for the gradient of its input (VGG in style transfer): no weight gradient, and
 /// the input gradient through the fused ReLU (mask applied inside the kernel) equals candle's.
 #[test]

@@ -115,6 +115,17 @@ impl Module for Conv2d {
     }
 }
 
+impl Conv2d {
+    /// The convolution followed by a leaky ReLU of slope `slope`, one op on CPU f32 tensors
+    /// ([`crate::ops::conv2d_leaky_relu`]); for a layer configured without a ReLU.
+    pub fn forward_leaky_relu(&self, x: &Tensor, slope: f64) -> Result<Tensor> {
+        if self.relu {
+            candle_core::bail!("conv2d: a leaky ReLU after a layer that already ends in a ReLU");
+        }
+        crate::ops::conv2d_leaky_relu(x, &self.weight, self.bias.as_ref(), self.params, slope)
+    }
+}
+
 /// Max pooling over `kernel x kernel` windows with stride `stride` (no padding).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaxPool2d {

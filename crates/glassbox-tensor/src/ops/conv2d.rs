@@ -6,6 +6,7 @@ use candle_core::{
     CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape, Storage, Tensor,
 };
 
+use crate::kernels::activation;
 use crate::kernels::conv2d::{
     conv2d_backward_input, conv2d_backward_input_through_relu_prepacked, conv2d_backward_weight,
     conv2d_forward_prepacked, relu_mask, ConvGeometry, Epilogue,
@@ -60,7 +61,21 @@ pub fn conv2d(
         (_, true) => Epilogue::BiasRelu,
         (true, false) => Epilogue::Bias,
     };
-    let bias = match bias {
+    x.contiguous()?.apply_op3(
+        &w.contiguous()?,
+        &checked_bias(bias, &geometry, x)?,
+        Conv2dOp {
+            geometry,
+            epilogue,
+            leaky: None,
+            prepacked: None,
+        },
+    )
+}
+
+/// The bias as the op takes it: contiguous, of one value per output channel, zeros for none.
+fn checked_bias(bias: Option<&Tensor>, geometry: &ConvGeometry, x: &Tensor) -> Result<Tensor> {
+    match bias {
         Some(b) => {
             if b.dims() != [geometry.out_channels] {
                 candle_core::bail!(
@@ -69,16 +84,42 @@ pub fn conv2d(
                     geometry.out_channels
                 );
             }
-            b.contiguous()?
+            b.contiguous()
         }
-        None => Tensor::zeros(geometry.out_channels, DType::F32, x.device())?,
+        None => Tensor::zeros(geometry.out_channels, DType::F32, x.device()),
+    }
+}
+
+/// `leaky_relu(conv2d(x, w) + bias, slope)` (the DCGAN discriminator's first layer, slope 0.2): on CPU
+/// f32 tensors one op, whose backward pass carries the gradient through the activation as
+/// [`conv2d`]'s does through its ReLU, with no node of its own in the graph (a separate activation had
+/// cost a full-size gradient buffer, zeroed and added to, in candle's backward pass).
+pub fn conv2d_leaky_relu(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    params: ConvParams,
+    slope: f64,
+) -> Result<Tensor> {
+    if !(slope >= 0.0 && slope.is_finite()) {
+        candle_core::bail!("conv2d_leaky_relu: the slope must be a number >= 0, got {slope}");
+    }
+    let geometry = geometry(x, w, params)?;
+    if !(uses_fast_path(x) && uses_fast_path(w) && bias.is_none_or(uses_fast_path)) {
+        return candle_nn::ops::leaky_relu(&reference_conv2d(x, w, bias, params, false)?, slope);
+    }
+    let epilogue = if bias.is_some() {
+        Epilogue::Bias
+    } else {
+        Epilogue::None
     };
     x.contiguous()?.apply_op3(
         &w.contiguous()?,
-        &bias,
+        &checked_bias(bias, &geometry, x)?,
         Conv2dOp {
             geometry,
             epilogue,
+            leaky: Some(slope as f32),
             prepacked: None,
         },
     )
@@ -122,6 +163,7 @@ pub fn conv2d_relu_frozen(
         &Conv2dOp {
             geometry,
             epilogue: Epilogue::BiasRelu,
+            leaky: None,
             prepacked: prepacked.map(|p| &p.0),
         },
     )
@@ -242,6 +284,8 @@ fn output_shape(g: &ConvGeometry) -> Shape {
 struct Conv2dOp<'a> {
     geometry: ConvGeometry,
     epilogue: Epilogue,
+    /// A leaky ReLU of this slope after the epilogue.
+    leaky: Option<f32>,
     prepacked: Option<&'a crate::kernels::winograd::Prepacked>,
 }
 
@@ -262,7 +306,11 @@ impl CustomOp3 for Conv2dOp<'_> {
         let x = f32_slice("conv2d input", xs, xl)?;
         let w = f32_slice("conv2d weight", ws, wl)?;
         let b = f32_slice("conv2d bias", bs, bl)?;
-        let y = conv2d_forward_prepacked(x, w, self.prepacked, b, &self.geometry, self.epilogue);
+        let mut y =
+            conv2d_forward_prepacked(x, w, self.prepacked, b, &self.geometry, self.epilogue);
+        if let Some(slope) = self.leaky {
+            activation::leaky_relu_in_place(&mut y, slope);
+        }
         Ok((CpuStorage::F32(y), output_shape(&self.geometry)))
     }
 
@@ -292,7 +340,10 @@ impl CustomOp3 for Conv2dOp<'_> {
             };
             return Ok((dx, None, None));
         }
-        let grad = if self.epilogue == Epilogue::BiasRelu {
+        let grad = if let Some(slope) = self.leaky {
+            // The output is positive where the input was (slope >= 0).
+            grad.apply_op2_no_bwd(&y.contiguous()?, &super::leaky_relu::LeakyRelu { slope })?
+        } else if self.epilogue == Epilogue::BiasRelu {
             grad.apply_op2_no_bwd(&y.contiguous()?, &ReluMask)?
         } else {
             grad

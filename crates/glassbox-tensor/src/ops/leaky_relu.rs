@@ -19,9 +19,11 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
     })
 }
 
+/// LeakyReLU of slope `slope`; as a [`CustomOp2`], its backward pass `(dy, x) -> dx` (`x` may be the
+/// output instead where `slope >= 0`: it is positive where the input was).
 #[derive(Clone, Copy)]
-struct LeakyRelu {
-    slope: f32,
+pub(crate) struct LeakyRelu {
+    pub(crate) slope: f32,
 }
 
 impl CustomOp1 for LeakyRelu {

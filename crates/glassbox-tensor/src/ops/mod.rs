@@ -19,8 +19,8 @@ pub mod upsample;
 
 pub use batch_norm::{batch_norm, batch_norm_leaky_relu, reference_batch_norm, BatchNormOutput};
 pub use conv2d::{
-    conv2d, conv2d_relu_frozen, conv2d_relu_input_gradient, conv2d_relu_pool, reference_conv2d,
-    uses_fast_path, ConvParams, PrepackedFilters,
+    conv2d, conv2d_leaky_relu, conv2d_relu_frozen, conv2d_relu_input_gradient, conv2d_relu_pool,
+    reference_conv2d, uses_fast_path, ConvParams, PrepackedFilters,
 };
 pub use conv_transpose::{conv_transpose2d, reference_conv_transpose2d, ConvTransposeParams};
 pub use dropout::dropout;
