@@ -8,9 +8,9 @@ mod dense;
 use super::activation::dispatch_avx512;
 use super::parallel::{for_parts, threads, SharedMut};
 
-/// float32 lanes of a plane's sums: each sums at most `BLOCK / F32_LANES` = 64 values before the block
-/// joins the channel's float64 total, so a block's rounding stays small (at worst 64 x 2^-24 of the
-/// block's magnitude) while the lanes run twice as wide as float64 ones. Summed in float64 throughout,
+/// float32 lanes of a channel's sums ([`LaneSums`]): each lane sums fewer than `2 BLOCK / F32_LANES` =
+/// 128 values before the lanes join the channel's float64 total, so their rounding stays small (at worst
+/// 128 x 2^-24 of their magnitude) while they run twice as wide as float64 lanes. Summed in float64 throughout,
 /// batch normalization took 6.5% of a DCGAN step's samples (`perf record` of `kernels_bench --case
 /// dcgan_train`). The order is fixed, so the sums do not depend on the thread count.
 const F32_LANES: usize = 16;
