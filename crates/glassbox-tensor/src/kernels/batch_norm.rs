@@ -5,7 +5,7 @@
 
 mod dense;
 
-use super::activation::dispatch_avx512;
+use super::activation::{dispatch_avx512, leaky, leaky_grad};
 use super::parallel::{for_parts, threads, SharedMut};
 
 /// float32 lanes of a channel's sums ([`LaneSums`]): each lane sums fewer than `2 BLOCK / F32_LANES` =
@@ -87,34 +87,13 @@ dispatch_avx512! {
     }
 }
 
-/// The gradient `g` of a leaky ReLU's output `y` (slope `slope`, at least 0) carried to its input:
-/// where `y > 0` the input was positive. Slope 1 is the identity, whatever `y`.
-#[inline(always)]
-fn through(g: f32, y: f32, slope: f32) -> f32 {
-    if y > 0.0 {
-        g
-    } else {
-        g * slope
-    }
-}
-
-/// A leaky ReLU of slope `slope` (0 for a ReLU, 1 for none).
-#[inline(always)]
-fn leaky(v: f32, slope: f32) -> f32 {
-    if v > 0.0 {
-        v
-    } else {
-        v * slope
-    }
-}
-
 dispatch_avx512! {
-    /// Adds `Σ g'` to the first of `sums` and `Σ g' (x - mean)` to the second, `g' = through(dy, y, slope)`.
+    /// Adds `Σ g'` to the first of `sums` and `Σ g' (x - mean)` to the second, `g' = leaky_grad(dy, y, slope)`.
     fn add_gradient_sums(dy: &[f32], y: &[f32], x: &[f32], mean: f32, slope: f32, sums: &mut LaneSums) {
         sums.add(
             [dy, y, x],
-            |g, y, _| through(g, y, slope),
-            |g, y, v| through(g, y, slope) * (v - mean),
+            |g, y, _| leaky_grad(g, y, slope),
+            |g, y, v| leaky_grad(g, y, slope) * (v - mean),
         );
     }
 }
@@ -129,7 +108,7 @@ dispatch_avx512! {
 }
 
 dispatch_avx512! {
-    /// `dst = k g' + slope (x - mean) + shift` with `g' = through(dy, y, leak)`: the input gradient with
+    /// `dst = k g' + slope (x - mean) + shift` with `g' = leaky_grad(dy, y, leak)`: the input gradient with
     /// its coefficients folded ([`backward_through_leaky_relu`]); `x - mean` first, so that values near
     /// the mean lose nothing to cancellation.
     #[allow(clippy::too_many_arguments)]
@@ -145,7 +124,7 @@ dispatch_avx512! {
         shift: f32,
     ) {
         for (((d, &g), &y), &v) in dst.iter_mut().zip(dy).zip(y).zip(x) {
-            *d = k * through(g, y, leak) + (slope * (v - mean) + shift);
+            *d = k * leaky_grad(g, y, leak) + (slope * (v - mean) + shift);
         }
     }
 }

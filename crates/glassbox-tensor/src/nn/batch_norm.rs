@@ -147,16 +147,8 @@ impl BatchNorm {
         let y = x
             .broadcast_mul(&scale.reshape(shape.as_slice())?)?
             .broadcast_add(&shift.reshape(shape.as_slice())?)?;
-        if !(slope >= 0.0 && slope.is_finite()) {
-            candle_core::bail!(
-                "batch norm: the leaky ReLU slope must be a number >= 0, got {slope}"
-            );
-        }
-        match slope {
-            1.0 => Ok(y),
-            0.0 => y.relu(),
-            _ => crate::ops::leaky_relu(&y, slope),
-        }
+        crate::ops::leaky_relu::check_fused_slope("batch norm", slope)?;
+        crate::ops::leaky_relu::then_leaky_relu(y, slope)
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, D};
 
 use super::conv2d::uses_fast_path;
+use super::leaky_relu::{check_fused_slope, then_leaky_relu};
 use crate::kernels::batch_norm::{self as kernel, ChannelStats, Dims};
 use crate::kernels::storage::f32_slice;
 
@@ -39,9 +40,7 @@ pub fn batch_norm_leaky_relu(
     eps: f64,
     slope: f64,
 ) -> Result<BatchNormOutput> {
-    if !(slope >= 0.0 && slope.is_finite()) {
-        candle_core::bail!("batch_norm: the leaky ReLU slope must be a number >= 0, got {slope}");
-    }
+    check_fused_slope("batch_norm", slope)?;
     let dims = dims_of(x)?;
     for (what, t) in [("scale", gamma), ("shift", beta)] {
         if t.dims() != [dims.channels] {
@@ -64,13 +63,7 @@ pub fn batch_norm_leaky_relu(
     }
     if !(uses_fast_path(x) && uses_fast_path(gamma) && uses_fast_path(beta)) {
         let out = reference_batch_norm(x, gamma, beta, eps)?;
-        let y = if slope == 1.0 {
-            out.y
-        } else if slope == 0.0 {
-            out.y.relu()?
-        } else {
-            candle_nn::ops::leaky_relu(&out.y, slope)?
-        };
+        let y = then_leaky_relu(out.y, slope)?;
         return Ok(BatchNormOutput { y, ..out });
     }
     let op = BatchNormOp {

@@ -6,6 +6,7 @@ use candle_core::{
     CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape, Storage, Tensor,
 };
 
+use super::leaky_relu::{check_fused_slope, then_leaky_relu};
 use crate::kernels::activation;
 use crate::kernels::conv2d::{
     conv2d_backward_input, conv2d_backward_input_through_relu_prepacked, conv2d_backward_weight,
@@ -52,9 +53,26 @@ pub fn conv2d(
     params: ConvParams,
     relu: bool,
 ) -> Result<Tensor> {
+    tracked_conv2d(x, w, bias, params, relu, None)
+}
+
+/// [`conv2d`], then a leaky ReLU of slope `leaky` where given: one op with its backward pass on CPU f32
+/// tensors, candle's composition elsewhere.
+fn tracked_conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    params: ConvParams,
+    relu: bool,
+    leaky: Option<f64>,
+) -> Result<Tensor> {
     let geometry = geometry(x, w, params)?;
     if !(uses_fast_path(x) && uses_fast_path(w) && bias.is_none_or(uses_fast_path)) {
-        return reference_conv2d(x, w, bias, params, relu);
+        let y = reference_conv2d(x, w, bias, params, relu)?;
+        return match leaky {
+            Some(slope) => then_leaky_relu(y, slope),
+            None => Ok(y),
+        };
     }
     let epilogue = match (bias.is_some(), relu) {
         (false, false) => Epilogue::None,
@@ -67,7 +85,7 @@ pub fn conv2d(
         Conv2dOp {
             geometry,
             epilogue,
-            leaky: None,
+            leaky: leaky.map(|slope| slope as f32),
             prepacked: None,
         },
     )
@@ -101,28 +119,8 @@ pub fn conv2d_leaky_relu(
     params: ConvParams,
     slope: f64,
 ) -> Result<Tensor> {
-    if !(slope >= 0.0 && slope.is_finite()) {
-        candle_core::bail!("conv2d_leaky_relu: the slope must be a number >= 0, got {slope}");
-    }
-    let geometry = geometry(x, w, params)?;
-    if !(uses_fast_path(x) && uses_fast_path(w) && bias.is_none_or(uses_fast_path)) {
-        return candle_nn::ops::leaky_relu(&reference_conv2d(x, w, bias, params, false)?, slope);
-    }
-    let epilogue = if bias.is_some() {
-        Epilogue::Bias
-    } else {
-        Epilogue::None
-    };
-    x.contiguous()?.apply_op3(
-        &w.contiguous()?,
-        &checked_bias(bias, &geometry, x)?,
-        Conv2dOp {
-            geometry,
-            epilogue,
-            leaky: Some(slope as f32),
-            prepacked: None,
-        },
-    )
+    check_fused_slope("conv2d_leaky_relu", slope)?;
+    tracked_conv2d(x, w, bias, params, false, Some(slope))
 }
 
 /// A 3x3 convolution's filters transformed once for Winograd, forward and for the input gradient (see

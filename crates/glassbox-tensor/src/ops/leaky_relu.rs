@@ -21,6 +21,25 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
 
 /// LeakyReLU of slope `slope`; as a [`CustomOp2`], its backward pass `(dy, x) -> dx` (`x` may be the
 /// output instead where `slope >= 0`: it is positive where the input was).
+/// Fails unless `slope` suits a leaky ReLU fused into the op before it: a number >= 0 (the fused backward
+/// passes take the mask from the output, which a negative slope would flip).
+pub(crate) fn check_fused_slope(what: &str, slope: f64) -> Result<()> {
+    if !(slope >= 0.0 && slope.is_finite()) {
+        candle_core::bail!("{what}: the leaky ReLU slope must be a number >= 0, got {slope}");
+    }
+    Ok(())
+}
+
+/// `y`, then a leaky ReLU of slope `slope` as an op of its own (1: none, 0: a ReLU): what the fused ops
+/// compose off the CPU, and inference after batch norm's running statistics.
+pub(crate) fn then_leaky_relu(y: Tensor, slope: f64) -> Result<Tensor> {
+    match slope {
+        1.0 => Ok(y),
+        0.0 => y.relu(),
+        _ => leaky_relu(&y, slope),
+    }
+}
+
 #[derive(Clone, Copy)]
 pub(crate) struct LeakyRelu {
     pub(crate) slope: f32,

@@ -5,9 +5,9 @@
 //! took (`perf record` of `kernels_bench --case dcgan_train`). Each channel's sums still run over the
 //! images in order, in f64, so the results are those of that loop and do not depend on the threads.
 
-use super::super::activation::dispatch_avx512;
+use super::super::activation::{dispatch_avx512, leaky, leaky_grad};
 use super::super::parallel::{for_parts, threads, SharedMut};
-use super::{leaky, through, ChannelStats, Dims};
+use super::{ChannelStats, Dims};
 use std::ops::Range;
 
 dispatch_avx512! {
@@ -33,7 +33,7 @@ dispatch_avx512! {
 }
 
 dispatch_avx512! {
-    /// `beta[c] += g'[c]`, `gamma[c] += g'[c] (x[c] - mean[c]) inv_std[c]`, `g' = through(g, y, slope)`.
+    /// `beta[c] += g'[c]`, `gamma[c] += g'[c] (x[c] - mean[c]) inv_std[c]`, `g' = leaky_grad(g, y, slope)`.
     #[allow(clippy::too_many_arguments)]
     fn add_gradient_row(
         beta: &mut [f64],
@@ -49,7 +49,7 @@ dispatch_avx512! {
         let (gamma, g, x, mean, inv_std) = (&mut gamma[..n], &g[..n], &x[..n], &mean[..n], &inv_std[..n]);
         let y = &y[..n];
         for c in 0..n {
-            let d = f64::from(through(g[c], y[c], slope));
+            let d = f64::from(leaky_grad(g[c], y[c], slope));
             beta[c] += d;
             gamma[c] += d * (f64::from(x[c]) - mean[c]) * inv_std[c];
         }
@@ -69,14 +69,14 @@ dispatch_avx512! {
 
 dispatch_avx512! {
     /// `dst = k (g' - shift - x̂ slope)`, `x̂ = (x - mean) inv_std`, every factor per channel, in f64,
-    /// `g' = through(g, y, leak)`.
+    /// `g' = leaky_grad(g, y, leak)`.
     fn input_gradient_row(dst: &mut [f32], g: &[f32], y: &[f32], x: &[f32], per: &[[f64; 5]], leak: f32) {
         let n = dst.len();
         let (g, y, x, per) = (&g[..n], &y[..n], &x[..n], &per[..n]);
         for c in 0..n {
             let [mean, inv_std, k, shift, slope] = per[c];
             let xhat = (f64::from(x[c]) - mean) * inv_std;
-            let g = f64::from(through(g[c], y[c], leak));
+            let g = f64::from(leaky_grad(g[c], y[c], leak));
             dst[c] = (k * (g - shift - xhat * slope)) as f32;
         }
     }

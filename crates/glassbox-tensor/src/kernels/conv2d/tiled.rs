@@ -106,7 +106,7 @@ pub(crate) const F4X4_3X3: Scheme = Scheme {
 };
 
 /// F(7x7, 2x2): 64 products per 7x7 outputs instead of 196. Its rounding error is about 3.5 times
-/// F(4x4, 2x2)'s (`parity::tests::forward_matches_im2col`: 1.5e-4 against 4.1e-5 of the outputs' mean
+/// F(4x4, 2x2)'s (see `parity::tests::forward_matches_im2col`: 1.5e-4 against 4.1e-5 of the outputs' mean
 /// magnitude on the DCGAN's shape), the price of points as far apart as ±2 and ±1/2.
 pub(crate) const F7X7_2X2: Scheme = Scheme {
     step: 7,
@@ -191,10 +191,10 @@ impl Tiles {
         (self.step * self.th, self.step * self.tw)
     }
 
-    /// Tiles of 4x4 outputs that cover as much: the unit of the work thresholds, whatever the scheme.
+    /// Tiles of 4x4 outputs that cover as much ([`tiles_of_4x4`]).
     pub fn as_4x4(&self) -> usize {
         let (rows, cols) = self.grid_hw();
-        rows.div_ceil(4) * cols.div_ceil(4)
+        tiles_of_4x4(rows, cols)
     }
 
     /// `f(t0 + tile, position)` for each tile, row by row, with the position of its first input in
@@ -289,7 +289,12 @@ pub(crate) const MIN_TILES: usize = 256;
 /// counted in tiles of 4x4 outputs whatever the scheme (so that a 7x7 map counts as much as under
 /// F(4x4, 2x2)).
 pub(crate) fn enough_tiles(rows: usize, cols: usize, batch: usize) -> bool {
-    rows.div_ceil(4) * cols.div_ceil(4) * batch >= MIN_TILES
+    tiles_of_4x4(rows, cols) * batch >= MIN_TILES
+}
+
+/// Tiles of 4x4 outputs covering `rows x cols`: the unit of the work thresholds, whatever the scheme.
+fn tiles_of_4x4(rows: usize, cols: usize) -> usize {
+    rows.div_ceil(4) * cols.div_ceil(4)
 }
 
 /// Images per work item: enough tiles for the products' rows, at least [`MIN_WORK_ITEMS`] items where
@@ -390,21 +395,38 @@ pub(crate) fn channels_last(
     iw: usize,
     at: usize,
 ) {
-    dst.fill(0.0);
-    let positions = rows * cols;
-    with_third_scratch(positions * k, |t| {
-        let whole = Mat {
-            data: image,
-            rows: positions,
-            cols: k,
-            rs: 1,
-            cs: positions,
-        };
-        transpose_into(whole, t, k);
-        for (r, src) in t.chunks_exact(cols * k).enumerate() {
-            dst[(at + r * iw) * k..][..cols * k].copy_from_slice(src);
-        }
+    with_third_scratch(rows * cols * k, |t| {
+        positions_first(image, k, rows * cols, t);
+        place_rows(t, k, cols, dst, iw, at);
     });
+}
+
+/// `image` (`k` planes of `positions` floats) as `positions` runs of `k` channels in `out`.
+pub(crate) fn positions_first(image: &[f32], k: usize, positions: usize, out: &mut [f32]) {
+    let whole = Mat {
+        data: image,
+        rows: positions,
+        cols: k,
+        rs: 1,
+        cs: positions,
+    };
+    transpose_into(whole, out, k);
+}
+
+/// Rows of `cols` positions of `k` channels from `src` (channels innermost, as [`positions_first`]
+/// writes them) into `dst` with row `r` at position `at + r * iw`, zeros elsewhere.
+pub(crate) fn place_rows(
+    src: &[f32],
+    k: usize,
+    cols: usize,
+    dst: &mut [f32],
+    iw: usize,
+    at: usize,
+) {
+    dst.fill(0.0);
+    for (r, row) in src.chunks_exact(cols * k).enumerate() {
+        dst[(at + r * iw) * k..][..cols * k].copy_from_slice(row);
+    }
 }
 
 /// A grid of `cells` positions of `m` channels as `m` planes of `cells` floats in `planes`, transposed
