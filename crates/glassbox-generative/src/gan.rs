@@ -30,6 +30,7 @@ use glassbox_tensor::nn::{
     keras, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, ConvTranspose2d,
     ConvTranspose2dConfig, MaxPool2d, UpsampleNearest2d,
 };
+use glassbox_tensor::ops::{flatten_linear, linear, tanh};
 use serde::Serialize;
 
 /// The size of the generator's noise input.
@@ -191,10 +192,16 @@ impl Generator {
                 up1,
             } => {
                 // Batch norm and ReLU as one op (slope 0).
-                let h = bn0.forward_t_leaky_relu(&dense.forward(z)?, train, 0.0)?;
+                let h = bn0.forward_t_leaky_relu(
+                    &linear(z, dense.weight(), dense.bias())?,
+                    train,
+                    0.0,
+                )?;
                 let h = h.reshape((n, 128, 7, 7))?;
                 let h = bn1.forward_t_leaky_relu(&up0.forward(&h)?, train, 0.0)?;
-                up1.forward(&h)?.tanh()
+                // The op's backward pass is one element-wise pass where candle's is four, each on
+                // one thread (`glassbox_tensor::ops::tanh`).
+                tanh(&up1.forward(&h)?)
             }
         }
     }
@@ -296,7 +303,8 @@ impl Discriminator {
             } => {
                 let h = conv0.forward_leaky_relu(x, 0.2)?;
                 let h = bn.forward_t_leaky_relu(&conv1.forward(&h)?, train, 0.2)?;
-                dense.forward(&h.flatten_from(1)?)
+                // The flattened maps are no node of their own (`ops::flatten_linear`).
+                flatten_linear(&h, dense.weight(), dense.bias())
             }
         }
     }

@@ -244,10 +244,18 @@ impl Dcgan {
             Impl::Fast => ops::conv_transpose2d(x, w, Some(b), p),
             Impl::Candle => ops::reference_conv_transpose2d(x, w, Some(b), p),
         };
-        let h = self.batch_norm(&self.g_bn0, &z.matmul(&self.g_dense.t()?)?, 0.0)?;
+        let dense = match self.imp {
+            Impl::Fast => ops::linear(z, &self.g_dense, None)?,
+            Impl::Candle => z.matmul(&self.g_dense.t()?)?,
+        };
+        let h = self.batch_norm(&self.g_bn0, &dense, 0.0)?;
         let h = h.reshape((z.dim(0)?, 128, 7, 7))?;
         let h = self.batch_norm(&self.g_bn1, &up(&h, &self.g_up[0])?, 0.0)?;
-        up(&h, &self.g_up[1])?.tanh()
+        let y = up(&h, &self.g_up[1])?;
+        match self.imp {
+            Impl::Fast => ops::tanh(&y),
+            Impl::Candle => y.tanh(),
+        }
     }
 
     /// `frozen`: the weights as constants (the generator's step needs gradients to the images only).
@@ -274,9 +282,13 @@ impl Dcgan {
         };
         let h = self.batch_norm(&bn, &conv(&h, &self.d_conv[1])?, 0.2)?;
         let (dw, db) = &self.d_dense;
-        h.flatten_from(1)?
-            .matmul(&w(dw).t()?)?
-            .broadcast_add(&w(db))
+        match self.imp {
+            Impl::Fast => ops::flatten_linear(&h, &w(dw), Some(&w(db))),
+            Impl::Candle => h
+                .flatten_from(1)?
+                .matmul(&w(dw).t()?)?
+                .broadcast_add(&w(db)),
+        }
     }
 }
 

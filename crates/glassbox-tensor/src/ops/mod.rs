@@ -15,6 +15,7 @@ pub mod lstm;
 pub mod lstm_layer;
 pub mod pool;
 pub mod resize;
+pub mod tanh;
 pub mod upsample;
 
 pub use batch_norm::{batch_norm, batch_norm_leaky_relu, reference_batch_norm, BatchNormOutput};
@@ -26,10 +27,11 @@ pub use conv_transpose::{conv_transpose2d, reference_conv_transpose2d, ConvTrans
 pub use dropout::dropout;
 pub use gram::{gram, gram_backward};
 pub use leaky_relu::leaky_relu;
-pub use linear::{add_bias, linear};
+pub use linear::{add_bias, flatten_linear, linear};
 pub use loss::{bce_with_logits, cross_entropy};
 pub use lstm::{lstm_recurrence, reference_lstm_recurrence, LstmStates};
 pub use lstm_layer::{lstm_layer, LayerInput};
 pub use pool::{max_pool2d, max_pool2d_backward};
 pub use resize::resize_bilinear;
+pub use tanh::tanh;
 pub use upsample::upsample_nearest2d;
