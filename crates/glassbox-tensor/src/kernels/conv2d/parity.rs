@@ -74,8 +74,16 @@ pub fn forward(
     let k = 4 * c;
     // Gathered in parallel, each tap from its weight (scattered on one thread, it was 4% of the pass).
     let taps = elementwise(4 * k * m, |range, out| {
-        for (d, j) in out.iter_mut().zip(range) {
-            *d = w[weight_of_tap(j, c, m)];
+        // Tap row by tap row: a row's weights are `16 c` apart.
+        let (mut j, mut rest) = (range.start, out);
+        while !rest.is_empty() {
+            let (piece, tail) = rest.split_at_mut(rest.len().min(m - j % m));
+            let first = weight_of_tap(j, c, m);
+            for (d, at) in piece.iter_mut().zip((first..).step_by(16 * c)) {
+                *d = w[at];
+            }
+            j += piece.len();
+            rest = tail;
         }
     });
     let scheme = cheapest_2x2(oh, ow);
@@ -246,13 +254,17 @@ fn by_output_parity(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec
                 // SAFETY: each image's output belongs to the one work item that emits it, and each
                 // parity's positions to its own call.
                 let dst = unsafe { shared.slice(img * c * plane, c * plane) };
+                let parity = Parity {
+                    a,
+                    b,
+                    rows,
+                    cols,
+                    width: wd,
+                };
                 for (o, cells) in work.chunks_exact(gh * gw).take(c).enumerate() {
                     let bo = bias.get(o).copied().unwrap_or(0.0);
                     let out = &mut dst[o * plane..(o + 1) * plane];
-                    for (i, src) in cells.chunks_exact(gw).take(rows).enumerate() {
-                        let row = &mut out[(2 * i + a) * wd..(2 * i + a + 1) * wd];
-                        every_other(row, b, &src[..cols], bo);
-                    }
+                    every_other(out, parity, cells, gw, bo);
                 }
             };
             correlate(scheme, g.batch, k, c, tiles, &u, fill, emit);
@@ -262,46 +274,75 @@ fn by_output_parity(x: &[f32], w: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec
     unsafe { written_in_full(g.input_len(), 0, write) }
 }
 
-/// `row[b + 2j] = src[j] + bias` for every `j` of `src`: one output parity's columns into a row of the
-/// transposed convolution's output. With AVX-512, eight values at a time spread to every other lane and
-/// stored under a mask; as a loop of single stores two floats apart it was 7% of the DCGAN generator's
-/// transposed pass (`perf record` on that layer alone). The same sums either way.
-fn every_other(row: &mut [f32], b: usize, src: &[f32], bias: f32) {
-    if src.is_empty() {
+/// Where one output parity's values go in a channel's plane `width` wide: rows `2i + a`, columns
+/// `2j + b`, for `i < rows` and `j < cols`.
+#[derive(Clone, Copy, Debug)]
+struct Parity {
+    a: usize,
+    b: usize,
+    rows: usize,
+    cols: usize,
+    width: usize,
+}
+
+/// `plane[(2i + a) width + b + 2j] = cells[i stride + j] + bias` over `p`'s rows and columns: one output
+/// parity of one channel into the transposed convolution's output. With AVX-512, eight values at a
+/// time spread to every other lane and stored under a mask; as a loop of single stores two floats
+/// apart it was 7% of the DCGAN generator's transposed pass (`perf record` on that layer alone). The
+/// same sums either way.
+fn every_other(plane: &mut [f32], p: Parity, cells: &[f32], stride: usize, bias: f32) {
+    if p.rows == 0 || p.cols == 0 {
         return;
     }
     assert!(
-        b + 2 * (src.len() - 1) < row.len(),
-        "every_other: row too short"
+        (2 * (p.rows - 1) + p.a) * p.width + p.b + 2 * (p.cols - 1) < plane.len()
+            && p.b + 2 * (p.cols - 1) < p.width
+            && (p.rows - 1) * stride + p.cols <= cells.len(),
+        "every_other: {p:?} does not fit a plane of {} or {} cells {stride} apart",
+        plane.len(),
+        cells.len()
     );
     #[cfg(target_arch = "x86_64")]
     if crate::kernels::activation::has_avx512f() {
-        // SAFETY: the CPU has AVX-512F, and every lane stored is inside `row` (asserted above).
-        unsafe { every_other_avx512(row, b, src, bias) };
+        // SAFETY: the CPU has AVX-512F, and every lane stored is inside `plane` (asserted above).
+        unsafe { every_other_avx512(plane, p, cells, stride, bias) };
         return;
     }
-    for (d, &v) in row[b..].iter_mut().step_by(2).zip(src) {
-        *d = v + bias;
+    for i in 0..p.rows {
+        let row = &mut plane[(2 * i + p.a) * p.width..][..p.width];
+        let src = &cells[i * stride..][..p.cols];
+        for (d, &v) in row[p.b..].iter_mut().step_by(2).zip(src) {
+            *d = v + bias;
+        }
     }
 }
 
 /// [`every_other`] with AVX-512F.
 ///
 /// # Safety
-/// The CPU must have AVX-512F, and `b + 2 (src.len() - 1) < row.len()`.
+/// The CPU must have AVX-512F, and `p` must fit `plane` and `cells` as [`every_other`] asserts.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn every_other_avx512(row: &mut [f32], b: usize, src: &[f32], bias: f32) {
+unsafe fn every_other_avx512(
+    plane: &mut [f32],
+    p: Parity,
+    cells: &[f32],
+    stride: usize,
+    bias: f32,
+) {
     use std::arch::x86_64::*;
-    let base = row.as_mut_ptr().add(b);
     let add = _mm512_set1_ps(bias);
-    for (i, chunk) in src.chunks(8).enumerate() {
-        let n = chunk.len() as u32;
-        let values = _mm512_add_ps(_mm512_maskz_loadu_ps((1 << n) - 1, chunk.as_ptr()), add);
-        // Values 0..n to the even lanes 0..2n-2, stored there alone.
-        let spread = _mm512_maskz_expand_ps(0x5555, values);
-        let lanes = (0x5555 & ((1u32 << (2 * n - 1)) - 1)) as __mmask16;
-        _mm512_mask_storeu_ps(base.add(16 * i), lanes, spread);
+    for i in 0..p.rows {
+        let base = plane.as_mut_ptr().add((2 * i + p.a) * p.width + p.b);
+        let src = cells.as_ptr().add(i * stride);
+        for j in (0..p.cols).step_by(8) {
+            let n = (p.cols - j).min(8) as u32;
+            let values = _mm512_add_ps(_mm512_maskz_loadu_ps((1 << n) - 1, src.add(j)), add);
+            // Values 0..n to the even lanes 0..2n-2, stored there alone.
+            let spread = _mm512_maskz_expand_ps(0x5555, values);
+            let lanes = (0x5555 & ((1u32 << (2 * n - 1)) - 1)) as __mmask16;
+            _mm512_mask_storeu_ps(base.add(2 * j), lanes, spread);
+        }
     }
 }
 
@@ -373,8 +414,19 @@ pub fn weight_gradient(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     };
     let dtaps = weight_gradient_taps(scheme, g.batch, 4 * c, m, tiles, fill_x, fill_gy);
     let mut out = elementwise(g.weight_len(), |range, out| {
-        for (d, i) in out.iter_mut().zip(range) {
-            *d = dtaps[forward_tap(i, c, m)];
+        // Filter by filter: weight `(o, ci, ky, kx)` is tap `offsets[ky][kx]` past filter `(o, ci)`'s
+        // first, one division a filter instead of four a weight.
+        let offsets: [usize; 16] = std::array::from_fn(|t| forward_tap(t, c, m));
+        let (mut i, mut rest) = (range.start, out);
+        while !rest.is_empty() {
+            let (piece, tail) = rest.split_at_mut(rest.len().min(16 - i % 16));
+            let (o, ci) = (i / 16 / c, i / 16 % c);
+            let first = ci * m + o;
+            for (d, t) in piece.iter_mut().zip(i % 16..) {
+                *d = dtaps[first + offsets[t]];
+            }
+            i += piece.len();
+            rest = tail;
         }
     });
     out.extend_from_slice(&channel_sums(gy, m, plane));
@@ -399,20 +451,32 @@ mod tests {
         }
     }
 
-    /// Every other column from `b`, bias added, and nothing else written, for every length up to two
-    /// vectors' worth and both parities, on whichever instruction set the machine has.
+    /// One parity's rows and columns, bias added, and nothing else written, for row lengths up to two
+    /// vectors' worth and all four parities, on whichever instruction set the machine has.
     #[test]
-    fn every_other_writes_one_parity_of_a_row() {
-        for n in 0..=17 {
-            for b in 0..2 {
-                let src: Vec<f32> = (0..n).map(|j| j as f32 * 1.5 - 3.0).collect();
-                let mut row = vec![f32::NAN; b + 2 * n + 1];
-                every_other(&mut row, b, &src, 0.25);
-                for (i, v) in row.iter().enumerate() {
-                    if i >= b && (i - b) % 2 == 0 && (i - b) / 2 < n {
-                        assert_eq!(*v, src[(i - b) / 2] + 0.25, "n {n} b {b} column {i}");
+    fn every_other_writes_one_parity_of_a_plane() {
+        for cols in 0..=17 {
+            for (a, b) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                let (rows, stride) = (3, cols + 2);
+                let width = 2 * cols + 1;
+                let cells: Vec<f32> = (0..rows * stride).map(|j| j as f32 * 1.5 - 3.0).collect();
+                let mut plane = vec![f32::NAN; (2 * rows + 1) * width];
+                let p = Parity {
+                    a,
+                    b,
+                    rows,
+                    cols,
+                    width,
+                };
+                every_other(&mut plane, p, &cells, stride, 0.25);
+                for (at, v) in plane.iter().enumerate() {
+                    let (r, q) = (at / width, at % width);
+                    let ours = r % 2 == a && r / 2 < rows && q >= b && (q - b) % 2 == 0;
+                    if ours && (q - b) / 2 < cols {
+                        let want = cells[r / 2 * stride + (q - b) / 2] + 0.25;
+                        assert_eq!(*v, want, "cols {cols} parity {a}{b} at {r},{q}");
                     } else {
-                        assert!(v.is_nan(), "n {n} b {b}: column {i} written");
+                        assert!(v.is_nan(), "cols {cols} parity {a}{b}: {r},{q} written");
                     }
                 }
             }
@@ -429,7 +493,7 @@ mod tests {
     /// The DCGAN's shape, odd and unequal sides, one image and many.
     const SHAPES: [(usize, usize, usize, usize, usize); 5] = [
         (9, 64, 14, 14, 128),
-        (3, 16, 7, 7, 24),
+        (3, 16, 7, 7, 72),
         (2, 32, 6, 10, 16),
         (1, 16, 9, 5, 16),
         (5, 24, 28, 28, 16),
