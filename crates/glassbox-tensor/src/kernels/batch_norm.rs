@@ -177,9 +177,9 @@ const IMAGES_PER_PART: usize = 4;
 /// to that channel's sums. The images are read in memory order, in parts of whole images on the
 /// pool ([`reduction_parts`], so the grouping follows the batch alone), and each channel's part totals
 /// are joined in part order. Read channel by channel instead, a channel's planes lie a whole image
-/// apart (196 bytes each for a 7x7 map), and the sums ran at a third of the memory's speed
-/// (`backward_through_leaky_relu` on the DCGAN discriminator's 800,000 values: 2.1 ms, as against
-/// 0.8 ms this way, data out of cache).
+/// apart (196 bytes each for a 7x7 map), and the passes ran at half the memory's speed
+/// (`backward_through_leaky_relu` on the DCGAN discriminator's 800,000 values, data evicted first:
+/// 1.9-2.0 ms, against 1.0 this way; `examples/batch_norm_layers.rs`).
 fn channel_sums(
     dims: Dims,
     add: impl Fn(usize, std::ops::Range<usize>, &mut LaneSums) + Sync,

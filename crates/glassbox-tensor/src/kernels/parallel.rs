@@ -173,7 +173,7 @@ pub(crate) unsafe fn written_in_full(
 
 /// Values per piece of [`elementwise`]: 64 KB of output, large enough that handing a piece to a thread
 /// costs little beside it.
-pub const ELEMENTWISE_PIECE: usize = 16 * 1024;
+pub(crate) const ELEMENTWISE_PIECE: usize = 16 * 1024;
 
 /// A vector of `len` values that `fill(range, out)` writes piece by piece (`out` is the piece for
 /// `range`, not zeroed first), on rayon's pool where there is more than one piece. For element-wise
