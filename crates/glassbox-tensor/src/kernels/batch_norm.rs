@@ -158,6 +158,20 @@ impl Dims {
         let start = (n * self.channels + c) * self.plane;
         start..start + self.plane
     }
+
+    /// Every plane of `images`, `(channel, plane)`, in memory order.
+    fn planes_of(
+        self,
+        images: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (usize, std::ops::Range<usize>)> {
+        images.flat_map(move |n| (0..self.channels).map(move |c| (c, self.plane_of(n, c))))
+    }
+
+    /// The parts of whole images the passes split the batch into ([`reduction_parts`]: they follow the
+    /// batch alone).
+    fn image_parts(self) -> usize {
+        reduction_parts(self.batch, IMAGES_PER_PART)
+    }
 }
 
 /// A batch's per-channel mean and biased variance (divided by `N S`, what the normalization uses).
@@ -184,13 +198,10 @@ fn channel_sums(
     dims: Dims,
     add: impl Fn(usize, std::ops::Range<usize>, &mut LaneSums) + Sync,
 ) -> Vec<[f64; 2]> {
-    let parts = reduction_parts(dims.batch, IMAGES_PER_PART);
-    let partials = for_parts(dims.batch, parts, |_, images| {
+    let partials = for_parts(dims.batch, dims.image_parts(), |_, images| {
         let mut sums: Vec<LaneSums> = (0..dims.channels).map(|_| LaneSums::default()).collect();
-        for n in images {
-            for (c, sums) in sums.iter_mut().enumerate() {
-                add(c, dims.plane_of(n, c), sums);
-            }
+        for (c, plane) in dims.planes_of(images) {
+            add(c, plane, &mut sums[c]);
         }
         sums.into_iter().map(LaneSums::finish).collect::<Vec<_>>()
     });
@@ -214,19 +225,12 @@ fn by_planes(
 ) -> Vec<f32> {
     let mut out = Vec::with_capacity(dims.len() + extra);
     let shared = SharedMut::spare(&mut out, dims.len());
-    for_parts(
-        dims.batch,
-        reduction_parts(dims.batch, IMAGES_PER_PART),
-        |_, images| {
-            for n in images {
-                for c in 0..dims.channels {
-                    let r = dims.plane_of(n, c);
-                    // SAFETY: each image's planes belong to the one part that holds the image.
-                    write(c, r.clone(), unsafe { shared.slice(r.start, r.len()) });
-                }
-            }
-        },
-    );
+    for_parts(dims.batch, dims.image_parts(), |_, images| {
+        for (c, r) in dims.planes_of(images) {
+            // SAFETY: each image's planes belong to the one part that holds the image.
+            write(c, r.clone(), unsafe { shared.slice(r.start, r.len()) });
+        }
+    });
     // SAFETY: every plane of every image was written above.
     unsafe { out.set_len(dims.len()) };
     out

@@ -185,31 +185,14 @@ pub(crate) fn elementwise(
     len: usize,
     fill: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
 ) -> Vec<f32> {
-    use rayon::prelude::*;
-    use std::mem::MaybeUninit;
-    let mut buf: Vec<f32> = Vec::with_capacity(len);
-    let spare = &mut buf.spare_capacity_mut()[..len];
-    // SAFETY: `fill` writes every value of each piece it is given (its contract), and `MaybeUninit<f32>`
-    // has the layout of `f32`; the values are only read after `set_len` below.
-    let as_floats = |piece: &mut [MaybeUninit<f32>]| unsafe {
-        &mut *(piece as *mut [MaybeUninit<f32>] as *mut [f32])
-    };
-    if len <= ELEMENTWISE_PIECE {
-        fill(0..len, as_floats(spare));
-    } else {
-        spare
-            .par_chunks_mut(ELEMENTWISE_PIECE)
-            .enumerate()
-            .for_each(|(i, piece)| {
-                let start = i * ELEMENTWISE_PIECE;
-                let range = start..start + piece.len();
-                fill(range, as_floats(piece));
-            });
+    // SAFETY: `fill` writes every value of each piece it is given (its contract), and
+    // `MaybeUninit<f32>` has the layout of `f32`.
+    unsafe {
+        in_pieces(len, ELEMENTWISE_PIECE, |i, piece| {
+            let start = i * ELEMENTWISE_PIECE;
+            fill(start..start + piece.len(), assume_floats(piece))
+        })
     }
-    // SAFETY: the pieces cover `0..len` and each was written in full (a panic above drops `buf` at
-    // length 0, which is sound for `f32`).
-    unsafe { buf.set_len(len) };
-    buf
 }
 
 /// A buffer of `len` zeros to accumulate into (`+=`) or write over, cut into `chunk`-sized pieces that
@@ -226,22 +209,47 @@ pub(crate) fn zeros_accumulated_in_parallel(
     chunk: usize,
     fill: impl Fn(usize, &mut [f32]) + Sync + Send,
 ) -> Vec<f32> {
+    // SAFETY: every piece is initialized (zeroed) before `fill` sees it.
+    unsafe {
+        in_pieces(len, chunk.max(1), |i, piece| {
+            piece.fill(std::mem::MaybeUninit::new(0.0));
+            fill(i, assume_floats(piece));
+        })
+    }
+}
+
+/// The floats of a piece that is, or is about to be, written in full: `MaybeUninit<f32>` has the layout
+/// of `f32`. The callers above read nothing before they write it.
+fn assume_floats(piece: &mut [std::mem::MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: same layout; every caller writes the piece before anything reads it.
+    unsafe { &mut *(piece as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) }
+}
+
+/// A vector of `len` floats that `write(index, piece)` initializes piece by piece (pieces of `piece`
+/// values, the last one shorter), on rayon's pool where there is more than one piece and on the calling
+/// thread otherwise (a lone piece is not worth sending to the pool).
+///
+/// # Safety
+/// `write` must initialize every value of every piece it is given.
+unsafe fn in_pieces(
+    len: usize,
+    piece: usize,
+    write: impl Fn(usize, &mut [std::mem::MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
     use rayon::prelude::*;
-    use std::mem::MaybeUninit;
     let mut buf: Vec<f32> = Vec::with_capacity(len);
-    buf.spare_capacity_mut()[..len]
-        .par_chunks_mut(chunk.max(1))
-        .enumerate()
-        .for_each(|(i, piece)| {
-            piece.fill(MaybeUninit::new(0.0));
-            // SAFETY: every element of `piece` was initialized on the line above, and
-            // `MaybeUninit<f32>` has the layout of `f32`.
-            let piece = unsafe { &mut *(piece as *mut [MaybeUninit<f32>] as *mut [f32]) };
-            fill(i, piece);
-        });
-    // SAFETY: the pieces cover `0..len` and each was initialized (a panic above drops `buf` at length
-    // 0, which is sound for `f32`).
-    unsafe { buf.set_len(len) };
+    let spare = &mut buf.spare_capacity_mut()[..len];
+    if len > piece {
+        spare
+            .par_chunks_mut(piece)
+            .enumerate()
+            .for_each(|(i, p)| write(i, p));
+    } else if len > 0 {
+        write(0, spare);
+    }
+    // SAFETY: the pieces cover `0..len` and `write` initialized each (its contract; a panic above drops
+    // `buf` at length 0, which is sound for `f32`).
+    buf.set_len(len);
     buf
 }
 
