@@ -1,7 +1,7 @@
 //! `glassbox data ...`
 
 use glassbox_core::data::inventory::Inventory;
-use glassbox_tensor::kernels::cpu;
+use glassbox_tensor::kernels::{cpu, pinning};
 
 use crate::cli::{Common, DataCommand};
 
@@ -21,7 +21,12 @@ pub fn run(common: &Common, cmd: &DataCommand) -> anyhow::Result<()> {
                         .collect();
                     map.insert(
                         "cpu".into(),
-                        serde_json::json!({"detected": detected.name(), "in_use": in_use.name(), "paths": paths}),
+                        serde_json::json!({
+                            "detected": detected.name(),
+                            "in_use": in_use.name(),
+                            "paths": paths,
+                            "threads": pinning::decision().to_string(),
+                        }),
                     );
                 }
                 println!("{}", serde_json::to_string_pretty(&value)?);
@@ -36,6 +41,7 @@ pub fn run(common: &Common, cmd: &DataCommand) -> anyhow::Result<()> {
                 for (kernel, path) in cpu::paths() {
                     println!("  {kernel}: {path}");
                 }
+                println!("Threads: {}", pinning::decision());
             }
             Ok(())
         }

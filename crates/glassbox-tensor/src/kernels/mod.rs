@@ -18,6 +18,7 @@ pub mod gemm;
 pub mod gram;
 pub mod lstm;
 pub mod parallel;
+pub mod pinning;
 pub mod pool;
 pub mod process;
 #[cfg(target_arch = "x86_64")]

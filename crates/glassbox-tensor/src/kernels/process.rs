@@ -4,14 +4,16 @@
 //! applies them on its own: the `glassbox` binary and the benchmarks call [`tune_process`].
 
 use super::allocator::tune_allocator;
+use super::pinning::pin_pool_workers;
 
 /// The variable candle 0.11 reads, once, to size the pool its element-wise ops run on.
 pub const CANDLE_THREADS_VAR: &str = "CANDLE_NUM_THREADS";
 
-/// [`tune_allocator`] and [`quiet_candle_pool`].
+/// [`tune_allocator`], [`quiet_candle_pool`] and [`pin_pool_workers`].
 pub fn tune_process() {
     tune_allocator();
     quiet_candle_pool();
+    pin_pool_workers();
 }
 
 /// Runs candle's own element-wise ops (the additions of its backward pass, a loss's arithmetic) on the
