@@ -42,7 +42,7 @@ impl<'a> Mat<'a> {
         }
     }
 
-    fn span(&self) -> usize {
+    pub(crate) fn span(&self) -> usize {
         if self.rows == 0 || self.cols == 0 {
             0
         } else {

@@ -7,8 +7,9 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::conv2d::uses_fast_path;
 use crate::kernels::aligned::AlignedBuf;
+use crate::kernels::gemm::Mat;
 use crate::kernels::lstm::{
-    hidden_states, lstm_backward, lstm_forward, LstmGeometry, Projections, C, PACKED,
+    lstm_backward, lstm_forward, ForwardPass, LstmGeometry, Projections, C, PACKED,
 };
 use crate::kernels::storage::f32_slice;
 
@@ -77,11 +78,11 @@ pub fn lstm_recurrence(xw: &Tensor, w_hh: &Tensor, bias: Option<&Tensor>) -> Res
 /// The hidden states `(steps, batch, hidden)` of a forward pass as an op's output, its packed result kept
 /// in `keep` for the backward pass.
 pub(crate) fn keep_for_backward(
-    packed: AlignedBuf,
+    pass: ForwardPass,
     g: &LstmGeometry,
     keep: &Mutex<AlignedBuf>,
 ) -> (CpuStorage, Shape) {
-    let hidden = hidden_states(&packed, g);
+    let ForwardPass { packed, hidden } = pass;
     *keep.lock().expect("lstm state lock") = packed;
     (
         CpuStorage::F32(hidden),
@@ -173,13 +174,13 @@ impl CustomOp3 for LstmOp {
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = &self.geometry;
-        let packed = lstm_forward(
+        let pass = lstm_forward(
             Projections::Rows(f32_slice("lstm projections", xs, xl)?),
-            f32_slice("lstm weight_hh", ws, wl)?,
+            Mat::rows(f32_slice("lstm weight_hh", ws, wl)?, 4 * g.hidden, g.hidden),
             f32_slice("lstm bias", bs, bl)?,
             g,
         );
-        Ok(keep_for_backward(packed, g, &self.packed))
+        Ok(keep_for_backward(pass, g, &self.packed))
     }
 
     fn bwd(
@@ -203,7 +204,8 @@ impl CustomOp3 for LstmOp {
             lstm_backward(
                 &packed,
                 f32_slice("lstm grad", gs, gl)?,
-                f32_slice("lstm weight_hh", ws, wl)?,
+                Mat::rows(f32_slice("lstm weight_hh", ws, wl)?, 4 * g.hidden, g.hidden),
+                None,
                 g,
             )
         };

@@ -15,8 +15,10 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, 
 use super::conv2d::uses_fast_path;
 use super::lstm::{keep_for_backward, last_cells, lstm_recurrence, LstmStates};
 use crate::kernels::aligned::AlignedBuf;
-use crate::kernels::gemm::{sgemm_in_blocks, sgemm_new_in_blocks, Mat, MatMut};
-use crate::kernels::lstm::{lstm_backward, lstm_forward, LstmGeometry, Projections};
+use crate::kernels::gemm::{sgemm_new_in_blocks, transpose_into, Mat};
+use crate::kernels::lstm::{
+    lstm_backward, lstm_forward, BackwardLayout, ForwardPass, IdRows, LstmGeometry, Projections,
+};
 use crate::kernels::storage::f32_slice;
 
 /// What a layer reads at each step, time-major (row `t * batch + b` is step `t` of sequence `b`).
@@ -137,21 +139,29 @@ fn rows<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<Rows<'a>> {
     }
 }
 
-/// `(4 hidden, hidden + 1)` into `w_hh` and the bias.
-fn split_recurrent(recurrent: &[f32], hidden: usize) -> (Vec<f32>, Vec<f32>) {
-    let mut w_hh = Vec::with_capacity(4 * hidden * hidden);
-    let mut bias = Vec::with_capacity(4 * hidden);
-    for row in recurrent.chunks_exact(hidden + 1) {
-        w_hh.extend_from_slice(&row[..hidden]);
-        bias.push(row[hidden]);
-    }
+/// The recurrent operand `(4 hidden, hidden + 1)` as the kernels read it: `W_hh` in place, its rows
+/// `hidden + 1` floats apart (a copy of it, made in the forward and the backward pass of each layer, cost
+/// 0.1-0.2 ms on one thread each time), and the bias, its last column.
+fn recurrent_parts(recurrent: &[f32], hidden: usize) -> (Mat<'_>, Vec<f32>) {
+    let w_hh = Mat {
+        data: recurrent,
+        rows: 4 * hidden,
+        cols: hidden,
+        rs: hidden + 1,
+        cs: 1,
+    };
+    let bias = recurrent[hidden..]
+        .iter()
+        .step_by(hidden + 1)
+        .copied()
+        .collect();
     (w_hh, bias)
 }
 
 impl LstmLayerOp {
     /// Runs the recurrence over the projections of the input by `w_ih (4 hidden, features)`: a product
     /// for dense input; for ids, the rows of `W_ih`'s transpose, read in place by the kernel.
-    fn forward(&self, x: &Rows, w_ih: &[f32], w_hh: &[f32], bias: &[f32]) -> Result<AlignedBuf> {
+    fn forward(&self, x: &Rows, w_ih: &[f32], w_hh: Mat<'_>, bias: &[f32]) -> Result<ForwardPass> {
         let (n, four_h, f) = (self.rows(), 4 * self.geometry.hidden, self.features);
         let g = &self.geometry;
         Ok(match x {
@@ -193,33 +203,6 @@ impl LstmLayerOp {
     }
 }
 
-/// `d: (4 hidden, symbols)`, the gradient of `W_ih` when row `i` of the projections was column `ids[i]`
-/// of it: column `id` sums the rows of `dxw: (rows, 4 hidden)` that looked it up, in row order. Blocks
-/// of gate rows run in parallel: serial, it was a pass over the character model's 3,200 rows of 1,024
-/// on one thread while the other waited.
-fn ids_weight_gradient(d: &mut [f32], dxw: &[f32], ids: &[u32], symbols: usize) {
-    use rayon::prelude::*;
-    const GATE_ROWS: usize = 64;
-    let four_h = d.len() / symbols;
-    d.par_chunks_mut(GATE_ROWS * symbols)
-        .enumerate()
-        .for_each(|(k, out)| {
-            let (q0, width) = (k * GATE_ROWS, out.len() / symbols);
-            let mut by_id = vec![0.0f32; symbols * width];
-            for (row, &id) in dxw.chunks_exact(four_h).zip(ids) {
-                let sums = &mut by_id[id as usize * width..][..width];
-                for (sum, g) in sums.iter_mut().zip(&row[q0..q0 + width]) {
-                    *sum += g;
-                }
-            }
-            for (q, out) in out.chunks_exact_mut(symbols).enumerate() {
-                for (id, out) in out.iter_mut().enumerate() {
-                    *out = by_id[id * width + q];
-                }
-            }
-        });
-}
-
 impl CustomOp3 for LstmLayerOp {
     fn name(&self) -> &'static str {
         "glassbox-lstm-layer"
@@ -236,9 +219,9 @@ impl CustomOp3 for LstmLayerOp {
     ) -> Result<(CpuStorage, Shape)> {
         let g = &self.geometry;
         let w_ih = f32_slice("lstm weight_ih", ws, wl)?;
-        let (w_hh, bias) = split_recurrent(f32_slice("lstm weight_hh", rs, rl)?, g.hidden);
-        let packed = self.forward(&rows(xs, xl)?, w_ih, &w_hh, &bias)?;
-        Ok(keep_for_backward(packed, g, &self.packed))
+        let (w_hh, bias) = recurrent_parts(f32_slice("lstm weight_hh", rs, rl)?, g.hidden);
+        let pass = self.forward(&rows(xs, xl)?, w_ih, w_hh, &bias)?;
+        Ok(keep_for_backward(pass, g, &self.packed))
     }
 
     fn bwd(
@@ -262,45 +245,41 @@ impl CustomOp3 for LstmLayerOp {
         else {
             candle_core::bail!("lstm layer: the fast path runs on the CPU only");
         };
-        let (w_hh, _) = split_recurrent(f32_slice("lstm weight_hh", rs, rl)?, hd);
-        let all = lstm_backward(
+        let (w_hh, _) = recurrent_parts(f32_slice("lstm weight_hh", rs, rl)?, hd);
+        let x_rows = rows(xs, xl)?;
+        let ids = match x_rows {
+            Rows::Ids(ids) => {
+                self.check_ids(ids)?;
+                Some(IdRows { ids, symbols: f })
+            }
+            Rows::Dense(_) => None,
+        };
+        let mut all = lstm_backward(
             &self.packed.lock().expect("lstm state lock"),
             f32_slice("lstm grad", gs, gl)?,
-            &w_hh,
+            w_hh,
+            ids,
             g,
         );
-        let (dxw, rest) = all.split_at(n * four_h);
-        let (dw_hh, db) = rest.split_at(four_h * hd);
-        let d_recurrent = recurrent
-            .track_op()
-            .then(|| {
-                let mut d = Vec::with_capacity(four_h * (hd + 1));
-                for (row, b) in dw_hh.chunks_exact(hd).zip(db) {
-                    d.extend_from_slice(row);
-                    d.push(*b);
-                }
-                Tensor::from_vec(d, (four_h, hd + 1), x.device())
-            })
-            .transpose()?;
-        let x_rows = rows(xs, xl)?;
+        let layout = BackwardLayout::new(g, hd + 1, ids.map_or(0, |i| i.symbols));
+        let [dxw, _, db, table] = layout.split(&all);
+        let db = db.to_vec();
         let d_w_ih = w_ih
             .track_op()
             .then(|| {
-                let mut d = vec![0.0f32; four_h * f];
-                match x_rows {
-                    Rows::Dense(x) => sgemm_in_blocks(
-                        MatMut::rows(&mut d, four_h, f),
-                        false,
+                let d = match x_rows {
+                    Rows::Dense(x) => sgemm_new_in_blocks(
                         Mat::rows(dxw, n, four_h).t(),
                         Mat::rows(x, n, f),
                         PRODUCT_BLOCKS,
                     ),
-                    // Column `id` of W_ih gathers the gradients of the rows that looked it up.
-                    Rows::Ids(ids) => {
-                        self.check_ids(ids)?;
-                        ids_weight_gradient(&mut d, dxw, ids, f);
+                    // Column `id` of W_ih is row `id` of the table the kernel summed.
+                    Rows::Ids(_) => {
+                        let mut d = vec![0.0f32; four_h * f];
+                        transpose_into(Mat::rows(table, f, four_h).t(), &mut d, f);
+                        d
                     }
-                }
+                };
                 Tensor::from_vec(d, (four_h, f), x.device())
             })
             .transpose()?;
@@ -315,6 +294,21 @@ impl CustomOp3 for LstmLayerOp {
             }
             _ => None,
         };
+        // The recurrent operand's gradient is the kernel's weight gradient, in the operand's layout,
+        // with the bias gradient written into its last column: a view of the kernel's buffer.
+        let d_recurrent = recurrent
+            .track_op()
+            .then(|| {
+                let weights = &mut all[layout.gates..][..layout.weights];
+                for (row, b) in weights.chunks_exact_mut(hd + 1).zip(db) {
+                    row[hd] = b;
+                }
+                let total = all.len();
+                Tensor::from_vec(std::mem::take(&mut all), total, x.device())?
+                    .narrow(0, layout.gates, layout.weights)?
+                    .reshape((four_h, hd + 1))
+            })
+            .transpose()?;
         Ok((d_x, d_w_ih, d_recurrent))
     }
 }

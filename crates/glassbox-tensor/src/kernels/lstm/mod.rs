@@ -21,6 +21,7 @@ pub mod lanes;
 
 use super::activation::{sigmoid, tanh};
 use super::aligned::AlignedBuf;
+use super::gemm::Mat;
 use super::parallel::threads;
 pub use backward::lstm_backward_on;
 pub use forward::lstm_forward_on;
@@ -108,21 +109,101 @@ impl Projections<'_> {
     }
 }
 
+/// What a forward pass returns.
+#[derive(Debug)]
+pub struct ForwardPass {
+    /// The packed `(steps, batch, 7 hidden)` result, everything the backward pass reads.
+    pub packed: AlignedBuf,
+    /// The hidden states `(steps, batch, hidden)`: the layer's output.
+    pub hidden: Vec<f32>,
+}
+
+/// Symbol ids that stood for one-hot inputs, for the backward pass to sum the gradient of the table they
+/// looked up (see [`Projections::Lookup`]).
+#[derive(Clone, Copy, Debug)]
+pub struct IdRows<'a> {
+    /// `(steps, batch)` symbol indices.
+    pub ids: &'a [u32],
+    /// Rows of the table.
+    pub symbols: usize,
+}
+
+/// Checks that `w_hh` is the `(4 hidden, hidden)` recurrent weights with contiguous rows (any row stride:
+/// PyTorch's weights travel with the bias beside them, `hidden + 1` apart).
+fn check_recurrent(w_hh: Mat<'_>, hidden: usize) {
+    assert!(
+        w_hh.rows == 4 * hidden && w_hh.cols == hidden && w_hh.cs == 1 && w_hh.rs >= hidden,
+        "lstm: w_hh is {}x{} (strides {}, {}), expected {}x{hidden} with contiguous rows",
+        w_hh.rows,
+        w_hh.cols,
+        w_hh.rs,
+        w_hh.cs,
+        4 * hidden
+    );
+    assert!(w_hh.span() <= w_hh.data.len(), "lstm: w_hh length");
+}
+
 /// Runs the layer from zero state on the fastest instruction set and every thread. `xw`: the input
 /// projections; `w_hh`: `(4 hidden, hidden)`; `bias`: `(4 hidden)` (both of PyTorch's biases, summed).
-/// Returns the packed `(steps, batch, 7 hidden)` result.
-pub fn lstm_forward(xw: Projections, w_hh: &[f32], bias: &[f32], g: &LstmGeometry) -> AlignedBuf {
+pub fn lstm_forward(xw: Projections, w_hh: Mat<'_>, bias: &[f32], g: &LstmGeometry) -> ForwardPass {
     let isa = Isa::best();
     lstm_forward_on(isa, g.team_size(), xw, w_hh, bias, g)
 }
 
 /// Backpropagation through time from the gradient of every hidden state, `grad_h: (steps, batch,
-/// hidden)` (the final cell state carries none), on the fastest instruction set and every thread. Returns
-/// the gradients of `xw` `(steps, batch, 4 hidden)`, of `w_hh` `(4 hidden, hidden)` and of the bias
-/// `(4 hidden)`, one after the other in one buffer.
-pub fn lstm_backward(packed: &[f32], grad_h: &[f32], w_hh: &[f32], g: &LstmGeometry) -> Vec<f32> {
+/// hidden)` (the final cell state carries none), on the fastest instruction set and every thread. Returns,
+/// one after the other in one buffer (see [`BackwardLayout`]): the gradients of `xw` `(steps, batch,
+/// 4 hidden)`, of `w_hh` in the layout it came in (`4 hidden` rows `w_hh.rs` apart, the columns past
+/// `hidden` zero), of the bias `(4 hidden)`, and with `ids` the gradient of the table they looked up
+/// `(symbols, 4 hidden)`.
+pub fn lstm_backward(
+    packed: &[f32],
+    grad_h: &[f32],
+    w_hh: Mat<'_>,
+    ids: Option<IdRows>,
+    g: &LstmGeometry,
+) -> Vec<f32> {
     let isa = Isa::best();
-    lstm_backward_on(isa, g.team_size(), packed, grad_h, w_hh, g)
+    lstm_backward_on(isa, g.team_size(), packed, grad_h, w_hh, ids, g)
+}
+
+/// Where each gradient lies in the buffer [`lstm_backward`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackwardLayout {
+    /// Floats of the gate gradients, first.
+    pub gates: usize,
+    /// Floats of the recurrent weights' gradient (`4 hidden` rows of the weights' stride), next.
+    pub weights: usize,
+    /// Floats of the bias gradient (`4 hidden`), next.
+    pub bias: usize,
+    /// Floats of the table's gradient (zero without ids), last.
+    pub table: usize,
+}
+
+impl BackwardLayout {
+    /// The layout for weights rows `stride` apart and `symbols` looked-up rows (0 without ids).
+    pub fn new(g: &LstmGeometry, stride: usize, symbols: usize) -> Self {
+        let four_h = 4 * g.hidden;
+        BackwardLayout {
+            gates: g.steps * g.batch * four_h,
+            weights: four_h * stride,
+            bias: four_h,
+            table: symbols * four_h,
+        }
+    }
+
+    /// The buffer's four parts, in order.
+    pub fn split<'a>(&self, all: &'a [f32]) -> [&'a [f32]; 4] {
+        let (gates, rest) = all.split_at(self.gates);
+        let (weights, rest) = rest.split_at(self.weights);
+        let (bias, table) = rest.split_at(self.bias);
+        [gates, weights, bias, table]
+    }
+
+    /// Floats in all.
+    pub fn total(&self) -> usize {
+        self.gates + self.weights + self.bias + self.table
+    }
 }
 
 /// The hidden states `(steps, batch, hidden)` out of the packed result.

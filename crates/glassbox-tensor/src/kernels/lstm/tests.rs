@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// Dense `(4 hidden, hidden)` recurrent weights.
+fn dense(w: &[f32], hidden: usize) -> Mat<'_> {
+    Mat::rows(w, 4 * hidden, hidden)
+}
+
 fn sig(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
@@ -156,10 +161,24 @@ fn forward_and_backward_match_the_equations_on_every_isa_and_team_size() {
             let mut first: Option<(AlignedBuf, Vec<f32>)> = None;
             for members in [1, 2, 3] {
                 let what = format!("T{steps} B{batch} H{hidden} {isa:?} x{members}");
-                let packed = lstm_forward_on(isa, members, Projections::Rows(&xw), &w, &bias, &g);
+                let pass = lstm_forward_on(
+                    isa,
+                    members,
+                    Projections::Rows(&xw),
+                    dense(&w, hidden),
+                    &bias,
+                    &g,
+                );
+                let packed = pass.packed;
                 let e = error(&packed, &expected);
                 assert!(e < 2e-5, "{what}: forward error {e:.2e}");
-                let grads = lstm_backward_on(isa, members, &packed, &grad_h, &w, &g);
+                assert_eq!(
+                    pass.hidden,
+                    hidden_states(&packed, &g),
+                    "{what}: hidden states"
+                );
+                let grads =
+                    lstm_backward_on(isa, members, &packed, &grad_h, dense(&w, hidden), None, &g);
                 let (gx, rest) = grads.split_at(dxw_len);
                 let (gw, gb) = rest.split_at(4 * hidden * hidden);
                 for (name, got, want) in [("dxw", gx, &dxw), ("dw", gw, &dw), ("db", gb, &db)] {
@@ -189,14 +208,13 @@ fn the_public_entry_points_use_the_best_isa() {
     let w = pseudo_random(4 * g.hidden * g.hidden, 6, 0.2);
     let bias = pseudo_random(4 * g.hidden, 7, 0.5);
     let grad_h = pseudo_random(g.steps * g.batch * g.hidden, 8, 1.0);
-    let packed = lstm_forward(Projections::Rows(&xw), &w, &bias, &g);
+    let w = dense(&w, g.hidden);
+    let pass = lstm_forward(Projections::Rows(&xw), w, &bias, &g);
+    let one = lstm_forward_on(Isa::best(), 1, Projections::Rows(&xw), w, &bias, &g);
+    assert!(pass.packed == one.packed && pass.hidden == one.hidden);
     assert_eq!(
-        packed,
-        lstm_forward_on(Isa::best(), 1, Projections::Rows(&xw), &w, &bias, &g)
-    );
-    assert_eq!(
-        lstm_backward(&packed, &grad_h, &w, &g),
-        lstm_backward_on(Isa::best(), 1, &packed, &grad_h, &w, &g)
+        lstm_backward(&pass.packed, &grad_h, w, None, &g),
+        lstm_backward_on(Isa::best(), 1, &pass.packed, &grad_h, w, None, &g)
     );
 }
 
@@ -224,9 +242,14 @@ fn looked_up_projections_give_what_the_gathered_rows_give() {
                 table: &table,
                 ids: &ids,
             };
-            assert_eq!(
-                lstm_forward_on(isa, members, lookup, &w, &bias, &g),
-                lstm_forward_on(isa, members, Projections::Rows(&gathered), &w, &bias, &g),
+            let w = dense(&w, g.hidden);
+            let rows = Projections::Rows(&gathered);
+            let (looked_up, gathered) = (
+                lstm_forward_on(isa, members, lookup, w, &bias, &g),
+                lstm_forward_on(isa, members, rows, w, &bias, &g),
+            );
+            assert!(
+                looked_up.packed == gathered.packed && looked_up.hidden == gathered.hidden,
                 "{isa:?} x{members}"
             );
         }
@@ -246,5 +269,123 @@ fn an_id_past_the_table_is_refused() {
         table: &table,
         ids: &[0, 3],
     };
-    lstm_forward(lookup, &[0.0; 64], &[0.0; 16], &g);
+    lstm_forward(lookup, dense(&[0.0; 64], 4), &[0.0; 16], &g);
+}
+
+/// Recurrent weights read in place with the bias beside them (rows `hidden + 1` apart, as the layer op
+/// passes PyTorch's weights) give the dense weights' results, and their gradient comes back in that
+/// layout with the extra column zero.
+#[test]
+fn strided_recurrent_weights_give_the_dense_results() {
+    let g = LstmGeometry {
+        steps: 4,
+        batch: 5,
+        hidden: 33,
+    };
+    let hd = g.hidden;
+    let xw = pseudo_random(g.steps * g.batch * 4 * hd, 12, 1.0);
+    let w = pseudo_random(4 * hd * hd, 13, 0.3);
+    let bias = pseudo_random(4 * hd, 14, 0.5);
+    let grad_h = pseudo_random(g.steps * g.batch * hd, 15, 1.0);
+    let mut beside = Vec::new();
+    for (q, row) in w.chunks_exact(hd).enumerate() {
+        beside.extend_from_slice(row);
+        beside.push(1000.0 + q as f32);
+    }
+    let strided = Mat {
+        data: &beside,
+        rows: 4 * hd,
+        cols: hd,
+        rs: hd + 1,
+        cs: 1,
+    };
+    for isa in Isa::available() {
+        for members in [1, 2] {
+            let what = format!("{isa:?} x{members}");
+            let rows = Projections::Rows(&xw);
+            let want = lstm_forward_on(isa, members, rows, dense(&w, hd), &bias, &g);
+            let got = lstm_forward_on(isa, members, rows, strided, &bias, &g);
+            assert!(
+                got.packed == want.packed && got.hidden == want.hidden,
+                "{what}"
+            );
+            let want =
+                lstm_backward_on(isa, members, &want.packed, &grad_h, dense(&w, hd), None, &g);
+            let got = lstm_backward_on(isa, members, &got.packed, &grad_h, strided, None, &g);
+            let (dense_layout, strided_layout) = (
+                BackwardLayout::new(&g, hd, 0),
+                BackwardLayout::new(&g, hd + 1, 0),
+            );
+            let [want_gates, want_w, want_b, _] = dense_layout.split(&want);
+            let [got_gates, got_w, got_b, _] = strided_layout.split(&got);
+            assert!(got_gates == want_gates && got_b == want_b, "{what}");
+            for (got, want) in got_w.chunks_exact(hd + 1).zip(want_w.chunks_exact(hd)) {
+                assert!(got[..hd] == *want && got[hd] == 0.0, "{what}");
+            }
+        }
+    }
+}
+
+/// With ids, the backward pass sums each step's gate gradients into the table row its id looked up:
+/// against those sums in f64 over the gate gradients it returns, on every instruction set and team size,
+/// with a hidden size that leaves a ragged block; the rest of the result is what it is without ids.
+#[test]
+fn the_table_gradient_sums_the_gates_of_each_id() {
+    let g = LstmGeometry {
+        steps: 7,
+        batch: 6,
+        hidden: 40,
+    };
+    let (hd, symbols) = (g.hidden, 9);
+    let four_h = 4 * hd;
+    let ids: Vec<u32> = (0..g.steps * g.batch)
+        .map(|i| ((i * 5 + i / 7) % (symbols - 1)) as u32)
+        .collect();
+    let table = pseudo_random(symbols * four_h, 16, 1.0);
+    let w = pseudo_random(four_h * hd, 17, 0.3);
+    let bias = pseudo_random(four_h, 18, 0.5);
+    let grad_h = pseudo_random(g.steps * g.batch * hd, 19, 1.0);
+    let lookup = Projections::Lookup {
+        table: &table,
+        ids: &ids,
+    };
+    let with_ids = Some(IdRows { ids: &ids, symbols });
+    let layout = BackwardLayout::new(&g, hd, symbols);
+    for isa in Isa::available() {
+        let mut first: Option<Vec<f32>> = None;
+        for members in [1, 2, 3] {
+            let what = format!("{isa:?} x{members}");
+            let pass = lstm_forward_on(isa, members, lookup, dense(&w, hd), &bias, &g);
+            let all = lstm_backward_on(
+                isa,
+                members,
+                &pass.packed,
+                &grad_h,
+                dense(&w, hd),
+                with_ids,
+                &g,
+            );
+            let plain =
+                lstm_backward_on(isa, members, &pass.packed, &grad_h, dense(&w, hd), None, &g);
+            assert_eq!(all[..plain.len()], plain[..], "{what}");
+            let [gates, _, _, got] = layout.split(&all);
+            let mut want = vec![0.0f64; symbols * four_h];
+            for (row, &id) in gates.chunks_exact(four_h).zip(&ids) {
+                for (w, &d) in want[id as usize * four_h..][..four_h].iter_mut().zip(row) {
+                    *w += d as f64;
+                }
+            }
+            let e = error(got, &want);
+            assert!(e < 1e-6, "{what}: table gradient error {e:.2e}");
+            // The last symbol was never looked up.
+            assert!(
+                got[(symbols - 1) * four_h..].iter().all(|&v| v == 0.0),
+                "{what}"
+            );
+            match &first {
+                None => first = Some(all),
+                Some(f) => assert!(f == &all, "{what}: differs from x1"),
+            }
+        }
+    }
 }
