@@ -6,7 +6,9 @@ use std::ops::Range;
 
 use super::cell::cell_forward_lanes;
 use super::lanes::{tile_rows, with_lanes, Isa, Lanes, MAX_TILE};
-use super::{cell_forward, prefetch, ForwardPass, LstmGeometry, Projections, C, H, PACKED};
+use super::{
+    cell_forward, load, prefetch, store, ForwardPass, LstmGeometry, Projections, C, H, PACKED,
+};
 use crate::kernels::aligned::AlignedBuf;
 use crate::kernels::gemm::Mat;
 use crate::kernels::parallel::SharedMut;
@@ -163,11 +165,14 @@ fn step<L: Lanes>(pass: &Pass, t: usize, units: Range<usize>, sliver: &[f32], ti
                 }
                 // The layer's output, copied while the new states are in the core's cache: copied
                 // after the pass on one thread, it cost 0.5 ms per layer of the character model.
-                std::ptr::copy_nonoverlapping(
+                let (from, to) = (
                     dst.add(H * hd).cast_const(),
                     hidden.0.add((t * b + r0 + r) * hd + u0),
-                    n,
                 );
+                match v {
+                    16 => store(&load::<16>(from, n), to, n),
+                    _ => store(&load::<8>(from, n), to, n),
+                }
             }
         }
     }
