@@ -102,3 +102,35 @@ fn data_info_names_the_cpu_kernel_paths_and_honours_the_override() {
         "{bad}"
     );
 }
+
+/// `data info` says where rayon's workers run: one pinned to each of the first CPUs by default, free
+/// when asked (GLASSBOX_PIN_THREADS=0) or when there are more workers than CPUs.
+#[test]
+fn data_info_says_whether_the_pool_workers_are_pinned() {
+    let run = |vars: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_glassbox"));
+        cmd.args(["data", "info"])
+            .env_remove("GLASSBOX_PIN_THREADS");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = text(&cmd.output().expect("glassbox runs"));
+        out.lines()
+            .find(|l| l.starts_with("Threads: "))
+            .unwrap_or_else(|| panic!("no Threads line in {out}"))
+            .to_string()
+    };
+    if cfg!(target_os = "linux") {
+        let one = run(&[("RAYON_NUM_THREADS", "1")]);
+        assert!(
+            one.starts_with("Threads: 1 rayon worker, pinned to CPU "),
+            "{one}"
+        );
+    }
+    assert_eq!(
+        run(&[("RAYON_NUM_THREADS", "1"), ("GLASSBOX_PIN_THREADS", "0")]),
+        "Threads: rayon workers not pinned (GLASSBOX_PIN_THREADS=0)"
+    );
+    let many = run(&[("RAYON_NUM_THREADS", "4096")]);
+    assert!(many.contains("not pinned"), "{many}");
+}

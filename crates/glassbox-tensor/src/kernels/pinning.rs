@@ -41,10 +41,10 @@ impl std::fmt::Display for Pinning {
         match self {
             Pinning::Pinned { cpus } => {
                 let cpus: Vec<String> = cpus.iter().map(|c| c.to_string()).collect();
+                let (n, s) = (cpus.len(), if cpus.len() == 1 { "" } else { "s" });
                 write!(
                     f,
-                    "{} rayon workers, pinned to CPUs {}",
-                    cpus.len(),
+                    "{n} rayon worker{s}, pinned to CPU{s} {}",
                     cpus.join(", ")
                 )
             }
