@@ -247,12 +247,13 @@ impl CustomOp3 for LstmLayerOp {
         };
         let (w_hh, _) = recurrent_parts(f32_slice("lstm weight_hh", rs, rl)?, hd);
         let x_rows = rows(xs, xl)?;
+        // The kernel sums the table's gradient only where `W_ih` needs one.
         let ids = match x_rows {
-            Rows::Ids(ids) => {
+            Rows::Ids(ids) if w_ih.track_op() => {
                 self.check_ids(ids)?;
                 Some(IdRows { ids, symbols: f })
             }
-            Rows::Dense(_) => None,
+            _ => None,
         };
         let mut all = lstm_backward(
             &self.packed.lock().expect("lstm state lock"),
