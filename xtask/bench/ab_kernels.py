@@ -12,18 +12,29 @@ machine whose timings drift (the order alternates each round so drift hits both 
 
 Prints a Markdown table: the median over ROUNDS x 5 repetitions per side (2 warm-up runs each), and
 new/old (for images/s or GFLOP/s above 1 is faster; for ms below 1 is faster). RAYON_NUM_THREADS=2.
+
+AB_OLD_ENV / AB_NEW_ENV ("K=V,K=V") add variables to one side, so one binary can be set against itself:
+    AB_OLD_ENV=GLASSBOX_PIN_THREADS=0 python3 xtask/bench/ab_kernels.py KB KB char_lstm_train 6
 """
 import json, subprocess, sys, statistics, os
 old, new = sys.argv[1], sys.argv[2]
 cases = sys.argv[3].split(",")
 rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 3
 env = dict(os.environ, RAYON_NUM_THREADS="2")
+
+
+def side_env(var):
+    extra = dict(kv.split("=", 1) for kv in os.environ.get(var, "").split(",") if kv)
+    return dict(env, **extra)
+
+
+envs = {"old": side_env("AB_OLD_ENV"), "new": side_env("AB_NEW_ENV")}
 res = {c: {"old": [], "new": []} for c in cases}
 for r in range(rounds):
     for c in cases:
         order = [("old", old), ("new", new)] if r % 2 == 0 else [("new", new), ("old", old)]
         for name, binary in order:
-            out = subprocess.run([binary, "--case", c, "--reps", "5", "--warmup", "2"], env=env,
+            out = subprocess.run([binary, "--case", c, "--reps", "5", "--warmup", "2"], env=envs[name],
                                  capture_output=True, text=True, check=True).stdout
             line = [l for l in out.splitlines() if l.startswith("{")][-1]
             d = json.loads(line)

@@ -3,9 +3,9 @@
 //! one CPU and leaves the other idle for milliseconds: a worker that has just run counts as cache-hot and
 //! is not moved, and rayon's idle workers yield to each other in turn before they sleep. Traced with
 //! `perf sched` on `kernels_bench --case char_lstm_train` (AMD Zen 4, 2 cores), Adam's update and the
-//! head's products ran that way every step, and a CPU stood idle for 7% of the step (half that pinned).
-//! With each worker kept on a CPU of its own, alternated processes (`GLASSBOX_PIN_THREADS=0` against the
-//! default) read 301 against 326 sequences/s (docs/benchmarks.md, item 11).
+//! head's products ran that way every step. With each worker kept on a CPU of its own, alternated
+//! processes (`GLASSBOX_PIN_THREADS=0` against the default, `xtask/bench/ab_kernels.py`) read 318.6 against
+//! 340.1 sequences/s (docs/benchmarks.md, the tenth Zen 4 session).
 //!
 //! A process-wide choice, like the allocator's: binaries make it once at start-up through
 //! [`super::process::tune_process`], before anything uses rayon; the library never does on its own.

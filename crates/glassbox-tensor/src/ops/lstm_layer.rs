@@ -140,8 +140,8 @@ fn rows<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<Rows<'a>> {
 }
 
 /// The recurrent operand `(4 hidden, hidden + 1)` as the kernels read it: `W_hh` in place, its rows
-/// `hidden + 1` floats apart (a copy of it, made in the forward and the backward pass of each layer, cost
-/// 0.1-0.2 ms on one thread each time), and the bias, its last column.
+/// `hidden + 1` floats apart (a copy of it was made on one thread in the forward and the backward pass of
+/// each layer), and the bias, its last column.
 fn recurrent_parts(recurrent: &[f32], hidden: usize) -> (Mat<'_>, Vec<f32>) {
     let w_hh = Mat {
         data: recurrent,

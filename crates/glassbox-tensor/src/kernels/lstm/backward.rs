@@ -3,7 +3,7 @@
 //! are in) each block's part of the gradient reaching `h_{t-1}`. The recurrent weight gradient follows as
 //! one product. For one-hot inputs the cell phase also sums each block's gate gradients into the rows of
 //! the table the ids looked up, while they are in the core's cache: summed after the pass on rayon's pool,
-//! that was a pass over all the gate gradients from memory, 1.7 ms of the character model's step.
+//! that was a pass over all the gate gradients (13 MB for the character model) from memory.
 
 use std::ops::Range;
 
@@ -61,12 +61,8 @@ pub fn lstm_backward_on(
     assert_eq!(packed.len(), g.packed_len(), "lstm: packed length");
     assert_eq!(grad_h.len(), g.steps * b * hd, "lstm: grad_h length");
     super::check_recurrent(w_hh, hd);
-    if let Some(IdRows { ids, symbols }) = ids {
-        assert_eq!(ids.len(), g.steps * b, "lstm: ids length");
-        assert!(
-            ids.iter().all(|&id| (id as usize) < symbols),
-            "lstm: an id out of range for {symbols} symbols"
-        );
+    if let Some(ids) = ids {
+        ids.check(g);
     }
     let layout = BackwardLayout::new(g, w_hh.rs, ids.map_or(0, |i| i.symbols));
     let dxw_len = layout.gates;

@@ -164,7 +164,7 @@ fn step<L: Lanes>(pass: &Pass, t: usize, units: Range<usize>, sliver: &[f32], ti
                     _ => cell_forward::<8>(tile, v, x, bias, hd, c_prev, dst, n),
                 }
                 // The layer's output, copied while the new states are in the core's cache: copied
-                // after the pass on one thread, it cost 0.5 ms per layer of the character model.
+                // after the pass, it was a pass over the packed result on one thread.
                 let (from, to) = (
                     dst.add(H * hd).cast_const(),
                     hidden.0.add((t * b + r0 + r) * hd + u0),

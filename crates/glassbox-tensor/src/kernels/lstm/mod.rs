@@ -88,13 +88,9 @@ impl Projections<'_> {
                 assert_eq!(xw.len(), g.steps * g.batch * four_h, "lstm: xw length")
             }
             Projections::Lookup { table, ids } => {
-                assert_eq!(ids.len(), g.steps * g.batch, "lstm: ids length");
                 assert_eq!(table.len() % four_h, 0, "lstm: table length");
                 let symbols = table.len() / four_h;
-                assert!(
-                    ids.iter().all(|&id| (id as usize) < symbols),
-                    "lstm: an id out of range for {symbols} symbols"
-                );
+                IdRows { ids, symbols }.check(g);
             }
         }
     }
@@ -126,6 +122,18 @@ pub struct IdRows<'a> {
     pub ids: &'a [u32],
     /// Rows of the table.
     pub symbols: usize,
+}
+
+impl IdRows<'_> {
+    /// Checks the ids' count for `g` and each id against the table's rows.
+    fn check(&self, g: &LstmGeometry) {
+        assert_eq!(self.ids.len(), g.steps * g.batch, "lstm: ids length");
+        let symbols = self.symbols;
+        assert!(
+            self.ids.iter().all(|&id| (id as usize) < symbols),
+            "lstm: an id out of range for {symbols} symbols"
+        );
+    }
 }
 
 /// Checks that `w_hh` is the `(4 hidden, hidden)` recurrent weights with contiguous rows (any row stride:
@@ -204,16 +212,6 @@ impl BackwardLayout {
     pub fn total(&self) -> usize {
         self.gates + self.weights + self.bias + self.table
     }
-}
-
-/// The hidden states `(steps, batch, hidden)` out of the packed result.
-pub fn hidden_states(packed: &[f32], g: &LstmGeometry) -> Vec<f32> {
-    let row = PACKED * g.hidden;
-    let mut out = Vec::with_capacity(g.steps * g.batch * g.hidden);
-    for r in packed.chunks_exact(row) {
-        out.extend_from_slice(&r[H * g.hidden..(H + 1) * g.hidden]);
-    }
-    out
 }
 
 /// Asks for the cache lines of `len` floats from `p` ahead of their use. The recurrence reads and writes

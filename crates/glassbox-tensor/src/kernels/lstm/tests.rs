@@ -3,6 +3,15 @@
 
 use super::*;
 
+/// The hidden states `(steps, batch, hidden)` out of the packed result.
+fn hidden_states(packed: &[f32], g: &LstmGeometry) -> Vec<f32> {
+    let row = PACKED * g.hidden;
+    packed
+        .chunks_exact(row)
+        .flat_map(|r| r[H * g.hidden..(H + 1) * g.hidden].iter().copied())
+        .collect()
+}
+
 /// Dense `(4 hidden, hidden)` recurrent weights.
 fn dense(w: &[f32], hidden: usize) -> Mat<'_> {
     Mat::rows(w, 4 * hidden, hidden)
